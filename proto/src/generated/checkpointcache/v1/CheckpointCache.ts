@@ -1,0 +1,106 @@
+// Original file: checkpointcache/v1/checkpoint_cache.proto
+
+import type * as grpc from '@grpc/grpc-js'
+import type { MethodDefinition } from '@grpc/proto-loader'
+import type { DeleteRequest as _checkpointcache_v1_DeleteRequest, DeleteRequest__Output as _checkpointcache_v1_DeleteRequest__Output } from '../../checkpointcache/v1/DeleteRequest';
+import type { DeleteResponse as _checkpointcache_v1_DeleteResponse, DeleteResponse__Output as _checkpointcache_v1_DeleteResponse__Output } from '../../checkpointcache/v1/DeleteResponse';
+import type { EntryInfo as _checkpointcache_v1_EntryInfo, EntryInfo__Output as _checkpointcache_v1_EntryInfo__Output } from '../../checkpointcache/v1/EntryInfo';
+import type { ListRequest as _checkpointcache_v1_ListRequest, ListRequest__Output as _checkpointcache_v1_ListRequest__Output } from '../../checkpointcache/v1/ListRequest';
+import type { ListResponse as _checkpointcache_v1_ListResponse, ListResponse__Output as _checkpointcache_v1_ListResponse__Output } from '../../checkpointcache/v1/ListResponse';
+import type { ReadRequest as _checkpointcache_v1_ReadRequest, ReadRequest__Output as _checkpointcache_v1_ReadRequest__Output } from '../../checkpointcache/v1/ReadRequest';
+import type { ReadResponse as _checkpointcache_v1_ReadResponse, ReadResponse__Output as _checkpointcache_v1_ReadResponse__Output } from '../../checkpointcache/v1/ReadResponse';
+import type { ReleaseRequest as _checkpointcache_v1_ReleaseRequest, ReleaseRequest__Output as _checkpointcache_v1_ReleaseRequest__Output } from '../../checkpointcache/v1/ReleaseRequest';
+import type { ReleaseResponse as _checkpointcache_v1_ReleaseResponse, ReleaseResponse__Output as _checkpointcache_v1_ReleaseResponse__Output } from '../../checkpointcache/v1/ReleaseResponse';
+import type { StatRequest as _checkpointcache_v1_StatRequest, StatRequest__Output as _checkpointcache_v1_StatRequest__Output } from '../../checkpointcache/v1/StatRequest';
+import type { TouchRequest as _checkpointcache_v1_TouchRequest, TouchRequest__Output as _checkpointcache_v1_TouchRequest__Output } from '../../checkpointcache/v1/TouchRequest';
+import type { WriteRequest as _checkpointcache_v1_WriteRequest, WriteRequest__Output as _checkpointcache_v1_WriteRequest__Output } from '../../checkpointcache/v1/WriteRequest';
+import type { WriteResponse as _checkpointcache_v1_WriteResponse, WriteResponse__Output as _checkpointcache_v1_WriteResponse__Output } from '../../checkpointcache/v1/WriteResponse';
+
+export interface CheckpointCacheClient extends grpc.Client {
+  Delete(argument: _checkpointcache_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  Delete(argument: _checkpointcache_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  Delete(argument: _checkpointcache_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  Delete(argument: _checkpointcache_v1_DeleteRequest, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  delete(argument: _checkpointcache_v1_DeleteRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  delete(argument: _checkpointcache_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  delete(argument: _checkpointcache_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  delete(argument: _checkpointcache_v1_DeleteRequest, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  
+  List(argument: _checkpointcache_v1_ListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  List(argument: _checkpointcache_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  List(argument: _checkpointcache_v1_ListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  List(argument: _checkpointcache_v1_ListRequest, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  list(argument: _checkpointcache_v1_ListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  list(argument: _checkpointcache_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  list(argument: _checkpointcache_v1_ListRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  list(argument: _checkpointcache_v1_ListRequest, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
+  
+  Read(argument: _checkpointcache_v1_ReadRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_checkpointcache_v1_ReadResponse__Output>;
+  Read(argument: _checkpointcache_v1_ReadRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_checkpointcache_v1_ReadResponse__Output>;
+  read(argument: _checkpointcache_v1_ReadRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_checkpointcache_v1_ReadResponse__Output>;
+  read(argument: _checkpointcache_v1_ReadRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_checkpointcache_v1_ReadResponse__Output>;
+  
+  Release(argument: _checkpointcache_v1_ReleaseRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  Release(argument: _checkpointcache_v1_ReleaseRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  Release(argument: _checkpointcache_v1_ReleaseRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  Release(argument: _checkpointcache_v1_ReleaseRequest, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  release(argument: _checkpointcache_v1_ReleaseRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  release(argument: _checkpointcache_v1_ReleaseRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  release(argument: _checkpointcache_v1_ReleaseRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  release(argument: _checkpointcache_v1_ReleaseRequest, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
+  
+  Stat(argument: _checkpointcache_v1_StatRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  Stat(argument: _checkpointcache_v1_StatRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  Stat(argument: _checkpointcache_v1_StatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  Stat(argument: _checkpointcache_v1_StatRequest, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  stat(argument: _checkpointcache_v1_StatRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  stat(argument: _checkpointcache_v1_StatRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  stat(argument: _checkpointcache_v1_StatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  stat(argument: _checkpointcache_v1_StatRequest, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  
+  Touch(argument: _checkpointcache_v1_TouchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  Touch(argument: _checkpointcache_v1_TouchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  Touch(argument: _checkpointcache_v1_TouchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  Touch(argument: _checkpointcache_v1_TouchRequest, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  touch(argument: _checkpointcache_v1_TouchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  touch(argument: _checkpointcache_v1_TouchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  touch(argument: _checkpointcache_v1_TouchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  touch(argument: _checkpointcache_v1_TouchRequest, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
+  
+  Write(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  Write(metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  Write(options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  Write(callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  write(metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  write(metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  write(options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  write(callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
+  
+}
+
+export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementation {
+  Delete: grpc.handleUnaryCall<_checkpointcache_v1_DeleteRequest__Output, _checkpointcache_v1_DeleteResponse>;
+  
+  List: grpc.handleUnaryCall<_checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse>;
+  
+  Read: grpc.handleServerStreamingCall<_checkpointcache_v1_ReadRequest__Output, _checkpointcache_v1_ReadResponse>;
+  
+  Release: grpc.handleUnaryCall<_checkpointcache_v1_ReleaseRequest__Output, _checkpointcache_v1_ReleaseResponse>;
+  
+  Stat: grpc.handleUnaryCall<_checkpointcache_v1_StatRequest__Output, _checkpointcache_v1_EntryInfo>;
+  
+  Touch: grpc.handleUnaryCall<_checkpointcache_v1_TouchRequest__Output, _checkpointcache_v1_EntryInfo>;
+  
+  Write: grpc.handleClientStreamingCall<_checkpointcache_v1_WriteRequest__Output, _checkpointcache_v1_WriteResponse>;
+  
+}
+
+export interface CheckpointCacheDefinition extends grpc.ServiceDefinition {
+  Delete: MethodDefinition<_checkpointcache_v1_DeleteRequest, _checkpointcache_v1_DeleteResponse, _checkpointcache_v1_DeleteRequest__Output, _checkpointcache_v1_DeleteResponse__Output>
+  List: MethodDefinition<_checkpointcache_v1_ListRequest, _checkpointcache_v1_ListResponse, _checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse__Output>
+  Read: MethodDefinition<_checkpointcache_v1_ReadRequest, _checkpointcache_v1_ReadResponse, _checkpointcache_v1_ReadRequest__Output, _checkpointcache_v1_ReadResponse__Output>
+  Release: MethodDefinition<_checkpointcache_v1_ReleaseRequest, _checkpointcache_v1_ReleaseResponse, _checkpointcache_v1_ReleaseRequest__Output, _checkpointcache_v1_ReleaseResponse__Output>
+  Stat: MethodDefinition<_checkpointcache_v1_StatRequest, _checkpointcache_v1_EntryInfo, _checkpointcache_v1_StatRequest__Output, _checkpointcache_v1_EntryInfo__Output>
+  Touch: MethodDefinition<_checkpointcache_v1_TouchRequest, _checkpointcache_v1_EntryInfo, _checkpointcache_v1_TouchRequest__Output, _checkpointcache_v1_EntryInfo__Output>
+  Write: MethodDefinition<_checkpointcache_v1_WriteRequest, _checkpointcache_v1_WriteResponse, _checkpointcache_v1_WriteRequest__Output, _checkpointcache_v1_WriteResponse__Output>
+}

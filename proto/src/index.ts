@@ -1,0 +1,72 @@
+/**
+ * Loads the checkpointcache.v1 contract for grpc-js and re-exports its generated types.
+ * Owns: where the .proto files live and how they are loaded. Never: service behaviour.
+ */
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { ProtoGrpcType } from './generated/checkpoint_cache';
+import { PROTO_LOADER_OPTIONS } from './loader-options';
+
+export { PROTO_LOADER_OPTIONS } from './loader-options';
+
+/** Folder that holds `checkpointcache/v1/*.proto` (the include root). */
+export const PROTO_ROOT = path.resolve(__dirname, '..');
+
+/** Path of the service's .proto file, for ghz, grpcurl and other languages' generators. */
+export const CHECKPOINT_CACHE_PROTO = path.join(
+  PROTO_ROOT,
+  'checkpointcache',
+  'v1',
+  'checkpoint_cache.proto',
+);
+
+export const SERVICE_NAME = 'checkpointcache.v1.CheckpointCache';
+
+let cached: { definition: protoLoader.PackageDefinition; grpcObject: ProtoGrpcType } | undefined;
+
+function load(): { definition: protoLoader.PackageDefinition; grpcObject: ProtoGrpcType } {
+  if (!cached) {
+    const definition = protoLoader.loadSync(CHECKPOINT_CACHE_PROTO, {
+      ...PROTO_LOADER_OPTIONS,
+      includeDirs: [PROTO_ROOT],
+    });
+    const grpcObject = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+    cached = { definition, grpcObject };
+  }
+  return cached;
+}
+
+/** The package definition (for server reflection). */
+export function packageDefinition(): protoLoader.PackageDefinition {
+  return load().definition;
+}
+
+/** The service definition to pass to `server.addService`. */
+export function checkpointCacheServiceDefinition(): grpc.ServiceDefinition {
+  return load().grpcObject.checkpointcache.v1.CheckpointCache.service;
+}
+
+/** The generated client constructor. */
+export function checkpointCacheClientConstructor(): ProtoGrpcType['checkpointcache']['v1']['CheckpointCache'] {
+  return load().grpcObject.checkpointcache.v1.CheckpointCache;
+}
+
+export type * from './generated/checkpointcache/v1/CheckpointCache';
+export type { Chunk, Chunk__Output } from './generated/checkpointcache/v1/Chunk';
+export type { DeleteRequest, DeleteRequest__Output } from './generated/checkpointcache/v1/DeleteRequest';
+export type { DeleteResponse, DeleteResponse__Output } from './generated/checkpointcache/v1/DeleteResponse';
+export type { EntryInfo, EntryInfo__Output } from './generated/checkpointcache/v1/EntryInfo';
+export type { ListRequest, ListRequest__Output } from './generated/checkpointcache/v1/ListRequest';
+export type { ListResponse, ListResponse__Output } from './generated/checkpointcache/v1/ListResponse';
+export type { ReadHeader, ReadHeader__Output } from './generated/checkpointcache/v1/ReadHeader';
+export type { ReadRequest, ReadRequest__Output } from './generated/checkpointcache/v1/ReadRequest';
+export type { ReadResponse, ReadResponse__Output } from './generated/checkpointcache/v1/ReadResponse';
+export type { ReleaseRequest, ReleaseRequest__Output } from './generated/checkpointcache/v1/ReleaseRequest';
+export type { ReleaseResponse, ReleaseResponse__Output } from './generated/checkpointcache/v1/ReleaseResponse';
+export type { Source, Source__Output } from './generated/checkpointcache/v1/Source';
+export type { StatRequest, StatRequest__Output } from './generated/checkpointcache/v1/StatRequest';
+export type { TouchRequest, TouchRequest__Output } from './generated/checkpointcache/v1/TouchRequest';
+export type { WriteHeader, WriteHeader__Output } from './generated/checkpointcache/v1/WriteHeader';
+export type { WriteRequest, WriteRequest__Output } from './generated/checkpointcache/v1/WriteRequest';
+export type { WriteResponse, WriteResponse__Output } from './generated/checkpointcache/v1/WriteResponse';

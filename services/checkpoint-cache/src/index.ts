@@ -1,0 +1,1 @@
+export { CheckpointCacheService, type CheckpointCacheServiceOptions } from './checkpoint-cache-service';

@@ -1,0 +1,6 @@
+/**
+ * The node's cache domain: entries on local disk (DiskStore), their in-memory index, and the
+ * NodeCache that combines them with a MetadataStore. Imports neither grpc nor a Redis client.
+ */
+export * from './metadata-store';
+export * from './node-cache';

@@ -1,0 +1,46 @@
+/**
+ * The contract between the node cache and wherever entry metadata and TTLs live (Redis, in
+ * @checkpoint-cache/redis). The domain depends on this interface only, never on a Redis client.
+ */
+
+/** What the metadata store keeps about one entry of this node. */
+export interface EntryMetadata {
+  /** Opaque key as the client gave it (at most 1 KiB of UTF-8). */
+  key: string;
+  /** sha256(key) in lower-case hex: the entry's file name and the id in metadata keys. */
+  id: string;
+  jobId: string;
+  /** Checkpoints that reference the entry, ascending, no duplicates. */
+  checkpointIds: number[];
+  size: number;
+  crc32c: number;
+  createdAtMs: number;
+  lastAccessMs: number;
+  /** TTL applied on every touch. */
+  ttlMs: number;
+}
+
+export interface EntryTouch {
+  id: string;
+  ttlMs: number;
+  /** Time of the access, ms since the epoch. */
+  atMs: number;
+}
+
+export interface MetadataStore {
+  /**
+   * Records a newly published entry (or replaces the record of an entry that already exists,
+   * e.g. after a new checkpoint reference) and (re)starts its TTL. Rejects with
+   * CacheError(Unavailable) when the store cannot be reached.
+   */
+  register(entry: EntryMetadata): Promise<void>;
+  /**
+   * Resets the TTL and last-access time of entries, in one pipelined round trip. Entries the
+   * store does not know are skipped. Rejects when the store cannot be reached.
+   */
+  touch(touches: readonly EntryTouch[]): Promise<void>;
+  /** Forgets an entry: metadata, TTL key and accounting. Missing entries are not an error. */
+  remove(id: string): Promise<void>;
+  /** Releases connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,35 @@
+/**
+ * CRC32C (Castagnoli), the checksum of every entry and chunk on disk and on the wire.
+ * Owns: the algorithm choice. Java clients use java.util.zip.CRC32C, which agrees with this.
+ */
+import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+
+/** CRC32C of `data`, continuing from `previous` (the CRC of the bytes before it) when given. */
+export function crc32c(data: Uint8Array, previous = 0): number {
+  return nativeCrc32c(data as Buffer, previous) >>> 0;
+}
+
+/** Accumulates the CRC32C of bytes seen in order. */
+export class Crc32cAccumulator {
+  private state = 0;
+  private bytes = 0;
+
+  update(data: Uint8Array): this {
+    this.state = crc32c(data, this.state);
+    this.bytes += data.length;
+    return this;
+  }
+
+  get value(): number {
+    return this.state;
+  }
+
+  get length(): number {
+    return this.bytes;
+  }
+}
+
+/** `0x1a2b3c4d` style, for messages and logs. */
+export function formatCrc32c(value: number): string {
+  return '0x' + (value >>> 0).toString(16).padStart(8, '0');
+}

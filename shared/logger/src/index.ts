@@ -1,0 +1,93 @@
+/**
+ * The project's logger interface, with winston behind it.
+ * Owns: log format and levels. Never: deciding what is worth logging (callers do).
+ * Child loggers carry context such as node, rpc and key.
+ */
+import type { Writable } from 'node:stream';
+import * as winston from 'winston';
+
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+export type LogFormat = 'json' | 'text';
+export type LogMeta = Record<string, unknown>;
+
+export interface Logger {
+  error(message: string, meta?: LogMeta): void;
+  warn(message: string, meta?: LogMeta): void;
+  info(message: string, meta?: LogMeta): void;
+  debug(message: string, meta?: LogMeta): void;
+  /** A logger that adds `meta` to every record. */
+  child(meta: LogMeta): Logger;
+}
+
+export interface LoggerOptions {
+  level?: LogLevel;
+  format?: LogFormat;
+  /** Where records go; standard error by default, so that standard output stays for data. */
+  stream?: Writable;
+}
+
+class WinstonLogger implements Logger {
+  constructor(private readonly inner: winston.Logger) {}
+
+  error(message: string, meta?: LogMeta): void {
+    this.inner.error(message, meta);
+  }
+  warn(message: string, meta?: LogMeta): void {
+    this.inner.warn(message, meta);
+  }
+  info(message: string, meta?: LogMeta): void {
+    this.inner.info(message, meta);
+  }
+  debug(message: string, meta?: LogMeta): void {
+    this.inner.debug(message, meta);
+  }
+  child(meta: LogMeta): Logger {
+    return new WinstonLogger(this.inner.child(meta));
+  }
+}
+
+/** Errors in metadata become `{ name, message, code }` instead of `{}`. */
+const serializeErrors = winston.format((info) => {
+  for (const [k, v] of Object.entries(info)) {
+    if (v instanceof Error) {
+      const code = (v as { code?: unknown }).code;
+      info[k] = { name: v.name, message: v.message, ...(code === undefined ? {} : { code }) };
+    }
+  }
+  return info;
+});
+
+export function createLogger(options: LoggerOptions = {}): Logger {
+  const format =
+    options.format === 'text'
+      ? winston.format.combine(
+          serializeErrors(),
+          winston.format.timestamp(),
+          winston.format.printf(({ timestamp, level, message, ...meta }) => {
+            const rest = Object.keys(meta).length > 0 ? ' ' + JSON.stringify(meta) : '';
+            return `${String(timestamp)} ${level.toUpperCase().padEnd(5)} ${String(message)}${rest}`;
+          }),
+        )
+      : winston.format.combine(serializeErrors(), winston.format.timestamp(), winston.format.json());
+  const transport = options.stream
+    ? new winston.transports.Stream({ stream: options.stream })
+    : new winston.transports.Console({
+        stderrLevels: ['error', 'warn', 'info', 'debug'],
+      });
+  return new WinstonLogger(
+    winston.createLogger({ level: options.level ?? 'info', format, transports: [transport] }),
+  );
+}
+
+class SilentLogger implements Logger {
+  error(): void {}
+  warn(): void {}
+  info(): void {}
+  debug(): void {}
+  child(): Logger {
+    return this;
+  }
+}
+
+/** Discards everything; for library callers that pass no logger. */
+export const silentLogger: Logger = new SilentLogger();
