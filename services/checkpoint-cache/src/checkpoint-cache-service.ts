@@ -1,16 +1,210 @@
+/**
+ * checkpointcache.v1.CheckpointCache over a NodeCache. Handlers are thin: check the message
+ * shape, call the domain, map the result; every status comes from @checkpoint-cache/errors.
+ * Owns: message <-> domain conversion, stream framing, backpressure. Never: cache rules.
+ */
 import type * as grpc from '@grpc/grpc-js';
-import type { NodeCache } from '@checkpoint-cache/cache';
-import type { Logger } from '@checkpoint-cache/logger';
+import type { EntryInfo as DomainEntry, EntryWriter, NodeCache } from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import {
+  checkpointCacheServiceDefinition,
+  type CheckpointCacheHandlers,
+  type DeleteRequest__Output,
+  type DeleteResponse,
+  type EntryInfo,
+  type ListRequest__Output,
+  type ListResponse,
+  type ReadRequest__Output,
+  type ReadResponse,
+  type ReleaseRequest__Output,
+  type ReleaseResponse,
+  type StatRequest__Output,
+  type TouchRequest__Output,
+  type WriteRequest__Output,
+  type WriteResponse,
+} from '@checkpoint-cache/proto';
+import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
+
+/** Largest chunk a read sends unless configured otherwise. */
+export const DEFAULT_MAX_CHUNK_SIZE = 1024 * 1024;
 
 export interface CheckpointCacheServiceOptions {
   cache: NodeCache;
   logger?: Logger;
+  /** Upper bound on chunk sizes sent by Read, whatever the client asks for. */
+  maxChunkSize?: number;
 }
 
 export class CheckpointCacheService {
-  constructor(readonly options: CheckpointCacheServiceOptions) {}
+  private readonly cache: NodeCache;
+  private readonly logger: Logger;
+  private readonly maxChunkSize: number;
 
-  addToServer(_server: grpc.Server): void {
-    throw new Error('not implemented');
+  constructor(options: CheckpointCacheServiceOptions) {
+    this.cache = options.cache;
+    this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
+    this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
   }
+
+  addToServer(server: grpc.Server): void {
+    const log = this.logger;
+    const handlers: CheckpointCacheHandlers = {
+      Read: serverStreamHandler('Read', log, (call) => this.read(call)),
+      Write: clientStreamHandler('Write', log, (call) => this.write(call)),
+      Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
+      Touch: unaryHandler('Touch', log, (req: TouchRequest__Output) => this.touch(req)),
+      Delete: unaryHandler('Delete', log, (req: DeleteRequest__Output) => this.delete(req)),
+      List: unaryHandler('List', log, (req: ListRequest__Output) => this.list(req)),
+      Release: unaryHandler('Release', log, (req: ReleaseRequest__Output) => this.release(req)),
+    };
+    server.addService(checkpointCacheServiceDefinition(), handlers as grpc.UntypedServiceImplementation);
+  }
+
+  private async read(call: grpc.ServerWritableStream<ReadRequest__Output, ReadResponse>): Promise<void> {
+    const req = call.request;
+    const maxChunk = Math.min(req.maxChunkSize || this.maxChunkSize, this.maxChunkSize);
+    const reader = await this.cache.openRead(req.key, {
+      offset: req.offset,
+      ...(req.length === undefined || req.length === null ? {} : { length: req.length }),
+    });
+    try {
+      const header: ReadResponse = {
+        header: {
+          entry: toProtoEntry(reader.entry),
+          offset: reader.offset,
+          length: reader.length,
+          source: 'SOURCE_LOCAL_DISK',
+        },
+      };
+      if (!call.write(header)) await drained(call);
+      for await (const chunk of reader.chunks(maxChunk)) {
+        if (call.cancelled) return;
+        const message: ReadResponse = {
+          chunk: { offset: chunk.offset, data: chunk.data, crc32c: chunk.crc32c },
+        };
+        if (!call.write(message)) await drained(call);
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+
+  private async write(
+    call: grpc.ServerReadableStream<WriteRequest__Output, WriteResponse>,
+  ): Promise<WriteResponse> {
+    const cancelled = new Promise<never>((_, reject) => {
+      call.once('cancelled', () =>
+        reject(new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored')),
+      );
+    });
+    cancelled.catch(() => undefined);
+    const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest__Output>;
+    const next = (): Promise<IteratorResult<WriteRequest__Output>> =>
+      Promise.race([messages.next(), cancelled]);
+
+    const first = await next();
+    if (first.done || first.value.kind !== 'header' || !first.value.header) {
+      throw new CacheError(
+        ErrorCode.InvalidArgument,
+        first.done
+          ? 'the write stream is empty; send a WriteHeader first'
+          : 'the first message of a write must be a WriteHeader',
+      );
+    }
+    const h = first.value.header;
+    const writer: EntryWriter = await this.cache.beginWrite({
+      key: h.key,
+      jobId: h.jobId,
+      checkpointId: h.checkpointId,
+      ...(h.size === undefined || h.size === null ? {} : { size: h.size }),
+      ...(h.crc32c === undefined || h.crc32c === null ? {} : { crc32c: h.crc32c }),
+      ttlMs: h.ttlMs,
+    });
+    try {
+      for (let r = await next(); !r.done; r = await next()) {
+        const chunk = r.value.chunk;
+        if (r.value.kind !== 'chunk' || !chunk) {
+          throw new CacheError(ErrorCode.InvalidArgument, 'a write has exactly one WriteHeader, first');
+        }
+        const crc = chunk.crc32c === undefined || chunk.crc32c === null ? undefined : chunk.crc32c;
+        await writer.append(chunk.offset, chunk.data, crc);
+      }
+      if (call.cancelled) {
+        throw new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored');
+      }
+      const { entry, created } = await writer.commit();
+      return { entry: toProtoEntry(entry), created };
+    } finally {
+      await writer.abort();
+      await messages.return?.();
+    }
+  }
+
+  private async stat(req: StatRequest__Output): Promise<EntryInfo> {
+    return toProtoEntry(await this.cache.stat(req.key, { touch: !req.noTouch }));
+  }
+
+  private async touch(req: TouchRequest__Output): Promise<EntryInfo> {
+    const entry = await this.cache.touch(req.key, {
+      ...(req.checkpointId ? { checkpointId: req.checkpointId } : {}),
+      ...(req.ttlMs ? { ttlMs: req.ttlMs } : {}),
+    });
+    return toProtoEntry(entry);
+  }
+
+  private async delete(req: DeleteRequest__Output): Promise<DeleteResponse> {
+    return { deleted: await this.cache.delete(req.key) };
+  }
+
+  private async list(req: ListRequest__Output): Promise<ListResponse> {
+    const { entries, nextPageToken } = await this.cache.list({
+      ...(req.jobId ? { jobId: req.jobId } : {}),
+      ...(req.checkpointId === undefined || req.checkpointId === null
+        ? {}
+        : { checkpointId: req.checkpointId }),
+      pageSize: req.pageSize,
+      pageToken: req.pageToken,
+    });
+    return { entries: entries.map(toProtoEntry), nextPageToken };
+  }
+
+  private async release(req: ReleaseRequest__Output): Promise<ReleaseResponse> {
+    const below = req.belowCheckpointId;
+    const { entries, bytes } = await this.cache.release({
+      jobId: req.jobId,
+      ...(below === undefined || below === null ? {} : { belowCheckpointId: below }),
+    });
+    return { releasedEntries: entries, releasedBytes: bytes };
+  }
+}
+
+function toProtoEntry(e: DomainEntry): EntryInfo {
+  return {
+    key: e.key,
+    jobId: e.jobId,
+    checkpointIds: e.checkpointIds,
+    size: e.size,
+    crc32c: e.crc32c,
+    createdAtMs: e.createdAtMs,
+    lastAccessMs: e.lastAccessMs,
+    ttlMs: e.ttlMs,
+    nodeId: e.nodeId,
+  };
+}
+
+/** Waits for a server stream to drain, or gives up when the client goes away. */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
+  if (call.cancelled) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('close', done);
+  });
 }

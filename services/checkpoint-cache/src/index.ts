@@ -1,1 +1,5 @@
-export { CheckpointCacheService, type CheckpointCacheServiceOptions } from './checkpoint-cache-service';
+export {
+  CheckpointCacheService,
+  DEFAULT_MAX_CHUNK_SIZE,
+  type CheckpointCacheServiceOptions,
+} from './checkpoint-cache-service';

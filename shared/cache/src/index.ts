@@ -4,3 +4,5 @@
  */
 export * from './metadata-store';
 export * from './node-cache';
+export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
+export { DiskStore } from './disk-store';

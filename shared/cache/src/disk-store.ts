@@ -1,0 +1,167 @@
+/**
+ * Entry files on the node's disk:
+ *   <root>/entries/<2 hex>/<id>       data
+ *   <root>/entries/<2 hex>/<id>.meta  sidecar (see sidecar.ts)
+ *   <root>/tmp/                       writes in flight; swept at start-up
+ * Owns: file layout, atomic publish (fsync + rename), crash-safe removal. Never: decisions about
+ * which entries to keep (NodeCache does that) or metadata outside the sidecar.
+ *
+ * An entry exists exactly when its sidecar exists. Publish renames data first and the sidecar
+ * last; removal unlinks the sidecar first and the data last. A crash in between leaves data
+ * without a sidecar, which loadAll() removes.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { decodeSidecar, encodeSidecar, type Sidecar } from './sidecar';
+
+const SIDECAR_SUFFIX = '.meta';
+const ID_PATTERN = /^[0-9a-f]{64}$/;
+
+export interface TempFile {
+  path: string;
+  handle: fs.FileHandle;
+}
+
+export interface LoadedEntry {
+  id: string;
+  sidecar: Sidecar;
+}
+
+export interface LoadProblem {
+  file: string;
+  error: unknown;
+}
+
+export class DiskStore {
+  readonly entriesDir: string;
+  readonly tmpDir: string;
+
+  constructor(readonly root: string) {
+    this.entriesDir = path.join(root, 'entries');
+    this.tmpDir = path.join(root, 'tmp');
+  }
+
+  /** Creates the layout and removes writes left over by a previous process. */
+  async init(): Promise<void> {
+    await fs.mkdir(this.entriesDir, { recursive: true });
+    await fs.rm(this.tmpDir, { recursive: true, force: true });
+    await fs.mkdir(this.tmpDir, { recursive: true });
+  }
+
+  dataPath(id: string): string {
+    if (!ID_PATTERN.test(id)) throw new Error(`not an entry id: ${id}`);
+    return path.join(this.entriesDir, id.slice(0, 2), id);
+  }
+
+  sidecarPath(id: string): string {
+    return this.dataPath(id) + SIDECAR_SUFFIX;
+  }
+
+  async createTemp(): Promise<TempFile> {
+    const file = path.join(this.tmpDir, randomBytes(12).toString('hex'));
+    const handle = await fs.open(file, 'wx', 0o640);
+    return { path: file, handle };
+  }
+
+  /** Moves a complete, fsynced temp file into place with its sidecar. */
+  async publish(id: string, tempPath: string, sidecar: Sidecar): Promise<void> {
+    const dataPath = this.dataPath(id);
+    const dir = path.dirname(dataPath);
+    await fs.mkdir(dir, { recursive: true });
+    const sidecarTemp = await this.writeTempSidecar(sidecar);
+    await fs.rename(tempPath, dataPath);
+    await fs.rename(sidecarTemp, this.sidecarPath(id));
+    await fsyncDir(dir);
+  }
+
+  /** Atomically replaces an existing entry's sidecar. */
+  async rewriteSidecar(id: string, sidecar: Sidecar): Promise<void> {
+    const sidecarTemp = await this.writeTempSidecar(sidecar);
+    await fs.rename(sidecarTemp, this.sidecarPath(id));
+    await fsyncDir(path.dirname(this.sidecarPath(id)));
+  }
+
+  async readSidecar(id: string): Promise<Sidecar | undefined> {
+    const file = this.sidecarPath(id);
+    let raw: Buffer;
+    try {
+      raw = await fs.readFile(file);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    return decodeSidecar(raw, file);
+  }
+
+  /** Removes an entry; readers that already opened the data keep reading it (POSIX unlink). */
+  async remove(id: string): Promise<void> {
+    await fs.rm(this.sidecarPath(id), { force: true });
+    await fs.rm(this.dataPath(id), { force: true });
+  }
+
+  /**
+   * Reads every sidecar. Data files without a sidecar (an interrupted publish or removal) are
+   * deleted; unreadable sidecars are deleted with their data and reported.
+   */
+  async loadAll(): Promise<{ entries: LoadedEntry[]; problems: LoadProblem[] }> {
+    const entries: LoadedEntry[] = [];
+    const problems: LoadProblem[] = [];
+    for (const shard of await fs.readdir(this.entriesDir)) {
+      const dir = path.join(this.entriesDir, shard);
+      const names = new Set(await fs.readdir(dir).catch(() => [] as string[]));
+      for (const name of names) {
+        const id = name.endsWith(SIDECAR_SUFFIX) ? name.slice(0, -SIDECAR_SUFFIX.length) : name;
+        if (!ID_PATTERN.test(id)) {
+          problems.push({ file: path.join(dir, name), error: new Error('not an entry file') });
+          continue;
+        }
+        if (name === id) {
+          if (!names.has(id + SIDECAR_SUFFIX)) await fs.rm(path.join(dir, name), { force: true });
+          continue;
+        }
+        try {
+          const sidecar = await this.readSidecar(id);
+          const stat = await fs.stat(this.dataPath(id));
+          if (sidecar && stat.size === sidecar.size) {
+            entries.push({ id, sidecar });
+            continue;
+          }
+          problems.push({
+            file: path.join(dir, name),
+            error: new Error(`data is ${stat.size} bytes, sidecar says ${sidecar?.size}`),
+          });
+        } catch (error) {
+          problems.push({ file: path.join(dir, name), error });
+        }
+        await this.remove(id);
+      }
+    }
+    return { entries, problems };
+  }
+
+  private async writeTempSidecar(sidecar: Sidecar): Promise<string> {
+    const file = path.join(this.tmpDir, randomBytes(12).toString('hex') + SIDECAR_SUFFIX);
+    const handle = await fs.open(file, 'wx', 0o640);
+    try {
+      await handle.writeFile(encodeSidecar(sidecar));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    return file;
+  }
+}
+
+export function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

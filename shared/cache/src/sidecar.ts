@@ -1,0 +1,79 @@
+/**
+ * The sidecar file beside each entry's data: everything needed to verify the bytes and to rebuild
+ * the node's index without Redis. Written once at publish and rewritten (atomically) when a new
+ * checkpoint starts referencing the entry.
+ */
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+
+export const SIDECAR_VERSION = 1;
+
+export interface Sidecar {
+  version: number;
+  key: string;
+  jobId: string;
+  checkpointIds: number[];
+  size: number;
+  crc32c: number;
+  createdAtMs: number;
+  ttlMs: number;
+  /** Bytes covered by each entry of blockCrcs (the last block may be shorter). */
+  blockSize: number;
+  /** CRC32C of each block, in order. */
+  blockCrcs: Uint32Array;
+}
+
+interface SidecarJson extends Omit<Sidecar, 'blockCrcs'> {
+  /** Big-endian uint32 per block, base64. */
+  blockCrcs: string;
+}
+
+export function encodeSidecar(sidecar: Sidecar): Buffer {
+  const crcs = Buffer.alloc(sidecar.blockCrcs.length * 4);
+  sidecar.blockCrcs.forEach((crc, i) => crcs.writeUInt32BE(crc, i * 4));
+  const json: SidecarJson = { ...sidecar, blockCrcs: crcs.toString('base64') };
+  return Buffer.from(JSON.stringify(json));
+}
+
+function isWholeNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Parses and checks a sidecar; anything inconsistent is DATA_LOSS (the entry is unusable). */
+export function decodeSidecar(raw: Buffer, where: string): Sidecar {
+  const bad = (why: string): CacheError =>
+    new CacheError(ErrorCode.DataLoss, `sidecar ${where} is unusable: ${why}`);
+  let json: Partial<SidecarJson>;
+  try {
+    json = JSON.parse(raw.toString('utf8')) as Partial<SidecarJson>;
+  } catch (cause) {
+    throw new CacheError(ErrorCode.DataLoss, `sidecar ${where} is not JSON`, { cause });
+  }
+  if (json.version !== SIDECAR_VERSION) throw bad(`unknown version ${String(json.version)}`);
+  if (typeof json.key !== 'string' || typeof json.jobId !== 'string') throw bad('missing key');
+  if (!isWholeNumber(json.size) || !isWholeNumber(json.crc32c) || !isWholeNumber(json.ttlMs)) {
+    throw bad('bad size, crc32c or ttlMs');
+  }
+  if (!isWholeNumber(json.createdAtMs) || !isWholeNumber(json.blockSize) || json.blockSize === 0) {
+    throw bad('bad createdAtMs or blockSize');
+  }
+  if (!Array.isArray(json.checkpointIds) || !json.checkpointIds.every(isWholeNumber)) {
+    throw bad('bad checkpointIds');
+  }
+  const crcBytes = Buffer.from(typeof json.blockCrcs === 'string' ? json.blockCrcs : '', 'base64');
+  const blocks = Math.ceil(json.size / json.blockSize);
+  if (crcBytes.length !== blocks * 4) throw bad(`expected ${blocks} block checksums`);
+  const blockCrcs = new Uint32Array(blocks);
+  for (let i = 0; i < blocks; i++) blockCrcs[i] = crcBytes.readUInt32BE(i * 4);
+  return {
+    version: json.version,
+    key: json.key,
+    jobId: json.jobId,
+    checkpointIds: json.checkpointIds,
+    size: json.size,
+    crc32c: json.crc32c,
+    createdAtMs: json.createdAtMs,
+    ttlMs: json.ttlMs,
+    blockSize: json.blockSize,
+    blockCrcs,
+  };
+}
