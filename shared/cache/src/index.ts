@@ -6,3 +6,4 @@ export * from './metadata-store';
 export * from './node-cache';
 export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
+export type { CapacityLimits } from './capacity';

@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import { formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import { Capacity, chooseVictims, type CapacityLimits } from './capacity';
 import { DiskStore, isNotFound } from './disk-store';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
 import { KeyedMutex } from './keyed-mutex';
@@ -34,6 +35,8 @@ export interface NodeCacheOptions {
   logger?: Logger;
   /** Block size of new entries; existing entries keep theirs. */
   blockSize?: number;
+  /** Capacity limits; writes evict least recently used entries to stay within them. */
+  limits?: CapacityLimits;
 }
 
 export type EntryInfo = EntryMetadata & { nodeId: string };
@@ -103,12 +106,15 @@ export class NodeCache {
   private readonly logger: Logger;
   private readonly touches: TouchBatcher;
   private readonly blockSize: number;
+  private readonly capacity: Capacity;
+  private heldBytes = 0;
 
   private constructor(readonly options: NodeCacheOptions) {
     this.disk = new DiskStore(options.root);
     this.logger = options.logger ?? silentLogger;
     this.touches = new TouchBatcher(options.metadata, this.logger);
     this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    this.capacity = new Capacity(options.root, options.limits ?? {});
   }
 
   /** Prepares the cache root, sweeps interrupted writes and loads the index from sidecars. */
@@ -117,7 +123,7 @@ export class NodeCache {
     await cache.disk.init();
     const { entries, problems } = await cache.disk.loadAll();
     for (const { id, sidecar } of entries) {
-      cache.index.set(id, { id, sidecar, lastAccessMs: sidecar.createdAtMs });
+      cache.addToIndex({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
     }
     for (const problem of problems) {
       cache.logger.warn('unusable entry file removed at start-up', {
@@ -135,9 +141,7 @@ export class NodeCache {
 
   /** Entries and bytes held. */
   usage(): { entries: number; bytes: number } {
-    let bytes = 0;
-    for (const e of this.index.values()) bytes += e.sidecar.size;
-    return { entries: this.index.size, bytes };
+    return { entries: this.index.size, bytes: this.heldBytes };
   }
 
   async openRead(key: string, range: ReadRange): Promise<EntryReader> {
@@ -187,11 +191,36 @@ export class NodeCache {
     const id = entryIdOf(spec.key);
     const existing = this.index.get(id);
     if (existing) this.checkSameContent(existing, spec.key, spec.size, spec.crc32c);
-    const staged = new StagedWrite(await this.disk.createTemp(), this.blockSize, spec.size);
+    // Room for the announced size (or for the entry alone, growing with each chunk) is reserved
+    // up front, so concurrent writes cannot overshoot the limits together.
+    let reservedBytes = spec.size ?? 0;
+    let reservedEntries = 1;
+    await this.makeRoom(spec.key, reservedBytes, reservedEntries);
+    const releaseReservation = (): void => {
+      this.capacity.release(reservedBytes, reservedEntries);
+      reservedBytes = 0;
+      reservedEntries = 0;
+    };
+    let staged: StagedWrite;
+    try {
+      staged = new StagedWrite(await this.disk.createTemp(), this.blockSize, spec.size);
+    } catch (err) {
+      releaseReservation();
+      throw err;
+    }
     return {
-      append: (offset, data, crc) => staged.append(offset, data, crc),
-      commit: () => this.commit(id, spec, staged),
-      abort: () => staged.discard(),
+      append: async (offset, data, crc) => {
+        if (spec.size === undefined && data.length > 0) {
+          await this.makeRoom(spec.key, data.length, 0);
+          reservedBytes += data.length;
+        }
+        await staged.append(offset, data, crc);
+      },
+      commit: () => this.commit(id, spec, staged).finally(releaseReservation),
+      abort: async () => {
+        releaseReservation();
+        await staged.discard();
+      },
     };
   }
 
@@ -346,7 +375,7 @@ export class NodeCache {
           await this.disk.remove(id);
           throw err;
         }
-        this.index.set(id, entry);
+        this.addToIndex(entry);
         return { entry: this.info(entry), created: true };
       });
     } finally {
@@ -394,6 +423,7 @@ export class NodeCache {
       const entry = this.index.get(id);
       if (!entry) return false;
       this.index.delete(id);
+      this.heldBytes -= entry.sidecar.size;
       await this.disk.remove(id);
       try {
         await this.options.metadata.remove(id);
@@ -404,6 +434,49 @@ export class NodeCache {
       this.logger.debug('entry removed', { key: entry.sidecar.key, reason });
       return true;
     });
+  }
+
+  /**
+   * Reserves room for `bytes` more (and `entries` more entries), evicting least recently used
+   * entries if that makes it fit. Evicts nothing and throws ResourceExhausted when even evicting
+   * everything would not.
+   */
+  private async makeRoom(key: string, bytes: number, entries: number): Promise<void> {
+    await this.locks.run('capacity', async () => {
+      for (;;) {
+        const need = await this.capacity.shortfall(this.usage(), bytes, entries);
+        if (need.bytes === 0 && need.entries === 0) break;
+        const candidates = [...this.index.values()].map((e) => ({
+          id: e.id,
+          size: e.sidecar.size,
+          lastAccessMs: e.lastAccessMs,
+        }));
+        const victims = chooseVictims(candidates, need);
+        if (!victims) throw this.exhausted(key, bytes);
+        let removed = 0;
+        for (const v of victims) if (await this.remove(v.id, 'lru')) removed++;
+        if (removed === 0) throw this.exhausted(key, bytes);
+      }
+      this.capacity.reserve(bytes, entries);
+    });
+  }
+
+  private exhausted(key: string, bytes: number): CacheError {
+    const { maxBytes, maxEntries, minFreeRatio } = this.capacity.limits;
+    const usage = this.usage();
+    const reserved = this.capacity.reserved;
+    return new CacheError(
+      ErrorCode.ResourceExhausted,
+      `${key} (${bytes} more bytes) does not fit in the cache even after evicting every idle entry: ` +
+        `${usage.bytes} bytes in ${usage.entries} entries held, ${reserved.bytes} bytes reserved by ` +
+        `writes in flight; limits: max bytes ${maxBytes ?? 'none'}, max entries ` +
+        `${maxEntries ?? 'none'}, min free ratio ${minFreeRatio ?? 0}. Nothing was stored`,
+    );
+  }
+
+  private addToIndex(entry: IndexedEntry): void {
+    this.index.set(entry.id, entry);
+    this.heldBytes += entry.sidecar.size;
   }
 
   private async quarantine(id: string, detail: string): Promise<void> {
