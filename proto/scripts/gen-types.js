@@ -15,11 +15,19 @@ const protos = ['checkpointcache/v1/checkpoint_cache.proto'];
 
 // Mirrors src/loader-options.ts (the generator takes flags, not an object); --check catches drift
 // between the two because the generated field types depend on these options.
-const flags = ['--longs=Number', '--enums=String', '--defaults', '--oneofs', '--grpcLib=@grpc/grpc-js'];
+const flags = [
+  '--longs=Number',
+  '--enums=String',
+  '--defaults',
+  '--oneofs',
+  '--grpcLib=@grpc/grpc-js',
+];
 
 if (!check) fs.rmSync(committed, { recursive: true, force: true });
 const gen = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
-execFileSync(process.execPath, [gen, ...flags, '-I', root, '-O', out, ...protos], { stdio: 'inherit' });
+execFileSync(process.execPath, [gen, ...flags, '-I', root, '-O', out, ...protos], {
+  stdio: 'inherit',
+});
 
 // The generator writes each file's absolute source path into a comment; keep it relative so the
 // output does not depend on where the repository is checked out.
@@ -32,9 +40,13 @@ function relativizeComments(dir) {
 }
 
 function listFiles(dir, prefix = '') {
-  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
-    d.isDirectory() ? listFiles(path.join(dir, d.name), path.join(prefix, d.name)) : [path.join(prefix, d.name)],
-  );
+  return fs
+    .readdirSync(dir, { withFileTypes: true })
+    .flatMap((d) =>
+      d.isDirectory()
+        ? listFiles(path.join(dir, d.name), path.join(prefix, d.name))
+        : [path.join(prefix, d.name)],
+    );
 }
 
 relativizeComments(out);

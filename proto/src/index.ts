@@ -54,19 +54,46 @@ export function checkpointCacheClientConstructor(): ProtoGrpcType['checkpointcac
 
 export type * from './generated/checkpointcache/v1/CheckpointCache';
 export type { Chunk, Chunk__Output } from './generated/checkpointcache/v1/Chunk';
-export type { DeleteRequest, DeleteRequest__Output } from './generated/checkpointcache/v1/DeleteRequest';
-export type { DeleteResponse, DeleteResponse__Output } from './generated/checkpointcache/v1/DeleteResponse';
+export type {
+  DeleteRequest,
+  DeleteRequest__Output,
+} from './generated/checkpointcache/v1/DeleteRequest';
+export type {
+  DeleteResponse,
+  DeleteResponse__Output,
+} from './generated/checkpointcache/v1/DeleteResponse';
 export type { EntryInfo, EntryInfo__Output } from './generated/checkpointcache/v1/EntryInfo';
 export type { ListRequest, ListRequest__Output } from './generated/checkpointcache/v1/ListRequest';
-export type { ListResponse, ListResponse__Output } from './generated/checkpointcache/v1/ListResponse';
+export type {
+  ListResponse,
+  ListResponse__Output,
+} from './generated/checkpointcache/v1/ListResponse';
 export type { ReadHeader, ReadHeader__Output } from './generated/checkpointcache/v1/ReadHeader';
 export type { ReadRequest, ReadRequest__Output } from './generated/checkpointcache/v1/ReadRequest';
-export type { ReadResponse, ReadResponse__Output } from './generated/checkpointcache/v1/ReadResponse';
-export type { ReleaseRequest, ReleaseRequest__Output } from './generated/checkpointcache/v1/ReleaseRequest';
-export type { ReleaseResponse, ReleaseResponse__Output } from './generated/checkpointcache/v1/ReleaseResponse';
+export type {
+  ReadResponse,
+  ReadResponse__Output,
+} from './generated/checkpointcache/v1/ReadResponse';
+export type {
+  ReleaseRequest,
+  ReleaseRequest__Output,
+} from './generated/checkpointcache/v1/ReleaseRequest';
+export type {
+  ReleaseResponse,
+  ReleaseResponse__Output,
+} from './generated/checkpointcache/v1/ReleaseResponse';
 export type { Source, Source__Output } from './generated/checkpointcache/v1/Source';
 export type { StatRequest, StatRequest__Output } from './generated/checkpointcache/v1/StatRequest';
-export type { TouchRequest, TouchRequest__Output } from './generated/checkpointcache/v1/TouchRequest';
+export type {
+  TouchRequest,
+  TouchRequest__Output,
+} from './generated/checkpointcache/v1/TouchRequest';
 export type { WriteHeader, WriteHeader__Output } from './generated/checkpointcache/v1/WriteHeader';
-export type { WriteRequest, WriteRequest__Output } from './generated/checkpointcache/v1/WriteRequest';
-export type { WriteResponse, WriteResponse__Output } from './generated/checkpointcache/v1/WriteResponse';
+export type {
+  WriteRequest,
+  WriteRequest__Output,
+} from './generated/checkpointcache/v1/WriteRequest';
+export type {
+  WriteResponse,
+  WriteResponse__Output,
+} from './generated/checkpointcache/v1/WriteResponse';

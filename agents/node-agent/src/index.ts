@@ -1,1 +1,22 @@
-export {};
+/**
+ * The checkpoint-cache node agent as a library: start one in-process (tests, embedding) with the
+ * same wiring as the `ckc-agent` executable.
+ */
+export {
+  startNodeAgent,
+  GRPC_SERVER_OPTIONS,
+  type RunningAgent,
+  type StartNodeAgentOptions,
+} from './node-agent';
+export {
+  startEmbeddedRedis,
+  INSTALL_HINT,
+  type EmbeddedRedis,
+  type EmbeddedRedisOptions,
+} from './embedded-redis';
+export {
+  resolveNodeId,
+  nodeIdFromHostname,
+  NODE_ID_FILE,
+  type ResolvedNodeId,
+} from './node-identity';

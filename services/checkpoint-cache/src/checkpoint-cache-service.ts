@@ -58,10 +58,15 @@ export class CheckpointCacheService {
       List: unaryHandler('List', log, (req: ListRequest__Output) => this.list(req)),
       Release: unaryHandler('Release', log, (req: ReleaseRequest__Output) => this.release(req)),
     };
-    server.addService(checkpointCacheServiceDefinition(), handlers as grpc.UntypedServiceImplementation);
+    server.addService(
+      checkpointCacheServiceDefinition(),
+      handlers as grpc.UntypedServiceImplementation,
+    );
   }
 
-  private async read(call: grpc.ServerWritableStream<ReadRequest__Output, ReadResponse>): Promise<void> {
+  private async read(
+    call: grpc.ServerWritableStream<ReadRequest__Output, ReadResponse>,
+  ): Promise<void> {
     const req = call.request;
     const maxChunk = Math.min(req.maxChunkSize || this.maxChunkSize, this.maxChunkSize);
     const reader = await this.cache.openRead(req.key, {
@@ -95,7 +100,9 @@ export class CheckpointCacheService {
   ): Promise<WriteResponse> {
     const cancelled = new Promise<never>((_, reject) => {
       call.once('cancelled', () =>
-        reject(new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored')),
+        reject(
+          new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored'),
+        ),
       );
     });
     cancelled.catch(() => undefined);
@@ -125,13 +132,19 @@ export class CheckpointCacheService {
       for (let r = await next(); !r.done; r = await next()) {
         const chunk = r.value.chunk;
         if (r.value.kind !== 'chunk' || !chunk) {
-          throw new CacheError(ErrorCode.InvalidArgument, 'a write has exactly one WriteHeader, first');
+          throw new CacheError(
+            ErrorCode.InvalidArgument,
+            'a write has exactly one WriteHeader, first',
+          );
         }
         const crc = chunk.crc32c === undefined || chunk.crc32c === null ? undefined : chunk.crc32c;
         await writer.append(chunk.offset, chunk.data, crc);
       }
       if (call.cancelled) {
-        throw new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored');
+        throw new CacheError(
+          ErrorCode.Cancelled,
+          'the client cancelled the write; nothing was stored',
+        );
       }
       const { entry, created } = await writer.commit();
       return { entry: toProtoEntry(entry), created };

@@ -278,21 +278,27 @@ export class NodeCache {
     if (query.pageToken) {
       after = Buffer.from(query.pageToken, 'base64url').toString('utf8');
       if (Buffer.from(after, 'utf8').toString('base64url') !== query.pageToken) {
-        throw new CacheError(ErrorCode.InvalidArgument, 'page_token is malformed; pass next_page_token');
+        throw new CacheError(
+          ErrorCode.InvalidArgument,
+          'page_token is malformed; pass next_page_token',
+        );
       }
     }
     const matching = [...this.index.values()]
       .filter(
         (e) =>
           (!query.jobId || e.sidecar.jobId === query.jobId) &&
-          (query.checkpointId === undefined || e.sidecar.checkpointIds.includes(query.checkpointId)) &&
+          (query.checkpointId === undefined ||
+            e.sidecar.checkpointIds.includes(query.checkpointId)) &&
           (after === undefined || e.sidecar.key > after),
       )
       .sort((a, b) => (a.sidecar.key < b.sidecar.key ? -1 : a.sidecar.key > b.sidecar.key ? 1 : 0));
     const page = matching.slice(0, pageSize);
     const last = page[page.length - 1];
     const nextPageToken =
-      matching.length > pageSize && last ? Buffer.from(last.sidecar.key, 'utf8').toString('base64url') : '';
+      matching.length > pageSize && last
+        ? Buffer.from(last.sidecar.key, 'utf8').toString('base64url')
+        : '';
     return { entries: page.map((e) => this.info(e)), nextPageToken };
   }
 
@@ -300,7 +306,10 @@ export class NodeCache {
    * Removes the job's entries whose every checkpoint reference is below `belowCheckpointId`, or all
    * of the job's entries when it is absent.
    */
-  async release(spec: { jobId: string; belowCheckpointId?: number }): Promise<{ entries: number; bytes: number }> {
+  async release(spec: {
+    jobId: string;
+    belowCheckpointId?: number;
+  }): Promise<{ entries: number; bytes: number }> {
     if (!spec.jobId) throw new CacheError(ErrorCode.InvalidArgument, 'job_id is empty');
     validateJobId(spec.jobId);
     const below = spec.belowCheckpointId;

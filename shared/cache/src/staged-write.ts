@@ -73,7 +73,11 @@ export class StagedWrite {
     if (this.blockFill > 0) this.finishBlock();
     await this.temp.handle.sync();
     await this.close();
-    return { size: this.written, crc32c: this.wholeCrc, blockCrcs: Uint32Array.from(this.blockCrcs) };
+    return {
+      size: this.written,
+      crc32c: this.wholeCrc,
+      blockCrcs: Uint32Array.from(this.blockCrcs),
+    };
   }
 
   /** Closes and deletes the temp file; safe to call at any time, more than once. */

@@ -59,7 +59,10 @@ export class VerifiedReader implements EntryReader {
         yield { offset: pos, data, crc32c: actual };
       } else {
         for (let p = pos; p < sliceEnd; p += maxChunkSize) {
-          const piece = data.subarray(p - blockStart, Math.min(sliceEnd, p + maxChunkSize) - blockStart);
+          const piece = data.subarray(
+            p - blockStart,
+            Math.min(sliceEnd, p + maxChunkSize) - blockStart,
+          );
           yield { offset: p, data: piece, crc32c: crc32c(piece) };
         }
       }
@@ -78,9 +81,16 @@ export class VerifiedReader implements EntryReader {
     const data = Buffer.allocUnsafe(length);
     let done = 0;
     while (done < length) {
-      const { bytesRead } = await this.options.handle.read(data, done, length - done, position + done);
+      const { bytesRead } = await this.options.handle.read(
+        data,
+        done,
+        length - done,
+        position + done,
+      );
       if (bytesRead === 0) {
-        await this.options.onCorrupt(`file ends at ${position + done}, entry size is ${this.entry.size}`);
+        await this.options.onCorrupt(
+          `file ends at ${position + done}, entry size is ${this.entry.size}`,
+        );
         throw new CacheError(
           ErrorCode.DataLoss,
           `cached copy of ${this.entry.key} is truncated; it has been deleted, read the key from ` +

@@ -68,7 +68,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
             return `${String(timestamp)} ${level.toUpperCase().padEnd(5)} ${String(message)}${rest}`;
           }),
         )
-      : winston.format.combine(serializeErrors(), winston.format.timestamp(), winston.format.json());
+      : winston.format.combine(
+          serializeErrors(),
+          winston.format.timestamp(),
+          winston.format.json(),
+        );
   const transport = options.stream
     ? new winston.transports.Stream({ stream: options.stream })
     : new winston.transports.Console({

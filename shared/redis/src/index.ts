@@ -1,1 +1,21 @@
-export {};
+/**
+ * Everything checkpoint-cache says to Redis: the connection factory, the key builder, the Lua
+ * scripts and the Redis-backed MetadataStore.
+ * Owns: connection settings, key names, Lua, and the mapping of Redis failures to CacheError.
+ * Never: decide what to cache or delete on disk, read configuration or the environment, or let
+ * any other package build a key or call Lua.
+ */
+export {
+  createRedisConnection,
+  waitForRedis,
+  type RedisConnectionOptions,
+} from './redis-connection';
+export { parseRedisUrl, describeRedisOptions, type RedisEndpoint } from './redis-url';
+export { toCacheError } from './redis-error';
+export { KeyBuilder, DEFAULT_KEY_PREFIX } from './key-builder';
+export { Scripts } from './scripts';
+export {
+  RedisMetadataStore,
+  type RedisMetadataStoreOptions,
+  type NodeUsage,
+} from './redis-metadata-store';

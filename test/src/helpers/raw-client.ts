@@ -30,10 +30,12 @@ export function unary<Req, Res>(
   request: Req,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {
-    const fn = (client[method] as unknown as (
-      r: Req,
-      cb: (err: grpc.ServiceError | null, res?: Res) => void,
-    ) => void).bind(client);
+    const fn = (
+      client[method] as unknown as (
+        r: Req,
+        cb: (err: grpc.ServiceError | null, res?: Res) => void,
+      ) => void
+    ).bind(client);
     fn(request, (err, res) => (err ? reject(err) : resolve(res as Res)));
   });
 }
@@ -46,7 +48,9 @@ export function writeEntry(
   options: { chunkSize?: number; messages?: WriteRequest[]; cancelAfter?: number } = {},
 ): Promise<WriteResponse__Output> {
   return new Promise((resolve, reject) => {
-    const call = client.write((err, res) => (err ? reject(err) : resolve(res as WriteResponse__Output)));
+    const call = client.write((err, res) =>
+      err ? reject(err) : resolve(res as WriteResponse__Output),
+    );
     const messages: WriteRequest[] = options.messages ?? [];
     if (!options.messages) {
       if (header) messages.push({ header });

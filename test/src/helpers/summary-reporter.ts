@@ -12,11 +12,10 @@ class SummaryReporter extends Mocha.reporters.Spec {
     runner.once(Mocha.Runner.constants.EVENT_RUN_END, () => {
       const { passes, failures, pending } = runner.stats ?? { passes: 0, failures: 0, pending: 0 };
       const file = process.env['CKC_TEST_SUMMARY'];
-      if (file) writeFileSync(file, JSON.stringify({ passed: passes, failed: failures, skipped: pending }));
-      // After Spec's own epilogue, which it prints on the same event.
-      setImmediate(() => {
-        process.stdout.write(`${passes} passed, ${failures} failed, ${pending} skipped\n`);
-      });
+      if (file)
+        writeFileSync(file, JSON.stringify({ passed: passes, failed: failures, skipped: pending }));
+      // Spec registered its epilogue first (in super()), so this line comes after it.
+      process.stdout.write(`${passes} passed, ${failures} failed, ${pending} skipped\n`);
     });
   }
 }

@@ -1,0 +1,288 @@
+/**
+ * One running node agent: node identity, cache root, Redis (external or a private child), the
+ * NodeCache, and a gRPC server with CheckpointCache, health and reflection on TCP and/or a Unix
+ * socket; and the orderly way back down.
+ * Owns: start-up order, listeners, and shutdown. Never: process signals or exit codes (main.ts),
+ * reading the environment (@checkpoint-cache/config), cache rules (@checkpoint-cache/cache).
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, service as healthService } from 'grpc-health-check';
+import { NodeCache } from '@checkpoint-cache/cache';
+import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { createLogger, type Logger } from '@checkpoint-cache/logger';
+import { SERVICE_NAME, packageDefinition } from '@checkpoint-cache/proto';
+import {
+  KeyBuilder,
+  RedisMetadataStore,
+  createRedisConnection,
+  parseRedisUrl,
+  waitForRedis,
+} from '@checkpoint-cache/redis';
+import { CheckpointCacheService } from '@checkpoint-cache/service';
+import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis';
+import { resolveNodeId } from './node-identity';
+import { clearStaleSocket } from './unix-socket';
+
+export interface StartNodeAgentOptions {
+  /** Where the agent logs; by default a logger built from the config's logFormat and logLevel. */
+  logger?: Logger;
+}
+
+export interface RunningAgent {
+  readonly nodeId: string;
+  /** `host:port` actually bound (the real port when the config said 0); absent without TCP. */
+  readonly tcpAddress?: string;
+  /** Absolute path of the Unix socket; absent without one. */
+  readonly socketPath?: string;
+  readonly cache: NodeCache;
+  /**
+   * Stops serving: health turns NOT_SERVING, new calls are refused, in-flight calls get `graceMs`
+   * (the config's shutdownGrace by default) to finish before they are cancelled; then the cache,
+   * Redis and the embedded redis-server are closed. Idempotent; never rejects.
+   */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+/**
+ * Server settings for streams of large files. Write chunks are sized by the client, so the
+ * receive limit is well above the largest chunk (4 MiB) plus framing; keepalive pings find peers
+ * that vanished mid-stream (a killed TaskManager) within ~40 s instead of holding a file open.
+ */
+export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = Object.freeze({
+  'grpc.max_receive_message_length': 16 * MiB,
+  'grpc.max_send_message_length': 16 * MiB,
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_permit_without_calls': 1,
+});
+
+/** How long start-up waits for an external Redis before going on without it. */
+const REDIS_START_WAIT_MS = 5000;
+
+const HEALTH_SERVICES = ['', SERVICE_NAME] as const;
+
+/** Pieces started so far, so that a failed start-up and shutdown undo exactly those. */
+interface Parts {
+  log: Logger;
+  embedded?: EmbeddedRedis;
+  metadata?: RedisMetadataStore;
+  redis?: ReturnType<typeof createRedisConnection>;
+  cache?: NodeCache;
+  server?: grpc.Server;
+  health?: HealthImplementation;
+  socketPath?: string;
+  /** Set once the agent serves; only then are stopping and stopped worth a log line. */
+  started?: boolean;
+}
+
+export async function startNodeAgent(
+  config: AgentConfig,
+  options: StartNodeAgentOptions = {},
+): Promise<RunningAgent> {
+  const rootLog =
+    options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
+  const parts: Parts = { log: rootLog };
+  try {
+    return await start(config, parts);
+  } catch (err) {
+    await stopParts(parts, 0);
+    throw err;
+  }
+}
+
+async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
+  const cacheDir = config.cacheDir;
+  await fs.mkdir(cacheDir, { recursive: true });
+  const { nodeId, source: nodeIdSource } = await resolveNodeId(cacheDir, config.nodeId);
+  const log = parts.log.child({ node: nodeId });
+  parts.log = log;
+  if (nodeIdSource === 'created') {
+    log.info('node id created from the host name', { file: path.join(cacheDir, 'node.id') });
+  }
+  // Refuse early, before anything is started, if another agent serves this socket.
+  if (config.socket) await clearStaleSocket(config.socket, 'the agent socket (--socket)');
+
+  let redisUrl = config.redisUrl;
+  if (redisUrl === undefined) {
+    parts.embedded = await startEmbeddedRedis({
+      dir: path.dirname(path.join(cacheDir, EMBEDDED_REDIS_SOCKET)),
+      logger: log,
+    });
+    redisUrl = parts.embedded.url;
+  }
+  const redisDescription = parseRedisUrl(redisUrl).description;
+  parts.redis = createRedisConnection(redisUrl, {
+    logger: log,
+    connectionName: `ckc-agent:${nodeId}`,
+  });
+  try {
+    await waitForRedis(parts.redis, REDIS_START_WAIT_MS);
+  } catch (err) {
+    // Not fatal: hits are served from the local index, writes fail cleanly until Redis is back.
+    log.warn('Redis is not reachable yet; starting anyway (writes fail until it is)', {
+      redis: redisDescription,
+      error: err,
+    });
+  }
+  // The agent closes the connection itself, also when start-up fails before the store exists.
+  parts.metadata = new RedisMetadataStore(
+    parts.redis,
+    new KeyBuilder(config.redisPrefix, nodeId),
+    log,
+    {
+      ownsConnection: false,
+    },
+  );
+  parts.cache = await NodeCache.open({
+    root: cacheDir,
+    nodeId,
+    metadata: parts.metadata,
+    defaultTtlMs: config.defaultTtl,
+    logger: log,
+  });
+
+  const server = new grpc.Server(GRPC_SERVER_OPTIONS);
+  parts.server = server;
+  new CheckpointCacheService({
+    cache: parts.cache,
+    logger: log,
+    maxChunkSize: config.maxChunkSize,
+  }).addToServer(server);
+  const health = new HealthImplementation(
+    Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
+  );
+  parts.health = health;
+  health.addToServer(server);
+  new ReflectionService({ ...packageDefinition(), ...healthDescriptors() }).addToServer(server);
+
+  let tcpAddress: string | undefined;
+  if (config.listen) {
+    const hostEnd = config.listen.lastIndexOf(':');
+    const port = await bind(server, config.listen, `--listen ${config.listen}`);
+    tcpAddress = `${config.listen.slice(0, hostEnd)}:${port}`;
+  }
+  if (config.socket) {
+    await bind(server, `unix:${config.socket}`, `--socket ${config.socket}`);
+    parts.socketPath = config.socket;
+  }
+  for (const s of HEALTH_SERVICES) health.setStatus(s, 'SERVING');
+  parts.started = true;
+
+  log.info('node agent started', {
+    tcp: tcpAddress ?? 'off',
+    socket: config.socket ?? 'off',
+    cacheDir,
+    redis: parts.embedded
+      ? `embedded (${redisDescription}, pid ${parts.embedded.pid})`
+      : redisDescription,
+    redisPrefix: config.redisPrefix,
+    defaultTtlMs: config.defaultTtl,
+    pid: process.pid,
+  });
+
+  const cache = parts.cache;
+  let stopping: Promise<void> | undefined;
+  return {
+    nodeId,
+    ...(tcpAddress === undefined ? {} : { tcpAddress }),
+    ...(config.socket === undefined ? {} : { socketPath: config.socket }),
+    cache,
+    shutdown(graceMs = config.shutdownGrace): Promise<void> {
+      stopping ??= stopParts(parts, graceMs);
+      return stopping;
+    },
+  };
+}
+
+function bind(server: grpc.Server, address: string, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+      if (err) {
+        reject(
+          new CacheError(ErrorCode.Unavailable, `cannot listen on ${what}: ${err.message}`, {
+            cause: err,
+          }),
+        );
+      } else {
+        resolve(port);
+      }
+    });
+  });
+}
+
+/**
+ * grpc-health-check's service definition as the message descriptors reflection indexes (it reads
+ * only their `fileDescriptorProtos`), without loading health.proto a second time.
+ */
+function healthDescriptors(): ConstructorParameters<typeof ReflectionService>[0] {
+  const out: ConstructorParameters<typeof ReflectionService>[0] = {};
+  for (const method of Object.values(healthService)) {
+    out[`${method.path}#request`] = method.requestType;
+    out[`${method.path}#response`] = method.responseType;
+  }
+  return out;
+}
+
+/** Undoes whatever `parts` holds, in reverse start order; logs failures instead of throwing. */
+async function stopParts(parts: Parts, graceMs: number): Promise<void> {
+  const log = parts.log;
+  const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn();
+    } catch (err) {
+      log.warn(`shutdown: ${what} failed`, { error: err });
+    }
+  };
+  const { server, health, cache, metadata, redis, embedded, socketPath } = parts;
+  if (server) {
+    if (parts.started) log.info('node agent stopping', { graceMs });
+    for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
+    await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
+  }
+  if (cache) await step('closing the cache', () => cache.close());
+  if (metadata) await step('closing the metadata store', () => metadata.close());
+  if (redis) await step('closing the Redis connection', () => closeRedis(redis));
+  if (embedded) await step('stopping the embedded redis-server', () => embedded.stop());
+  if (socketPath) await step('removing the socket file', () => fs.rm(socketPath, { force: true }));
+  if (parts.started) log.info('node agent stopped');
+}
+
+/** Graceful: no new calls, in-flight calls finish; after `graceMs` they are cancelled. */
+function stopServer(server: grpc.Server, graceMs: number, log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      log.warn('shutdown grace period over: cancelling the calls still running', { graceMs });
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+async function closeRedis(redis: NonNullable<Parts['redis']>): Promise<void> {
+  if (redis.status === 'end') return;
+  // QUIT waits for replies to commands already sent; a Redis that is down would make it wait
+  // for reconnection, so give up after a moment.
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, 2000);
+  });
+  await Promise.race([
+    redis.quit().then(
+      () => undefined,
+      () => undefined,
+    ),
+    timeout,
+  ]);
+  clearTimeout(timer);
+  redis.disconnect();
+}

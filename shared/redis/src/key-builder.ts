@@ -1,0 +1,108 @@
+/**
+ * The one place Redis keys are made. Every key of a node carries the hash tag `{<nodeId>}`, so a
+ * Lua script that touches several keys of one node stays in one Redis Cluster slot.
+ *
+ *   <prefix>:{<nodeId>}:entry:<id>   hash: the entry's metadata
+ *   <prefix>:{<nodeId>}:ttl:<id>     string with a PX expiry: the sliding TTL
+ *   <prefix>:{<nodeId>}:lru          sorted set: member id, score last access (ms)
+ *   <prefix>:{<nodeId>}:bytes        integer: bytes the node holds
+ *   <prefix>:{<nodeId>}:count        integer: entries the node holds
+ *
+ * Never: build a key anywhere else, or let an entry's key (client text) into a Redis key.
+ */
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+
+export const DEFAULT_KEY_PREFIX = 'ckc';
+
+// Braces would move the hash tag, whitespace breaks logs and tools, and glob characters would make
+// SCAN and PSUBSCRIBE patterns built from these parts match other keys.
+const FORBIDDEN_IN_PREFIX = /[{}\s*?[\]\\]/;
+// A ':' in the node id would make `<prefix>:{a:b}:...` ambiguous to read back.
+const FORBIDDEN_IN_NODE_ID = /[{}\s*?[\]\\:]/;
+
+function check(what: string, value: string, forbidden: RegExp, allowed: string): void {
+  if (typeof value !== 'string' || value.length === 0) {
+    throw new CacheError(ErrorCode.InvalidArgument, `Redis key ${what} is empty; set it`);
+  }
+  if (forbidden.test(value)) {
+    throw new CacheError(
+      ErrorCode.InvalidArgument,
+      `Redis key ${what} ${JSON.stringify(value)} contains a forbidden character; ` +
+        `it must not contain ${allowed}`,
+    );
+  }
+}
+
+export class KeyBuilder {
+  readonly prefix: string;
+  readonly nodeId: string;
+  /** `<prefix>:{<nodeId>}:`, the start of every key of this node. */
+  private readonly base: string;
+  private readonly ttlBase: string;
+
+  constructor(prefix: string = DEFAULT_KEY_PREFIX, nodeId: string) {
+    check('prefix', prefix, FORBIDDEN_IN_PREFIX, "'{', '}', whitespace or any of * ? [ ] \\");
+    check(
+      'node id',
+      nodeId,
+      FORBIDDEN_IN_NODE_ID,
+      "':', '{', '}', whitespace or any of * ? [ ] \\",
+    );
+    this.prefix = prefix;
+    this.nodeId = nodeId;
+    this.base = `${prefix}:{${nodeId}}:`;
+    this.ttlBase = `${this.base}ttl:`;
+  }
+
+  /** Hash with the entry's metadata fields. */
+  entry(id: string): string {
+    return `${this.base}entry:${checkId(id)}`;
+  }
+
+  /** String whose expiry is the entry's sliding TTL. */
+  ttl(id: string): string {
+    return `${this.ttlBase}${checkId(id)}`;
+  }
+
+  /** Sorted set of the node's entry ids by last access (ms since the epoch). */
+  lru(): string {
+    return `${this.base}lru`;
+  }
+
+  /** Integer: bytes held by the node's entries. */
+  bytes(): string {
+    return `${this.base}bytes`;
+  }
+
+  /** Integer: number of entries the node holds. */
+  count(): string {
+    return `${this.base}count`;
+  }
+
+  /** SCAN/PSUBSCRIBE pattern matching exactly the TTL keys of this node. */
+  ttlPattern(): string {
+    return `${this.ttlBase}*`;
+  }
+
+  /** SCAN pattern matching exactly the entry hashes of this node. */
+  entryPattern(): string {
+    return `${this.base}entry:*`;
+  }
+
+  /**
+   * The entry id of one of this node's TTL keys (e.g. from an expired-key event), or undefined
+   * for any other key: other nodes, other prefixes, other kinds of key.
+   */
+  idOfTtlKey(key: string): string | undefined {
+    if (!key.startsWith(this.ttlBase)) return undefined;
+    const id = key.slice(this.ttlBase.length);
+    return id.length > 0 ? id : undefined;
+  }
+}
+
+function checkId(id: string): string {
+  if (typeof id !== 'string' || id.length === 0) {
+    throw new CacheError(ErrorCode.InvalidArgument, 'entry id is empty; pass sha256(key) in hex');
+  }
+  return id;
+}

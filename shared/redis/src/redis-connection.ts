@@ -1,0 +1,193 @@
+/**
+ * The one ioredis connection factory. Settings suit an agent that must never make a cache read
+ * wait for Redis: commands fail fast while disconnected (no offline queue), a command in flight
+ * when the connection drops is retried at most once, a silent server times a command out, and
+ * the connection itself reconnects forever with capped backoff.
+ * Owns: connection settings and connection logging. Never: log the URL or its password, or retry
+ * a failed command itself.
+ */
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { Redis, type RedisOptions } from 'ioredis';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import { describeRedisOptions, parseRedisUrl } from './redis-url';
+
+export interface RedisConnectionOptions {
+  /** Receives connect, close and error records (never credentials). Default: silent. */
+  logger?: Logger;
+  /** CLIENT SETNAME, so `CLIENT LIST` shows who is who, e.g. `ckc-agent:<nodeId>`. */
+  connectionName?: string;
+  /** Do not connect until the first command or `connect()`. Default false. */
+  lazyConnect?: boolean;
+  /**
+   * Queue commands while disconnected and send them on reconnect instead of failing them at
+   * once. Default false: a touch that cannot be sent now is worth nothing later.
+   */
+  enableOfflineQueue?: boolean;
+  /** How often a command in flight when the connection drops is resent. Default 1. */
+  maxRetriesPerRequest?: number;
+  /** A command without a reply for this long fails (a paused or swamped Redis). Default 5000. */
+  commandTimeoutMs?: number;
+  /** A connection attempt that takes longer fails and is retried. Default 5000. */
+  connectTimeoutMs?: number;
+  /** First reconnect delay; doubles per failed attempt. Default 50. */
+  reconnectBaseDelayMs?: number;
+  /** Upper bound of the reconnect delay. Default 2000. */
+  reconnectMaxDelayMs?: number;
+  /** Extra TLS settings for rediss:// (e.g. `ca`), merged over the server name from the URL. */
+  tls?: TlsOptions;
+}
+
+type CompiledRedisConnectionOptions = Required<
+  Omit<RedisConnectionOptions, 'tls' | 'connectionName'>
+> &
+  Pick<RedisConnectionOptions, 'tls' | 'connectionName'>;
+
+function addDefaults(options: RedisConnectionOptions): CompiledRedisConnectionOptions {
+  return {
+    logger: silentLogger,
+    lazyConnect: false,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    commandTimeoutMs: 5000,
+    connectTimeoutMs: 5000,
+    reconnectBaseDelayMs: 50,
+    reconnectMaxDelayMs: 2000,
+    ...withoutUndefined(options),
+  };
+}
+
+function withoutUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(options).filter(([, v]) => v !== undefined),
+  ) as Partial<T>;
+}
+
+/** While Redis stays unreachable, repeat the warning at most this often. */
+const DOWN_WARN_INTERVAL_MS = 60_000;
+
+/**
+ * Connects to `url` (redis://, rediss://, unix:///path or redis+unix:///path). Throws
+ * CacheError(InvalidArgument) for a URL it cannot use. The connection reconnects by itself;
+ * call `quit()` (or `disconnect()`) to end it.
+ */
+export function createRedisConnection(url: string, options: RedisConnectionOptions = {}): Redis {
+  const o = addDefaults(options);
+  const { description, tls, ...endpoint } = parseRedisUrl(url);
+  const redisOptions: RedisOptions = {
+    ...endpoint,
+    ...(tls || o.tls ? { tls: { ...tls, ...o.tls } } : {}),
+    ...(o.connectionName ? { connectionName: o.connectionName } : {}),
+    lazyConnect: o.lazyConnect,
+    enableOfflineQueue: o.enableOfflineQueue,
+    maxRetriesPerRequest: o.maxRetriesPerRequest,
+    connectTimeout: o.connectTimeoutMs,
+    ...(o.commandTimeoutMs > 0 ? { commandTimeout: o.commandTimeoutMs } : {}),
+    retryStrategy: (attempt) =>
+      Math.min(o.reconnectBaseDelayMs * 2 ** Math.min(attempt - 1, 30), o.reconnectMaxDelayMs),
+  };
+  const connection = new Redis(redisOptions);
+  const context = o.connectionName ? { connection: o.connectionName } : {};
+  logEvents(connection, o.logger.child({ redis: description, ...context }));
+  return connection;
+}
+
+/** Logs the life of a connection: one warning when it goes down, one info when it is back. */
+function logEvents(connection: Redis, logger: Logger): void {
+  let wasReady = false;
+  let downSinceMs: number | undefined;
+  let lastWarnMs = 0;
+  let failedAttempts = 0;
+
+  connection.on('ready', () => {
+    const outage =
+      downSinceMs === undefined ? {} : { downMs: Date.now() - downSinceMs, failedAttempts };
+    logger.info(wasReady ? 'reconnected to Redis' : 'connected to Redis', outage);
+    wasReady = true;
+    downSinceMs = undefined;
+    failedAttempts = 0;
+  });
+  connection.on('error', (error: Error) => {
+    failedAttempts++;
+    const now = Date.now();
+    if (downSinceMs === undefined || now - lastWarnMs >= DOWN_WARN_INTERVAL_MS) {
+      lastWarnMs = now;
+      logger.warn(
+        downSinceMs === undefined ? 'Redis connection error' : 'Redis still unreachable',
+        {
+          error,
+          failedAttempts,
+          ...(downSinceMs === undefined ? {} : { downMs: now - downSinceMs }),
+        },
+      );
+    } else {
+      logger.debug('Redis connection error', { error, failedAttempts });
+    }
+    downSinceMs ??= now;
+  });
+  // 'reconnecting' rather than 'close': a quit() closes too, and is no reason to warn.
+  connection.on('reconnecting', (delayMs: number) => {
+    if (downSinceMs === undefined) {
+      downSinceMs = Date.now();
+      if (wasReady) logger.warn('Redis connection lost; reconnecting');
+    }
+    logger.debug('reconnecting to Redis', { delayMs });
+  });
+  connection.on('end', () => {
+    logger.info('Redis connection closed');
+  });
+}
+
+/**
+ * Resolves once `connection` can take commands; starts a lazy connection. Rejects with
+ * CacheError(Unavailable) after `timeoutMs` or if the connection ends for good.
+ */
+export function waitForRedis(connection: Redis, timeoutMs = 10_000): Promise<void> {
+  if (connection.status === 'ready') return Promise.resolve();
+  const endpoint = describeRedisOptions(connection.options);
+  if (connection.status === 'end') {
+    return Promise.reject(
+      new CacheError(ErrorCode.Unavailable, `the connection to Redis at ${endpoint} was closed`),
+    );
+  }
+  return new Promise<void>((resolve, reject) => {
+    let lastError: Error | undefined;
+    const onError = (err: Error): void => {
+      lastError = err;
+    };
+    const done = (err?: CacheError): void => {
+      clearTimeout(timer);
+      connection.off('ready', onReady);
+      connection.off('end', onEnd);
+      connection.off('error', onError);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = (): void => done();
+    const onEnd = (): void =>
+      done(
+        new CacheError(
+          ErrorCode.Unavailable,
+          `the connection to Redis at ${endpoint} was closed before it became ready`,
+        ),
+      );
+    const timer = setTimeout(
+      () =>
+        done(
+          new CacheError(
+            ErrorCode.Unavailable,
+            `Redis at ${endpoint} did not become ready within ${timeoutMs} ms` +
+              (lastError ? ` (last error: ${lastError.message})` : '') +
+              '; check that it is running and reachable from this node and that the URL has ' +
+              'the right credentials (the connection keeps retrying)',
+            { cause: lastError },
+          ),
+        ),
+      timeoutMs,
+    );
+    connection.on('ready', onReady);
+    connection.on('end', onEnd);
+    connection.on('error', onError);
+    if (connection.status === 'wait') connection.connect().catch(() => undefined);
+  });
+}

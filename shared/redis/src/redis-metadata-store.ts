@@ -1,0 +1,184 @@
+/**
+ * MetadataStore on Redis: one node's entry hashes, TTL keys, LRU set and counters, changed only
+ * through the Lua scripts (Scripts) and named only by the KeyBuilder. Every Redis failure leaves
+ * as a CacheError: Unavailable when Redis cannot be used now, so the node keeps serving hits.
+ * Never: touch another node's keys, wait for a connection (commands fail fast), or delete files.
+ */
+import type { Redis } from 'ioredis';
+import type { EntryMetadata, EntryTouch, MetadataStore } from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import type { KeyBuilder } from './key-builder';
+import { waitForRedis } from './redis-connection';
+import { toCacheError } from './redis-error';
+import { describeRedisOptions } from './redis-url';
+import { Scripts } from './scripts';
+
+export interface RedisMetadataStoreOptions {
+  /** close() quits the connection. Default true; false when the connection is shared. */
+  ownsConnection?: boolean;
+}
+
+/** What a node holds according to its counters. */
+export interface NodeUsage {
+  bytes: number;
+  entries: number;
+}
+
+function checkWholeNumber(id: string, name: string, value: number, min = 0): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new CacheError(
+      ErrorCode.InvalidArgument,
+      `entry ${id}: ${name} must be a whole number from ${min} to ${Number.MAX_SAFE_INTEGER}, ` +
+        `got ${value}`,
+    );
+  }
+}
+
+function toNumber(text: string | undefined): number {
+  return text === undefined || text === '' ? 0 : Number(text);
+}
+
+export class RedisMetadataStore implements MetadataStore {
+  private readonly scripts: Scripts;
+  private readonly logger: Logger;
+  private readonly ownsConnection: boolean;
+  /** Where Redis is, for messages: never the URL (it may hold a password). */
+  private readonly endpoint: string;
+  private closed = false;
+  /** Why the connection is down, while it is; cleared when it is ready again. */
+  private connectionError: Error | undefined;
+
+  /**
+   * `connection` from createRedisConnection; `keys` names this node's keys. Commands fail fast
+   * while the connection is not ready: await `ready()` at start-up before the first write.
+   */
+  constructor(
+    private readonly connection: Redis,
+    readonly keys: KeyBuilder,
+    logger: Logger = silentLogger,
+    options: RedisMetadataStoreOptions = {},
+  ) {
+    this.logger = logger.child({ node: keys.nodeId });
+    this.ownsConnection = options.ownsConnection ?? true;
+    this.endpoint = describeRedisOptions(connection.options);
+    this.scripts = new Scripts(connection, keys);
+    connection.on('error', this.onConnectionError);
+    connection.on('ready', this.onConnectionReady);
+  }
+
+  private readonly onConnectionError = (err: Error): void => {
+    this.connectionError = err;
+  };
+  private readonly onConnectionReady = (): void => {
+    this.connectionError = undefined;
+  };
+
+  /** Resolves once Redis takes commands; CacheError(Unavailable) after `timeoutMs`. */
+  async ready(timeoutMs?: number): Promise<void> {
+    await this.call('wait for Redis', () => waitForRedis(this.connection, timeoutMs));
+  }
+
+  async register(entry: EntryMetadata): Promise<void> {
+    checkWholeNumber(entry.id, 'size', entry.size);
+    checkWholeNumber(entry.id, 'crc32c', entry.crc32c);
+    checkWholeNumber(entry.id, 'createdAtMs', entry.createdAtMs);
+    checkWholeNumber(entry.id, 'lastAccessMs', entry.lastAccessMs);
+    checkWholeNumber(entry.id, 'ttlMs', entry.ttlMs, 1);
+    for (const c of entry.checkpointIds) checkWholeNumber(entry.id, 'checkpoint id', c);
+    const isNew = await this.call('register entry metadata', () =>
+      this.scripts.registerEntry(entry),
+    );
+    this.logger.debug(isNew ? 'entry registered' : 'entry re-registered', { id: entry.id });
+  }
+
+  async touch(touches: readonly EntryTouch[]): Promise<void> {
+    if (touches.length === 0) return;
+    for (const t of touches) {
+      checkWholeNumber(t.id, 'touch time', t.atMs);
+      checkWholeNumber(t.id, 'ttlMs', t.ttlMs, 1);
+    }
+    await this.call('touch entries', () => this.scripts.touchEntries(touches));
+  }
+
+  async remove(id: string): Promise<void> {
+    const existed = await this.call('remove entry metadata', () => this.scripts.removeEntry(id));
+    if (existed) this.logger.debug('entry metadata removed', { id });
+  }
+
+  /** Refuses further calls and quits the connection if the store owns it; idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.connection.off('error', this.onConnectionError);
+    this.connection.off('ready', this.onConnectionReady);
+    if (!this.ownsConnection) return;
+    if (this.connection.status === 'end') return;
+    try {
+      await this.connection.quit();
+    } catch {
+      // Not connected: nothing to say goodbye to; stop reconnecting.
+      this.connection.disconnect();
+    }
+  }
+
+  /** The stored record of an entry, or undefined if this node has none. */
+  async getEntry(id: string): Promise<EntryMetadata | undefined> {
+    const fields = await this.call('read entry metadata', () =>
+      this.connection.hgetall(this.keys.entry(id)),
+    );
+    if (Object.keys(fields).length === 0) return undefined;
+    return {
+      id,
+      key: fields.key ?? '',
+      jobId: fields.jobId ?? '',
+      checkpointIds: fields.checkpointIds ? fields.checkpointIds.split(',').map(Number) : [],
+      size: toNumber(fields.size),
+      crc32c: toNumber(fields.crc32c),
+      createdAtMs: toNumber(fields.createdAtMs),
+      lastAccessMs: toNumber(fields.lastAccessMs),
+      ttlMs: toNumber(fields.ttlMs),
+    };
+  }
+
+  /**
+   * Milliseconds until the entry's TTL key expires; undefined when there is no TTL key (expired
+   * or never registered), Infinity if it exists without expiry (which no script creates).
+   */
+  async ttlRemainingMs(id: string): Promise<number | undefined> {
+    const ms = await this.call('read entry TTL', () => this.connection.pttl(this.keys.ttl(id)));
+    if (ms === -2) return undefined;
+    return ms === -1 ? Number.POSITIVE_INFINITY : ms;
+  }
+
+  /** The LRU score (last access, ms) of an entry, or undefined if it is not in the LRU set. */
+  async lastAccessMs(id: string): Promise<number | undefined> {
+    const score = await this.call('read entry LRU score', () =>
+      this.connection.zscore(this.keys.lru(), id),
+    );
+    return score === null ? undefined : Number(score);
+  }
+
+  /** Bytes and entries this node holds according to its counters. */
+  async usage(): Promise<NodeUsage> {
+    const [bytes, entries] = await this.call('read node usage', () =>
+      this.connection.mget(this.keys.bytes(), this.keys.count()),
+    );
+    return { bytes: toNumber(bytes ?? undefined), entries: toNumber(entries ?? undefined) };
+  }
+
+  private async call<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    if (this.closed) {
+      throw new CacheError(
+        ErrorCode.Unavailable,
+        `cannot ${action}: the Redis metadata store was closed (the agent is shutting down)`,
+      );
+    }
+    try {
+      return await fn();
+    } catch (err) {
+      const down = this.connection.status === 'ready' ? undefined : this.connectionError;
+      throw toCacheError(err, action, this.endpoint, down);
+    }
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The only code that calls Lua. Scripts live in ../lua as `<command>-<numKeys>.lua`, each with a
+ * header listing KEYS, ARGV and return values; they are read once per process and registered on a
+ * connection with ioredis `defineCommand` (EVALSHA, falling back to EVAL on a fresh connection).
+ * Every key a script touches is passed through KEYS[] and made by the KeyBuilder.
+ * Never: map errors to CacheError(Unavailable) (the metadata store does), or build keys itself.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { ChainableCommander, Redis } from 'ioredis';
+import type { EntryMetadata, EntryTouch } from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import type { KeyBuilder } from './key-builder';
+
+/** Where the .lua files are, from lib/ or src/ alike. */
+const LUA_DIR = path.join(__dirname, '..', 'lua');
+
+type ScriptArg = string | number;
+type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
+
+/** Commands this class calls, with the number of keys the code passes to each. */
+const COMMANDS = { registerEntry: 5, removeEntry: 5, touchEntry: 3 } as const;
+type CommandName = keyof typeof COMMANDS;
+
+type ScriptedConnection = Redis & Record<CommandName, ScriptCall>;
+type ScriptedPipeline = ChainableCommander &
+  Record<CommandName, (...keysAndArgs: ScriptArg[]) => ChainableCommander>;
+
+interface ScriptSource {
+  name: CommandName;
+  numberOfKeys: number;
+  lua: string;
+}
+
+let sources: readonly ScriptSource[] | undefined;
+
+/** Reads ../lua once and checks that every command the code calls is there with its key count. */
+function scriptSources(): readonly ScriptSource[] {
+  if (sources) return sources;
+  let files: string[];
+  try {
+    files = readdirSync(LUA_DIR);
+  } catch (cause) {
+    throw new CacheError(
+      ErrorCode.Internal,
+      `Lua scripts not found in ${LUA_DIR}; the package must ship its lua/ folder next to lib/`,
+      { cause },
+    );
+  }
+  const found: ScriptSource[] = [];
+  for (const file of files) {
+    const match = /^([A-Za-z]+)-(\d+)\.lua$/.exec(file);
+    if (!match) continue;
+    const name = match[1] as CommandName;
+    const numberOfKeys = Number(match[2]);
+    if (COMMANDS[name] !== numberOfKeys) continue;
+    found.push({ name, numberOfKeys, lua: readFileSync(path.join(LUA_DIR, file), 'utf8') });
+  }
+  for (const [name, numberOfKeys] of Object.entries(COMMANDS)) {
+    if (!found.some((s) => s.name === name)) {
+      throw new CacheError(
+        ErrorCode.Internal,
+        `Lua script ${name}-${numberOfKeys}.lua is missing from ${LUA_DIR}`,
+      );
+    }
+  }
+  sources = found;
+  return found;
+}
+
+/** Negative script results, mapped in one place. */
+function checkResult(command: CommandName, id: string, result: unknown): boolean {
+  const code = Number(result);
+  if (code === 1) return true;
+  if (code === 0) return false;
+  if (command === 'touchEntry' && code === -1) {
+    throw new CacheError(
+      ErrorCode.Internal,
+      `entry ${id} has no valid ttlMs in Redis and the touch gave none; register it again`,
+    );
+  }
+  throw new CacheError(ErrorCode.Internal, `Lua ${command} returned ${String(result)} for ${id}`);
+}
+
+export class Scripts {
+  private readonly connection: ScriptedConnection;
+
+  constructor(
+    connection: Redis,
+    private readonly keys: KeyBuilder,
+  ) {
+    for (const { name, numberOfKeys, lua } of scriptSources()) {
+      connection.defineCommand(name, { numberOfKeys, lua });
+    }
+    this.connection = connection as ScriptedConnection;
+  }
+
+  /** Records or replaces an entry and restarts its TTL; true when the entry was new. */
+  async registerEntry(entry: EntryMetadata): Promise<boolean> {
+    const result = await this.connection.registerEntry(
+      ...this.entryKeys(entry.id),
+      entry.id,
+      entry.key,
+      entry.jobId,
+      entry.checkpointIds.join(','),
+      entry.size,
+      entry.crc32c,
+      entry.createdAtMs,
+      entry.lastAccessMs,
+      entry.ttlMs,
+    );
+    return checkResult('registerEntry', entry.id, result);
+  }
+
+  /** Forgets an entry; true when it existed. */
+  async removeEntry(id: string): Promise<boolean> {
+    const result = await this.connection.removeEntry(...this.entryKeys(id), id);
+    return checkResult('removeEntry', id, result);
+  }
+
+  /**
+   * Restarts an entry's TTL (with `ttlMs`, or the entry's own) and records an access at `atMs`;
+   * false when the entry is not known.
+   */
+  async touchEntry(id: string, atMs: number, ttlMs?: number): Promise<boolean> {
+    const result = await this.connection.touchEntry(...this.touchArgs(id, atMs, ttlMs));
+    return checkResult('touchEntry', id, result);
+  }
+
+  /**
+   * touchEntry for many entries in one pipelined round trip; one boolean per touch. Rejects with
+   * the first error if any touch failed (the others may have been applied).
+   */
+  async touchEntries(touches: readonly EntryTouch[]): Promise<boolean[]> {
+    if (touches.length === 0) return [];
+    const pipeline = this.connection.pipeline() as ScriptedPipeline;
+    for (const t of touches) pipeline.touchEntry(...this.touchArgs(t.id, t.atMs, t.ttlMs));
+    const replies = await pipeline.exec();
+    if (!replies) throw new CacheError(ErrorCode.Internal, 'touch pipeline was discarded');
+    return replies.map(([err, result], i) => {
+      if (err) throw err;
+      return checkResult('touchEntry', touches[i].id, result);
+    });
+  }
+
+  private entryKeys(id: string): [string, string, string, string, string] {
+    const k = this.keys;
+    return [k.entry(id), k.ttl(id), k.lru(), k.bytes(), k.count()];
+  }
+
+  private touchArgs(id: string, atMs: number, ttlMs: number | undefined): ScriptArg[] {
+    const k = this.keys;
+    return [k.entry(id), k.ttl(id), k.lru(), id, atMs, ttlMs ?? ''];
+  }
+}

@@ -1,0 +1,483 @@
+/**
+ * RedisMetadataStore against a real redis-server: the Lua scripts' accounting, TTL and LRU
+ * updates, Unix sockets, credentials kept out of logs, and failing fast (Unavailable) while Redis
+ * is down or hung, then recovering by itself. Each test has its own prefix and node id and
+ * deletes its own keys.
+ */
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { expect } from 'chai';
+import type { Redis } from 'ioredis';
+import { entryIdOf, type EntryMetadata } from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
+import type { LogMeta, Logger } from '@checkpoint-cache/logger';
+import {
+  KeyBuilder,
+  RedisMetadataStore,
+  createRedisConnection,
+  type RedisConnectionOptions,
+} from '@checkpoint-cache/redis';
+import { freePort } from '../helpers/free-port';
+import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { waitUntil } from '../helpers/wait-until';
+
+const T0 = 1_700_000_000_000;
+const MINUTE = 60_000;
+
+let seq = 0;
+
+function entry(name: string, overrides: Partial<EntryMetadata> = {}): EntryMetadata {
+  const key = `hdfs://nn/flink/ckpt/job-1/chk-1/${name}`;
+  return {
+    key,
+    id: entryIdOf(key),
+    jobId: 'job-1',
+    checkpointIds: [1, 2],
+    size: 1000,
+    crc32c: 0xdeadbeef,
+    createdAtMs: T0,
+    lastAccessMs: T0,
+    ttlMs: MINUTE,
+    ...overrides,
+  };
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected a rejection');
+}
+
+function expectUnavailable(err: unknown): void {
+  expect(err, String(err)).to.be.instanceOf(CacheError);
+  expect((err as CacheError).code, (err as Error).message).to.equal(ErrorCode.Unavailable);
+}
+
+/** A Logger that keeps every record, for checks on what reaches the log. */
+class RecordingLogger implements Logger {
+  constructor(
+    readonly records: { level: string; message: string; meta: LogMeta }[] = [],
+    private readonly context: LogMeta = {},
+  ) {}
+  error(message: string, meta?: LogMeta): void {
+    this.records.push({ level: 'error', message, meta: { ...this.context, ...meta } });
+  }
+  warn(message: string, meta?: LogMeta): void {
+    this.records.push({ level: 'warn', message, meta: { ...this.context, ...meta } });
+  }
+  info(message: string, meta?: LogMeta): void {
+    this.records.push({ level: 'info', message, meta: { ...this.context, ...meta } });
+  }
+  debug(message: string, meta?: LogMeta): void {
+    this.records.push({ level: 'debug', message, meta: { ...this.context, ...meta } });
+  }
+  child(meta: LogMeta): Logger {
+    return new RecordingLogger(this.records, { ...this.context, ...meta });
+  }
+  /** Everything logged, errors included, as one string. */
+  text(): string {
+    return JSON.stringify(this.records, (_, v: unknown) =>
+      v instanceof Error ? `${v.name}: ${v.message}` : v,
+    );
+  }
+}
+
+/** A store on its own prefix and node id; `cleanup()` deletes its keys and closes it. */
+interface TestStore {
+  store: RedisMetadataStore;
+  connection: Redis;
+  keys: KeyBuilder;
+  cleanup(): Promise<void>;
+}
+
+async function openStore(url: string, options: RedisConnectionOptions = {}): Promise<TestStore> {
+  const n = ++seq;
+  const keys = new KeyBuilder(`ckc-test-${process.pid}-${n}`, `node-${n}`);
+  const connection = createRedisConnection(url, { connectionName: `test-${n}`, ...options });
+  const store = new RedisMetadataStore(connection, keys);
+  await store.ready();
+  let cleanedUp = false;
+  return {
+    store,
+    connection,
+    keys,
+    async cleanup() {
+      if (cleanedUp) return;
+      cleanedUp = true;
+      if (connection.status === 'ready') {
+        const found = await connection.keys(`${keys.prefix}:*`);
+        if (found.length > 0) await connection.del(...found);
+      }
+      await store.close();
+    },
+  };
+}
+
+describe('RedisMetadataStore', function () {
+  let server: RedisServerHandle;
+  let t: TestStore;
+
+  before(async function () {
+    server = await startRedisServer();
+  });
+  after(async function () {
+    await server?.stop();
+  });
+  beforeEach(async function () {
+    t = await openStore(server.url);
+  });
+  afterEach(async function () {
+    await t?.cleanup();
+  });
+
+  it('registers an entry and reads it back', async function () {
+    const e = entry('a');
+    await t.store.register(e);
+
+    expect(await t.store.getEntry(e.id)).to.deep.equal(e);
+    expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
+    expect(await t.store.lastAccessMs(e.id)).to.equal(T0);
+    const ttl = await t.store.ttlRemainingMs(e.id);
+    expect(ttl).to.be.within(MINUTE - 5000, MINUTE);
+    expect(await t.store.getEntry(entryIdOf('unknown'))).to.equal(undefined);
+    expect(await t.store.ttlRemainingMs(entryIdOf('unknown'))).to.equal(undefined);
+  });
+
+  it('stores the fields the agent and the expiry watcher read', async function () {
+    const e = entry('fields', { checkpointIds: [], size: 0, crc32c: 0 });
+    await t.store.register(e);
+    expect(await t.connection.hgetall(t.keys.entry(e.id))).to.deep.equal({
+      key: e.key,
+      jobId: 'job-1',
+      checkpointIds: '',
+      size: '0',
+      crc32c: '0',
+      createdAtMs: String(T0),
+      lastAccessMs: String(T0),
+      ttlMs: String(MINUTE),
+    });
+    expect(await t.store.getEntry(e.id)).to.deep.equal(e);
+  });
+
+  it('counts an entry once when it is registered again, and follows a size change', async function () {
+    const a = entry('a');
+    const b = entry('b', { size: 500 });
+    await t.store.register(a);
+    await t.store.register(b);
+    await t.store.register(a);
+    expect(await t.store.usage()).to.deep.equal({ bytes: 1500, entries: 2 });
+
+    const changed = { ...a, checkpointIds: [1, 2, 3], size: 1200, lastAccessMs: T0 + 5 };
+    await t.store.register(changed);
+    expect(await t.store.usage()).to.deep.equal({ bytes: 1700, entries: 2 });
+    expect(await t.store.getEntry(a.id)).to.deep.equal(changed);
+    expect(await t.store.lastAccessMs(a.id)).to.equal(T0 + 5);
+  });
+
+  it('extends the TTL on touch and moves the entry up the LRU', async function () {
+    const e = entry('a');
+    await t.store.register(e);
+    // Age the TTL key instead of sleeping: 100 ms left.
+    await t.connection.pexpire(t.keys.ttl(e.id), 100);
+
+    await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1000 }]);
+    expect(await t.store.ttlRemainingMs(e.id)).to.be.above(MINUTE - 5000);
+    expect(await t.store.lastAccessMs(e.id)).to.equal(T0 + 1000);
+    expect((await t.store.getEntry(e.id))?.lastAccessMs).to.equal(T0 + 1000);
+
+    // A touch may apply a longer TTL than the one registered.
+    await t.store.touch([{ id: e.id, ttlMs: 10 * MINUTE, atMs: T0 + 2000 }]);
+    expect(await t.store.ttlRemainingMs(e.id)).to.be.above(9 * MINUTE);
+  });
+
+  it('touches many entries in one call and never moves last access back', async function () {
+    const a = entry('a');
+    const b = entry('b');
+    const c = entry('c');
+    for (const e of [a, b, c]) await t.store.register(e);
+    await t.store.touch([
+      { id: a.id, ttlMs: MINUTE, atMs: T0 + 30 },
+      { id: entryIdOf('not registered'), ttlMs: MINUTE, atMs: T0 + 30 },
+      { id: b.id, ttlMs: MINUTE, atMs: T0 + 20 },
+      { id: a.id, ttlMs: MINUTE, atMs: T0 + 10 },
+    ]);
+    expect(await t.store.lastAccessMs(a.id)).to.equal(T0 + 30);
+    expect(await t.store.lastAccessMs(b.id)).to.equal(T0 + 20);
+    expect(await t.store.lastAccessMs(c.id)).to.equal(T0);
+    expect(await t.connection.zrange(t.keys.lru(), 0, -1)).to.deep.equal([c.id, b.id, a.id]);
+  });
+
+  it('recreates an expired TTL key on touch while the entry is still known', async function () {
+    // The expiry watcher re-checks the TTL key before deleting: a touch that wins the race keeps
+    // the entry.
+    const e = entry('a');
+    await t.store.register(e);
+    await t.connection.del(t.keys.ttl(e.id));
+    await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]);
+    expect(await t.store.ttlRemainingMs(e.id)).to.be.above(MINUTE - 5000);
+  });
+
+  it('ignores a touch of an unknown entry and creates nothing', async function () {
+    const id = entryIdOf('never registered');
+    await t.store.touch([{ id, ttlMs: MINUTE, atMs: T0 }]);
+    await t.store.touch([]);
+    expect(await t.connection.keys(`${t.keys.prefix}:*`)).to.deep.equal([]);
+  });
+
+  it('removes an entry with its accounting, and removing again changes nothing', async function () {
+    const a = entry('a');
+    const b = entry('b', { size: 300 });
+    await t.store.register(a);
+    await t.store.register(b);
+
+    await t.store.remove(a.id);
+    expect(await t.store.usage()).to.deep.equal({ bytes: 300, entries: 1 });
+    expect(await t.connection.exists(t.keys.entry(a.id), t.keys.ttl(a.id))).to.equal(0);
+    expect(await t.store.lastAccessMs(a.id)).to.equal(undefined);
+
+    await t.store.remove(a.id);
+    await t.store.remove(entryIdOf('never registered'));
+    expect(await t.store.usage()).to.deep.equal({ bytes: 300, entries: 1 });
+
+    await t.store.remove(b.id);
+    expect(await t.store.usage()).to.deep.equal({ bytes: 0, entries: 0 });
+    expect(await t.connection.zcard(t.keys.lru())).to.equal(0);
+  });
+
+  it('keeps nodes and prefixes apart', async function () {
+    const other = await openStore(server.url);
+    try {
+      const e = entry('shared name');
+      await t.store.register(e);
+      expect(await other.store.getEntry(e.id)).to.equal(undefined);
+      await other.store.remove(e.id);
+      expect(await other.store.usage()).to.deep.equal({ bytes: 0, entries: 0 });
+      expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
+    } finally {
+      await other.cleanup();
+    }
+  });
+
+  it('rejects metadata it cannot store faithfully', async function () {
+    for (const bad of [{ ttlMs: 0 }, { size: -1 }, { size: 1.5 }, { checkpointIds: [NaN] }]) {
+      const err = await rejection(t.store.register(entry('bad', bad)));
+      expect(hasErrorCode(err, ErrorCode.InvalidArgument), JSON.stringify(bad)).to.equal(true);
+    }
+    expect(await t.store.usage()).to.deep.equal({ bytes: 0, entries: 0 });
+  });
+
+  for (const scheme of ['unix', 'redis+unix']) {
+    it(`works over a Unix socket (${scheme}://)`, async function () {
+      const s = await openStore(`${scheme}://${server.socketPath}`);
+      try {
+        expect(s.connection.options.path).to.equal(server.socketPath);
+        const e = entry('over the socket');
+        await s.store.register(e);
+        expect(await s.store.getEntry(e.id)).to.deep.equal(e);
+      } finally {
+        await s.cleanup();
+      }
+    });
+  }
+});
+
+describe('RedisMetadataStore with a password', function () {
+  const password = 'p@ss w0rd:secret';
+  let server: RedisServerHandle;
+
+  before(async function () {
+    server = await startRedisServer({ args: ['--requirepass', password] });
+  });
+  after(async function () {
+    await server?.stop();
+  });
+
+  it('connects with the password from the URL and never logs it', async function () {
+    const logger = new RecordingLogger();
+    const url = `redis://:${encodeURIComponent(password)}@127.0.0.1:${server.port}`;
+    const s = await openStore(url, { logger });
+    try {
+      const e = entry('a');
+      await s.store.register(e);
+      expect(await s.store.getEntry(e.id)).to.deep.equal(e);
+    } finally {
+      await s.cleanup();
+    }
+    expect(logger.records.map((r) => r.message)).to.include('connected to Redis');
+    expect(logger.text()).to.include(`redis://127.0.0.1:${server.port}`);
+    expect(logger.text()).not.to.include('w0rd');
+  });
+
+  it('reports wrong credentials as Unavailable with what to fix, without logging them', async function () {
+    const logger = new RecordingLogger();
+    const url = `redis://:not-the-${encodeURIComponent(password)}@127.0.0.1:${server.port}`;
+    const connection = createRedisConnection(url, { logger });
+    const store = new RedisMetadataStore(connection, new KeyBuilder('ckc-test-auth', 'node'));
+    try {
+      await waitUntil(() => logger.records.some((r) => r.level === 'warn'), {
+        message: 'a warning about the refused credentials',
+      });
+      const err = await rejection(store.register(entry('a')));
+      expectUnavailable(err);
+      expect((err as Error).message).to.match(
+        /refused the credentials.*check the user and password/,
+      );
+      const notReady = await rejection(store.ready(200));
+      expectUnavailable(notReady);
+      expect((notReady as Error).message).to.match(/WRONGPASS/);
+    } finally {
+      await store.close();
+    }
+    expect(logger.text()).not.to.include('w0rd');
+  });
+});
+
+describe('RedisMetadataStore over TLS (rediss://)', function () {
+  let server: RedisServerHandle | undefined;
+  let certDir: string | undefined;
+  let tlsPort: number;
+  let ca: Buffer;
+
+  before(async function () {
+    certDir = await makeTempDir('ckc-tls');
+    const cert = path.join(certDir, 'cert.pem');
+    const key = path.join(certDir, 'key.pem');
+    // A throw-away self-signed certificate for 127.0.0.1; Node cannot make one without openssl.
+    const made = spawnSync(
+      'openssl',
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+        '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert],
+      { stdio: 'pipe' },
+    ); // prettier-ignore
+    if (made.error || made.status !== 0) {
+      // Without openssl there is no certificate to test with; parseRedisUrl is unit-tested.
+      this.skip();
+    }
+    ca = await fs.readFile(cert);
+    tlsPort = await freePort();
+    const args = ['--tls-port', String(tlsPort), '--tls-cert-file', cert, '--tls-key-file', key,
+      '--tls-ca-cert-file', cert, '--tls-auth-clients', 'no']; // prettier-ignore
+    server = await startRedisServer({ args });
+  });
+  after(async function () {
+    await server?.stop();
+    if (certDir) await removeTempDir(certDir);
+  });
+
+  it('registers and reads back over TLS, checking the server certificate', async function () {
+    const s = await openStore(`rediss://127.0.0.1:${tlsPort}`, { tls: { ca } });
+    try {
+      const e = entry('over tls');
+      await s.store.register(e);
+      expect(await s.store.getEntry(e.id)).to.deep.equal(e);
+    } finally {
+      await s.cleanup();
+    }
+  });
+
+  it('does not become ready with a certificate it cannot verify', async function () {
+    const logger = new RecordingLogger();
+    const connection = createRedisConnection(`rediss://127.0.0.1:${tlsPort}`, { logger });
+    const store = new RedisMetadataStore(connection, new KeyBuilder('ckc-test-tls', 'node'));
+    try {
+      await waitUntil(() => logger.records.some((r) => r.level === 'warn'), {
+        message: 'a warning about the TLS handshake',
+      });
+      const err = await rejection(store.ready(100));
+      expectUnavailable(err);
+      expect((err as Error).message).to.match(/certificate/);
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('RedisMetadataStore while Redis is down', function () {
+  let server: RedisServerHandle;
+  let t: TestStore;
+  let logger: RecordingLogger;
+
+  before(async function () {
+    server = await startRedisServer();
+  });
+  after(async function () {
+    await server?.stop();
+  });
+  beforeEach(async function () {
+    logger = new RecordingLogger();
+    t = await openStore(server.url, { logger, commandTimeoutMs: 300 });
+  });
+  afterEach(async function () {
+    await t?.cleanup();
+  });
+
+  it('fails fast with Unavailable while Redis is stopped, and recovers after a restart', async function () {
+    const e = entry('a');
+    await t.store.register(e);
+    await server.kill();
+
+    // Right after the kill, before and after the client has noticed.
+    for (let round = 0; round < 2; round++) {
+      for (const call of [
+        () => t.store.register(e),
+        () => t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]),
+        () => t.store.remove(e.id),
+        () => t.store.getEntry(e.id),
+      ]) {
+        const started = Date.now();
+        const err = await rejection(call());
+        expectUnavailable(err);
+        expect((err as Error).message).to.match(/unreachable.*check that Redis is running/);
+        expect(Date.now() - started, 'failing took too long').to.be.below(1000);
+      }
+      await waitUntil(() => t.connection.status !== 'ready', {
+        message: 'the client to notice that Redis is gone',
+      });
+    }
+    expect(logger.records.some((r) => r.level === 'warn')).to.equal(true);
+
+    await server.restart();
+    await t.store.ready();
+    // The restarted server has no data; the store works again and counts from zero.
+    expect(await t.store.getEntry(e.id)).to.equal(undefined);
+    await t.store.register(e);
+    expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
+    await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]);
+    expect(await t.store.lastAccessMs(e.id)).to.equal(T0 + 1);
+    expect(logger.records.map((r) => r.message)).to.include('reconnected to Redis');
+  });
+
+  it('times commands out with Unavailable while Redis hangs', async function () {
+    const e = entry('a');
+    await t.store.register(e);
+    await server.pause();
+    try {
+      const started = Date.now();
+      const errors = await Promise.all([
+        rejection(t.store.register(e)),
+        rejection(t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }])),
+      ]);
+      for (const err of errors) {
+        expectUnavailable(err);
+        expect((err as Error).message).to.match(/timed out/);
+      }
+      expect(Date.now() - started).to.be.below(3000);
+    } finally {
+      await server.resume();
+    }
+    await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 2 }]);
+    expect(await t.store.lastAccessMs(e.id)).to.equal(T0 + 2);
+  });
+
+  it('reports a closed store as Unavailable', async function () {
+    await t.cleanup();
+    await t.store.close();
+    expectUnavailable(await rejection(t.store.register(entry('late'))));
+    expectUnavailable(await rejection(t.store.ready(100)));
+  });
+});
