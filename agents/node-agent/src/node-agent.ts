@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, service as healthService } from 'grpc-health-check';
-import { NodeCache } from '@checkpoint-cache/cache';
+import { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { createLogger, type Logger } from '@checkpoint-cache/logger';
@@ -74,6 +74,7 @@ interface Parts {
   metadata?: RedisMetadataStore;
   redis?: ReturnType<typeof createRedisConnection>;
   cache?: NodeCache;
+  reconciler?: Reconciler;
   server?: grpc.Server;
   health?: HealthImplementation;
   socketPath?: string;
@@ -145,6 +146,25 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     metadata: parts.metadata,
     defaultTtlMs: config.defaultTtl,
     logger: log,
+    limits: {
+      ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
+      ...(config.maxEntries === undefined ? {} : { maxEntries: config.maxEntries }),
+      minFreeRatio: config.minFreePercent / 100,
+    },
+  });
+  const reconciler = new Reconciler({
+    cache: parts.cache,
+    metadata: parts.metadata,
+    intervalMs: config.reconcileInterval,
+    logger: log,
+  });
+  parts.reconciler = reconciler;
+  reconciler.start();
+  // After any reconnect, Redis may have lost data or expired keys while we were away.
+  let connectedBefore = parts.redis.status === 'ready';
+  parts.redis.on('ready', () => {
+    if (connectedBefore) reconciler.trigger('redis reconnect');
+    connectedBefore = true;
   });
 
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -183,6 +203,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
       : redisDescription,
     redisPrefix: config.redisPrefix,
     defaultTtlMs: config.defaultTtl,
+    index: parts.cache.indexStatus,
     pid: process.pid,
   });
 
@@ -239,12 +260,13 @@ async function stopParts(parts: Parts, graceMs: number): Promise<void> {
       log.warn(`shutdown: ${what} failed`, { error: err });
     }
   };
-  const { server, health, cache, metadata, redis, embedded, socketPath } = parts;
+  const { server, health, reconciler, cache, metadata, redis, embedded, socketPath } = parts;
   if (server) {
     if (parts.started) log.info('node agent stopping', { graceMs });
     for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
     await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
   }
+  if (reconciler) await step('stopping reconcile', () => reconciler.stop());
   if (cache) await step('closing the cache', () => cache.close());
   if (metadata) await step('closing the metadata store', () => metadata.close());
   if (redis) await step('closing the Redis connection', () => closeRedis(redis));

@@ -101,11 +101,14 @@ export class DiskStore {
   }
 
   /**
-   * Reads every sidecar. Data files without a sidecar (an interrupted publish or removal) are
-   * deleted; unreadable sidecars are deleted with their data and reported.
+   * Reads every sidecar, handing each good entry to `onEntry` as soon as it is read. Data files
+   * without a sidecar (an interrupted publish or removal) are deleted; unreadable sidecars are
+   * deleted with their data and reported.
    */
-  async loadAll(): Promise<{ entries: LoadedEntry[]; problems: LoadProblem[] }> {
-    const entries: LoadedEntry[] = [];
+  async loadAll(
+    onEntry: (entry: LoadedEntry) => void,
+  ): Promise<{ loaded: number; problems: LoadProblem[] }> {
+    let loaded = 0;
     const problems: LoadProblem[] = [];
     for (const shard of await fs.readdir(this.entriesDir)) {
       const dir = path.join(this.entriesDir, shard);
@@ -124,7 +127,8 @@ export class DiskStore {
           const sidecar = await this.readSidecar(id);
           const stat = await fs.stat(this.dataPath(id));
           if (sidecar && stat.size === sidecar.size) {
-            entries.push({ id, sidecar });
+            onEntry({ id, sidecar });
+            loaded++;
             continue;
           }
           problems.push({
@@ -137,7 +141,7 @@ export class DiskStore {
         await this.remove(id);
       }
     }
-    return { entries, problems };
+    return { loaded, problems };
   }
 
   private async writeTempSidecar(sidecar: Sidecar): Promise<string> {

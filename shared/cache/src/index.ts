@@ -7,3 +7,4 @@ export * from './node-cache';
 export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
 export type { CapacityLimits } from './capacity';
+export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reconciler';

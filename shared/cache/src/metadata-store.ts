@@ -27,6 +27,14 @@ export interface EntryTouch {
   atMs: number;
 }
 
+/**
+ * What the store says about an entry the node holds on disk:
+ * - 'alive': its TTL key exists;
+ * - 'expired': its record exists but the TTL key is gone (expired, notification missed or pending);
+ * - 'unknown': no record at all (never registered, or Redis lost its data).
+ */
+export type EntryState = 'alive' | 'expired' | 'unknown';
+
 export interface MetadataStore {
   /**
    * Records a newly published entry (or replaces the record of an entry that already exists,
@@ -41,6 +49,21 @@ export interface MetadataStore {
   touch(touches: readonly EntryTouch[]): Promise<void>;
   /** Forgets an entry: metadata, TTL key and accounting. Missing entries are not an error. */
   remove(id: string): Promise<void>;
+  /** States of entries, in the order of `ids`, in one pipelined round trip. */
+  states(ids: readonly string[]): Promise<EntryState[]>;
+  /**
+   * Atomically: when the entry's TTL key is gone and its record exists, marks the record as
+   * expiring (later touches no longer revive it) and returns true; otherwise changes nothing and
+   * returns false (a touch or re-registration won the race, or the store does not know the entry).
+   * After true the caller deletes the local files and then calls remove(id); a crash in between
+   * leaves a record in state 'expired', which reconcile finishes.
+   */
+  claimExpired(id: string): Promise<boolean>;
+  /**
+   * Ids of this node's records, a page at a time, like SCAN: start with cursor '0'; a returned
+   * cursor of '0' means done. An id may appear more than once.
+   */
+  scanIds(cursor: string, count: number): Promise<{ ids: string[]; cursor: string }>;
   /** Releases connections. */
   close(): Promise<void>;
 }

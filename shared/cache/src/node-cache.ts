@@ -93,6 +93,8 @@ export interface ListQuery {
   pageToken?: string;
 }
 
+export type IndexState = 'loading' | 'ready' | 'failed';
+
 interface IndexedEntry {
   id: string;
   sidecar: Sidecar;
@@ -108,6 +110,10 @@ export class NodeCache {
   private readonly blockSize: number;
   private readonly capacity: Capacity;
   private heldBytes = 0;
+  private indexState: IndexState = 'loading';
+  /** Ids removed while the index was loading, which the loader must not bring back. */
+  private removedWhileLoading: Set<string> | undefined = new Set();
+  private indexLoaded: Promise<void> = Promise.resolve();
 
   private constructor(readonly options: NodeCacheOptions) {
     this.disk = new DiskStore(options.root);
@@ -117,22 +123,109 @@ export class NodeCache {
     this.capacity = new Capacity(options.root, options.limits ?? {});
   }
 
-  /** Prepares the cache root, sweeps interrupted writes and loads the index from sidecars. */
+  /**
+   * Prepares the cache root and sweeps interrupted writes, then returns while the index is still
+   * being rebuilt from sidecars in the background: reads and stats are served at once (looking at
+   * the disk directly until the index is ready); listing, release and capacity decisions wait
+   * for it (see whenIndexReady).
+   */
   static async open(options: NodeCacheOptions): Promise<NodeCache> {
     const cache = new NodeCache(options);
     await cache.disk.init();
-    const { entries, problems } = await cache.disk.loadAll();
-    for (const { id, sidecar } of entries) {
-      cache.addToIndex({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
-    }
-    for (const problem of problems) {
-      cache.logger.warn('unusable entry file removed at start-up', {
-        file: problem.file,
-        error: problem.error,
-      });
-    }
-    cache.logger.info('cache index loaded', { entries: entries.length, root: options.root });
+    cache.indexLoaded = cache.loadIndex();
+    // Logged in loadIndex; callers that need the index see the rejection themselves.
+    cache.indexLoaded.catch(() => undefined);
     return cache;
+  }
+
+  /** 'loading' until every sidecar has been read, then 'ready' ('failed' if reading failed). */
+  get indexStatus(): IndexState {
+    return this.indexState;
+  }
+
+  /** Resolves when the index is complete; rejects if it could not be read. */
+  whenIndexReady(): Promise<void> {
+    return this.indexLoaded;
+  }
+
+  private async loadIndex(): Promise<void> {
+    const started = Date.now();
+    try {
+      const { loaded, problems } = await this.disk.loadAll(({ id, sidecar }) => {
+        if (this.index.has(id) || this.removedWhileLoading?.has(id)) return;
+        this.addToIndex({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
+      });
+      for (const problem of problems) {
+        this.logger.warn('unusable entry file removed at start-up', {
+          file: problem.file,
+          error: problem.error,
+        });
+      }
+      this.indexState = 'ready';
+      this.logger.info('cache index loaded', {
+        entries: loaded,
+        bytes: this.heldBytes,
+        ms: Date.now() - started,
+        root: this.options.root,
+      });
+    } catch (error) {
+      this.indexState = 'failed';
+      this.logger.error('cache index could not be loaded', { root: this.options.root, error });
+      throw error;
+    } finally {
+      this.removedWhileLoading = undefined;
+    }
+  }
+
+  /** Ids of the entries in the index (a snapshot). */
+  entryIds(): string[] {
+    return [...this.index.keys()];
+  }
+
+  /**
+   * Handles the expiry of an entry's TTL key. An entry this agent served within its TTL (a touch
+   * may have been dropped while Redis was unreachable) is registered again instead; otherwise the
+   * expiry is claimed atomically in the metadata store (a touch that raced it wins), the files are
+   * removed, then the metadata. Rejects, deleting nothing, when the store is unreachable.
+   */
+  async expire(id: string): Promise<'deleted' | 'revived' | 'kept'> {
+    return this.locks.run(id, async () => {
+      const entry = await this.lookup(id);
+      if (entry && entry.lastAccessMs + entry.sidecar.ttlMs > Date.now()) {
+        await this.options.metadata.register(this.metadataOf(entry));
+        this.logger.info('expired entry kept: it was read within its TTL', {
+          key: entry.sidecar.key,
+        });
+        return 'revived';
+      }
+      if (!(await this.options.metadata.claimExpired(id))) return 'kept';
+      if (entry) await this.removeLocal(entry);
+      await this.options.metadata.remove(id);
+      this.logger.debug('entry expired', { id, key: entry?.sidecar.key });
+      return 'deleted';
+    });
+  }
+
+  /**
+   * Registers a local entry that the metadata store does not know (it restarted without its
+   * data, or a registration was lost), with a fresh TTL. False when the entry is gone.
+   */
+  async reregister(id: string): Promise<boolean> {
+    return this.locks.run(id, async () => {
+      const entry = await this.lookup(id);
+      if (!entry) return false;
+      await this.options.metadata.register(this.metadataOf(entry));
+      return true;
+    });
+  }
+
+  /** Removes the metadata of an entry that is not on this node's disk. False when it is. */
+  async forgetIfAbsent(id: string): Promise<boolean> {
+    return this.locks.run(id, async () => {
+      if (await this.lookup(id)) return false;
+      await this.options.metadata.remove(id);
+      return true;
+    });
   }
 
   get nodeId(): string {
@@ -145,7 +238,7 @@ export class NodeCache {
   }
 
   async openRead(key: string, range: ReadRange): Promise<EntryReader> {
-    const entry = this.require(key);
+    const entry = await this.require(key);
     const size = entry.sidecar.size;
     validateCount('offset', range.offset);
     if (range.length !== undefined) validateCount('length', range.length);
@@ -189,7 +282,7 @@ export class NodeCache {
     if (spec.size !== undefined) validateCount('size', spec.size);
     if (spec.ttlMs !== undefined) validateCount('ttl_ms', spec.ttlMs);
     const id = entryIdOf(spec.key);
-    const existing = this.index.get(id);
+    const existing = await this.lookup(id);
     if (existing) this.checkSameContent(existing, spec.key, spec.size, spec.crc32c);
     // Room for the announced size (or for the entry alone, growing with each chunk) is reserved
     // up front, so concurrent writes cannot overshoot the limits together.
@@ -225,7 +318,7 @@ export class NodeCache {
   }
 
   async stat(key: string, options: { touch: boolean }): Promise<EntryInfo> {
-    const entry = this.require(key);
+    const entry = await this.require(key);
     if (options.touch) this.touchLater(entry);
     return this.info(entry);
   }
@@ -241,7 +334,7 @@ export class NodeCache {
     if (options.ttlMs !== undefined) validateCount('ttl_ms', options.ttlMs);
     const id = entryIdOf(key);
     return this.locks.run(id, async () => {
-      const entry = this.require(key);
+      const entry = await this.require(key);
       const now = Date.now();
       const changed = this.withReference(entry.sidecar, options.checkpointId, options.ttlMs);
       if (changed !== entry.sidecar) {
@@ -274,6 +367,7 @@ export class NodeCache {
     if (query.checkpointId !== undefined && !query.jobId) {
       throw new CacheError(ErrorCode.InvalidArgument, 'checkpoint_id filter needs a job_id');
     }
+    await this.indexLoaded;
     let after: string | undefined;
     if (query.pageToken) {
       after = Buffer.from(query.pageToken, 'base64url').toString('utf8');
@@ -314,6 +408,7 @@ export class NodeCache {
     validateJobId(spec.jobId);
     const below = spec.belowCheckpointId;
     if (below !== undefined) validateCount('below_checkpoint_id', below);
+    await this.indexLoaded;
     const doomed = [...this.index.values()].filter(
       (e) =>
         e.sidecar.jobId === spec.jobId &&
@@ -330,8 +425,9 @@ export class NodeCache {
     return { entries, bytes };
   }
 
-  /** Sends pending touches and stops accepting new work from the batcher. */
+  /** Sends pending touches; waits for the index load so no file is read after close. */
   async close(): Promise<void> {
+    await this.indexLoaded.catch(() => undefined);
     await this.touches.flush();
   }
 
@@ -356,7 +452,7 @@ export class NodeCache {
         );
       }
       return await this.locks.run(id, async () => {
-        const existing = this.index.get(id);
+        const existing = await this.lookup(id);
         if (existing) {
           this.checkSameContent(existing, spec.key, written.size, written.crc32c);
           await staged.discard();
@@ -429,11 +525,9 @@ export class NodeCache {
 
   private async remove(id: string, reason: string): Promise<boolean> {
     return this.locks.run(id, async () => {
-      const entry = this.index.get(id);
+      const entry = await this.lookup(id);
       if (!entry) return false;
-      this.index.delete(id);
-      this.heldBytes -= entry.sidecar.size;
-      await this.disk.remove(id);
+      await this.removeLocal(entry);
       try {
         await this.options.metadata.remove(id);
       } catch (error) {
@@ -451,6 +545,8 @@ export class NodeCache {
    * everything would not.
    */
   private async makeRoom(key: string, bytes: number, entries: number): Promise<void> {
+    // Usage is only known once every sidecar has been counted.
+    await this.indexLoaded;
     await this.locks.run('capacity', async () => {
       for (;;) {
         const need = await this.capacity.shortfall(this.usage(), bytes, entries);
@@ -488,15 +584,47 @@ export class NodeCache {
     this.heldBytes += entry.sidecar.size;
   }
 
+  /** Takes an entry out of the index, then off the disk. Caller holds the entry's lock. */
+  private async removeLocal(entry: IndexedEntry): Promise<void> {
+    if (this.index.delete(entry.id)) this.heldBytes -= entry.sidecar.size;
+    this.removedWhileLoading?.add(entry.id);
+    await this.disk.remove(entry.id);
+  }
+
+  /**
+   * The indexed entry, or while the index is loading, the entry as its sidecar on disk says
+   * (which then joins the index).
+   */
+  private async lookup(id: string): Promise<IndexedEntry | undefined> {
+    const indexed = this.index.get(id);
+    if (indexed || this.indexState !== 'loading' || this.removedWhileLoading?.has(id)) {
+      return indexed;
+    }
+    let sidecar: Sidecar | undefined;
+    try {
+      sidecar = await this.disk.readSidecar(id);
+    } catch (error) {
+      this.logger.warn('unreadable sidecar skipped while the index loads', { id, error });
+      return undefined;
+    }
+    if (!sidecar) return undefined;
+    // The loader may have added it while the sidecar was being read.
+    const loaded = this.index.get(id);
+    if (loaded) return loaded;
+    const entry: IndexedEntry = { id, sidecar, lastAccessMs: sidecar.createdAtMs };
+    this.addToIndex(entry);
+    return entry;
+  }
+
   private async quarantine(id: string, detail: string): Promise<void> {
     const entry = this.index.get(id);
     this.logger.error('corrupt entry deleted', { key: entry?.sidecar.key, id, detail });
     await this.remove(id, 'corruption');
   }
 
-  private require(key: string): IndexedEntry {
+  private async require(key: string): Promise<IndexedEntry> {
     validateKey(key);
-    const entry = this.index.get(entryIdOf(key));
+    const entry = await this.lookup(entryIdOf(key));
     if (!entry) throw this.notFound(key);
     return entry;
   }

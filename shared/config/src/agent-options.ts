@@ -107,12 +107,13 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = Object.freeze(
       flag: 'redis-url',
       env: 'CKC_REDIS_URL',
       type: 'url',
-      protocols: ['redis:', 'rediss:', 'unix:', 'redis+unix:'],
+      protocols: ['redis:', 'rediss:', 'unix:', 'redis+unix:', 'redis+cluster:', 'rediss+cluster:'],
       metavar: '<url>',
       unsetDoc: 'a private redis-server child on <cacheDir>/redis/redis.sock',
       doc:
         'Redis holding entry metadata and TTLs: redis://[user:password@]host:port[/db], ' +
-        'rediss://... (TLS) or unix:///path/to/redis.sock. Unset: the agent starts its own ' +
+        'rediss://... (TLS), unix:///path/to/redis.sock, or a Redis Cluster as ' +
+        'redis+cluster://host1:port1,host2:port2 (rediss+cluster:// for TLS). Unset: the agent starts its own ' +
         'redis-server (must be on PATH), for single-node use and the demo.',
     },
     {
@@ -198,6 +199,58 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = Object.freeze(
         'Largest chunk a Read sends, whatever the client asks for. Chunks never span more than one ' +
         'checksum block (256KiB), so values above that only matter for future block sizes. ' +
         'Clients must accept messages a little larger than this (grpc-js accepts 4MiB by default).',
+    },
+    {
+      name: 'maxBytes',
+      flag: 'max-bytes',
+      env: 'CKC_MAX_BYTES',
+      type: 'size',
+      canDisable: true,
+      min: 1,
+      metavar: '<size>',
+      unsetDoc: 'no limit (only --min-free-percent applies)',
+      doc:
+        'Most bytes of entries the cache holds. A write that would exceed it evicts least ' +
+        'recently used entries first; if it still does not fit it fails with RESOURCE_EXHAUSTED.',
+    },
+    {
+      name: 'maxEntries',
+      flag: 'max-entries',
+      env: 'CKC_MAX_ENTRIES',
+      type: 'int',
+      canDisable: true,
+      min: 1,
+      metavar: '<count>',
+      unsetDoc: 'no limit',
+      doc: 'Most entries the cache holds; enforced like --max-bytes.',
+    },
+    {
+      name: 'minFreePercent',
+      flag: 'min-free-percent',
+      env: 'CKC_MIN_FREE_PERCENT',
+      type: 'int',
+      default: '5',
+      min: 0,
+      max: 99,
+      metavar: '<percent>',
+      doc:
+        'Share of the cache file system that writes must leave free, evicting least recently ' +
+        'used entries if needed. 0 turns the check off.',
+    },
+    {
+      name: 'reconcileInterval',
+      flag: 'reconcile-interval',
+      env: 'CKC_RECONCILE_INTERVAL',
+      type: 'duration',
+      default: '1m',
+      min: 100,
+      max: DAY_MS,
+      metavar: '<duration>',
+      doc:
+        'Time between passes that compare the disk with Redis: entries whose TTL key is gone are ' +
+        'deleted (covering missed expiry notifications), entries Redis does not know are ' +
+        'registered again, records of vanished files are removed. A pass also runs at start-up ' +
+        'and after every Redis reconnect.',
     },
   ].map((o) => Object.freeze(o as OptionSpec)),
 );

@@ -43,6 +43,14 @@ export interface AgentConfig {
   readonly shutdownGrace: number;
   /** Bytes. */
   readonly maxChunkSize: number;
+  /** Bytes; undefined: no limit. */
+  readonly maxBytes: number | undefined;
+  /** undefined: no limit. */
+  readonly maxEntries: number | undefined;
+  /** 0-99. */
+  readonly minFreePercent: number;
+  /** Milliseconds. */
+  readonly reconcileInterval: number;
 }
 
 export interface LoadAgentConfigInput {

@@ -75,6 +75,10 @@ describe('config', function () {
         logLevel: 'info',
         shutdownGrace: 25_000,
         maxChunkSize: 1024 * 1024,
+        maxBytes: undefined,
+        maxEntries: undefined,
+        minFreePercent: 5,
+        reconcileInterval: 60_000,
       });
     });
 
@@ -318,6 +322,10 @@ describe('config', function () {
       logLevel: 'loud',
       shutdownGrace: '2 minutes',
       maxChunkSize: 'big',
+      maxBytes: '0',
+      maxEntries: 'many',
+      minFreePercent: '100',
+      reconcileInterval: '1ms',
     };
 
     for (const o of AGENT_OPTIONS.filter((x) => x.name !== 'config')) {
@@ -420,6 +428,10 @@ describe('config', function () {
           'logLevel: warn',
           'shutdownGrace: 10s',
           'maxChunkSize: 512KiB',
+          'maxBytes: 100GiB',
+          'maxEntries: 100000',
+          'minFreePercent: 10',
+          'reconcileInterval: 30s',
           '',
         ].join('\n'),
       );
@@ -436,6 +448,10 @@ describe('config', function () {
         logLevel: 'warn',
         shutdownGrace: 10_000,
         maxChunkSize: 512 * 1024,
+        maxBytes: 100 * 1024 ** 3,
+        maxEntries: 100_000,
+        minFreePercent: 10,
+        reconcileInterval: 30_000,
       });
     });
 
