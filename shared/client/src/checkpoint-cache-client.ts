@@ -1,0 +1,214 @@
+/**
+ * The TypeScript client stub of the node agent: reads local first with remote fallback, writes,
+ * and the small management RPCs, over one grpc-js channel tuned for large streams.
+ * Owns: the channel, per-call deadlines and the client's counters. Never: retrying writes or
+ * management calls (their callers know whether a retry is safe), or reading process.env.
+ */
+import * as grpc from '@grpc/grpc-js';
+import {
+  checkpointCacheClientConstructor,
+  type CheckpointCacheClient as GrpcClient,
+  type EntryInfo__Output,
+} from '@checkpoint-cache/proto';
+import type { Readable } from 'node:stream';
+import { CheckpointCacheError } from './checkpoint-cache-error';
+import { CheckpointReadStream } from './checkpoint-read-stream';
+import {
+  addDefaults,
+  checkChunkSize,
+  type CheckpointCacheClientOptions,
+  type CompiledClientOptions,
+} from './client-options';
+import { ClientStats, type ClientStatsSnapshot } from './client-stats';
+import { uploadEntry, type WriteOptions, type WriteResult } from './entry-upload';
+
+/** An entry as the agent describes it. */
+export type EntryInfo = EntryInfo__Output;
+
+export interface ReadOptions {
+  /** URI of the same bytes in the remote store; without it a failed local read is an error. */
+  remote?: string;
+  /** First byte. Default 0. */
+  offset?: number;
+  /** Bytes to read. Default up to the end of the entry. */
+  length?: number;
+  /** Largest chunk to ask the agent for; default the client's `readChunkSize`. */
+  maxChunkSize?: number;
+  /** High-water mark of the returned stream, in bytes. Default Node's. */
+  highWaterMark?: number;
+}
+
+export interface ListOptions {
+  jobId?: string;
+  /** Requires `jobId`. */
+  checkpointId?: number;
+  /** 1 to 1000; default the agent's (100). */
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export interface ListPage {
+  entries: EntryInfo[];
+  /** Empty on the last page. */
+  nextPageToken: string;
+}
+
+export interface ReleaseResult {
+  releasedEntries: number;
+  releasedBytes: number;
+}
+
+type UnaryMethod = 'stat' | 'touch' | 'delete' | 'list' | 'release';
+
+export class CheckpointCacheClient {
+  private readonly options: CompiledClientOptions;
+  private readonly grpc: GrpcClient;
+  private readonly counters = new ClientStats();
+
+  constructor(options: CheckpointCacheClientOptions) {
+    this.options = addDefaults(options);
+    const Client = checkpointCacheClientConstructor();
+    this.grpc = new Client(
+      this.options.agent,
+      this.options.credentials ?? grpc.credentials.createInsecure(),
+      this.options.channelOptions,
+    );
+  }
+
+  /** The agent address this client talks to. */
+  get agent(): string {
+    return this.options.agent;
+  }
+
+  /**
+   * The entry's bytes, local first. When the agent cannot serve them (miss, failure, hang,
+   * corruption) the stream continues from `options.remote` at the first byte not yet delivered;
+   * without a remote it fails with a CheckpointCacheError carrying the status. INVALID_ARGUMENT
+   * always fails the stream. Throws synchronously for invalid options or an unknown remote scheme.
+   */
+  read(key: string, options: ReadOptions = {}): CheckpointReadStream {
+    const offset = options.offset ?? 0;
+    checkCount('offset', offset);
+    if (options.length !== undefined) checkCount('length', options.length);
+    const maxChunkSize = options.maxChunkSize ?? this.options.readChunkSize;
+    checkChunkSize('maxChunkSize', maxChunkSize, 0);
+    const remote =
+      options.remote === undefined
+        ? undefined
+        : { uri: options.remote, store: this.options.remotes.resolve(options.remote) };
+    return new CheckpointReadStream({
+      grpc: this.grpc,
+      key,
+      offset,
+      length: options.length,
+      maxChunkSize,
+      remote,
+      deadlines: this.options.deadlines,
+      stats: this.counters,
+      highWaterMark: options.highWaterMark,
+    });
+  }
+
+  /**
+   * Stores `source` under `key`. The promise settles when the agent has verified, persisted and
+   * registered the entry, or rejects with CheckpointCacheError (nothing is then visible).
+   */
+  write(
+    key: string,
+    source: Readable | Uint8Array,
+    options: WriteOptions = {},
+  ): Promise<WriteResult> {
+    if (options.size !== undefined) checkCount('size', options.size);
+    if (options.checkpointId !== undefined) checkCount('checkpointId', options.checkpointId);
+    if (options.ttlMs !== undefined) checkCount('ttlMs', options.ttlMs);
+    return uploadEntry({
+      grpc: this.grpc,
+      key,
+      source,
+      options,
+      chunkSize: this.options.writeChunkSize,
+      idleMs: this.options.deadlines.idleMs,
+    });
+  }
+
+  /** Describes an entry (NOT_FOUND when not cached); resets its TTL unless `noTouch`. */
+  stat(key: string, options: { noTouch?: boolean } = {}): Promise<EntryInfo> {
+    return this.unary('stat', { key, noTouch: options.noTouch ?? false }, key);
+  }
+
+  /** Resets an entry's TTL, optionally recording another checkpoint that references it. */
+  touch(key: string, options: { checkpointId?: number; ttlMs?: number } = {}): Promise<EntryInfo> {
+    return this.unary(
+      'touch',
+      { key, checkpointId: options.checkpointId ?? 0, ttlMs: options.ttlMs ?? 0 },
+      key,
+    );
+  }
+
+  /** Removes an entry from the node; true when it was there. */
+  async delete(key: string): Promise<boolean> {
+    const res = await this.unary<{ deleted: boolean }>('delete', { key }, key);
+    return res.deleted;
+  }
+
+  /** One page of the node's entries in key order. */
+  async list(options: ListOptions = {}): Promise<ListPage> {
+    const res = await this.unary<{ entries: EntryInfo[]; nextPageToken: string }>('list', {
+      jobId: options.jobId ?? '',
+      checkpointId: options.checkpointId,
+      pageSize: options.pageSize ?? 0,
+      pageToken: options.pageToken ?? '',
+    });
+    return { entries: res.entries, nextPageToken: res.nextPageToken };
+  }
+
+  /** Every entry matching `options`, fetching pages as the iteration goes. */
+  async *listAll(options: Omit<ListOptions, 'pageToken'> = {}): AsyncGenerator<EntryInfo> {
+    let pageToken = '';
+    do {
+      const page = await this.list({ ...options, pageToken });
+      yield* page.entries;
+      pageToken = page.nextPageToken;
+    } while (pageToken !== '');
+  }
+
+  /** Drops a job's entries below a checkpoint (all of them without `belowCheckpointId`). */
+  release(options: { jobId: string; belowCheckpointId?: number }): Promise<ReleaseResult> {
+    return this.unary('release', {
+      jobId: options.jobId,
+      belowCheckpointId: options.belowCheckpointId,
+    });
+  }
+
+  /** Bytes by source and fallbacks by reason since the client was made. */
+  stats(): ClientStatsSnapshot {
+    return this.counters.snapshot();
+  }
+
+  /** Closes the channel; calls in progress finish. */
+  close(): void {
+    this.grpc.close();
+  }
+
+  private unary<Res>(method: UnaryMethod, request: object, key?: string): Promise<Res> {
+    const rpc = method.charAt(0).toUpperCase() + method.slice(1);
+    const deadline = Date.now() + this.options.deadlines.unaryMs;
+    const fn = this.grpc[method] as unknown as (
+      request: object,
+      options: grpc.CallOptions,
+      callback: (err: grpc.ServiceError | null, res?: Res) => void,
+    ) => grpc.ClientUnaryCall;
+    return new Promise((resolve, reject) => {
+      fn.call(this.grpc, request, { deadline }, (err, res) => {
+        if (err) reject(CheckpointCacheError.fromServiceError(err, rpc, key));
+        else resolve(res as Res);
+      });
+    });
+  }
+}
+
+function checkCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
+  }
+}

@@ -1,0 +1,409 @@
+/**
+ * One read of an entry: streams it from the node agent and, when the agent fails in any way the
+ * fallback policy names, continues from the remote store at exactly the next undelivered byte, so
+ * the consumer sees every byte once whichever source it came from.
+ * Owns: the read state machine, chunk verification and backpressure between the sources and the
+ * consumer. Never: buffering more than the stream's high-water mark plus one chunk, or retrying
+ * the agent after it failed once (a second failure mode would only delay the remote read).
+ */
+import { status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
+import type {
+  CheckpointCacheClient as GrpcClient,
+  EntryInfo__Output,
+  ReadHeader__Output,
+  ReadResponse__Output,
+} from '@checkpoint-cache/proto';
+import { Readable } from 'node:stream';
+import { CheckpointCacheError, statusName } from './checkpoint-cache-error';
+import type { ClientDeadlines } from './client-options';
+import type { ClientStats } from './client-stats';
+import { crc32cCombine } from './crc32c-combine';
+import {
+  FALLBACK_STATUSES,
+  statusOfFault,
+  type FallbackReason,
+  type LocalReadFault,
+  type StatusName,
+} from './fallback-policy';
+import type { RemoteStore } from './remote-store';
+import { redactUri, RemoteStoreError } from './remote-store-error';
+
+/** What the client hands a read; built by CheckpointCacheClient.read. */
+export interface ReadPlan {
+  grpc: GrpcClient;
+  key: string;
+  offset: number;
+  length: number | undefined;
+  maxChunkSize: number;
+  remote: { uri: string; store: RemoteStore } | undefined;
+  deadlines: Readonly<ClientDeadlines>;
+  stats: ClientStats;
+  highWaterMark: number | undefined;
+}
+
+/** Emitted as `fallback` when the read leaves the agent for the remote store. */
+export interface FallbackEvent {
+  reason: FallbackReason;
+  /** Absolute offset in the entry where the remote read starts. */
+  offset: number;
+  /** What the agent (or the client's own check) failed with. */
+  error: Error;
+}
+
+type Phase = 'idle' | 'local' | 'opening-remote' | 'remote' | 'ended';
+
+/**
+ * A Readable of the entry's bytes (Buffers). Events besides the usual: `header`
+ * (ReadHeader from the agent), `fallback` (FallbackEvent).
+ */
+export class CheckpointReadStream extends Readable {
+  private phase: Phase = 'idle';
+  private call: ClientReadableStream<ReadResponse__Output> | undefined;
+  private remoteStream: Readable | undefined;
+  /** Absolute offset of the next byte the consumer gets. */
+  private position: number;
+  /** Absolute end (exclusive) once known: from the requested length or the agent's header. */
+  private end: number | undefined;
+  private header: ReadHeader__Output | undefined;
+  /** CRC32C of everything delivered, kept when the read covers the whole entry. */
+  private wholeCrc: number | undefined;
+  private firstMessageTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private fromCache = 0;
+  private fromRemote = 0;
+  private fallbackEvent: FallbackEvent | undefined;
+
+  constructor(private readonly plan: ReadPlan) {
+    super(plan.highWaterMark === undefined ? {} : { highWaterMark: plan.highWaterMark });
+    this.position = plan.offset;
+    this.end = plan.length === undefined ? undefined : plan.offset + plan.length;
+    plan.stats.readStarted();
+  }
+
+  /** Bytes delivered so far that came from the node agent. */
+  get bytesFromCache(): number {
+    return this.fromCache;
+  }
+
+  /** Bytes delivered so far that came from the remote store. */
+  get bytesFromRemote(): number {
+    return this.fromRemote;
+  }
+
+  /** Set once the read has left the agent. */
+  get fallback(): FallbackEvent | undefined {
+    return this.fallbackEvent;
+  }
+
+  /** The entry as the agent described it, when it sent a header. */
+  get entry(): EntryInfo__Output | undefined {
+    return this.header?.entry ?? undefined;
+  }
+
+  /** Bytes the read will deliver, once known (requested length, or the agent's header). */
+  get expectedLength(): number | undefined {
+    return this.end === undefined ? undefined : this.end - this.plan.offset;
+  }
+
+  override _read(): void {
+    switch (this.phase) {
+      case 'idle':
+        this.startLocal();
+        break;
+      case 'local':
+        if (this.call?.isPaused()) {
+          this.call.resume();
+          if (this.firstMessageTimer === undefined) this.armIdleTimer();
+        }
+        break;
+      case 'remote':
+        this.remoteStream?.resume();
+        break;
+      default:
+        break;
+    }
+  }
+
+  override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
+    this.clearTimers();
+    this.abandonCall();
+    this.remoteStream?.destroy();
+    if (err) this.plan.stats.readFailed();
+    this.phase = 'ended';
+    callback(err);
+  }
+
+  // ---- local phase -------------------------------------------------------------------------
+
+  private startLocal(): void {
+    this.phase = 'local';
+    const { grpc, key, offset, length, maxChunkSize } = this.plan;
+    const call = grpc.read({ key, offset, length, maxChunkSize });
+    this.call = call;
+    call.on('data', (message: ReadResponse__Output) => {
+      if (this.call === call) this.onMessage(call, message);
+    });
+    call.on('end', () => {
+      if (this.call === call) this.onLocalEnd();
+    });
+    // Kept for the call's whole life: grpc-js emits CANCELLED after our own cancel().
+    call.on('error', (err: ServiceError) => {
+      if (this.call === call) this.onLocalError(err);
+    });
+    this.firstMessageTimer = setTimeout(() => {
+      this.firstMessageTimer = undefined;
+      this.localFailed(
+        'FIRST_MESSAGE_TIMEOUT',
+        `no header from the agent within ${this.plan.deadlines.firstMessageMs} ms`,
+      );
+    }, this.plan.deadlines.firstMessageMs);
+  }
+
+  private onMessage(
+    call: ClientReadableStream<ReadResponse__Output>,
+    message: ReadResponse__Output,
+  ): void {
+    if (message.header) {
+      this.onHeader(message.header);
+    } else if (message.chunk) {
+      if (this.header === undefined) {
+        this.localFailed('PROTOCOL_ERROR', 'chunk before the header');
+        return;
+      }
+      const { offset, data } = message.chunk;
+      const expected = message.chunk.crc32c;
+      if (offset !== this.position) {
+        this.localFailed('OFFSET_MISMATCH', `chunk at offset ${offset}, expected ${this.position}`);
+        return;
+      }
+      const actual = crc32c(data);
+      if (expected === undefined || expected !== actual) {
+        this.localFailed(
+          'CHECKSUM_MISMATCH',
+          `chunk at offset ${offset} (${data.length} bytes) has CRC32C ${formatCrc32c(actual)}, ` +
+            `agent sent ${expected === undefined ? 'none' : formatCrc32c(expected)}`,
+        );
+        return;
+      }
+      if (this.end !== undefined && offset + data.length > this.end) {
+        this.localFailed('PROTOCOL_ERROR', `chunk at offset ${offset} runs past ${this.end}`);
+        return;
+      }
+      if (!this.deliver(data, 'cache', actual)) {
+        call.pause();
+        this.clearIdleTimer();
+        return;
+      }
+    } else {
+      this.localFailed('PROTOCOL_ERROR', 'message with neither header nor chunk');
+      return;
+    }
+    if (this.call === call) this.armIdleTimer();
+  }
+
+  private onHeader(header: ReadHeader__Output): void {
+    if (this.header !== undefined) {
+      this.localFailed('PROTOCOL_ERROR', 'second header');
+      return;
+    }
+    clearTimeout(this.firstMessageTimer);
+    this.firstMessageTimer = undefined;
+    const { offset, length } = this.plan;
+    const entry = header.entry;
+    const problem =
+      header.offset !== offset
+        ? `header offset ${header.offset}, asked for ${offset}`
+        : length !== undefined && header.length !== length
+          ? `header length ${header.length}, asked for ${length}`
+          : entry && header.offset + header.length > entry.size
+            ? `header range ${header.offset}+${header.length} exceeds entry size ${entry.size}`
+            : entry && length === undefined && header.offset + header.length !== entry.size
+              ? `header range ${header.offset}+${header.length} stops before the end (${entry.size})`
+              : undefined;
+    if (problem !== undefined) {
+      this.localFailed('BAD_HEADER', problem);
+      return;
+    }
+    this.header = header;
+    this.end = offset + header.length;
+    if (entry && offset === 0 && header.length === entry.size) {
+      this.wholeCrc = 0;
+    }
+    this.emit('header', header);
+  }
+
+  private onLocalEnd(): void {
+    if (this.end === undefined || this.header === undefined) {
+      this.localFailed('PROTOCOL_ERROR', 'stream ended without a header');
+    } else if (this.position < this.end) {
+      this.localFailed(
+        'ENDED_EARLY',
+        `stream ended at offset ${this.position}, header promised up to ${this.end}`,
+      );
+    } else {
+      this.abandonCall();
+      this.finish();
+    }
+  }
+
+  private onLocalError(err: ServiceError): void {
+    if (!FALLBACK_STATUSES.has(err.code)) {
+      this.abandonCall();
+      this.destroy(CheckpointCacheError.fromServiceError(err, 'Read', this.plan.key));
+      return;
+    }
+    this.localFailed(statusName(err.code) as StatusName, err);
+  }
+
+  /** The agent failed: continue from the remote store, or fail the read when there is none. */
+  private localFailed(reason: FallbackReason, cause: ServiceError | string): void {
+    if (this.phase !== 'local') return;
+    this.clearTimers();
+    this.abandonCall();
+    const error =
+      typeof cause === 'string'
+        ? new CheckpointCacheError(statusOfFault(reason as LocalReadFault), cause, 'Read', {
+            key: this.plan.key,
+          })
+        : CheckpointCacheError.fromServiceError(cause, 'Read', this.plan.key);
+    if (this.end !== undefined && this.position === this.end) {
+      // Every byte already arrived verified; only the stream's end went wrong.
+      this.finish();
+      return;
+    }
+    if (!this.plan.remote) {
+      this.destroy(error);
+      return;
+    }
+    this.fallbackEvent = { reason, offset: this.position, error };
+    this.plan.stats.fellBack(reason);
+    this.emit('fallback', this.fallbackEvent);
+    void this.openRemote(this.plan.remote);
+  }
+
+  private abandonCall(): void {
+    const call = this.call;
+    if (!call) return;
+    this.call = undefined;
+    call.cancel();
+  }
+
+  // ---- remote phase ------------------------------------------------------------------------
+
+  private async openRemote(remote: { uri: string; store: RemoteStore }): Promise<void> {
+    this.phase = 'opening-remote';
+    const from = this.position;
+    const length = this.end === undefined ? undefined : this.end - from;
+    let stream: Readable;
+    try {
+      stream = await remote.store.open(remote.uri, from, length);
+    } catch (err) {
+      this.destroy(this.remoteError(err, from));
+      return;
+    }
+    if (this.destroyed) {
+      stream.destroy();
+      return;
+    }
+    this.phase = 'remote';
+    this.remoteStream = stream;
+    stream.on('data', (data: Buffer | string) => {
+      const buffer = typeof data === 'string' ? Buffer.from(data) : data;
+      if (this.end !== undefined && this.position + buffer.length > this.end) {
+        this.destroy(
+          new RemoteStoreError(
+            'LENGTH_MISMATCH',
+            `${redactUri(remote.uri)} returned more bytes than the range ${from}..${this.end}`,
+          ),
+        );
+        return;
+      }
+      if (!this.deliver(buffer, 'remote')) stream.pause();
+    });
+    stream.on('end', () => this.finish());
+    stream.on('error', (err) => this.destroy(this.remoteError(err, from)));
+    // 'data' listeners start the flow; pause until the consumer asks if it is already full.
+    if (this.readableLength >= this.readableHighWaterMark) stream.pause();
+  }
+
+  private remoteError(err: unknown, from: number): Error {
+    const reason = this.fallbackEvent?.reason ?? 'unknown';
+    const text = `reading ${redactUri(this.plan.remote?.uri ?? '')} from offset ${from} after the cache failed (${reason}): ${(err as Error).message}`;
+    return new RemoteStoreError(err instanceof RemoteStoreError ? err.code : 'IO', text, {
+      cause: err,
+    });
+  }
+
+  // ---- both --------------------------------------------------------------------------------
+
+  /** Hands `data` to the consumer; `chunkCrc` (already verified) spares hashing it again. */
+  private deliver(data: Buffer, source: 'cache' | 'remote', chunkCrc?: number): boolean {
+    this.position += data.length;
+    if (source === 'cache') this.fromCache += data.length;
+    else this.fromRemote += data.length;
+    this.plan.stats.delivered(source, data.length);
+    if (this.wholeCrc !== undefined) {
+      this.wholeCrc =
+        chunkCrc === undefined
+          ? crc32c(data, this.wholeCrc)
+          : crc32cCombine(this.wholeCrc, chunkCrc, data.length);
+    }
+    return this.push(data);
+  }
+
+  private finish(): void {
+    if (this.destroyed || this.phase === 'ended') return;
+    this.clearTimers();
+    if (this.end !== undefined && this.position !== this.end) {
+      this.destroy(
+        new RemoteStoreError(
+          'LENGTH_MISMATCH',
+          `read of ${JSON.stringify(this.plan.key)} ended at offset ${this.position}, expected ${this.end}`,
+        ),
+      );
+      return;
+    }
+    const entry = this.header?.entry;
+    if (this.wholeCrc !== undefined && entry && this.wholeCrc !== entry.crc32c) {
+      const where =
+        this.fromRemote > 0
+          ? 'the remote store holds other bytes than the cache'
+          : 'the cached bytes are inconsistent';
+      this.destroy(
+        new CheckpointCacheError(
+          status.DATA_LOSS,
+          `whole-entry CRC32C ${formatCrc32c(this.wholeCrc)} differs from the entry's ` +
+            `${formatCrc32c(entry.crc32c)} (${where})`,
+          'Read',
+          { key: this.plan.key },
+        ),
+      );
+      return;
+    }
+    this.phase = 'ended';
+    this.push(null);
+  }
+
+  private armIdleTimer(): void {
+    this.clearIdleTimer();
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined;
+      this.localFailed(
+        'IDLE_TIMEOUT',
+        `no message from the agent for ${this.plan.deadlines.idleMs} ms`,
+      );
+    }, this.plan.deadlines.idleMs);
+  }
+
+  private clearIdleTimer(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+  }
+
+  private clearTimers(): void {
+    clearTimeout(this.firstMessageTimer);
+    this.firstMessageTimer = undefined;
+    this.clearIdleTimer();
+  }
+}
