@@ -33,3 +33,4 @@ export class Crc32cAccumulator {
 export function formatCrc32c(value: number): string {
   return '0x' + (value >>> 0).toString(16).padStart(8, '0');
 }
+export { crc32cCombine } from './crc32c-combine';

@@ -1,17 +1,9 @@
 /**
  * Parsing of option values as people type them: counts, checkpoint ids, durations.
- * The duration spellings match @checkpoint-cache/config's (`500ms`, `30s`, `15m`, `2h`, `1d`,
- * `1h30m`), which the agent uses for the same values.
+ * Durations are parsed by @checkpoint-cache/config, so `ckc` and the agent spell them alike.
  */
+import { tryParseDuration } from '@checkpoint-cache/config';
 import { UsageError } from './usage-error';
-
-const MS_PER_UNIT: Readonly<Record<string, number>> = {
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-  d: 86_400_000,
-};
 
 /** A non-negative integer option such as `--offset`. */
 export function parseCount(option: string, text: string | undefined): number | undefined {
@@ -22,21 +14,14 @@ export function parseCount(option: string, text: string | undefined): number | u
   return Number(text);
 }
 
-/** A duration option such as `--ttl 30m`, in milliseconds. */
+/** A duration option such as `--ttl 30m`, in milliseconds, spelled as the agent's options are. */
 export function parseDuration(option: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
-  const s = text.trim();
-  const part = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/gy;
-  let total = 0;
-  let end = 0;
-  for (let m = part.exec(s); m; m = part.exec(s)) {
-    total += Number(m[1]) * (MS_PER_UNIT[m[2]] as number);
-    end = part.lastIndex;
-  }
-  if (s === '' || end !== s.length || !Number.isFinite(total) || total < 1) {
+  const ms = tryParseDuration(text);
+  if (ms === undefined || ms < 1) {
     throw new UsageError(
       `--${option} ${JSON.stringify(text)}: expected a duration like 500ms, 30s, 15m, 2h or 1d`,
     );
   }
-  return Math.round(total);
+  return ms;
 }

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseCount, parseDuration } from './cli-values';
-import { AGENT_SOCKET_NAME, DEFAULT_AGENT_TCP, DEFAULT_CACHE_DIR } from './default-agent';
+import { FALLBACK_AGENT_TCP } from './default-agent';
 import { UsageError } from './usage-error';
 
 export const HELP = `Usage: ckc [--agent <address>] [--json] <command> [arguments]
@@ -27,8 +27,9 @@ Commands:
 
 Options:
   --agent <address>   host:port, unix:/path or unix:///path. Default: $CKC_AGENT, else the
-                      agent's default socket ($CKC_CACHE_DIR or ${DEFAULT_CACHE_DIR})/${AGENT_SOCKET_NAME}
-                      when it exists, else ${DEFAULT_AGENT_TCP}.
+                      socket that ckc-agent would use in this environment (CKC_SOCKET,
+                      CKC_CACHE_DIR, CKC_CONFIG) when it exists, else its --listen address
+                      (${FALLBACK_AGENT_TCP} by default).
   --json              Print results as JSON (stat, ls, put, touch, release).
   -h, --help          Show this help.
 

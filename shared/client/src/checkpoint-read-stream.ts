@@ -18,7 +18,7 @@ import { Readable } from 'node:stream';
 import { CheckpointCacheError, statusName } from './checkpoint-cache-error';
 import type { ClientDeadlines } from './client-options';
 import type { ClientStats } from './client-stats';
-import { crc32cCombine } from './crc32c-combine';
+import { crc32cCombine } from '@checkpoint-cache/checksum';
 import {
   FALLBACK_STATUSES,
   statusOfFault,

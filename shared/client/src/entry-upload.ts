@@ -14,7 +14,7 @@ import type {
 } from '@checkpoint-cache/proto';
 import { Readable } from 'node:stream';
 import { CheckpointCacheError } from './checkpoint-cache-error';
-import { crc32cCombine } from './crc32c-combine';
+import { crc32cCombine } from '@checkpoint-cache/checksum';
 
 export interface WriteOptions {
   /** Flink job that owns the entry (for `release`). Default empty. */

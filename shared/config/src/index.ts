@@ -21,4 +21,4 @@ export {
   type AgentConfig,
   type LoadAgentConfigInput,
 } from './load-agent-config';
-export { parseDuration, parseSize, formatDuration, formatSize } from './units';
+export { parseDuration, parseSize, tryParseDuration, formatDuration, formatSize } from './units';

@@ -2,7 +2,6 @@
  * CRC32C of a concatenation from the CRCs of its parts (zlib's crc32_combine, for the Castagnoli
  * polynomial), so a read can check the whole entry from the chunk CRCs it already computed instead
  * of hashing every byte twice (measured: ~15% of read throughput).
- * Belongs in @checkpoint-cache/checksum; kept here until that package takes it.
  */
 
 /** CRC32C polynomial, bit-reflected. */
