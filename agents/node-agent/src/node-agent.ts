@@ -17,6 +17,7 @@ import { createLogger, type Logger } from '@checkpoint-cache/logger';
 import { SERVICE_NAME, packageDefinition } from '@checkpoint-cache/proto';
 import {
   KeyBuilder,
+  RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
   parseRedisUrl,
@@ -75,6 +76,7 @@ interface Parts {
   redis?: ReturnType<typeof createRedisConnection>;
   cache?: NodeCache;
   reconciler?: Reconciler;
+  watcher?: RedisExpiryWatcher;
   server?: grpc.Server;
   health?: HealthImplementation;
   socketPath?: string;
@@ -131,15 +133,9 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
       error: err,
     });
   }
+  const keys = new KeyBuilder(config.redisPrefix, nodeId);
   // The agent closes the connection itself, also when start-up fails before the store exists.
-  parts.metadata = new RedisMetadataStore(
-    parts.redis,
-    new KeyBuilder(config.redisPrefix, nodeId),
-    log,
-    {
-      ownsConnection: false,
-    },
-  );
+  parts.metadata = new RedisMetadataStore(parts.redis, keys, log, { ownsConnection: false });
   parts.cache = await NodeCache.open({
     root: cacheDir,
     nodeId,
@@ -160,11 +156,25 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   });
   parts.reconciler = reconciler;
   reconciler.start();
-  // After any reconnect, Redis may have lost data or expired keys while we were away.
+  // After a reconnect of the main connection Redis may have lost data or let keys expire unseen.
   let connectedBefore = parts.redis.status === 'ready';
   parts.redis.on('ready', () => {
     if (connectedBefore) reconciler.trigger('redis reconnect');
     connectedBefore = true;
+  });
+  // Expired notifications delete entries promptly; the watcher asks for a reconcile pass whenever
+  // it may have missed some (resubscribed after a disconnect, cluster topology changed).
+  const cache = parts.cache;
+  parts.watcher = new RedisExpiryWatcher(redisUrl, keys, log, {
+    startTimeoutMs: REDIS_START_WAIT_MS,
+  });
+  await parts.watcher.start({
+    expired: (id) => {
+      cache.expire(id).catch((error: unknown) => {
+        log.warn('expired entry not handled; the next reconcile pass retries', { id, error });
+      });
+    },
+    resync: (reason) => reconciler.trigger(reason),
   });
 
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
@@ -207,7 +217,6 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     pid: process.pid,
   });
 
-  const cache = parts.cache;
   let stopping: Promise<void> | undefined;
   return {
     nodeId,
@@ -260,12 +269,14 @@ async function stopParts(parts: Parts, graceMs: number): Promise<void> {
       log.warn(`shutdown: ${what} failed`, { error: err });
     }
   };
-  const { server, health, reconciler, cache, metadata, redis, embedded, socketPath } = parts;
+  const { server, health, watcher, reconciler, cache, metadata, redis, embedded, socketPath } =
+    parts;
   if (server) {
     if (parts.started) log.info('node agent stopping', { graceMs });
     for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
     await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
   }
+  if (watcher) await step('stopping the expiry watcher', () => watcher.stop());
   if (reconciler) await step('stopping reconcile', () => reconciler.stop());
   if (cache) await step('closing the cache', () => cache.close());
   if (metadata) await step('closing the metadata store', () => metadata.close());

@@ -24,6 +24,7 @@ import {
   type WriteRequest__Output,
   type WriteResponse,
 } from '@checkpoint-cache/proto';
+import { encodeReadChunk } from './chunk-encoding';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 
 /** Largest chunk a read sends unless configured otherwise. */
@@ -58,10 +59,7 @@ export class CheckpointCacheService {
       List: unaryHandler('List', log, (req: ListRequest__Output) => this.list(req)),
       Release: unaryHandler('Release', log, (req: ReleaseRequest__Output) => this.release(req)),
     };
-    server.addService(
-      checkpointCacheServiceDefinition(),
-      handlers as grpc.UntypedServiceImplementation,
-    );
+    server.addService(serviceDefinition(), handlers as grpc.UntypedServiceImplementation);
   }
 
   private async read(
@@ -85,10 +83,9 @@ export class CheckpointCacheService {
       if (!call.write(header)) await drained(call);
       for await (const chunk of reader.chunks(maxChunk)) {
         if (call.cancelled) return;
-        const message: ReadResponse = {
-          chunk: { offset: chunk.offset, data: chunk.data, crc32c: chunk.crc32c },
-        };
-        if (!call.write(message)) await drained(call);
+        // Already serialized (see chunk-encoding.ts); the Read serializer passes Buffers through.
+        const message = encodeReadChunk(chunk.offset, chunk.data, chunk.crc32c, chunk.headroom);
+        if (!call.write(message as ReadResponse)) await drained(call);
       }
     } finally {
       await reader.close();
@@ -190,6 +187,20 @@ export class CheckpointCacheService {
     });
     return { releasedEntries: entries, releasedBytes: bytes };
   }
+}
+
+/** The generated definition, with Read's serializer passing pre-encoded chunks through. */
+function serviceDefinition(): grpc.ServiceDefinition {
+  const generated = checkpointCacheServiceDefinition();
+  const read = generated['Read'] as grpc.MethodDefinition<unknown, unknown>;
+  const serialize = read.responseSerialize;
+  return {
+    ...generated,
+    Read: {
+      ...read,
+      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)),
+    },
+  };
 }
 
 function toProtoEntry(e: DomainEntry): EntryInfo {

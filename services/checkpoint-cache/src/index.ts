@@ -3,3 +3,4 @@ export {
   DEFAULT_MAX_CHUNK_SIZE,
   type CheckpointCacheServiceOptions,
 } from './checkpoint-cache-service';
+export { encodeReadChunk } from './chunk-encoding';

@@ -58,11 +58,19 @@ export interface WriteSpec {
   ttlMs?: number;
 }
 
+/** Free bytes a reader leaves in front of each block it reads, for a message header. */
+export const CHUNK_HEADROOM = 32;
+
 /** A verified chunk of an entry. */
 export interface VerifiedChunk {
   offset: number;
   data: Buffer;
   crc32c: number;
+  /**
+   * Bytes before `data` in its ArrayBuffer that belong to nobody else and may be overwritten
+   * (CHUNK_HEADROOM for a chunk that starts a block, else 0).
+   */
+  headroom: number;
 }
 
 export interface EntryReader {

@@ -16,6 +16,9 @@ import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import type { MetadataStore } from './metadata-store';
 import type { NodeCache } from './node-cache';
 
+/** Delay before a failed pass is tried again (capped by the interval). */
+export const RETRY_AFTER_FAILURE_MS = 5_000;
+
 export interface ReconcileResult {
   checked: number;
   expired: number;
@@ -39,6 +42,7 @@ export interface ReconcilerOptions {
 export class Reconciler {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<ReconcileResult | undefined> | undefined;
+  private lastPassFailed = false;
   private again = false;
   private stopped = true;
   private readonly logger: Logger;
@@ -85,7 +89,14 @@ export class Reconciler {
         this.again = false;
         this.trigger('again');
       } else {
-        this.timer = setTimeout(() => this.trigger('interval'), this.options.intervalMs);
+        // A pass that could not finish (Redis unreachable) is retried soon, not an interval later.
+        const delay = this.lastPassFailed
+          ? Math.min(this.options.intervalMs, RETRY_AFTER_FAILURE_MS)
+          : this.options.intervalMs;
+        this.timer = setTimeout(
+          () => this.trigger(this.lastPassFailed ? 'retry' : 'interval'),
+          delay,
+        );
         this.timer.unref();
       }
     });
@@ -138,6 +149,7 @@ export class Reconciler {
         reason,
         ...result,
       });
+      this.lastPassFailed = false;
       this.options.onPass?.(result);
       return result;
     } catch (error) {
@@ -145,6 +157,7 @@ export class Reconciler {
         reason,
         error,
       });
+      this.lastPassFailed = true;
       this.options.onPass?.(undefined, error);
       return undefined;
     }

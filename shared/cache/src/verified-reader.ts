@@ -8,7 +8,7 @@
 import type { promises as fs } from 'node:fs';
 import { crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import type { EntryInfo, EntryReader, VerifiedChunk } from './node-cache';
+import { CHUNK_HEADROOM, type EntryInfo, type EntryReader, type VerifiedChunk } from './node-cache';
 
 export interface VerifiedReaderOptions {
   handle: fs.FileHandle;
@@ -56,14 +56,15 @@ export class VerifiedReader implements EntryReader {
       }
       const sliceEnd = Math.min(end, blockStart + blockLen);
       if (pos === blockStart && sliceEnd === blockStart + blockLen && blockLen <= maxChunkSize) {
-        yield { offset: pos, data, crc32c: actual };
+        yield { offset: pos, data, crc32c: actual, headroom: CHUNK_HEADROOM };
       } else {
         for (let p = pos; p < sliceEnd; p += maxChunkSize) {
           const piece = data.subarray(
             p - blockStart,
             Math.min(sliceEnd, p + maxChunkSize) - blockStart,
           );
-          yield { offset: p, data: piece, crc32c: crc32c(piece) };
+          const headroom = p === blockStart ? CHUNK_HEADROOM : 0;
+          yield { offset: p, data: piece, crc32c: crc32c(piece), headroom };
         }
       }
       pos = sliceEnd;
@@ -78,7 +79,8 @@ export class VerifiedReader implements EntryReader {
   }
 
   private async readBlock(position: number, length: number): Promise<Buffer> {
-    const data = Buffer.allocUnsafe(length);
+    // Its own memory (not the shared pool), with room in front for the chunk's message header.
+    const data = Buffer.allocUnsafeSlow(CHUNK_HEADROOM + length).subarray(CHUNK_HEADROOM);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.options.handle.read(

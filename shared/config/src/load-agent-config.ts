@@ -341,6 +341,21 @@ function parseValue(option: OptionSpec, raw: RawValue, home: string): Value {
     case 'url': {
       const protocols = option.protocols ?? [];
       const expected = `expected a URL starting with ${protocols.map((p) => `${p}//`).join(', ')}${orOff}`;
+      // A cluster URL lists several seeds (h1:p1,h2:p2), which the WHATWG parser refuses; check
+      // each seed as the host of a URL of its own.
+      const cluster = /^(rediss?\+cluster:)\/\/(?:[^@/]*@)?([^/?#]+)(\/0?)?$/.exec(s);
+      if (cluster && protocols.includes(cluster[1]!)) {
+        for (const seed of cluster[2]!.split(',')) {
+          let host = '';
+          try {
+            host = new URL(`redis://${seed}`).hostname;
+          } catch {
+            // reported below
+          }
+          if (!host) fail(`cluster seed ${JSON.stringify(seed)} is not host:port`);
+        }
+        return s;
+      }
       let url: URL;
       try {
         url = new URL(s);

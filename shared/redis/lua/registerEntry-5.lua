@@ -1,7 +1,8 @@
 --[[
   Records an entry of a node, or replaces the record of an entry it already holds, and (re)starts
   the entry's TTL. The byte and entry counters change only by what actually changed, so
-  registering the same entry twice never counts it twice.
+  registering the same entry twice never counts it twice. Registering clears the `expiring` mark
+  of claimExpired: a write after the expiry is a fresh entry.
 
   Input:
     KEYS[1] entry hash        <prefix>:{<node>}:entry:<id>
@@ -29,6 +30,7 @@ local existed = redis.call("EXISTS", entryKey) == 1
 local oldSize = nil
 if existed then
   oldSize = tonumber(redis.call("HGET", entryKey, "size")) or 0
+  redis.call("HDEL", entryKey, "expiring")
 end
 
 redis.call("HSET", entryKey,

@@ -1,6 +1,7 @@
 --[[
   Records an access to an entry of a node: restarts its TTL and moves it up the LRU. Entries the
-  node does not know (no hash) are left alone, so a late touch never resurrects a removed entry.
+  node does not know (no hash) are left alone, so a late touch never resurrects a removed entry;
+  nor are entries claimed by claimExpired (field `expiring`): their files are being deleted.
   The TTL key is SET rather than PEXPIREd so that a touch racing the expiry of the key wins: the
   expiry handler re-checks the TTL key before it deletes anything.
 
@@ -15,11 +16,14 @@
 
   Output:
     1  touched
-    0  the entry is not known; nothing changed
+    0  the entry is not known, or is claimed as expired; nothing changed
    -1  no TTL given and the entry hash has no valid ttlMs field; nothing changed
 ]]
 local entryKey = KEYS[1]
 if redis.call("EXISTS", entryKey) == 0 then
+  return 0
+end
+if redis.call("HEXISTS", entryKey, "expiring") == 1 then
   return 0
 end
 

@@ -1,6 +1,7 @@
 /**
- * Everything checkpoint-cache says to Redis: the connection factory, the key builder, the Lua
- * scripts and the Redis-backed MetadataStore.
+ * Everything checkpoint-cache says to Redis: the connection factory (one server or a Redis
+ * Cluster), the key builder, the Lua scripts, the Redis-backed MetadataStore and the expiry
+ * watcher (keyspace notifications).
  * Owns: connection settings, key names, Lua, and the mapping of Redis failures to CacheError.
  * Never: decide what to cache or delete on disk, read configuration or the environment, or let
  * any other package build a key or call Lua.
@@ -8,9 +9,17 @@
 export {
   createRedisConnection,
   waitForRedis,
+  describeRedisConnection,
+  isRedisCluster,
+  type RedisConnection,
   type RedisConnectionOptions,
 } from './redis-connection';
-export { parseRedisUrl, describeRedisOptions, type RedisEndpoint } from './redis-url';
+export {
+  parseRedisUrl,
+  describeRedisOptions,
+  type RedisEndpoint,
+  type ClusterSeed,
+} from './redis-url';
 export { toCacheError } from './redis-error';
 export { KeyBuilder, DEFAULT_KEY_PREFIX } from './key-builder';
 export { Scripts } from './scripts';
@@ -19,3 +28,11 @@ export {
   type RedisMetadataStoreOptions,
   type NodeUsage,
 } from './redis-metadata-store';
+export {
+  RedisExpiryWatcher,
+  notifyFlagsToSet,
+  type ExpiryHandlers,
+  type ExpiryWatcherStatus,
+  type NotificationState,
+  type RedisExpiryWatcherOptions,
+} from './expiry-watcher';

@@ -2,15 +2,22 @@
  * The one ioredis connection factory. Settings suit an agent that must never make a cache read
  * wait for Redis: commands fail fast while disconnected (no offline queue), a command in flight
  * when the connection drops is retried at most once, a silent server times a command out, and
- * the connection itself reconnects forever with capped backoff.
+ * the connection itself reconnects forever with capped backoff. A `redis+cluster://` URL gives an
+ * ioredis Cluster with the same settings on every node.
  * Owns: connection settings and connection logging. Never: log the URL or its password, or retry
  * a failed command itself.
  */
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
-import { describeRedisOptions, parseRedisUrl } from './redis-url';
+import { describeRedisOptions, parseRedisUrl, type RedisEndpoint } from './redis-url';
+
+/**
+ * A connection from createRedisConnection: one server, or a Redis Cluster. Everything this
+ * package sends for one node uses keys with the node's hash tag, so it works on both.
+ */
+export type RedisConnection = Redis | Cluster;
 
 export interface RedisConnectionOptions {
   /** Receives connect, close and error records (never credentials). Default: silent. */
@@ -38,12 +45,14 @@ export interface RedisConnectionOptions {
   tls?: TlsOptions;
 }
 
-type CompiledRedisConnectionOptions = Required<
+/** @internal */
+export type CompiledRedisConnectionOptions = Required<
   Omit<RedisConnectionOptions, 'tls' | 'connectionName'>
 > &
   Pick<RedisConnectionOptions, 'tls' | 'connectionName'>;
 
-function addDefaults(options: RedisConnectionOptions): CompiledRedisConnectionOptions {
+/** @internal */
+export function addDefaults(options: RedisConnectionOptions): CompiledRedisConnectionOptions {
   return {
     logger: silentLogger,
     lazyConnect: false,
@@ -67,33 +76,111 @@ function withoutUndefined<T extends object>(options: T): Partial<T> {
 const DOWN_WARN_INTERVAL_MS = 60_000;
 
 /**
- * Connects to `url` (redis://, rediss://, unix:///path or redis+unix:///path). Throws
- * CacheError(InvalidArgument) for a URL it cannot use. The connection reconnects by itself;
- * call `quit()` (or `disconnect()`) to end it.
+ * Connects to `url`: redis://, rediss://, unix:///path or redis+unix:///path give one server
+ * (ioredis `Redis`); redis+cluster://host1:port1,host2:port2 (rediss+cluster:// with TLS) gives a
+ * Redis Cluster (ioredis `Cluster`) that learns every node from the seeds. See parseRedisUrl for
+ * the exact forms. Throws CacheError(InvalidArgument) for a URL it cannot use. The connection
+ * reconnects by itself; call `quit()` (or `disconnect()`) to end it.
  */
-export function createRedisConnection(url: string, options: RedisConnectionOptions = {}): Redis {
+export function createRedisConnection(
+  url: string,
+  options: RedisConnectionOptions = {},
+): RedisConnection {
   const o = addDefaults(options);
-  const { description, tls, ...endpoint } = parseRedisUrl(url);
+  const endpoint = parseRedisUrl(url);
+  return endpoint.cluster ? connectCluster(endpoint, o) : connectServer(endpoint, o);
+}
+
+/**
+ * One server at `endpoint` (for a cluster endpoint: its credentials and TLS, at `node`).
+ * `extra` is for this package's own special connections (the expiry subscriber).
+ * @internal
+ */
+export function connectServer(
+  endpoint: RedisEndpoint,
+  o: CompiledRedisConnectionOptions,
+  extra: Partial<RedisOptions> = {},
+  node?: { host: string; port: number },
+): Redis {
+  const { description, tls, host, port, path, username, password, db } = endpoint;
   const redisOptions: RedisOptions = {
-    ...endpoint,
-    ...(tls || o.tls ? { tls: { ...tls, ...o.tls } } : {}),
-    ...(o.connectionName ? { connectionName: o.connectionName } : {}),
+    ...withoutUndefined({ host, port, path, username, password, db }),
+    ...node,
+    ...nodeOptions(tls, o),
     lazyConnect: o.lazyConnect,
     enableOfflineQueue: o.enableOfflineQueue,
-    maxRetriesPerRequest: o.maxRetriesPerRequest,
-    connectTimeout: o.connectTimeoutMs,
-    ...(o.commandTimeoutMs > 0 ? { commandTimeout: o.commandTimeoutMs } : {}),
-    retryStrategy: (attempt) =>
-      Math.min(o.reconnectBaseDelayMs * 2 ** Math.min(attempt - 1, 30), o.reconnectMaxDelayMs),
+    retryStrategy: (attempt) => backoff(o, attempt),
+    ...extra,
   };
   const connection = new Redis(redisOptions);
+  const shown = node ? describeRedisOptions({ ...node, tls }) : description;
+  descriptions.set(connection, shown);
+  const context = o.connectionName ? { connection: o.connectionName } : {};
+  logEvents(connection, o.logger.child({ redis: shown, ...context }));
+  return connection;
+}
+
+/** @internal */
+export function connectCluster(
+  endpoint: RedisEndpoint,
+  o: CompiledRedisConnectionOptions,
+  extra: Partial<ClusterOptions> = {},
+): Cluster {
+  const { description, tls, username, password } = endpoint;
+  const clusterOptions: ClusterOptions = {
+    lazyConnect: o.lazyConnect,
+    enableOfflineQueue: o.enableOfflineQueue,
+    clusterRetryStrategy: (attempt) => backoff(o, attempt),
+    redisOptions: {
+      ...(username === undefined ? {} : { username }),
+      ...(password === undefined ? {} : { password }),
+      ...nodeOptions(tls, o),
+    },
+    ...extra,
+  };
+  const connection = new Cluster(endpoint.cluster ?? [], clusterOptions);
+  descriptions.set(connection, description);
   const context = o.connectionName ? { connection: o.connectionName } : {};
   logEvents(connection, o.logger.child({ redis: description, ...context }));
   return connection;
 }
 
+/** Settings every server connection gets, alone or as a cluster node. */
+function nodeOptions(
+  tls: RedisEndpoint['tls'],
+  o: CompiledRedisConnectionOptions,
+): Partial<RedisOptions> {
+  return {
+    ...(tls || o.tls ? { tls: { ...tls, ...o.tls } } : {}),
+    ...(o.connectionName ? { connectionName: o.connectionName } : {}),
+    maxRetriesPerRequest: o.maxRetriesPerRequest,
+    connectTimeout: o.connectTimeoutMs,
+    ...(o.commandTimeoutMs > 0 ? { commandTimeout: o.commandTimeoutMs } : {}),
+  };
+}
+
+function backoff(o: CompiledRedisConnectionOptions, attempt: number): number {
+  return Math.min(o.reconnectBaseDelayMs * 2 ** Math.min(attempt - 1, 30), o.reconnectMaxDelayMs);
+}
+
+/** Endpoint descriptions of the connections made here: a Cluster's options do not name its seeds. */
+const descriptions = new WeakMap<RedisConnection, string>();
+
+/** Where `connection` goes, for logs and messages: never credentials. */
+export function describeRedisConnection(connection: RedisConnection): string {
+  const known = descriptions.get(connection);
+  if (known !== undefined) return known;
+  if (connection instanceof Cluster) return 'a Redis Cluster';
+  return describeRedisOptions(connection.options);
+}
+
+/** True when `connection` is a Redis Cluster. */
+export function isRedisCluster(connection: RedisConnection): connection is Cluster {
+  return connection instanceof Cluster;
+}
+
 /** Logs the life of a connection: one warning when it goes down, one info when it is back. */
-function logEvents(connection: Redis, logger: Logger): void {
+function logEvents(connection: RedisConnection, logger: Logger): void {
   let wasReady = false;
   let downSinceMs: number | undefined;
   let lastWarnMs = 0;
@@ -142,9 +229,9 @@ function logEvents(connection: Redis, logger: Logger): void {
  * Resolves once `connection` can take commands; starts a lazy connection. Rejects with
  * CacheError(Unavailable) after `timeoutMs` or if the connection ends for good.
  */
-export function waitForRedis(connection: Redis, timeoutMs = 10_000): Promise<void> {
+export function waitForRedis(connection: RedisConnection, timeoutMs = 10_000): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
-  const endpoint = describeRedisOptions(connection.options);
+  const endpoint = describeRedisConnection(connection);
   if (connection.status === 'end') {
     return Promise.reject(
       new CacheError(ErrorCode.Unavailable, `the connection to Redis at ${endpoint} was closed`),

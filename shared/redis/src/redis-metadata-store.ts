@@ -2,16 +2,16 @@
  * MetadataStore on Redis: one node's entry hashes, TTL keys, LRU set and counters, changed only
  * through the Lua scripts (Scripts) and named only by the KeyBuilder. Every Redis failure leaves
  * as a CacheError: Unavailable when Redis cannot be used now, so the node keeps serving hits.
+ * Works on one server and on a Redis Cluster alike: all keys of a node share its hash tag, so
+ * every script, pipeline and multi-key command goes to one slot.
  * Never: touch another node's keys, wait for a connection (commands fail fast), or delete files.
  */
-import type { Redis } from 'ioredis';
-import type { EntryMetadata, EntryTouch, MetadataStore } from '@checkpoint-cache/cache';
+import type { EntryMetadata, EntryState, EntryTouch, MetadataStore } from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import type { KeyBuilder } from './key-builder';
-import { waitForRedis } from './redis-connection';
+import { describeRedisConnection, waitForRedis, type RedisConnection } from './redis-connection';
 import { toCacheError } from './redis-error';
-import { describeRedisOptions } from './redis-url';
 import { Scripts } from './scripts';
 
 export interface RedisMetadataStoreOptions {
@@ -35,6 +35,9 @@ function checkWholeNumber(id: string, name: string, value: number, min = 0): voi
   }
 }
 
+/** Largest page scanIds asks Redis for, so one call never blocks Redis for long. */
+const MAX_SCAN_COUNT = 10_000;
+
 function toNumber(text: string | undefined): number {
   return text === undefined || text === '' ? 0 : Number(text);
 }
@@ -54,14 +57,14 @@ export class RedisMetadataStore implements MetadataStore {
    * while the connection is not ready: await `ready()` at start-up before the first write.
    */
   constructor(
-    private readonly connection: Redis,
+    private readonly connection: RedisConnection,
     readonly keys: KeyBuilder,
     logger: Logger = silentLogger,
     options: RedisMetadataStoreOptions = {},
   ) {
     this.logger = logger.child({ node: keys.nodeId });
     this.ownsConnection = options.ownsConnection ?? true;
-    this.endpoint = describeRedisOptions(connection.options);
+    this.endpoint = describeRedisConnection(connection);
     this.scripts = new Scripts(connection, keys);
     connection.on('error', this.onConnectionError);
     connection.on('ready', this.onConnectionReady);
@@ -104,6 +107,63 @@ export class RedisMetadataStore implements MetadataStore {
   async remove(id: string): Promise<void> {
     const existed = await this.call('remove entry metadata', () => this.scripts.removeEntry(id));
     if (existed) this.logger.debug('entry metadata removed', { id });
+  }
+
+  /**
+   * One pipelined round trip: EXISTS of the TTL key and of the entry hash per id. The answer is a
+   * snapshot, not a promise: an entry reported 'expired' may be touched or re-registered a moment
+   * later, which is why deleting goes through claimExpired, which re-checks atomically.
+   */
+  async states(ids: readonly string[]): Promise<EntryState[]> {
+    if (ids.length === 0) return [];
+    return this.call('read entry states', async () => {
+      const pipeline = this.connection.pipeline();
+      for (const id of ids) {
+        pipeline.exists(this.keys.ttl(id));
+        pipeline.exists(this.keys.entry(id));
+      }
+      const replies = await pipeline.exec();
+      if (!replies) throw new CacheError(ErrorCode.Internal, 'entry state pipeline was discarded');
+      for (const [err] of replies) if (err) throw err;
+      return ids.map((_, i): EntryState => {
+        if (Number(replies[2 * i]?.[1]) === 1) return 'alive';
+        return Number(replies[2 * i + 1]?.[1]) === 1 ? 'expired' : 'unknown';
+      });
+    });
+  }
+
+  async claimExpired(id: string): Promise<boolean> {
+    const claimed = await this.call('claim expired entry', () => this.scripts.claimExpired(id));
+    if (claimed) this.logger.debug('expired entry claimed', { id });
+    return claimed;
+  }
+
+  /**
+   * ZSCAN of the node's LRU set, which holds the id of every record (registerEntry adds it,
+   * removeEntry drops it with the hash). ZSCAN rather than SCAN MATCH over entry hashes: it
+   * reads one key, so it costs what this node holds, not what the whole Redis holds, and on a
+   * Redis Cluster it goes to the one master that owns the node's slot. Like every SCAN, an id
+   * may come twice, and ids added during the scan may or may not come.
+   */
+  async scanIds(cursor: string, count: number): Promise<{ ids: string[]; cursor: string }> {
+    if (typeof cursor !== 'string' || !/^\d+$/.test(cursor)) {
+      throw new CacheError(
+        ErrorCode.InvalidArgument,
+        `scan cursor must be '0' or a cursor returned by scanIds, got ${JSON.stringify(cursor)}`,
+      );
+    }
+    if (!Number.isSafeInteger(count) || count < 1) {
+      throw new CacheError(
+        ErrorCode.InvalidArgument,
+        `scan count must be a whole number of at least 1, got ${count}`,
+      );
+    }
+    const [next, flat] = await this.call('scan entry ids', () =>
+      this.connection.zscan(this.keys.lru(), cursor, 'COUNT', Math.min(count, MAX_SCAN_COUNT)),
+    );
+    // ZSCAN answers member, score, member, score, ...
+    const ids = flat.filter((_, i) => i % 2 === 0);
+    return { ids, cursor: next };
   }
 
   /** Refuses further calls and quits the connection if the store owns it; idempotent. */

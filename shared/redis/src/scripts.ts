@@ -7,10 +7,11 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { ChainableCommander, Redis } from 'ioredis';
+import type { ChainableCommander } from 'ioredis';
 import type { EntryMetadata, EntryTouch } from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { KeyBuilder } from './key-builder';
+import type { RedisConnection } from './redis-connection';
 
 /** Where the .lua files are, from lib/ or src/ alike. */
 const LUA_DIR = path.join(__dirname, '..', 'lua');
@@ -19,10 +20,10 @@ type ScriptArg = string | number;
 type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
 
 /** Commands this class calls, with the number of keys the code passes to each. */
-const COMMANDS = { registerEntry: 5, removeEntry: 5, touchEntry: 3 } as const;
+const COMMANDS = { registerEntry: 5, removeEntry: 5, touchEntry: 3, claimExpired: 2 } as const;
 type CommandName = keyof typeof COMMANDS;
 
-type ScriptedConnection = Redis & Record<CommandName, ScriptCall>;
+type ScriptedConnection = RedisConnection & Record<CommandName, ScriptCall>;
 type ScriptedPipeline = ChainableCommander &
   Record<CommandName, (...keysAndArgs: ScriptArg[]) => ChainableCommander>;
 
@@ -85,8 +86,12 @@ function checkResult(command: CommandName, id: string, result: unknown): boolean
 export class Scripts {
   private readonly connection: ScriptedConnection;
 
+  /**
+   * `connection` may be a Redis Cluster: every script and pipeline here uses keys of one node
+   * only, which share the node's hash tag and so one slot.
+   */
   constructor(
-    connection: Redis,
+    connection: RedisConnection,
     private readonly keys: KeyBuilder,
   ) {
     for (const { name, numberOfKeys, lua } of scriptSources()) {
@@ -125,6 +130,16 @@ export class Scripts {
   async touchEntry(id: string, atMs: number, ttlMs?: number): Promise<boolean> {
     const result = await this.connection.touchEntry(...this.touchArgs(id, atMs, ttlMs));
     return checkResult('touchEntry', id, result);
+  }
+
+  /**
+   * Marks an entry whose TTL key is gone as expiring, so touches no longer revive it; false when
+   * the TTL key exists or the entry is not known (nothing changed).
+   */
+  async claimExpired(id: string): Promise<boolean> {
+    const k = this.keys;
+    const result = await this.connection.claimExpired(k.entry(id), k.ttl(id));
+    return checkResult('claimExpired', id, result);
   }
 
   /**

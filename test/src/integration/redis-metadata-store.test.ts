@@ -1,14 +1,14 @@
 /**
  * RedisMetadataStore against a real redis-server: the Lua scripts' accounting, TTL and LRU
- * updates, Unix sockets, credentials kept out of logs, and failing fast (Unavailable) while Redis
- * is down or hung, then recovering by itself. Each test has its own prefix and node id and
+ * updates, entry states, claiming expired entries against racing touches, scanning ids, Unix
+ * sockets, credentials kept out of logs, and failing fast (Unavailable) while Redis is down or
+ * hung, then recovering by itself. Each test has its own prefix and node id and
  * deletes its own keys.
  */
 import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { expect } from 'chai';
-import type { Redis } from 'ioredis';
 import { entryIdOf, type EntryMetadata } from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
 import type { LogMeta, Logger } from '@checkpoint-cache/logger';
@@ -16,6 +16,7 @@ import {
   KeyBuilder,
   RedisMetadataStore,
   createRedisConnection,
+  type RedisConnection,
   type RedisConnectionOptions,
 } from '@checkpoint-cache/redis';
 import { freePort } from '../helpers/free-port';
@@ -90,7 +91,7 @@ class RecordingLogger implements Logger {
 /** A store on its own prefix and node id; `cleanup()` deletes its keys and closes it. */
 interface TestStore {
   store: RedisMetadataStore;
-  connection: Redis;
+  connection: RedisConnection;
   keys: KeyBuilder;
   cleanup(): Promise<void>;
 }
@@ -249,6 +250,202 @@ describe('RedisMetadataStore', function () {
     expect(await t.connection.zcard(t.keys.lru())).to.equal(0);
   });
 
+  describe('states', function () {
+    it('tells alive, expired and unknown entries apart, in the order asked', async function () {
+      const alive = entry('alive');
+      const expired = entry('expired');
+      const unknown = entry('unknown');
+      await t.store.register(alive);
+      await t.store.register(expired);
+      await t.connection.del(t.keys.ttl(expired.id));
+
+      expect(await t.store.states([unknown.id, alive.id, expired.id, alive.id])).to.deep.equal([
+        'unknown',
+        'alive',
+        'expired',
+        'alive',
+      ]);
+      expect(await t.store.states([])).to.deep.equal([]);
+    });
+
+    it("answers for this node only: another node's entry is unknown here", async function () {
+      const other = await openStore(server.url);
+      try {
+        const e = entry('theirs');
+        await other.store.register(e);
+        expect(await t.store.states([e.id])).to.deep.equal(['unknown']);
+        expect(await other.store.states([e.id])).to.deep.equal(['alive']);
+      } finally {
+        await other.cleanup();
+      }
+    });
+
+    it('answers many ids in one round trip', async function () {
+      const entries = Array.from({ length: 600 }, (_, i) => entry(`many-${i}`));
+      for (const e of entries) await t.store.register(e);
+      for (const e of entries.filter((_, i) => i % 3 === 0)) {
+        await t.connection.del(t.keys.ttl(e.id));
+      }
+      const ids = entries.map((e) => e.id);
+      ids.push(entryIdOf('not registered'));
+      const states = await t.store.states(ids);
+      expect(states).to.have.length(601);
+      expect(states.slice(0, 6)).to.deep.equal([
+        'expired',
+        'alive',
+        'alive',
+        'expired',
+        'alive',
+        'alive',
+      ]);
+      expect(states.filter((s) => s === 'expired')).to.have.length(200);
+      expect(states[600]).to.equal('unknown');
+    });
+  });
+
+  describe('claimExpired', function () {
+    it('claims an entry whose TTL key is gone, and nothing else', async function () {
+      const alive = entry('alive');
+      const expired = entry('expired');
+      await t.store.register(alive);
+      await t.store.register(expired);
+      await t.connection.del(t.keys.ttl(expired.id));
+
+      expect(await t.store.claimExpired(alive.id)).to.equal(false);
+      expect(await t.connection.hexists(t.keys.entry(alive.id), 'expiring')).to.equal(0);
+      expect(await t.store.claimExpired(entryIdOf('never registered'))).to.equal(false);
+      expect(await t.store.claimExpired(expired.id)).to.equal(true);
+      expect(await t.connection.hget(t.keys.entry(expired.id), 'expiring')).to.equal('1');
+      // Nothing but the mark changes; remove() finishes the job.
+      expect(await t.store.usage()).to.deep.equal({ bytes: 2000, entries: 2 });
+      expect(await t.store.states([expired.id])).to.deep.equal(['expired']);
+      await t.store.remove(expired.id);
+      expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
+      expect(await t.store.states([expired.id])).to.deep.equal(['unknown']);
+      expect(await t.connection.keys(`${t.keys.prefix}:*`)).not.to.include(
+        t.keys.entry(expired.id),
+      );
+    });
+
+    it('creates nothing for an unknown entry', async function () {
+      expect(await t.store.claimExpired(entryIdOf('nobody'))).to.equal(false);
+      expect(await t.connection.keys(`${t.keys.prefix}:*`)).to.deep.equal([]);
+    });
+
+    it('loses to a touch that came first: the entry stays alive', async function () {
+      const e = entry('raced');
+      await t.store.register(e);
+      await t.connection.del(t.keys.ttl(e.id));
+      // The touch lands between the expiry and the claim.
+      await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]);
+      expect(await t.store.claimExpired(e.id)).to.equal(false);
+      expect(await t.store.states([e.id])).to.deep.equal(['alive']);
+      expect(await t.connection.hexists(t.keys.entry(e.id), 'expiring')).to.equal(0);
+    });
+
+    it('wins against a touch that comes after it: a claimed entry is not revived', async function () {
+      const e = entry('claimed');
+      await t.store.register(e);
+      await t.connection.del(t.keys.ttl(e.id));
+      expect(await t.store.claimExpired(e.id)).to.equal(true);
+
+      await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 5 }]);
+      expect(await t.store.ttlRemainingMs(e.id)).to.equal(undefined);
+      expect(await t.store.lastAccessMs(e.id)).to.equal(T0);
+      expect((await t.store.getEntry(e.id))?.lastAccessMs).to.equal(T0);
+      expect(await t.store.states([e.id])).to.deep.equal(['expired']);
+    });
+
+    it('can be claimed again, so a deletion cut short by a crash can be finished', async function () {
+      const e = entry('crashed');
+      await t.store.register(e);
+      await t.connection.del(t.keys.ttl(e.id));
+      expect(await t.store.claimExpired(e.id)).to.equal(true);
+      expect(await t.store.claimExpired(e.id)).to.equal(true);
+    });
+
+    it('is undone by registering the entry again: a write after expiry is a fresh entry', async function () {
+      const e = entry('rewritten');
+      await t.store.register(e);
+      await t.connection.del(t.keys.ttl(e.id));
+      expect(await t.store.claimExpired(e.id)).to.equal(true);
+
+      const again = { ...e, createdAtMs: T0 + 100, lastAccessMs: T0 + 100 };
+      await t.store.register(again);
+      expect(await t.connection.hexists(t.keys.entry(e.id), 'expiring')).to.equal(0);
+      expect(await t.store.getEntry(e.id)).to.deep.equal(again);
+      expect(await t.store.states([e.id])).to.deep.equal(['alive']);
+      expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
+      // Touches work again, and a claim loses to the fresh TTL key.
+      await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 200 }]);
+      expect(await t.store.lastAccessMs(e.id)).to.equal(T0 + 200);
+      expect(await t.store.claimExpired(e.id)).to.equal(false);
+    });
+  });
+
+  describe('scanIds', function () {
+    async function scanAll(store: RedisMetadataStore, count: number): Promise<string[]> {
+      const ids: string[] = [];
+      let cursor = '0';
+      let calls = 0;
+      do {
+        const page = await store.scanIds(cursor, count);
+        ids.push(...page.ids);
+        cursor = page.cursor;
+        calls++;
+        expect(calls, 'the scan does not end').to.be.below(10_000);
+      } while (cursor !== '0');
+      return ids;
+    }
+
+    it('pages through every id of the node and ends with cursor 0', async function () {
+      // More than Redis keeps in a compact sorted set, so the cursor really pages.
+      const entries = Array.from({ length: 300 }, (_, i) =>
+        entry(`scan-${i}`, { lastAccessMs: T0 + i }),
+      );
+      for (const e of entries) await t.store.register(e);
+      const first = await t.store.scanIds('0', 20);
+      expect(first.cursor).not.to.equal('0');
+      expect(first.ids.length).to.be.above(0).and.below(300);
+
+      const ids = await scanAll(t.store, 20);
+      expect(new Set(ids)).to.deep.equal(new Set(entries.map((e) => e.id)));
+    });
+
+    it('includes expired and claimed records and drops removed ones', async function () {
+      const [a, b, c] = [entry('a'), entry('b'), entry('c')];
+      for (const e of [a, b, c]) await t.store.register(e);
+      await t.connection.del(t.keys.ttl(b.id));
+      await t.store.claimExpired(b.id);
+      await t.store.remove(c.id);
+      expect(new Set(await scanAll(t.store, 100))).to.deep.equal(new Set([a.id, b.id]));
+    });
+
+    it("finds nothing on an empty node, and never another node's ids", async function () {
+      expect(await t.store.scanIds('0', 10)).to.deep.equal({ ids: [], cursor: '0' });
+      const other = await openStore(server.url);
+      try {
+        await other.store.register(entry('theirs'));
+        expect(await scanAll(t.store, 10)).to.deep.equal([]);
+      } finally {
+        await other.cleanup();
+      }
+    });
+
+    it('rejects a cursor or count it cannot use', async function () {
+      for (const [cursor, count] of [
+        ['', 10],
+        ['abc', 10],
+        ['-1', 10],
+        ['0', 0],
+        ['0', 1.5],
+      ] as const) {
+        const err = await rejection(t.store.scanIds(cursor, count));
+        expect(hasErrorCode(err, ErrorCode.InvalidArgument), `${cursor} ${count}`).to.equal(true);
+      }
+    });
+  });
+
   it('keeps nodes and prefixes apart', async function () {
     const other = await openStore(server.url);
     try {
@@ -275,7 +472,7 @@ describe('RedisMetadataStore', function () {
     it(`works over a Unix socket (${scheme}://)`, async function () {
       const s = await openStore(`${scheme}://${server.socketPath}`);
       try {
-        expect(s.connection.options.path).to.equal(server.socketPath);
+        expect((s.connection.options as { path?: string }).path).to.equal(server.socketPath);
         const e = entry('over the socket');
         await s.store.register(e);
         expect(await s.store.getEntry(e.id)).to.deep.equal(e);
@@ -428,6 +625,9 @@ describe('RedisMetadataStore while Redis is down', function () {
         () => t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]),
         () => t.store.remove(e.id),
         () => t.store.getEntry(e.id),
+        () => t.store.states([e.id]),
+        () => t.store.claimExpired(e.id),
+        () => t.store.scanIds('0', 10),
       ]) {
         const started = Date.now();
         const err = await rejection(call());

@@ -394,6 +394,16 @@ describe('config', function () {
       expect(load([], { CKC_LOG_FORMAT: 'TEXT' }).logFormat).to.equal('text');
     });
 
+    it('accepts Redis Cluster URLs with several seeds and checks each seed', function () {
+      const url = 'redis+cluster://user:pw@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002';
+      expect(load([], { CKC_REDIS_URL: url }).redisUrl).to.equal(url);
+      expect(load(['--redis-url', 'rediss+cluster://redis-0:6379/']).redisUrl).to.equal(
+        'rediss+cluster://redis-0:6379/',
+      );
+      const e = configError(() => load([], { CKC_REDIS_URL: 'redis+cluster://a:1,:2' }));
+      expect(e.message).to.match(/cluster seed ":2"/);
+    });
+
     it('reports an unknown flag with a suggestion', function () {
       const e = configError(() => load(['--default-tll', '3s']));
       expect(e.message).to.equal(
