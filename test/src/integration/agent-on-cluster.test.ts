@@ -1,0 +1,67 @@
+/**
+ * A whole agent against a real 3-master Redis Cluster: writes, reads, touches and TTL expiry work
+ * unchanged, for node ids whose keys land on different masters.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { entryIdOf } from '@checkpoint-cache/cache';
+import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { rawClient, readEntry, unary, writeEntry, type RawClient } from '../helpers/raw-client';
+import { startRedisCluster, type RedisClusterHandle } from '../helpers/redis-cluster';
+import { waitUntil } from '../helpers/wait-until';
+
+describe('agent on a Redis Cluster', function () {
+  this.timeout(120_000);
+  let cluster: RedisClusterHandle;
+  const agents: TestAgent[] = [];
+  const clients: RawClient[] = [];
+
+  before(async function () {
+    cluster = await startRedisCluster({ masters: 3 });
+    // One node id per master: all of a node's keys share the hash tag {<node id>}.
+    const byMaster = new Map<number, string>();
+    for (let i = 0; byMaster.size < 3 && i < 1000; i++) {
+      const nodeId = `cluster-node-${i}`;
+      const owner = await cluster.ownerOf(await cluster.slotOf(`{${nodeId}}`));
+      if (!byMaster.has(owner)) byMaster.set(owner, nodeId);
+    }
+    expect(byMaster.size).to.equal(3);
+    for (const nodeId of byMaster.values()) {
+      const agent = await startTestAgent({
+        redisUrl: cluster.url,
+        nodeId,
+        reconcileInterval: 3_600_000,
+      });
+      agents.push(agent);
+      clients.push(rawClient(agent.address));
+    }
+  });
+  after(async function () {
+    for (const c of clients) c.close();
+    for (const a of agents) await a.stop();
+    await cluster?.stop();
+  });
+
+  it('round-trips entries and expires them on every master', async function () {
+    for (const [i, client] of clients.entries()) {
+      const data = randomBytes(300_000);
+      await writeEntry(client, { key: `k${i}`, jobId: 'j', ttlMs: 600_000 }, data);
+      expect((await readEntry(client, { key: `k${i}` })).data.equals(data)).to.equal(true);
+      await unary(client, 'touch', { key: `k${i}`, checkpointId: 7 });
+      expect((await agents[i]!.metadata.getEntry(entryIdOf(`k${i}`)))?.checkpointIds).to.deep.equal(
+        [7],
+      );
+      await writeEntry(client, { key: `short${i}`, jobId: 'j', ttlMs: 300 }, randomBytes(10));
+    }
+    for (const [i, agent] of agents.entries()) {
+      await waitUntil(
+        async () => (await agent.metadata.getEntry(entryIdOf(`short${i}`))) === undefined,
+        {
+          timeoutMs: 20_000,
+          message: `short${i} did not expire on ${agent.nodeId}`,
+        },
+      );
+      expect(agent.cache.usage().entries).to.equal(1);
+    }
+  });
+});
