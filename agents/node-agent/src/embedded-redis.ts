@@ -52,7 +52,7 @@ export async function startEmbeddedRedis(options: EmbeddedRedisOptions): Promise
     '--dir', dir,
     '--save', '',
     '--appendonly', 'no',
-    '--notify-keyspace-events', 'Ex',
+    '--notify-keyspace-events', 'Kx',
     '--daemonize', 'no',
   ];
   // detached: its own process group, so a Ctrl-C meant for the agent does not stop Redis under
