@@ -24,6 +24,7 @@ import {
   waitForRedis,
 } from '@checkpoint-cache/redis';
 import { CheckpointCacheService } from '@checkpoint-cache/service';
+import { AgentMetrics, serveMetrics } from './agent-metrics';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
 import { clearStaleSocket } from './unix-socket';
@@ -39,6 +40,8 @@ export interface RunningAgent {
   readonly tcpAddress?: string;
   /** Absolute path of the Unix socket; absent without one. */
   readonly socketPath?: string;
+  /** `host:port` of the Prometheus endpoint actually bound; absent without one. */
+  readonly metricsAddress?: string;
   readonly cache: NodeCache;
   /**
    * Stops serving: health turns NOT_SERVING, new calls are refused, in-flight calls get `graceMs`
@@ -80,6 +83,7 @@ interface Parts {
   server?: grpc.Server;
   health?: HealthImplementation;
   socketPath?: string;
+  metricsServer?: { close(): Promise<void> };
   /** Set once the agent serves; only then are stopping and stopped worth a log line. */
   started?: boolean;
 }
@@ -120,10 +124,12 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     redisUrl = parts.embedded.url;
   }
   const redisDescription = parseRedisUrl(redisUrl).description;
+  const metrics = new AgentMetrics();
   parts.redis = createRedisConnection(redisUrl, {
     logger: log,
     connectionName: `ckc-agent:${nodeId}`,
   });
+  parts.redis.on('error', () => metrics.redisError());
   try {
     await waitForRedis(parts.redis, REDIS_START_WAIT_MS);
   } catch (err) {
@@ -142,6 +148,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     metadata: parts.metadata,
     defaultTtlMs: config.defaultTtl,
     logger: log,
+    observer: metrics,
     limits: {
       ...(config.maxBytes === undefined ? {} : { maxBytes: config.maxBytes }),
       ...(config.maxEntries === undefined ? {} : { maxEntries: config.maxEntries }),
@@ -153,6 +160,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     metadata: parts.metadata,
     intervalMs: config.reconcileInterval,
     logger: log,
+    onPass: (result) => metrics.reconcilePass(result),
   });
   parts.reconciler = reconciler;
   reconciler.start();
@@ -183,7 +191,22 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     cache: parts.cache,
     logger: log,
     maxChunkSize: config.maxChunkSize,
+    observer: metrics,
   }).addToServer(server);
+  const redisConnection = parts.redis;
+  metrics.attach({ cache: parts.cache, redisConnected: () => redisConnection.status === 'ready' });
+  let metricsAddress: string | undefined;
+  if (config.metricsListen) {
+    const served = await serveMetrics(metrics, config.metricsListen).catch((err: Error) => {
+      throw new CacheError(
+        ErrorCode.Unavailable,
+        `cannot serve metrics on --metrics-listen ${config.metricsListen}: ${err.message}`,
+        { cause: err },
+      );
+    });
+    parts.metricsServer = served;
+    metricsAddress = served.address;
+  }
   const health = new HealthImplementation(
     Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
   );
@@ -206,6 +229,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
 
   log.info('node agent started', {
     tcp: tcpAddress ?? 'off',
+    metrics: metricsAddress ?? 'off',
     socket: config.socket ?? 'off',
     cacheDir,
     redis: parts.embedded
@@ -222,6 +246,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     nodeId,
     ...(tcpAddress === undefined ? {} : { tcpAddress }),
     ...(config.socket === undefined ? {} : { socketPath: config.socket }),
+    ...(metricsAddress === undefined ? {} : { metricsAddress }),
     cache,
     shutdown(graceMs = config.shutdownGrace): Promise<void> {
       stopping ??= stopParts(parts, graceMs);
@@ -283,6 +308,8 @@ async function stopParts(parts: Parts, graceMs: number): Promise<void> {
   if (redis) await step('closing the Redis connection', () => closeRedis(redis));
   if (embedded) await step('stopping the embedded redis-server', () => embedded.stop());
   if (socketPath) await step('removing the socket file', () => fs.rm(socketPath, { force: true }));
+  const { metricsServer } = parts;
+  if (metricsServer) await step('closing the metrics endpoint', () => metricsServer.close());
   if (parts.started) log.info('node agent stopped');
 }
 

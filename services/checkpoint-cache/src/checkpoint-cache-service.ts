@@ -26,6 +26,12 @@ import {
 } from '@checkpoint-cache/proto';
 import { encodeReadChunk } from './chunk-encoding';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
+import {
+  readOutcomeOf,
+  writeOutcomeOf,
+  type ReadOutcome,
+  type ServiceObserver,
+} from './service-observer';
 
 /** Largest chunk a read sends unless configured otherwise. */
 export const DEFAULT_MAX_CHUNK_SIZE = 1024 * 1024;
@@ -35,24 +41,32 @@ export interface CheckpointCacheServiceOptions {
   logger?: Logger;
   /** Upper bound on chunk sizes sent by Read, whatever the client asks for. */
   maxChunkSize?: number;
+  /** Told about every Read and Write (metrics). */
+  observer?: ServiceObserver;
+}
+
+function secondsSince(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 export class CheckpointCacheService {
   private readonly cache: NodeCache;
   private readonly logger: Logger;
   private readonly maxChunkSize: number;
+  private readonly observer: ServiceObserver | undefined;
 
   constructor(options: CheckpointCacheServiceOptions) {
     this.cache = options.cache;
     this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
     this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
+    this.observer = options.observer;
   }
 
   addToServer(server: grpc.Server): void {
     const log = this.logger;
     const handlers: CheckpointCacheHandlers = {
-      Read: serverStreamHandler('Read', log, (call) => this.read(call)),
-      Write: clientStreamHandler('Write', log, (call) => this.write(call)),
+      Read: serverStreamHandler('Read', log, (call) => this.observedRead(call)),
+      Write: clientStreamHandler('Write', log, (call) => this.observedWrite(call)),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
       Touch: unaryHandler('Touch', log, (req: TouchRequest__Output) => this.touch(req)),
       Delete: unaryHandler('Delete', log, (req: DeleteRequest__Output) => this.delete(req)),
@@ -62,8 +76,55 @@ export class CheckpointCacheService {
     server.addService(serviceDefinition(), handlers as grpc.UntypedServiceImplementation);
   }
 
+  private async observedRead(
+    call: grpc.ServerWritableStream<ReadRequest__Output, ReadResponse>,
+  ): Promise<void> {
+    const observer = this.observer;
+    if (!observer) return this.read(call, () => undefined);
+    const started = process.hrtime.bigint();
+    let bytes = 0;
+    let firstByte = false;
+    let outcome: ReadOutcome = 'hit';
+    observer.readStarted();
+    try {
+      await this.read(call, (n) => {
+        if (!firstByte) observer.readFirstByte(secondsSince(started));
+        firstByte = true;
+        bytes += n;
+      });
+    } catch (err) {
+      outcome = readOutcomeOf(err, call.cancelled);
+      throw err;
+    } finally {
+      if (call.cancelled) outcome = 'cancelled';
+      if (!firstByte && outcome === 'hit') observer.readFirstByte(secondsSince(started));
+      observer.readFinished(outcome, bytes, secondsSince(started));
+    }
+  }
+
+  private async observedWrite(
+    call: grpc.ServerReadableStream<WriteRequest__Output, WriteResponse>,
+  ): Promise<WriteResponse> {
+    const observer = this.observer;
+    if (!observer) return this.write(call);
+    observer.writeStarted();
+    try {
+      const response = await this.write(call);
+      observer.writeFinished(
+        response.created ? 'created' : 'exists',
+        Number(response.entry?.size ?? 0),
+      );
+      return response;
+    } catch (err) {
+      observer.writeFinished(writeOutcomeOf(err, call.cancelled), 0);
+      throw err;
+    }
+  }
+
+  /** Streams the range; `sent(n)` is called for every chunk handed to grpc-js. */
   private async read(
     call: grpc.ServerWritableStream<ReadRequest__Output, ReadResponse>,
+    sent: (bytes: number) => void,
   ): Promise<void> {
     const req = call.request;
     const maxChunk = Math.min(req.maxChunkSize || this.maxChunkSize, this.maxChunkSize);
@@ -85,6 +146,7 @@ export class CheckpointCacheService {
         if (call.cancelled) return;
         // Already serialized (see chunk-encoding.ts); the Read serializer passes Buffers through.
         const message = encodeReadChunk(chunk.offset, chunk.data, chunk.crc32c, chunk.headroom);
+        sent(chunk.data.length);
         if (!call.write(message as ReadResponse)) await drained(call);
       }
     } finally {

@@ -4,3 +4,4 @@ export {
   type CheckpointCacheServiceOptions,
 } from './checkpoint-cache-service';
 export { encodeReadChunk } from './chunk-encoding';
+export type { ReadOutcome, ServiceObserver, WriteOutcome } from './service-observer';

@@ -37,6 +37,15 @@ export interface NodeCacheOptions {
   blockSize?: number;
   /** Capacity limits; writes evict least recently used entries to stay within them. */
   limits?: CapacityLimits;
+  /** Told about every entry removal (metrics). */
+  observer?: CacheObserver;
+}
+
+/** Why an entry left the cache. */
+export type RemovalReason = 'ttl' | 'lru' | 'release' | 'corruption' | 'delete';
+
+export interface CacheObserver {
+  entryRemoved(reason: RemovalReason, bytes: number): void;
 }
 
 export type EntryInfo = EntryMetadata & { nodeId: string };
@@ -207,7 +216,7 @@ export class NodeCache {
         return 'revived';
       }
       if (!(await this.options.metadata.claimExpired(id))) return 'kept';
-      if (entry) await this.removeLocal(entry);
+      if (entry) await this.removeLocal(entry, 'ttl');
       await this.options.metadata.remove(id);
       this.logger.debug('entry expired', { id, key: entry?.sidecar.key });
       return 'deleted';
@@ -531,11 +540,11 @@ export class NodeCache {
     }
   }
 
-  private async remove(id: string, reason: string): Promise<boolean> {
+  private async remove(id: string, reason: RemovalReason): Promise<boolean> {
     return this.locks.run(id, async () => {
       const entry = await this.lookup(id);
       if (!entry) return false;
-      await this.removeLocal(entry);
+      await this.removeLocal(entry, reason);
       try {
         await this.options.metadata.remove(id);
       } catch (error) {
@@ -593,10 +602,11 @@ export class NodeCache {
   }
 
   /** Takes an entry out of the index, then off the disk. Caller holds the entry's lock. */
-  private async removeLocal(entry: IndexedEntry): Promise<void> {
+  private async removeLocal(entry: IndexedEntry, reason: RemovalReason): Promise<void> {
     if (this.index.delete(entry.id)) this.heldBytes -= entry.sidecar.size;
     this.removedWhileLoading?.add(entry.id);
     await this.disk.remove(entry.id);
+    this.options.observer?.entryRemoved(reason, entry.sidecar.size);
   }
 
   /**

@@ -252,5 +252,17 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = Object.freeze(
         'registered again, records of vanished files are removed. A pass also runs at start-up ' +
         'and after every Redis reconnect.',
     },
+    {
+      name: 'metricsListen',
+      flag: 'metrics-listen',
+      env: 'CKC_METRICS_LISTEN',
+      type: 'hostport',
+      canDisable: true,
+      metavar: '<host:port>',
+      unsetDoc: 'no metrics endpoint',
+      doc:
+        'Serve Prometheus metrics at http://<host:port>/metrics (reads, writes, bytes, latencies, ' +
+        'entries held, removals by reason, reconcile passes, Redis state, process metrics).',
+    },
   ].map((o) => Object.freeze(o as OptionSpec)),
 );

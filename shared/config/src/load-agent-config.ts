@@ -51,6 +51,8 @@ export interface AgentConfig {
   readonly minFreePercent: number;
   /** Milliseconds. */
   readonly reconcileInterval: number;
+  /** `host:port` of the Prometheus endpoint; undefined: none. */
+  readonly metricsListen: string | undefined;
 }
 
 export interface LoadAgentConfigInput {

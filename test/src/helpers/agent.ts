@@ -83,6 +83,9 @@ export class TestAgent implements RunningAgent {
   get socketPath(): string {
     return this.agent.socketPath ?? '';
   }
+  get metricsAddress(): string | undefined {
+    return this.agent.metricsAddress;
+  }
   get cache(): NodeCache {
     return this.agent.cache;
   }

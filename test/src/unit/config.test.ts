@@ -79,6 +79,7 @@ describe('config', function () {
         maxEntries: undefined,
         minFreePercent: 5,
         reconcileInterval: 60_000,
+        metricsListen: undefined,
       });
     });
 
@@ -326,6 +327,7 @@ describe('config', function () {
       maxEntries: 'many',
       minFreePercent: '100',
       reconcileInterval: '1ms',
+      metricsListen: 'port 9090',
     };
 
     for (const o of AGENT_OPTIONS.filter((x) => x.name !== 'config')) {
@@ -442,6 +444,7 @@ describe('config', function () {
           'maxEntries: 100000',
           'minFreePercent: 10',
           'reconcileInterval: 30s',
+          'metricsListen: 0.0.0.0:9464',
           '',
         ].join('\n'),
       );
@@ -462,6 +465,7 @@ describe('config', function () {
         maxEntries: 100_000,
         minFreePercent: 10,
         reconcileInterval: 30_000,
+        metricsListen: '0.0.0.0:9464',
       });
     });
 

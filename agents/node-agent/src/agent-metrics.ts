@@ -1,0 +1,252 @@
+/**
+ * The agent's Prometheus metrics (prom-client) and the HTTP endpoint that serves them.
+ * Owns: metric names, labels and buckets (names start with `ckc_`; docs/operations.md lists them
+ * with what to alert on). Never: deciding outcomes (the service and cache report them).
+ */
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as client from 'prom-client';
+import type {
+  CacheObserver,
+  NodeCache,
+  ReconcileResult,
+  RemovalReason,
+} from '@checkpoint-cache/cache';
+import type { ReadOutcome, ServiceObserver, WriteOutcome } from '@checkpoint-cache/service';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+const DURATION_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export interface AgentMetricsSources {
+  cache: NodeCache;
+  /** True while the main Redis connection is ready. */
+  redisConnected: () => boolean;
+}
+
+export class AgentMetrics implements CacheObserver, ServiceObserver {
+  readonly registry = new client.Registry();
+  private readonly reads: client.Counter<'outcome'>;
+  private readonly readBytes: client.Counter;
+  private readonly firstByte: client.Histogram;
+  private readonly readDuration: client.Histogram<'outcome'>;
+  private readonly writes: client.Counter<'outcome'>;
+  private readonly writtenBytes: client.Counter;
+  private readonly inFlight: client.Gauge<'rpc'>;
+  private readonly removals: client.Counter<'reason'>;
+  private readonly removedBytes: client.Counter<'reason'>;
+  private readonly reconcileRuns: client.Counter<'result'>;
+  private readonly reconcileDuration: client.Histogram;
+  private readonly reconcileChanges: client.Counter<'action'>;
+  private readonly redisErrors: client.Counter;
+  private sources: AgentMetricsSources | undefined;
+
+  constructor() {
+    const registers = [this.registry];
+    client.collectDefaultMetrics({ register: this.registry });
+    this.reads = new client.Counter({
+      name: 'ckc_reads_total',
+      help: 'Read calls by outcome: hit, miss, data_loss, invalid, cancelled, error.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.readBytes = new client.Counter({
+      name: 'ckc_read_bytes_total',
+      help: 'Bytes sent by Read calls.',
+      registers,
+    });
+    this.firstByte = new client.Histogram({
+      name: 'ckc_read_first_byte_seconds',
+      help: 'Time from a Read call arriving to its first chunk being sent (hits only).',
+      buckets: LATENCY_BUCKETS,
+      registers,
+    });
+    this.readDuration = new client.Histogram({
+      name: 'ckc_read_duration_seconds',
+      help: 'Time from a Read call arriving to its end, by outcome.',
+      labelNames: ['outcome'],
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.writes = new client.Counter({
+      name: 'ckc_writes_total',
+      help: 'Write calls by outcome: created, exists, rejected, no_space, cancelled, unavailable, error.',
+      labelNames: ['outcome'],
+      registers,
+    });
+    this.writtenBytes = new client.Counter({
+      name: 'ckc_written_bytes_total',
+      help: 'Bytes of entries created by Write calls.',
+      registers,
+    });
+    this.inFlight = new client.Gauge({
+      name: 'ckc_streams_in_flight',
+      help: 'Read and Write streams being served now.',
+      labelNames: ['rpc'],
+      registers,
+    });
+    this.removals = new client.Counter({
+      name: 'ckc_entries_removed_total',
+      help: 'Entries removed by reason: ttl, lru, release, corruption, delete.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.removedBytes = new client.Counter({
+      name: 'ckc_removed_bytes_total',
+      help: 'Bytes of entries removed, by reason.',
+      labelNames: ['reason'],
+      registers,
+    });
+    this.reconcileRuns = new client.Counter({
+      name: 'ckc_reconcile_runs_total',
+      help: 'Reconcile passes by result: ok, or failed (Redis unreachable mid-pass).',
+      labelNames: ['result'],
+      registers,
+    });
+    this.reconcileDuration = new client.Histogram({
+      name: 'ckc_reconcile_duration_seconds',
+      help: 'Duration of completed reconcile passes.',
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.reconcileChanges = new client.Counter({
+      name: 'ckc_reconcile_changes_total',
+      help: 'What reconcile passes did: expired, reregistered, forgotten.',
+      labelNames: ['action'],
+      registers,
+    });
+    this.redisErrors = new client.Counter({
+      name: 'ckc_redis_errors_total',
+      help: 'Errors reported by the main Redis connection (connection losses, refused commands).',
+      registers,
+    });
+    const sources = (): AgentMetricsSources | undefined => this.sources;
+    new client.Gauge({
+      name: 'ckc_entries',
+      help: 'Entries held on this node.',
+      registers,
+      collect() {
+        const s = sources();
+        if (s) this.set(s.cache.usage().entries);
+      },
+    });
+    new client.Gauge({
+      name: 'ckc_entry_bytes',
+      help: 'Bytes of entries held on this node.',
+      registers,
+      collect() {
+        const s = sources();
+        if (s) this.set(s.cache.usage().bytes);
+      },
+    });
+    new client.Gauge({
+      name: 'ckc_index_ready',
+      help: '1 once the index has been rebuilt from the sidecars after start-up.',
+      registers,
+      collect() {
+        const s = sources();
+        if (s) this.set(s.cache.indexStatus === 'ready' ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'ckc_redis_connected',
+      help: '1 while the main Redis connection is ready.',
+      registers,
+      collect() {
+        const s = sources();
+        if (s) this.set(s.redisConnected() ? 1 : 0);
+      },
+    });
+    // Every label value exists from the start, so rates and alerts work before the first event.
+    for (const o of ['hit', 'miss', 'data_loss', 'invalid', 'cancelled', 'error'])
+      this.reads.inc({ outcome: o }, 0);
+    for (const r of ['ttl', 'lru', 'release', 'corruption', 'delete']) {
+      this.removals.inc({ reason: r }, 0);
+      this.removedBytes.inc({ reason: r }, 0);
+    }
+    for (const rpc of ['Read', 'Write']) this.inFlight.set({ rpc }, 0);
+  }
+
+  /** Connects the gauges read at scrape time. */
+  attach(sources: AgentMetricsSources): void {
+    this.sources = sources;
+  }
+
+  readStarted(): void {
+    this.inFlight.inc({ rpc: 'Read' });
+  }
+
+  readFirstByte(seconds: number): void {
+    this.firstByte.observe(seconds);
+  }
+
+  readFinished(outcome: ReadOutcome, bytes: number, seconds: number): void {
+    this.inFlight.dec({ rpc: 'Read' });
+    this.reads.inc({ outcome });
+    this.readBytes.inc(bytes);
+    this.readDuration.observe({ outcome }, seconds);
+  }
+
+  writeStarted(): void {
+    this.inFlight.inc({ rpc: 'Write' });
+  }
+
+  writeFinished(outcome: WriteOutcome, bytes: number): void {
+    this.inFlight.dec({ rpc: 'Write' });
+    this.writes.inc({ outcome });
+    if (outcome === 'created') this.writtenBytes.inc(bytes);
+  }
+
+  entryRemoved(reason: RemovalReason, bytes: number): void {
+    this.removals.inc({ reason });
+    this.removedBytes.inc({ reason }, bytes);
+  }
+
+  reconcilePass(result: ReconcileResult | undefined): void {
+    this.reconcileRuns.inc({ result: result ? 'ok' : 'failed' });
+    if (!result) return;
+    this.reconcileDuration.observe(result.ms / 1000);
+    this.reconcileChanges.inc({ action: 'expired' }, result.expired);
+    this.reconcileChanges.inc({ action: 'reregistered' }, result.reregistered);
+    this.reconcileChanges.inc({ action: 'forgotten' }, result.forgotten);
+  }
+
+  redisError(): void {
+    this.redisErrors.inc();
+  }
+}
+
+/** Serves `GET /metrics` in the Prometheus text format; resolves with the bound `host:port`. */
+export async function serveMetrics(
+  metrics: AgentMetrics,
+  listen: string,
+): Promise<{ address: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('see /metrics\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
+      (err: Error) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(err.message),
+    );
+  });
+  const colon = listen.lastIndexOf(':');
+  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(listen.slice(colon + 1));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+  return {
+    address: `${listen.slice(0, colon)}:${bound}`,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * What the service reports about the calls it serves (the agent turns it into metrics). The
+ * outcome names are part of the metrics' contract; keep them stable.
+ */
+import { ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
+
+export type ReadOutcome = 'hit' | 'miss' | 'data_loss' | 'invalid' | 'cancelled' | 'error';
+export type WriteOutcome =
+  'created' | 'exists' | 'rejected' | 'no_space' | 'cancelled' | 'unavailable' | 'error';
+
+export interface ServiceObserver {
+  readStarted(): void;
+  /** Seconds from the call's arrival to its first chunk (or its end, for an empty range). */
+  readFirstByte(seconds: number): void;
+  readFinished(outcome: ReadOutcome, bytes: number, seconds: number): void;
+  writeStarted(): void;
+  writeFinished(outcome: WriteOutcome, bytes: number): void;
+}
+
+export function readOutcomeOf(err: unknown, cancelled: boolean): ReadOutcome {
+  if (cancelled || hasErrorCode(err, ErrorCode.Cancelled)) return 'cancelled';
+  if (hasErrorCode(err, ErrorCode.NotFound)) return 'miss';
+  if (hasErrorCode(err, ErrorCode.DataLoss)) return 'data_loss';
+  if (hasErrorCode(err, ErrorCode.InvalidArgument)) return 'invalid';
+  return 'error';
+}
+
+export function writeOutcomeOf(err: unknown, cancelled: boolean): WriteOutcome {
+  if (cancelled || hasErrorCode(err, ErrorCode.Cancelled)) return 'cancelled';
+  if (hasErrorCode(err, ErrorCode.ResourceExhausted)) return 'no_space';
+  if (hasErrorCode(err, ErrorCode.Unavailable)) return 'unavailable';
+  for (const code of [
+    ErrorCode.InvalidArgument,
+    ErrorCode.FailedPrecondition,
+    ErrorCode.AlreadyExists,
+  ]) {
+    if (hasErrorCode(err, code)) return 'rejected';
+  }
+  return 'error';
+}
