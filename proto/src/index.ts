@@ -63,6 +63,14 @@ export type {
   DeleteResponse__Output,
 } from './generated/checkpointcache/v1/DeleteResponse';
 export type { EntryInfo, EntryInfo__Output } from './generated/checkpointcache/v1/EntryInfo';
+export type {
+  LeaseRequest,
+  LeaseRequest__Output,
+} from './generated/checkpointcache/v1/LeaseRequest';
+export type {
+  LeaseResponse,
+  LeaseResponse__Output,
+} from './generated/checkpointcache/v1/LeaseResponse';
 export type { ListRequest, ListRequest__Output } from './generated/checkpointcache/v1/ListRequest';
 export type {
   ListResponse,

@@ -13,6 +13,8 @@ import {
   type DeleteRequest__Output,
   type DeleteResponse,
   type EntryInfo,
+  type LeaseRequest__Output,
+  type LeaseResponse,
   type ListRequest__Output,
   type ListResponse,
   type ReadRequest__Output,
@@ -72,6 +74,7 @@ export class CheckpointCacheService {
       Delete: unaryHandler('Delete', log, (req: DeleteRequest__Output) => this.delete(req)),
       List: unaryHandler('List', log, (req: ListRequest__Output) => this.list(req)),
       Release: unaryHandler('Release', log, (req: ReleaseRequest__Output) => this.release(req)),
+      Lease: unaryHandler('Lease', log, (req: LeaseRequest__Output) => this.lease(req)),
     };
     server.addService(serviceDefinition(), handlers as grpc.UntypedServiceImplementation);
   }
@@ -239,6 +242,20 @@ export class CheckpointCacheService {
       pageToken: req.pageToken,
     });
     return { entries: entries.map(toProtoEntry), nextPageToken };
+  }
+
+  private async lease(req: LeaseRequest__Output): Promise<LeaseResponse> {
+    const lease = await this.cache.lease(req.key, req.durationMs);
+    const crcs = Buffer.allocUnsafe(lease.blockCrcs.length * 4);
+    lease.blockCrcs.forEach((crc, i) => crcs.writeUInt32BE(crc, i * 4));
+    return {
+      entry: toProtoEntry(lease.entry),
+      cacheRoot: lease.cacheRoot,
+      relativePath: lease.relativePath,
+      blockSize: lease.blockSize,
+      blockCrc32c: crcs,
+      expiresAtMs: lease.expiresAtMs,
+    };
   }
 
   private async release(req: ReleaseRequest__Output): Promise<ReleaseResponse> {

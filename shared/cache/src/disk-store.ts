@@ -54,6 +54,11 @@ export class DiskStore {
     return path.join(this.entriesDir, id.slice(0, 2), id);
   }
 
+  /** dataPath relative to the cache root (what same-node clients join with their mount point). */
+  relativeDataPath(id: string): string {
+    return path.relative(this.root, this.dataPath(id));
+  }
+
   sidecarPath(id: string): string {
     return this.dataPath(id) + SIDECAR_SUFFIX;
   }

@@ -23,6 +23,8 @@ import { VerifiedReader } from './verified-reader';
 /** Bytes covered by one stored CRC32C; also the largest chunk a read sends. */
 export const DEFAULT_BLOCK_SIZE = 256 * 1024;
 export const DEFAULT_PAGE_SIZE = 100;
+export const DEFAULT_LEASE_MS = 60_000;
+export const MAX_LEASE_MS = 3_600_000;
 export const MAX_PAGE_SIZE = 1000;
 
 export interface NodeCacheOptions {
@@ -103,6 +105,16 @@ export interface EntryWriter {
   abort(): Promise<void>;
 }
 
+/** What a same-node client needs to read and verify an entry's file itself. */
+export interface EntryLease {
+  entry: EntryInfo;
+  cacheRoot: string;
+  relativePath: string;
+  blockSize: number;
+  blockCrcs: Uint32Array;
+  expiresAtMs: number;
+}
+
 export interface ListQuery {
   jobId?: string;
   checkpointId?: number;
@@ -127,6 +139,8 @@ export class NodeCache {
   private readonly blockSize: number;
   private readonly capacity: Capacity;
   private heldBytes = 0;
+  /** Entry id -> end of its lease (ms since the epoch); leased entries are not evicted. */
+  private readonly leases = new Map<string, number>();
   private indexState: IndexState = 'loading';
   /** Ids removed while the index was loading, which the loader must not bring back. */
   private removedWhileLoading: Set<string> | undefined = new Set();
@@ -331,6 +345,32 @@ export class NodeCache {
         releaseReservation();
         await staged.discard();
       },
+    };
+  }
+
+  /**
+   * Leases an entry to a client on this node that reads the file itself: protects it from
+   * eviction until the lease ends, and counts as a read (touch).
+   */
+  async lease(key: string, durationMs = 0): Promise<EntryLease> {
+    validateCount('duration_ms', durationMs);
+    if (durationMs > MAX_LEASE_MS) {
+      throw new CacheError(
+        ErrorCode.InvalidArgument,
+        `duration_ms ${durationMs} is over the limit of ${MAX_LEASE_MS} (1 hour); lease again to extend`,
+      );
+    }
+    const entry = await this.require(key);
+    const expiresAtMs = Date.now() + (durationMs || DEFAULT_LEASE_MS);
+    this.leases.set(entry.id, Math.max(expiresAtMs, this.leases.get(entry.id) ?? 0));
+    this.touchLater(entry);
+    return {
+      entry: this.info(entry),
+      cacheRoot: this.options.root,
+      relativePath: this.disk.relativeDataPath(entry.id),
+      blockSize: entry.sidecar.blockSize,
+      blockCrcs: entry.sidecar.blockCrcs,
+      expiresAtMs,
     };
   }
 
@@ -568,11 +608,15 @@ export class NodeCache {
       for (;;) {
         const need = await this.capacity.shortfall(this.usage(), bytes, entries);
         if (need.bytes === 0 && need.entries === 0) break;
-        const candidates = [...this.index.values()].map((e) => ({
-          id: e.id,
-          size: e.sidecar.size,
-          lastAccessMs: e.lastAccessMs,
-        }));
+        const now = Date.now();
+        for (const [id, until] of this.leases) if (until <= now) this.leases.delete(id);
+        const candidates = [...this.index.values()]
+          .filter((e) => !this.leases.has(e.id))
+          .map((e) => ({
+            id: e.id,
+            size: e.sidecar.size,
+            lastAccessMs: e.lastAccessMs,
+          }));
         const victims = chooseVictims(candidates, need);
         if (!victims) throw this.exhausted(key, bytes);
         let removed = 0;
@@ -605,6 +649,7 @@ export class NodeCache {
   private async removeLocal(entry: IndexedEntry, reason: RemovalReason): Promise<void> {
     if (this.index.delete(entry.id)) this.heldBytes -= entry.sidecar.size;
     this.removedWhileLoading?.add(entry.id);
+    this.leases.delete(entry.id);
     await this.disk.remove(entry.id);
     this.options.observer?.entryRemoved(reason, entry.sidecar.size);
   }

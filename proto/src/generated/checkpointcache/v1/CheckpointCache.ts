@@ -5,6 +5,8 @@ import type { MethodDefinition } from '@grpc/proto-loader'
 import type { DeleteRequest as _checkpointcache_v1_DeleteRequest, DeleteRequest__Output as _checkpointcache_v1_DeleteRequest__Output } from '../../checkpointcache/v1/DeleteRequest';
 import type { DeleteResponse as _checkpointcache_v1_DeleteResponse, DeleteResponse__Output as _checkpointcache_v1_DeleteResponse__Output } from '../../checkpointcache/v1/DeleteResponse';
 import type { EntryInfo as _checkpointcache_v1_EntryInfo, EntryInfo__Output as _checkpointcache_v1_EntryInfo__Output } from '../../checkpointcache/v1/EntryInfo';
+import type { LeaseRequest as _checkpointcache_v1_LeaseRequest, LeaseRequest__Output as _checkpointcache_v1_LeaseRequest__Output } from '../../checkpointcache/v1/LeaseRequest';
+import type { LeaseResponse as _checkpointcache_v1_LeaseResponse, LeaseResponse__Output as _checkpointcache_v1_LeaseResponse__Output } from '../../checkpointcache/v1/LeaseResponse';
 import type { ListRequest as _checkpointcache_v1_ListRequest, ListRequest__Output as _checkpointcache_v1_ListRequest__Output } from '../../checkpointcache/v1/ListRequest';
 import type { ListResponse as _checkpointcache_v1_ListResponse, ListResponse__Output as _checkpointcache_v1_ListResponse__Output } from '../../checkpointcache/v1/ListResponse';
 import type { ReadRequest as _checkpointcache_v1_ReadRequest, ReadRequest__Output as _checkpointcache_v1_ReadRequest__Output } from '../../checkpointcache/v1/ReadRequest';
@@ -25,6 +27,15 @@ export interface CheckpointCacheClient extends grpc.Client {
   delete(argument: _checkpointcache_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   delete(argument: _checkpointcache_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   delete(argument: _checkpointcache_v1_DeleteRequest, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  
+  Lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
+  Lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
+  Lease(argument: _checkpointcache_v1_LeaseRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
+  Lease(argument: _checkpointcache_v1_LeaseRequest, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
+  lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
+  lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
+  lease(argument: _checkpointcache_v1_LeaseRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
+  lease(argument: _checkpointcache_v1_LeaseRequest, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
   
   List(argument: _checkpointcache_v1_ListRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
   List(argument: _checkpointcache_v1_ListRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_ListResponse__Output>): grpc.ClientUnaryCall;
@@ -81,6 +92,8 @@ export interface CheckpointCacheClient extends grpc.Client {
 export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementation {
   Delete: grpc.handleUnaryCall<_checkpointcache_v1_DeleteRequest__Output, _checkpointcache_v1_DeleteResponse>;
   
+  Lease: grpc.handleUnaryCall<_checkpointcache_v1_LeaseRequest__Output, _checkpointcache_v1_LeaseResponse>;
+  
   List: grpc.handleUnaryCall<_checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse>;
   
   Read: grpc.handleServerStreamingCall<_checkpointcache_v1_ReadRequest__Output, _checkpointcache_v1_ReadResponse>;
@@ -97,6 +110,7 @@ export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementati
 
 export interface CheckpointCacheDefinition extends grpc.ServiceDefinition {
   Delete: MethodDefinition<_checkpointcache_v1_DeleteRequest, _checkpointcache_v1_DeleteResponse, _checkpointcache_v1_DeleteRequest__Output, _checkpointcache_v1_DeleteResponse__Output>
+  Lease: MethodDefinition<_checkpointcache_v1_LeaseRequest, _checkpointcache_v1_LeaseResponse, _checkpointcache_v1_LeaseRequest__Output, _checkpointcache_v1_LeaseResponse__Output>
   List: MethodDefinition<_checkpointcache_v1_ListRequest, _checkpointcache_v1_ListResponse, _checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse__Output>
   Read: MethodDefinition<_checkpointcache_v1_ReadRequest, _checkpointcache_v1_ReadResponse, _checkpointcache_v1_ReadRequest__Output, _checkpointcache_v1_ReadResponse__Output>
   Release: MethodDefinition<_checkpointcache_v1_ReleaseRequest, _checkpointcache_v1_ReleaseResponse, _checkpointcache_v1_ReleaseRequest__Output, _checkpointcache_v1_ReleaseResponse__Output>

@@ -1,0 +1,277 @@
+package io.checkpointcache.client;
+
+import io.checkpointcache.client.remote.RemoteStore;
+import io.checkpointcache.v1.CheckpointCacheGrpc;
+import io.checkpointcache.v1.DeleteRequest;
+import io.checkpointcache.v1.EntryInfo;
+import io.checkpointcache.v1.ListRequest;
+import io.checkpointcache.v1.ListResponse;
+import io.checkpointcache.v1.ReleaseRequest;
+import io.checkpointcache.v1.ReleaseResponse;
+import io.checkpointcache.v1.StatRequest;
+import io.checkpointcache.v1.TouchRequest;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.time.Duration;
+import java.util.Iterator;
+import java.util.NoSuchElementException;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import java.util.zip.CRC32C;
+
+/**
+ * The JVM client stub of the node agent, with the TypeScript client's contract: reads go local
+ * first and continue from the remote store at the first undelivered byte when the agent cannot
+ * serve them; writes, and the small management RPCs, over one grpc-java channel (TCP or a Unix
+ * socket) tuned for large streams. Thread-safe; one per process (TaskManager) is enough.
+ *
+ * <p>Owns: the channel, per-call timeouts and the client's counters. Never: retrying writes or
+ * management calls (their callers know whether a retry is safe), or reading the environment.
+ */
+public final class CheckpointCacheClient implements AutoCloseable {
+  private final CheckpointCacheClientOptions options;
+  private final AgentChannel channel;
+  private final CheckpointCacheGrpc.CheckpointCacheStub asyncStub;
+  private final CheckpointCacheGrpc.CheckpointCacheBlockingStub blockingStub;
+  private final ClientStats counters = new ClientStats();
+
+  public CheckpointCacheClient(CheckpointCacheClientOptions options) {
+    this.options = Objects.requireNonNull(options, "options");
+    this.channel = AgentChannel.open(options.agent(), options);
+    this.asyncStub = CheckpointCacheGrpc.newStub(channel.channel);
+    this.blockingStub = CheckpointCacheGrpc.newBlockingStub(channel.channel);
+  }
+
+  /** A client with default options for the agent at {@code agent} (host:port, unix:/path). */
+  public static CheckpointCacheClient connect(String agent) {
+    return new CheckpointCacheClient(CheckpointCacheClientOptions.builder(agent).build());
+  }
+
+  /** The agent this client talks to. */
+  public AgentAddress agent() {
+    return options.agent();
+  }
+
+  /**
+   * The entry's bytes, local first. When the agent cannot serve them (miss, failure, hang,
+   * corruption) the stream continues from {@code remote} at the first byte not yet delivered;
+   * without a remote (null) it fails with a {@link CheckpointCacheException} carrying the status.
+   * INVALID_ARGUMENT always fails the stream. The call starts at the first read.
+   *
+   * @throws io.checkpointcache.client.remote.RemoteStoreException UNSUPPORTED_URI when no remote
+   *     store serves {@code remote}'s scheme
+   */
+  public CheckpointReadStream open(String key, URI remote) throws IOException {
+    return open(key, remote, 0, null);
+  }
+
+  /** {@link #open(String, URI)} of {@code length} bytes from {@code offset} (null: to the end). */
+  public CheckpointReadStream open(String key, URI remote, long offset, Long length)
+      throws IOException {
+    return openAt(key, remote, offset, length, false);
+  }
+
+  /** A read that can {@link SeekableCachedStream#seek seek}, re-opening a range read each time. */
+  public SeekableCachedStream openSeekable(String key, URI remote) throws IOException {
+    Objects.requireNonNull(key, "key");
+    if (remote != null) options.remoteStores().resolve(remote);
+    return new SeekableCachedStream(this, key, remote);
+  }
+
+  CheckpointReadStream openAt(String key, URI remote, long offset, Long length, boolean remoteOnly)
+      throws IOException {
+    Objects.requireNonNull(key, "key");
+    if (offset < 0) throw new IllegalArgumentException("offset must be >= 0, got " + offset);
+    if (length != null && length < 0) {
+      throw new IllegalArgumentException("length must be >= 0, got " + length);
+    }
+    RemoteStore store = remote == null ? null : options.remoteStores().resolve(remote);
+    return new CheckpointReadStream(
+        new CheckpointReadStream.Plan(
+            asyncStub,
+            channel,
+            key,
+            offset,
+            length,
+            options.readChunkSize(),
+            remote,
+            store,
+            options.firstMessageTimeout().toMillis(),
+            options.idleTimeout().toMillis(),
+            counters,
+            remoteOnly));
+  }
+
+  /**
+   * Stores {@code data} under {@code key}, reading it to its end (the caller still closes it).
+   * Returns once the agent has verified, persisted and registered the entry; on any failure
+   * nothing is visible and a {@link CheckpointCacheException} says why (ALREADY_EXISTS: the key
+   * holds other bytes; FAILED_PRECONDITION: size or CRC32C differ from {@code options}; ...).
+   */
+  public PutResult put(String key, InputStream data, PutOptions options) throws IOException {
+    Objects.requireNonNull(key, "key");
+    Objects.requireNonNull(data, "data");
+    return EntryUpload.run(
+        asyncStub,
+        key,
+        data,
+        options == null ? PutOptions.DEFAULT : options,
+        this.options.writeChunkSize(),
+        this.options.idleTimeout().toMillis());
+  }
+
+  /** {@link #put(String, InputStream, PutOptions)} of bytes in memory; size and CRC32C are sent. */
+  public PutResult put(String key, byte[] data, PutOptions options) throws IOException {
+    PutOptions o = options == null ? PutOptions.DEFAULT : options;
+    if (o.size() == null) o = o.withSize((long) data.length);
+    if (o.crc32c() == null) {
+      CRC32C crc = new CRC32C();
+      crc.update(data);
+      o = o.withCrc32c((int) crc.getValue());
+    }
+    return put(key, new ByteArrayInputStream(data), o);
+  }
+
+  /** Describes an entry and resets its TTL; NOT_FOUND when it is not cached on this node. */
+  public EntryInfo stat(String key) throws CheckpointCacheException {
+    return stat(key, false);
+  }
+
+  /** Describes an entry; resets its TTL unless {@code noTouch}. */
+  public EntryInfo stat(String key, boolean noTouch) throws CheckpointCacheException {
+    StatRequest request = StatRequest.newBuilder().setKey(key).setNoTouch(noTouch).build();
+    return unary("Stat", key, () -> blocking().stat(request));
+  }
+
+  /** Resets an entry's TTL. */
+  public EntryInfo touch(String key) throws CheckpointCacheException {
+    return touch(key, 0, null);
+  }
+
+  /**
+   * Resets an entry's TTL, recording that {@code checkpointId} (0: none) also references it, and
+   * setting a new TTL unless {@code ttl} is null.
+   */
+  public EntryInfo touch(String key, long checkpointId, Duration ttl)
+      throws CheckpointCacheException {
+    TouchRequest request =
+        TouchRequest.newBuilder()
+            .setKey(key)
+            .setCheckpointId(checkpointId)
+            .setTtlMs(ttl == null ? 0 : ttl.toMillis())
+            .build();
+    return unary("Touch", key, () -> blocking().touch(request));
+  }
+
+  /** Removes an entry from the node; true when it was there. */
+  public boolean delete(String key) throws CheckpointCacheException {
+    DeleteRequest request = DeleteRequest.newBuilder().setKey(key).build();
+    return unary("Delete", key, () -> blocking().delete(request)).getDeleted();
+  }
+
+  /**
+   * Drops a job's entries of checkpoints below {@code belowCheckpointId}, or all of the job's
+   * entries when it is null; entries a retained checkpoint still references stay.
+   */
+  public ReleaseResult release(String jobId, Long belowCheckpointId)
+      throws CheckpointCacheException {
+    ReleaseRequest.Builder request = ReleaseRequest.newBuilder().setJobId(jobId);
+    if (belowCheckpointId != null) request.setBelowCheckpointId(belowCheckpointId);
+    ReleaseResponse res = unary("Release", null, () -> blocking().release(request.build()));
+    return new ReleaseResult(res.getReleasedEntries(), res.getReleasedBytes());
+  }
+
+  /**
+   * One page of the node's entries in key order, optionally of one job (null or empty: all) and
+   * one checkpoint (null: any; needs a job).
+   *
+   * @param pageSize 1 to 1000; 0 for the agent's default (100)
+   * @param pageToken the previous page's next token; null or empty for the first page
+   */
+  public ListPage listPage(String jobId, Long checkpointId, int pageSize, String pageToken)
+      throws CheckpointCacheException {
+    ListRequest.Builder request =
+        ListRequest.newBuilder()
+            .setJobId(jobId == null ? "" : jobId)
+            .setPageSize(pageSize)
+            .setPageToken(pageToken == null ? "" : pageToken);
+    if (checkpointId != null) request.setCheckpointId(checkpointId);
+    ListResponse res = unary("List", null, () -> blocking().list(request.build()));
+    return new ListPage(res.getEntriesList(), res.getNextPageToken());
+  }
+
+  /**
+   * Every entry of {@code jobId} (null: all jobs) and {@code checkpointId} (null: any), fetching
+   * pages as the iteration goes. A failed page surfaces as an UncheckedIOException wrapping the
+   * CheckpointCacheException.
+   */
+  public Iterable<EntryInfo> list(String jobId, Long checkpointId) {
+    return () -> new PagingIterator(jobId, checkpointId);
+  }
+
+  /** Bytes by source and fallbacks by reason since the client was made. */
+  public ClientStatsSnapshot stats() {
+    return counters.snapshot();
+  }
+
+  /** Closes the channel; calls in progress are given a few seconds to finish. */
+  @Override
+  public void close() {
+    channel.close();
+  }
+
+  private CheckpointCacheGrpc.CheckpointCacheBlockingStub blocking() {
+    return blockingStub.withDeadlineAfter(
+        options.unaryTimeout().toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  private <T> T unary(String rpc, String key, Supplier<T> call) throws CheckpointCacheException {
+    try {
+      return call.get();
+    } catch (StatusRuntimeException e) {
+      if (e.getStatus().getCode() == Status.Code.UNAVAILABLE) channel.resetConnectBackoff();
+      throw CheckpointCacheException.fromGrpc(e, rpc, key);
+    }
+  }
+
+  private final class PagingIterator implements Iterator<EntryInfo> {
+    private final String jobId;
+    private final Long checkpointId;
+    private Iterator<EntryInfo> page = java.util.Collections.emptyIterator();
+    private String nextToken = "";
+    private boolean lastPage;
+
+    PagingIterator(String jobId, Long checkpointId) {
+      this.jobId = jobId;
+      this.checkpointId = checkpointId;
+    }
+
+    @Override
+    public boolean hasNext() {
+      while (!page.hasNext() && !lastPage) {
+        ListPage p;
+        try {
+          p = listPage(jobId, checkpointId, 0, nextToken);
+        } catch (CheckpointCacheException e) {
+          throw new UncheckedIOException(e);
+        }
+        page = p.entries().iterator();
+        nextToken = p.nextPageToken();
+        lastPage = nextToken.isEmpty();
+      }
+      return page.hasNext();
+    }
+
+    @Override
+    public EntryInfo next() {
+      if (!hasNext()) throw new NoSuchElementException();
+      return page.next();
+    }
+  }
+}
