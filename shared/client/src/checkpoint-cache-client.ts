@@ -106,6 +106,7 @@ export class CheckpointCacheClient {
       deadlines: this.options.deadlines,
       stats: this.counters,
       highWaterMark: options.highWaterMark,
+      shortCircuit: this.options.shortCircuit,
     });
   }
 

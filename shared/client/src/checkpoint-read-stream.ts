@@ -6,11 +6,14 @@
  * consumer. Never: buffering more than the stream's high-water mark plus one chunk, or retrying
  * the agent after it failed once (a second failure mode would only delay the remote read).
  */
-import { status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import { crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
 import type {
   CheckpointCacheClient as GrpcClient,
   EntryInfo__Output,
+  LeaseResponse__Output,
   ReadHeader__Output,
   ReadResponse__Output,
 } from '@checkpoint-cache/proto';
@@ -40,6 +43,17 @@ export interface ReadPlan {
   deadlines: Readonly<ClientDeadlines>;
   stats: ClientStats;
   highWaterMark: number | undefined;
+  /** Set: try the same-node short circuit first (see CheckpointCacheClientOptions). */
+  shortCircuit: { cacheRoot: string | undefined } | undefined;
+}
+
+/** An open short-circuit read: the leased file and its block checksums. */
+interface DirectRead {
+  handle: fs.FileHandle;
+  size: number;
+  blockSize: number;
+  blockCrcs: Buffer;
+  pumping: boolean;
 }
 
 /** Emitted as `fallback` when the read leaves the agent for the remote store. */
@@ -51,7 +65,7 @@ export interface FallbackEvent {
   error: Error;
 }
 
-type Phase = 'idle' | 'local' | 'opening-remote' | 'remote' | 'ended';
+type Phase = 'idle' | 'direct' | 'local' | 'opening-remote' | 'remote' | 'ended';
 
 /**
  * A Readable of the entry's bytes (Buffers). Events besides the usual: `header`
@@ -73,6 +87,12 @@ export class CheckpointReadStream extends Readable {
   private fromCache = 0;
   private fromRemote = 0;
   private fallbackEvent: FallbackEvent | undefined;
+  private direct: DirectRead | undefined;
+  /** The entry as the lease or the agent's header described it. */
+  private knownEntry: EntryInfo__Output | undefined;
+  /** Range asked of the agent by the local phase (it starts where a short circuit stopped). */
+  private localOffset = 0;
+  private localLength: number | undefined;
 
   constructor(private readonly plan: ReadPlan) {
     super(plan.highWaterMark === undefined ? {} : { highWaterMark: plan.highWaterMark });
@@ -98,7 +118,7 @@ export class CheckpointReadStream extends Readable {
 
   /** The entry as the agent described it, when it sent a header. */
   get entry(): EntryInfo__Output | undefined {
-    return this.header?.entry ?? undefined;
+    return this.header?.entry ?? this.knownEntry;
   }
 
   /** Bytes the read will deliver, once known (requested length, or the agent's header). */
@@ -109,7 +129,11 @@ export class CheckpointReadStream extends Readable {
   override _read(): void {
     switch (this.phase) {
       case 'idle':
-        this.startLocal();
+        if (this.plan.shortCircuit) void this.startDirect(this.plan.shortCircuit);
+        else this.startLocal();
+        break;
+      case 'direct':
+        void this.pumpDirect();
         break;
       case 'local':
         if (this.call?.isPaused()) {
@@ -128,17 +152,139 @@ export class CheckpointReadStream extends Readable {
   override _destroy(err: Error | null, callback: (error?: Error | null) => void): void {
     this.clearTimers();
     this.abandonCall();
+    this.closeDirect();
     this.remoteStream?.destroy();
     if (err) this.plan.stats.readFailed();
     this.phase = 'ended';
     callback(err);
   }
 
+  // ---- direct phase (same-node short circuit) -----------------------------------------------
+
+  private async startDirect(shortCircuit: { cacheRoot: string | undefined }): Promise<void> {
+    this.phase = 'direct';
+    const { key, offset, length } = this.plan;
+    let lease: LeaseResponse__Output;
+    let handle: fs.FileHandle | undefined;
+    try {
+      lease = await this.lease(key);
+      const entry = lease.entry;
+      const end = length === undefined ? entry?.size : offset + length;
+      // A bad range is left to the agent, which answers it with INVALID_ARGUMENT.
+      if (!entry || end === undefined || offset > entry.size || end > entry.size) {
+        throw new Error('range outside the entry');
+      }
+      const root = shortCircuit.cacheRoot ?? lease.cacheRoot;
+      handle = await fs.open(path.join(root, lease.relativePath), 'r');
+      if ((await handle.stat()).size !== entry.size) throw new Error('file size differs');
+      if (this.destroyed) throw new Error('destroyed');
+      this.knownEntry = entry;
+      this.end = end;
+      if (offset === 0 && end === entry.size) this.wholeCrc = 0;
+      this.direct = {
+        handle,
+        size: entry.size,
+        blockSize: lease.blockSize,
+        blockCrcs: lease.blockCrc32c,
+        pumping: false,
+      };
+      this.emit('header', { entry, offset, length: end - offset, source: 'SOURCE_LOCAL_DISK' });
+    } catch {
+      await handle?.close().catch(() => undefined);
+      this.leaveDirect();
+      return;
+    }
+    await this.pumpDirect();
+  }
+
+  private lease(key: string): Promise<LeaseResponse__Output> {
+    return new Promise((resolve, reject) => {
+      this.plan.grpc.lease(
+        { key },
+        new Metadata(),
+        { deadline: Date.now() + this.plan.deadlines.firstMessageMs },
+        (err, res) => (err || !res ? reject(err ?? new Error('no lease')) : resolve(res)),
+      );
+    });
+  }
+
+  /** Reads, verifies and delivers blocks until the consumer is full or the range is done. */
+  private async pumpDirect(): Promise<void> {
+    const direct = this.direct;
+    if (!direct || direct.pumping) return;
+    direct.pumping = true;
+    try {
+      while (this.phase === 'direct' && this.end !== undefined && this.position < this.end) {
+        const block = Math.floor(this.position / direct.blockSize);
+        const blockStart = block * direct.blockSize;
+        const blockLength = Math.min(direct.blockSize, direct.size - blockStart);
+        const data = Buffer.allocUnsafe(blockLength);
+        let done = 0;
+        while (done < blockLength) {
+          const { bytesRead } = await direct.handle.read(
+            data,
+            done,
+            blockLength - done,
+            blockStart + done,
+          );
+          if (bytesRead === 0) throw new Error('file ended early');
+          done += bytesRead;
+        }
+        const actual = crc32c(data);
+        if (
+          block * 4 + 4 > direct.blockCrcs.length ||
+          actual !== direct.blockCrcs.readUInt32BE(block * 4)
+        ) {
+          throw new Error(`block ${block} fails its CRC32C`);
+        }
+        if (this.phase !== 'direct') return;
+        const from = this.position - blockStart;
+        const to = Math.min(this.end, blockStart + blockLength) - blockStart;
+        const slice = data.subarray(from, to);
+        this.plan.stats.shortCircuited(slice.length);
+        const more = this.deliver(
+          slice,
+          'cache',
+          slice.length === blockLength ? actual : undefined,
+        );
+        if (!more) return;
+      }
+      if (this.phase === 'direct') {
+        this.closeDirect();
+        this.finish();
+      }
+    } catch {
+      // Whatever went wrong (file removed, truncated, corrupt), the agent's own stream decides:
+      // it serves the rest, or answers with the status the fallback policy acts on.
+      if (this.phase === 'direct') this.leaveDirect();
+    } finally {
+      direct.pumping = false;
+    }
+  }
+
+  private leaveDirect(): void {
+    this.closeDirect();
+    if (this.destroyed) return;
+    this.plan.stats.shortCircuitMissed();
+    this.startLocal();
+  }
+
+  private closeDirect(): void {
+    const direct = this.direct;
+    this.direct = undefined;
+    void direct?.handle.close().catch(() => undefined);
+  }
+
   // ---- local phase -------------------------------------------------------------------------
 
   private startLocal(): void {
     this.phase = 'local';
-    const { grpc, key, offset, length, maxChunkSize } = this.plan;
+    const { grpc, key, maxChunkSize } = this.plan;
+    // From where the short circuit stopped, if it ran; else the range asked for.
+    const offset = this.position;
+    const length = this.end === undefined ? this.plan.length : this.end - this.position;
+    this.localOffset = offset;
+    this.localLength = length;
     const call = grpc.read({ key, offset, length, maxChunkSize });
     this.call = call;
     call.on('data', (message: ReadResponse__Output) => {
@@ -209,7 +355,8 @@ export class CheckpointReadStream extends Readable {
     }
     clearTimeout(this.firstMessageTimer);
     this.firstMessageTimer = undefined;
-    const { offset, length } = this.plan;
+    const offset = this.localOffset;
+    const length = this.localLength;
     const entry = header.entry;
     const problem =
       header.offset !== offset
@@ -227,9 +374,10 @@ export class CheckpointReadStream extends Readable {
     }
     this.header = header;
     this.end = offset + header.length;
-    if (entry && offset === 0 && header.length === entry.size) {
+    if (entry && this.wholeCrc === undefined && offset === 0 && header.length === entry.size) {
       this.wholeCrc = 0;
     }
+    this.knownEntry = entry ?? this.knownEntry;
     this.emit('header', header);
   }
 
@@ -364,7 +512,7 @@ export class CheckpointReadStream extends Readable {
       );
       return;
     }
-    const entry = this.header?.entry;
+    const entry = this.header?.entry ?? this.knownEntry;
     if (this.wholeCrc !== undefined && entry && this.wholeCrc !== entry.crc32c) {
       const where =
         this.fromRemote > 0

@@ -37,6 +37,14 @@ export interface CheckpointCacheClientOptions {
   writeChunkSize?: number;
   /** Largest chunk a Read asks the agent for; 0 lets the agent choose. Default 0. */
   readChunkSize?: number;
+  /**
+   * Same-node short circuit: when the agent's cache volume is mounted in this process (read-only
+   * is enough), reads lease the entry and read its file directly, verifying every block against
+   * the CRC32Cs the agent hands over; anything unusual goes back to streaming. `true` uses the
+   * agent's own cache root path; `{ cacheRoot }` names where the volume is mounted here.
+   * Default off.
+   */
+  shortCircuit?: boolean | { cacheRoot?: string };
 }
 
 export interface CompiledClientOptions {
@@ -47,6 +55,8 @@ export interface CompiledClientOptions {
   credentials: ChannelCredentials | undefined;
   writeChunkSize: number;
   readChunkSize: number;
+  /** undefined: off; `cacheRoot` undefined: the agent's own path. */
+  shortCircuit: { cacheRoot: string | undefined } | undefined;
 }
 
 /** Largest chunk either side may send; message limits below leave room for framing. */
@@ -97,6 +107,10 @@ export function addDefaults(options: CheckpointCacheClientOptions): CompiledClie
     credentials: options.credentials,
     writeChunkSize,
     readChunkSize,
+    shortCircuit:
+      options.shortCircuit === undefined || options.shortCircuit === false
+        ? undefined
+        : { cacheRoot: options.shortCircuit === true ? undefined : options.shortCircuit.cacheRoot },
   };
 }
 

@@ -15,6 +15,10 @@ export interface ClientStatsSnapshot {
   bytesFromRemote: number;
   /** Reads that continued from the remote store, by reason. */
   fallbacks: Partial<Record<FallbackReason, number>>;
+  /** Of bytesFromCache, those read straight from the cache volume (same-node short circuit). */
+  bytesShortCircuit: number;
+  /** Short-circuit attempts that went back to streaming from the agent. */
+  shortCircuitMisses: number;
 }
 
 export class ClientStats {
@@ -23,6 +27,8 @@ export class ClientStats {
   private bytesFromCache = 0;
   private bytesFromRemote = 0;
   private readonly fallbacks = new Map<FallbackReason, number>();
+  private bytesShortCircuit = 0;
+  private shortCircuitMisses = 0;
 
   readStarted(): void {
     this.reads++;
@@ -37,6 +43,14 @@ export class ClientStats {
     else this.bytesFromRemote += bytes;
   }
 
+  shortCircuited(bytes: number): void {
+    this.bytesShortCircuit += bytes;
+  }
+
+  shortCircuitMissed(): void {
+    this.shortCircuitMisses++;
+  }
+
   fellBack(reason: FallbackReason): void {
     this.fallbacks.set(reason, (this.fallbacks.get(reason) ?? 0) + 1);
   }
@@ -48,6 +62,8 @@ export class ClientStats {
       bytesFromCache: this.bytesFromCache,
       bytesFromRemote: this.bytesFromRemote,
       fallbacks: Object.fromEntries(this.fallbacks),
+      bytesShortCircuit: this.bytesShortCircuit,
+      shortCircuitMisses: this.shortCircuitMisses,
     };
   }
 }
