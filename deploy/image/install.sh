@@ -20,6 +20,8 @@ src=$(cd "$1" && pwd)
 dest=$2
 here=$(cd "$(dirname "$0")" && pwd)
 agent=@checkpoint-cache/node-agent
+# The ckc CLI ships too, so operators can `kubectl exec` it against the agent's socket.
+cli=@checkpoint-cache/cli
 
 mkdir -p "$dest"
 if [ -n "$(ls -A "$dest")" ]; then
@@ -30,10 +32,10 @@ dest=$(cd "$dest" && pwd)
 
 # The workspace folders the agent needs, itself included: its dependencies that the lockfile
 # links to a workspace, and theirs.
-workspaces=$(node - "$src" "$agent" <<'JS'
+workspaces=$(node - "$src" "$agent" "$cli" <<'JS'
 const fs = require('node:fs');
 const path = require('node:path');
-const [src, agent] = process.argv.slice(2);
+const [src, agent, ...extra] = process.argv.slice(2);
 const lock = JSON.parse(fs.readFileSync(path.join(src, 'package-lock.json'), 'utf8'));
 const folderOf = (name) => {
   const entry = lock.packages[`node_modules/${name}`];
@@ -49,6 +51,7 @@ const visit = (name) => {
 };
 visit(agent);
 if (seen.size === 0) throw new Error(`${agent} is not a workspace in package-lock.json`);
+for (const name of extra) visit(name);
 process.stdout.write([...seen].sort().join('\n') + '\n');
 JS
 )
@@ -70,10 +73,11 @@ done
 
 # --ignore-scripts: the root's "prepare" builds with tsc, a dev dependency; no production
 # dependency needs its install script (protobufjs's only prints a hint).
-(cd "$dest" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace="$agent")
+(cd "$dest" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --workspace="$agent" --workspace="$cli")
 
 cp "$here/entrypoint.sh" "$dest/entrypoint.sh"
 chmod 0755 "$dest/entrypoint.sh"
 # Fails the build now rather than the pod later if a module is missing.
 "$dest/entrypoint.sh" --help >/dev/null
+node "$dest/shared/cli/bin/ckc.js" --help >/dev/null
 echo "installed ckc-agent in $dest (workspaces: $(echo $workspaces))"
