@@ -62,6 +62,18 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP reloads the TLS certificates of the TCP listener (and no longer ends the process).
+  process.on('SIGHUP', () => {
+    if (!agent || signalled) {
+      log.info('SIGHUP ignored: the agent is not serving', { starting: !agent });
+    } else if (!config.tlsCert) {
+      log.info('SIGHUP: nothing to reload (no --tls-cert)');
+    } else {
+      void agent.reloadTls('SIGHUP').then((changed) => {
+        if (!changed) log.info('SIGHUP: TLS files unchanged or refused; certificates kept');
+      });
+    }
+  });
 
   try {
     agent = await startNodeAgent(config, { logger: log });

@@ -20,13 +20,21 @@ import {
   RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
+  isRedisAuthError,
   parseRedisUrl,
   waitForRedis,
 } from '@checkpoint-cache/redis';
-import { CheckpointCacheService } from '@checkpoint-cache/service';
+import {
+  AccessPolicy,
+  CheckpointCacheService,
+  unixSocketInterceptor,
+} from '@checkpoint-cache/service';
 import { AgentMetrics, serveMetrics } from './agent-metrics';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
+import { checkRedisAccessAtStart, loadRedisTls, redisRefusedError } from './redis-security';
+import { ListenerTls } from './server-credentials';
+import { applySocketPermissions, resolveGroup, withOwnerOnlyFiles } from './socket-permissions';
 import { clearStaleSocket } from './unix-socket';
 
 export interface StartNodeAgentOptions {
@@ -43,6 +51,11 @@ export interface RunningAgent {
   /** `host:port` of the Prometheus endpoint actually bound; absent without one. */
   readonly metricsAddress?: string;
   readonly cache: NodeCache;
+  /**
+   * Reads the TCP listener's TLS files again (SIGHUP) and serves new connections with them if
+   * they changed and are valid; true when they did. Without TLS, false. Never rejects.
+   */
+  reloadTls(reason?: string): Promise<boolean>;
   /**
    * Stops serving: health turns NOT_SERVING, new calls are refused, in-flight calls get `graceMs`
    * (the config's shutdownGrace by default) to finish before they are cancelled; then the cache,
@@ -84,6 +97,7 @@ interface Parts {
   health?: HealthImplementation;
   socketPath?: string;
   metricsServer?: { close(): Promise<void> };
+  listenerTls?: ListenerTls;
   /** Set once the agent serves; only then are stopping and stopped worth a log line. */
   started?: boolean;
 }
@@ -114,6 +128,19 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   }
   // Refuse early, before anything is started, if another agent serves this socket.
   if (config.socket) await clearStaleSocket(config.socket, 'the agent socket (--socket)');
+  // Security files and names are checked before anything starts, so a mistake costs no time.
+  if (config.tlsCert && config.tlsKey) {
+    parts.listenerTls = await ListenerTls.load(
+      { cert: config.tlsCert, key: config.tlsKey, clientCa: config.tlsClientCa },
+      { logger: log },
+    );
+  }
+  const listenerTls = parts.listenerTls;
+  const redisTls = await loadRedisTls(config);
+  const socketGroup =
+    config.socket && config.socketGroup
+      ? { name: config.socketGroup, gid: await resolveGroup(config.socketGroup) }
+      : undefined;
 
   let redisUrl = config.redisUrl;
   if (redisUrl === undefined) {
@@ -128,11 +155,14 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   parts.redis = createRedisConnection(redisUrl, {
     logger: log,
     connectionName: `ckc-agent:${nodeId}`,
+    ...(redisTls ? { tls: redisTls } : {}),
   });
   parts.redis.on('error', () => metrics.redisError());
   try {
     await waitForRedis(parts.redis, REDIS_START_WAIT_MS);
   } catch (err) {
+    // Credentials do not get better by waiting; everything else may.
+    if (isRedisAuthError(err)) throw redisRefusedError(err, redisDescription);
     // Not fatal: hits are served from the local index, writes fail cleanly until Redis is back.
     log.warn('Redis is not reachable yet; starting anyway (writes fail until it is)', {
       redis: redisDescription,
@@ -142,6 +172,9 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   const keys = new KeyBuilder(config.redisPrefix, nodeId);
   // The agent closes the connection itself, also when start-up fails before the store exists.
   parts.metadata = new RedisMetadataStore(parts.redis, keys, log, { ownsConnection: false });
+  if (parts.redis.status === 'ready') {
+    await checkRedisAccessAtStart(parts.metadata, redisDescription, log);
+  }
   parts.cache = await NodeCache.open({
     root: cacheDir,
     nodeId,
@@ -175,6 +208,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   const cache = parts.cache;
   parts.watcher = new RedisExpiryWatcher(redisUrl, keys, log, {
     startTimeoutMs: REDIS_START_WAIT_MS,
+    ...(redisTls ? { connection: { tls: redisTls } } : {}),
   });
   await parts.watcher.start({
     expired: (id) => {
@@ -192,6 +226,11 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     logger: log,
     maxChunkSize: config.maxChunkSize,
     observer: metrics,
+    accessPolicy: new AccessPolicy({
+      writeAccess: config.writeAccess,
+      ...(config.socket ? { socketPath: config.socket } : {}),
+      logger: log,
+    }),
   }).addToServer(server);
   const redisConnection = parts.redis;
   metrics.attach({ cache: parts.cache, redisConnected: () => redisConnection.status === 'ready' });
@@ -217,12 +256,25 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   let tcpAddress: string | undefined;
   if (config.listen) {
     const hostEnd = config.listen.lastIndexOf(':');
-    const port = await bind(server, config.listen, `--listen ${config.listen}`);
+    const credentials = listenerTls?.serverCredentials() ?? grpc.ServerCredentials.createInsecure();
+    const port = await bind(server, config.listen, `--listen ${config.listen}`, credentials);
     tcpAddress = `${config.listen.slice(0, hostEnd)}:${port}`;
+    listenerTls?.republish();
+    listenerTls?.watch();
   }
   if (config.socket) {
-    await bind(server, `unix:${config.socket}`, `--socket ${config.socket}`);
-    parts.socketPath = config.socket;
+    const socket = config.socket;
+    // Plaintext (file permissions guard it); the interceptor tells the access policy that its
+    // calls are local. Created owner-only, then opened to the configured mode and group.
+    const credentials = grpc.experimental.createServerCredentialsWithInterceptors(
+      grpc.ServerCredentials.createInsecure(),
+      [unixSocketInterceptor],
+    );
+    await withOwnerOnlyFiles(() =>
+      bind(server, `unix:${socket}`, `--socket ${socket}`, credentials),
+    );
+    parts.socketPath = socket;
+    await applySocketPermissions(socket, config.socketMode, socketGroup);
   }
   for (const s of HEALTH_SERVICES) health.setStatus(s, 'SERVING');
   parts.started = true;
@@ -231,6 +283,8 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     tcp: tcpAddress ?? 'off',
     metrics: metricsAddress ?? 'off',
     socket: config.socket ?? 'off',
+    tls: listenerTls ? (listenerTls.mutual ? 'mutual' : 'server') : 'off',
+    writeAccess: config.writeAccess,
     cacheDir,
     redis: parts.embedded
       ? `embedded (${redisDescription}, pid ${parts.embedded.pid})`
@@ -248,6 +302,9 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     ...(config.socket === undefined ? {} : { socketPath: config.socket }),
     ...(metricsAddress === undefined ? {} : { metricsAddress }),
     cache,
+    reloadTls(reason = 'SIGHUP'): Promise<boolean> {
+      return listenerTls ? listenerTls.reload(reason) : Promise.resolve(false);
+    },
     shutdown(graceMs = config.shutdownGrace): Promise<void> {
       stopping ??= stopParts(parts, graceMs);
       return stopping;
@@ -255,9 +312,14 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   };
 }
 
-function bind(server: grpc.Server, address: string, what: string): Promise<number> {
+function bind(
+  server: grpc.Server,
+  address: string,
+  what: string,
+  credentials: grpc.ServerCredentials,
+): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, port) => {
+    server.bindAsync(address, credentials, (err, port) => {
       if (err) {
         reject(
           new CacheError(ErrorCode.Unavailable, `cannot listen on ${what}: ${err.message}`, {
@@ -296,6 +358,7 @@ async function stopParts(parts: Parts, graceMs: number): Promise<void> {
   };
   const { server, health, watcher, reconciler, cache, metadata, redis, embedded, socketPath } =
     parts;
+  parts.listenerTls?.close();
   if (server) {
     if (parts.started) log.info('node agent stopping', { graceMs });
     for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');

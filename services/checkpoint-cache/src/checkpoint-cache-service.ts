@@ -26,6 +26,7 @@ import {
   type WriteRequest__Output,
   type WriteResponse,
 } from '@checkpoint-cache/proto';
+import type { AccessPolicy, CallOrigin } from './access-policy';
 import { encodeReadChunk } from './chunk-encoding';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import {
@@ -45,6 +46,8 @@ export interface CheckpointCacheServiceOptions {
   maxChunkSize?: number;
   /** Told about every Read and Write (metrics). */
   observer?: ServiceObserver;
+  /** Decides who may change the cache (Write, Delete, Release, Touch with a checkpoint or TTL). */
+  accessPolicy: AccessPolicy;
 }
 
 function secondsSince(started: bigint): number {
@@ -56,8 +59,10 @@ export class CheckpointCacheService {
   private readonly logger: Logger;
   private readonly maxChunkSize: number;
   private readonly observer: ServiceObserver | undefined;
+  private readonly accessPolicy: AccessPolicy;
 
   constructor(options: CheckpointCacheServiceOptions) {
+    this.accessPolicy = options.accessPolicy;
     this.cache = options.cache;
     this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
     this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
@@ -68,15 +73,33 @@ export class CheckpointCacheService {
     const log = this.logger;
     const handlers: CheckpointCacheHandlers = {
       Read: serverStreamHandler('Read', log, (call) => this.observedRead(call)),
-      Write: clientStreamHandler('Write', log, (call) => this.observedWrite(call)),
+      Write: clientStreamHandler('Write', log, (call) =>
+        this.changing(call, 'Write', () => this.observedWrite(call)),
+      ),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
-      Touch: unaryHandler('Touch', log, (req: TouchRequest__Output) => this.touch(req)),
-      Delete: unaryHandler('Delete', log, (req: DeleteRequest__Output) => this.delete(req)),
+      // A plain touch is what every read does; one that adds a checkpoint or sets the TTL changes
+      // the entry's fate (a TTL of 1 ms deletes it).
+      Touch: unaryHandler('Touch', log, (req: TouchRequest__Output, call) =>
+        req.checkpointId || req.ttlMs
+          ? this.changing(call, 'Touch', () => this.touch(req))
+          : this.touch(req),
+      ),
+      Delete: unaryHandler('Delete', log, (req: DeleteRequest__Output, call) =>
+        this.changing(call, 'Delete', () => this.delete(req)),
+      ),
       List: unaryHandler('List', log, (req: ListRequest__Output) => this.list(req)),
-      Release: unaryHandler('Release', log, (req: ReleaseRequest__Output) => this.release(req)),
+      Release: unaryHandler('Release', log, (req: ReleaseRequest__Output, call) =>
+        this.changing(call, 'Release', () => this.release(req)),
+      ),
       Lease: unaryHandler('Lease', log, (req: LeaseRequest__Output) => this.lease(req)),
     };
     server.addService(serviceDefinition(), handlers as grpc.UntypedServiceImplementation);
+  }
+
+  /** Runs `fn` if the access policy lets `call` change the cache; else PERMISSION_DENIED. */
+  private async changing<T>(call: CallOrigin, rpc: string, fn: () => Promise<T>): Promise<T> {
+    this.accessPolicy.checkWrite(call, rpc);
+    return fn();
   }
 
   private async observedRead(

@@ -3,5 +3,14 @@ export {
   DEFAULT_MAX_CHUNK_SIZE,
   type CheckpointCacheServiceOptions,
 } from './checkpoint-cache-service';
+export {
+  AccessPolicy,
+  transportOf,
+  unixSocketInterceptor,
+  type AccessPolicyOptions,
+  type CallOrigin,
+  type CallTransport,
+  type WriteAccess,
+} from './access-policy';
 export { encodeReadChunk } from './chunk-encoding';
 export type { ReadOutcome, ServiceObserver, WriteOutcome } from './service-observer';

@@ -5,7 +5,17 @@
  */
 
 export type OptionType =
-  'string' | 'duration' | 'size' | 'int' | 'enum' | 'bool' | 'hostport' | 'path' | 'url';
+  | 'string'
+  | 'duration'
+  | 'size'
+  | 'int'
+  | 'enum'
+  | 'bool'
+  | 'hostport'
+  | 'path'
+  | 'url'
+  /** A file mode in octal, such as 0660. */
+  | 'mode';
 
 export interface OptionSpec {
   /** camelCase: the YAML key and the AgentConfig field. */
@@ -75,8 +85,8 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = Object.freeze(
       canDisable: true,
       doc:
         'TCP address for gRPC. Port 0 picks a free port (the log says which). Loopback by default: ' +
-        'the agent has no authentication, so exposing it (0.0.0.0:7878) is a deliberate choice. ' +
-        '"off" disables TCP.',
+        'without --tls-client-ca the agent authenticates no TCP client, so exposing it ' +
+        '(0.0.0.0:7878) is a deliberate choice. "off" disables TCP.',
     },
     {
       name: 'socket',
@@ -263,6 +273,108 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = Object.freeze(
       doc:
         'Serve Prometheus metrics at http://<host:port>/metrics (reads, writes, bytes, latencies, ' +
         'entries held, removals by reason, reconcile passes, Redis state, process metrics).',
+    },
+    {
+      name: 'tlsCert',
+      flag: 'tls-cert',
+      env: 'CKC_TLS_CERT',
+      type: 'path',
+      metavar: '<file>',
+      unsetDoc: 'the TCP listener is plaintext',
+      doc:
+        'PEM certificate (leaf first, then intermediates) the TCP listener presents; with ' +
+        '--tls-key it serves TLS only. Reloaded on SIGHUP and when the file changes, without ' +
+        'closing the listener. The Unix socket stays plaintext: its file mode guards it.',
+    },
+    {
+      name: 'tlsKey',
+      flag: 'tls-key',
+      env: 'CKC_TLS_KEY',
+      type: 'path',
+      metavar: '<file>',
+      unsetDoc: 'none',
+      doc: 'PEM private key (unencrypted) of --tls-cert. Reloaded with it.',
+    },
+    {
+      name: 'tlsClientCa',
+      flag: 'tls-client-ca',
+      env: 'CKC_TLS_CLIENT_CA',
+      type: 'path',
+      metavar: '<file>',
+      unsetDoc: 'TCP clients are not authenticated',
+      doc:
+        'PEM CA certificates for mutual TLS: every TCP client must present a certificate signed ' +
+        'by one of them, or its TLS handshake fails. Needs --tls-cert. Reloaded like it.',
+    },
+    {
+      name: 'socketMode',
+      flag: 'socket-mode',
+      env: 'CKC_SOCKET_MODE',
+      type: 'mode',
+      default: '0660',
+      metavar: '<octal>',
+      doc:
+        'File mode of the Unix socket. Connecting needs write permission: 0660 admits the ' +
+        "socket's group (TaskManager pods running with that group), 0600 only the agent's user. " +
+        'The socket is created owner-only and changed right after, so nobody else can connect ' +
+        'before the mode applies.',
+    },
+    {
+      name: 'socketGroup',
+      flag: 'socket-group',
+      env: 'CKC_SOCKET_GROUP',
+      type: 'string',
+      pattern: /^(?:\d{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?)$/,
+      patternDoc: 'a group name or a numeric gid',
+      metavar: '<group>',
+      unsetDoc: "the agent's own group",
+      doc:
+        'Group of the Unix socket, by name or gid. The agent must be a member of it (or have ' +
+        'CAP_CHOWN); a name is looked up with getent at start.',
+    },
+    {
+      name: 'writeAccess',
+      flag: 'write-access',
+      env: 'CKC_WRITE_ACCESS',
+      type: 'enum',
+      values: ['socket', 'mtls', 'any'],
+      default: 'socket',
+      metavar: '<socket|mtls|any>',
+      doc:
+        'Who may change the cache (Write, Delete, Release, and Touch with checkpoint_id or ' +
+        'ttl_ms): socket = clients of the Unix socket only, whose file mode and group decide who; ' +
+        'mtls = those and TCP clients with a certificate from --tls-client-ca; any = every ' +
+        'client. Others get PERMISSION_DENIED. Reads (Read, Stat, List, plain Touch) are open to ' +
+        'every client that can connect.',
+    },
+    {
+      name: 'redisTlsCa',
+      flag: 'redis-tls-ca',
+      env: 'CKC_REDIS_TLS_CA',
+      type: 'path',
+      metavar: '<file>',
+      unsetDoc: "the system's trusted CAs",
+      doc: "PEM CA certificates that sign the Redis server's certificate, for rediss:// URLs.",
+    },
+    {
+      name: 'redisTlsCert',
+      flag: 'redis-tls-cert',
+      env: 'CKC_REDIS_TLS_CERT',
+      type: 'path',
+      metavar: '<file>',
+      unsetDoc: 'no client certificate',
+      doc:
+        'PEM client certificate the agent presents to Redis over rediss:// (redis-server asks ' +
+        'for one unless tls-auth-clients is no). Needs --redis-tls-key.',
+    },
+    {
+      name: 'redisTlsKey',
+      flag: 'redis-tls-key',
+      env: 'CKC_REDIS_TLS_KEY',
+      type: 'path',
+      metavar: '<file>',
+      unsetDoc: 'none',
+      doc: 'PEM private key (unencrypted) of --redis-tls-cert.',
     },
   ].map((o) => Object.freeze(o as OptionSpec)),
 );

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { parse as parseYaml } from 'yaml';
+import { isScalar, parseDocument, parse as parseYaml } from 'yaml';
 import { AGENT_OPTIONS, type OptionSpec } from './agent-options';
 import { ConfigError } from './config-error';
 import {
@@ -53,6 +53,21 @@ export interface AgentConfig {
   readonly reconcileInterval: number;
   /** `host:port` of the Prometheus endpoint; undefined: none. */
   readonly metricsListen: string | undefined;
+  /** Absolute paths of PEM files for TLS on the TCP listener; undefined: plaintext. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  /** CA bundle that client certificates must chain to (mutual TLS); undefined: no client auth. */
+  readonly tlsClientCa: string | undefined;
+  /** File mode of the Unix socket, e.g. 0o660. */
+  readonly socketMode: number;
+  /** Group of the Unix socket: a name or a decimal gid; undefined: the agent's own. */
+  readonly socketGroup: string | undefined;
+  /** Which clients may call the RPCs that change the cache. */
+  readonly writeAccess: 'socket' | 'mtls' | 'any';
+  /** Absolute paths of PEM files for rediss:// connections. */
+  readonly redisTlsCa: string | undefined;
+  readonly redisTlsCert: string | undefined;
+  readonly redisTlsKey: string | undefined;
 }
 
 export interface LoadAgentConfigInput {
@@ -286,7 +301,14 @@ function readConfigFile(file: string, label: string): Record<string, unknown> {
       : `unknown key ${JSON.stringify(key)}${hint ? ` (did you mean ${JSON.stringify(hint)}?)` : ''}`;
     throw new ConfigError(`${file}: ${why}; valid keys: ${known.join(', ')}`, `${file}: ${key}`);
   }
-  return doc as Record<string, unknown>;
+  const values = doc as Record<string, unknown>;
+  // YAML reads a file mode written 0o660 as the number 432: take the text as written instead.
+  for (const option of AGENT_OPTIONS.filter((o) => o.type === 'mode')) {
+    if (typeof values[option.name] !== 'number') continue;
+    const node = parseDocument(text).get(option.name, true);
+    if (isScalar(node) && node.source !== undefined) values[option.name] = node.source;
+  }
+  return values;
 }
 
 function parseValue(option: OptionSpec, raw: RawValue, home: string): Value {
@@ -339,6 +361,13 @@ function parseValue(option: OptionSpec, raw: RawValue, home: string): Value {
       if (s.includes('\0')) fail('expected a file system path');
       const expanded = s === '~' ? home : s.startsWith('~/') ? path.join(home, s.slice(2)) : s;
       return path.resolve(raw.base, expanded);
+    }
+    case 'mode': {
+      // Octal as in chmod: 660, 0660 or 0o660; only permission bits (no setuid, sticky).
+      const m = /^0?o?([0-7]{3})$/i.exec(s);
+      return m
+        ? parseInt(m[1] as string, 8)
+        : fail('expected an octal file mode like 0660 or 0600');
     }
     case 'url': {
       const protocols = option.protocols ?? [];
@@ -423,6 +452,7 @@ function checkTogether(values: Record<string, Value>, labels: Record<string, str
       checkSocketPath(socket, labels['socket'] ?? '--socket', 'choose a shorter path');
     }
   }
+  checkTls(values, labels);
   if (values['redisUrl'] === undefined) {
     const cacheDir = values['cacheDir'] as string;
     checkSocketPath(
@@ -430,6 +460,54 @@ function checkTogether(values: Record<string, Value>, labels: Record<string, str
       labels['cacheDir'] ?? '--cache-dir',
       'choose a shorter --cache-dir or set --redis-url',
       cacheDir,
+    );
+  }
+}
+
+/** TLS options that only make sense together, or with the listener or URL they apply to. */
+function checkTls(values: Record<string, Value>, labels: Record<string, string>): void {
+  const set = (name: string): boolean => values[name] !== undefined;
+  const pair = (a: string, b: string): void => {
+    if (set(a) !== set(b)) {
+      const [given, missing] = set(a) ? [a, b] : [b, a];
+      throw new ConfigError(
+        `${labels[given]} is set but ${spec(missing).env} (--${spec(missing).flag}) is not: ` +
+          'the certificate and its key go together',
+        labels[given] ?? '',
+      );
+    }
+  };
+  pair('tlsCert', 'tlsKey');
+  if (set('tlsClientCa') && !set('tlsCert')) {
+    throw new ConfigError(
+      `${labels['tlsClientCa']} needs ${spec('tlsCert').env} and ${spec('tlsKey').env}: ` +
+        'mutual TLS is TLS with client certificates',
+      labels['tlsClientCa'] ?? '',
+    );
+  }
+  if (set('tlsCert') && !set('listen')) {
+    throw new ConfigError(
+      `${labels['tlsCert']} is set but ${labels['listen']}=off: TLS applies to the TCP ` +
+        'listener only (the Unix socket is guarded by its file mode)',
+      labels['tlsCert'] ?? '',
+    );
+  }
+  if (values['writeAccess'] === 'mtls' && !set('tlsClientCa')) {
+    throw new ConfigError(
+      `${labels['writeAccess']}=mtls needs ${spec('tlsClientCa').env} (--tls-client-ca): ` +
+        'without it no TCP client has a certificate to be trusted by',
+      labels['writeAccess'] ?? '',
+    );
+  }
+  pair('redisTlsCert', 'redisTlsKey');
+  const redisTls = ['redisTlsCa', 'redisTlsCert'].find(set);
+  const url = values['redisUrl'];
+  if (redisTls && !(typeof url === 'string' && /^rediss(\+cluster)?:/i.test(url))) {
+    throw new ConfigError(
+      `${labels[redisTls]} is set but ${spec('redisUrl').env} is ` +
+        `${url === undefined ? 'unset' : 'not a rediss:// URL'}: Redis TLS files apply to ` +
+        'rediss:// and rediss+cluster:// only',
+      labels[redisTls] ?? '',
     );
   }
 }

@@ -8,6 +8,8 @@ export enum ErrorCode {
   AlreadyExists = 'ALREADY_EXISTS',
   FailedPrecondition = 'FAILED_PRECONDITION',
   ResourceExhausted = 'RESOURCE_EXHAUSTED',
+  /** The caller may not do this over the way it connected (see the agent's write access policy). */
+  PermissionDenied = 'PERMISSION_DENIED',
   DataLoss = 'DATA_LOSS',
   Unavailable = 'UNAVAILABLE',
   Cancelled = 'CANCELLED',

@@ -12,6 +12,7 @@ const STATUS_OF: Readonly<Record<ErrorCode, status>> = {
   [ErrorCode.AlreadyExists]: status.ALREADY_EXISTS,
   [ErrorCode.FailedPrecondition]: status.FAILED_PRECONDITION,
   [ErrorCode.ResourceExhausted]: status.RESOURCE_EXHAUSTED,
+  [ErrorCode.PermissionDenied]: status.PERMISSION_DENIED,
   [ErrorCode.DataLoss]: status.DATA_LOSS,
   [ErrorCode.Unavailable]: status.UNAVAILABLE,
   [ErrorCode.Cancelled]: status.CANCELLED,

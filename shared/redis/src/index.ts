@@ -20,12 +20,13 @@ export {
   type RedisEndpoint,
   type ClusterSeed,
 } from './redis-url';
-export { toCacheError } from './redis-error';
+export { toCacheError, isRedisAuthError } from './redis-error';
 export { KeyBuilder, DEFAULT_KEY_PREFIX } from './key-builder';
 export { Scripts } from './scripts';
 export {
   RedisMetadataStore,
   type RedisMetadataStoreOptions,
+  type RedisAccessCheck,
   type NodeUsage,
 } from './redis-metadata-store';
 export {

@@ -11,6 +11,7 @@ import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import { isRedisAuthError } from './redis-error';
 import { describeRedisOptions, parseRedisUrl, type RedisEndpoint } from './redis-url';
 
 /**
@@ -227,7 +228,8 @@ function logEvents(connection: RedisConnection, logger: Logger): void {
 
 /**
  * Resolves once `connection` can take commands; starts a lazy connection. Rejects with
- * CacheError(Unavailable) after `timeoutMs` or if the connection ends for good.
+ * CacheError(Unavailable) after `timeoutMs` or if the connection ends for good, and at once when
+ * Redis refuses the connection's user (isRedisAuthError): waiting cannot fix credentials.
  */
 export function waitForRedis(connection: RedisConnection, timeoutMs = 10_000): Promise<void> {
   if (connection.status === 'ready') return Promise.resolve();
@@ -241,6 +243,16 @@ export function waitForRedis(connection: RedisConnection, timeoutMs = 10_000): P
     let lastError: Error | undefined;
     const onError = (err: Error): void => {
       lastError = err;
+      if (isRedisAuthError(err)) {
+        done(
+          new CacheError(
+            ErrorCode.Unavailable,
+            `Redis at ${endpoint} refused the connection's user (${err.message}); check the ` +
+              'user and password in the Redis URL, and the ACL of that user on the server',
+            { cause: err },
+          ),
+        );
+      }
     };
     const done = (err?: CacheError): void => {
       clearTimeout(timer);

@@ -27,6 +27,24 @@ function isReplyError(err: unknown): err is Error {
 }
 
 /**
+ * True when `err`, its `cause` chain or a cluster's last node error is Redis refusing the
+ * connection's user: wrong or missing password (WRONGPASS, NOAUTH, and "ERR invalid password"
+ * before Redis 6) or a command its ACL does not allow (NOPERM). Reconnecting never fixes these.
+ */
+export function isRedisAuthError(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 16; depth++) {
+    if (isReplyError(e)) {
+      const word = e.message.split(/\s/, 1)[0] ?? '';
+      if (AUTH_REPLIES.has(word) || /^ERR invalid password/.test(e.message)) return true;
+    }
+    // ioredis' ClusterAllFailedError keeps the reason of the last node it tried here.
+    const lastNodeError = (e as { lastNodeError?: unknown }).lastNodeError;
+    e = lastNodeError instanceof Error ? lastNodeError : e.cause;
+  }
+  return false;
+}
+
+/**
  * `action` says what failed, e.g. "register entry metadata"; `endpoint` is the connection's
  * description (see describeRedisOptions); `connectionError` is the last error of the connection
  * itself, if it is down, which says why better than "stream isn't writeable" does.

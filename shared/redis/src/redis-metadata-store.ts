@@ -10,8 +10,13 @@ import type { EntryMetadata, EntryState, EntryTouch, MetadataStore } from '@chec
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import type { KeyBuilder } from './key-builder';
-import { describeRedisConnection, waitForRedis, type RedisConnection } from './redis-connection';
-import { toCacheError } from './redis-error';
+import {
+  describeRedisConnection,
+  isRedisCluster,
+  waitForRedis,
+  type RedisConnection,
+} from './redis-connection';
+import { isRedisAuthError, toCacheError } from './redis-error';
 import { Scripts } from './scripts';
 
 export interface RedisMetadataStoreOptions {
@@ -34,6 +39,17 @@ function checkWholeNumber(id: string, name: string, value: number, min = 0): voi
     );
   }
 }
+
+/** What checkAccess found out about the permissions of the connection's Redis user. */
+export interface RedisAccessCheck {
+  /** False when the server cannot tell (before Redis 7.0): nothing was checked. */
+  verified: boolean;
+  /** Commands the agent needs that Redis refuses, as "COMMAND key ..."; empty when none. */
+  refused: string[];
+}
+
+/** Entry id whose keys checkAccess asks about; no entry ever has it (ids are SHA-256 hex). */
+const ACCESS_PROBE_ID = 'access-check';
 
 /** Largest page scanIds asks Redis for, so one call never blocks Redis for long. */
 const MAX_SCAN_COUNT = 10_000;
@@ -167,6 +183,29 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   /** Refuses further calls and quits the connection if the store owns it; idempotent. */
+  /**
+   * Asks Redis, without changing anything, whether the connection's user may run every command
+   * the agent sends on this node's keys (Redis 7.0+; older servers answer `verified: false`).
+   * Rejects with CacheError(Unavailable) when Redis cannot be asked.
+   */
+  async checkAccess(): Promise<RedisAccessCheck> {
+    const connection = this.connection;
+    const cluster = isRedisCluster(connection);
+    const db = cluster ? undefined : connection.options.db;
+    try {
+      const refused = await this.scripts.checkAccess(ACCESS_PROBE_ID, db, cluster);
+      return refused === undefined ? { verified: false, refused: [] } : { verified: true, refused };
+    } catch (err) {
+      // The check is a script: a user who may not run scripts, or not on these keys, is refused
+      // the check itself.
+      if (isRedisAuthError(err)) {
+        const keys = `${this.keys.entry(ACCESS_PROBE_ID)} ...`;
+        return { verified: true, refused: [`EVALSHA/EVAL on ${keys} (${(err as Error).message})`] };
+      }
+      throw toCacheError(err, "check the Redis user's permissions", this.endpoint);
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -20,7 +20,13 @@ type ScriptArg = string | number;
 type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
 
 /** Commands this class calls, with the number of keys the code passes to each. */
-const COMMANDS = { registerEntry: 5, removeEntry: 5, touchEntry: 3, claimExpired: 2 } as const;
+const COMMANDS = {
+  registerEntry: 5,
+  removeEntry: 5,
+  touchEntry: 3,
+  claimExpired: 2,
+  checkAccess: 5,
+} as const;
 type CommandName = keyof typeof COMMANDS;
 
 type ScriptedConnection = RedisConnection & Record<CommandName, ScriptCall>;
@@ -156,6 +162,24 @@ export class Scripts {
       if (err) throw err;
       return checkResult('touchEntry', touches[i].id, result);
     });
+  }
+
+  /**
+   * The commands the agent needs that Redis would refuse the connection's user, checked on the
+   * keys of entry `probeId` without running them (checkAccess-5.lua); undefined when the server
+   * cannot tell (before Redis 7.0). `db`: the database the connection selects, if not 0.
+   */
+  async checkAccess(
+    probeId: string,
+    db: number | undefined,
+    cluster: boolean,
+  ): Promise<string[] | undefined> {
+    const result = await this.connection.checkAccess(
+      ...this.entryKeys(probeId),
+      db ? String(db) : '',
+      cluster ? 'cluster' : '',
+    );
+    return Array.isArray(result) ? result.map(String) : undefined;
   }
 
   private entryKeys(id: string): [string, string, string, string, string] {

@@ -24,7 +24,11 @@ export function testLogger(): Logger {
   return createLogger({ level, format: 'text' });
 }
 
-/** A config for a test agent: free port, socket in `cacheDir`, unique node id and key prefix. */
+/**
+ * A config for a test agent: free port, socket in `cacheDir`, unique node id and key prefix.
+ * Writes are allowed over TCP too (--write-access any), since most tests write through
+ * `address`; security.test.ts checks the default policy.
+ */
 export function testAgentConfig(cacheDir: string, overrides: TestAgentOverrides): AgentConfig {
   const unique = `${process.pid}-${++seq}-${randomBytes(3).toString('hex')}`;
   const base = loadAgentConfig({
@@ -35,6 +39,7 @@ export function testAgentConfig(cacheDir: string, overrides: TestAgentOverrides)
       `--redis-prefix=ckc-test-${unique}`,
       `--redis-url=${overrides.redisUrl}`,
       '--shutdown-grace=5s',
+      '--write-access=any',
     ],
     env: {},
   });
@@ -95,6 +100,10 @@ export class TestAgent implements RunningAgent {
   }
   get cacheDir(): string {
     return this.config.cacheDir;
+  }
+
+  reloadTls(reason?: string): Promise<boolean> {
+    return this.agent.reloadTls(reason);
   }
 
   shutdown(graceMs?: number): Promise<void> {

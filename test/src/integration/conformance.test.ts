@@ -2,7 +2,6 @@
  * The client conformance suite (test/conformance/*.json), run by the TypeScript client against
  * real agents, exactly as clients/java's ConformanceTest runs it: the scenarios live once, as data.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
@@ -15,13 +14,11 @@ import {
   statusName,
   type CheckpointReadStream,
 } from '@checkpoint-cache/client';
-import { freePort } from '../helpers/free-port';
+import { startAgentProcess, type AgentProcess } from '../helpers/agent-process';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
-import { waitUntil } from '../helpers/wait-until';
 
 const REPO = path.resolve(__dirname, '..', '..', '..');
 const CONFORMANCE = path.join(REPO, 'test', 'conformance');
-const AGENT_BIN = path.join(REPO, 'agents', 'node-agent', 'bin', 'ckc-agent.js');
 
 interface Scenario {
   name: string;
@@ -81,104 +78,63 @@ function generate(size: number, seed: number): Buffer {
   return out;
 }
 
-/** A real agent as a child process, so that faults can kill it like a crash would. */
-class AgentProcess {
-  private child: ChildProcess | undefined;
-  private constructor(
-    readonly dir: string,
-    readonly tcp: string,
-    readonly socket: string,
-  ) {}
+/** A real agent as a child process (faults kill it like a crash would), as the README says. */
+class ConformanceAgent {
+  private down = false;
+  private constructor(private readonly process: AgentProcess) {}
 
-  static async start(redisUrl: string): Promise<AgentProcess> {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckc-conf-'));
-    const agent = new AgentProcess(
-      dir,
-      `127.0.0.1:${await freePort()}`,
-      path.join(dir, 'agent.sock'),
-    );
-    agent.child = spawn(
-      process.execPath,
-      [
-        AGENT_BIN,
-        ...[
-          '--listen',
-          agent.tcp,
-          '--socket',
-          agent.socket,
-          '--cache-dir',
-          path.join(dir, 'cache'),
-        ],
-        ...[
-          '--redis-url',
-          redisUrl,
-          '--node-id',
-          `conformance-${path.basename(dir)}`,
-          '--log-level',
-          'error',
-        ],
-      ],
-      { stdio: ['ignore', 'ignore', 'inherit'] },
-    );
-    const probe = new CheckpointCacheClient({ agent: agent.tcp });
-    try {
-      await waitUntil(
-        () =>
-          probe.stat('conformance/ready-probe').then(
-            () => true,
-            (err: unknown) => isCheckpointCacheError(err) && statusName(err.code) === 'NOT_FOUND',
-          ),
-        { timeoutMs: 20_000, message: 'conformance agent did not start' },
-      );
-    } finally {
-      probe.close();
-    }
-    return agent;
+  static async start(redisUrl: string): Promise<ConformanceAgent> {
+    const agent = await startAgentProcess({
+      nodeId: `conformance-${randomUUID().slice(0, 8)}`,
+      redisUrl,
+      redisPrefix: 'ckc',
+      listen: '127.0.0.1:0',
+    });
+    return new ConformanceAgent(agent);
   }
 
+  get tcp(): string {
+    return this.process.address;
+  }
+  get socket(): string {
+    return this.process.socketPath;
+  }
   get running(): boolean {
-    return (
-      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
-    );
+    return !this.down;
   }
 
   cacheFile(key: string): string {
     const h = createHash('sha256').update(key, 'utf8').digest('hex');
-    return path.join(this.dir, 'cache', 'entries', h.slice(0, 2), h);
+    return path.join(this.process.cacheDir, 'entries', h.slice(0, 2), h);
   }
 
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-    const child = this.child;
-    if (child && this.running) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill(signal);
-      await exited;
-    }
+  /** Graceful stop (SIGTERM); removes the agent's cache dir. */
+  async stop(): Promise<void> {
+    this.down = true;
+    await this.process.stop();
   }
 
+  /** SIGKILL, like a crash. */
   kill(): void {
-    if (this.running) this.child?.kill('SIGKILL');
-  }
-
-  async remove(): Promise<void> {
-    await this.stop();
-    await fs.rm(this.dir, { recursive: true, force: true });
+    if (this.down) return;
+    this.down = true;
+    void this.process.kill();
   }
 }
 
 describe('client conformance (TypeScript)', function () {
   this.timeout(60_000);
   let redis: RedisServerHandle;
-  let shared: AgentProcess;
+  let shared: ConformanceAgent;
   let remoteDir: string;
 
   before(async function () {
     redis = await startRedisServer();
-    shared = await AgentProcess.start(redis.url);
+    shared = await ConformanceAgent.start(redis.url);
     remoteDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckc-conf-remote-'));
   });
   after(async function () {
-    await shared?.remove();
+    await shared?.stop();
     await redis?.stop();
     if (remoteDir) await fs.rm(remoteDir, { recursive: true, force: true });
   });
@@ -206,18 +162,22 @@ describe('client conformance (TypeScript)', function () {
     for (const sc of scenariosFile.scenarios) {
       it(sc.name, async function () {
         const destructive = sc.fault.kind === 'agent_down' || sc.fault.kind === 'kill_midstream';
-        const agent = destructive ? await AgentProcess.start(redis.url) : shared;
+        const agent = destructive ? await ConformanceAgent.start(redis.url) : shared;
         try {
           await runScenario(sc, agent, remoteDir);
         } finally {
-          if (destructive) await agent.remove();
+          if (destructive) await agent.stop();
         }
       });
     }
   });
 });
 
-async function runScenario(sc: Scenario, agent: AgentProcess, remoteDir: string): Promise<void> {
+async function runScenario(
+  sc: Scenario,
+  agent: ConformanceAgent,
+  remoteDir: string,
+): Promise<void> {
   const key =
     sc.keyLength !== undefined
       ? 'k'.repeat(sc.keyLength)

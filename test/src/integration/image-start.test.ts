@@ -264,8 +264,8 @@ describe('agent image commands (deploy/Dockerfile), outside a container', functi
 
     expect(await healthCheck(tcp)).to.equal('SERVING');
     expect(await healthCheck(`unix:${socket}`, SERVICE_NAME)).to.equal('SERVING');
-    // entrypoint.sh's umask: the socket is for the agent's user and group only.
-    expect(((await fs.lstat(socket)).mode & 0o777).toString(8)).to.equal('770');
+    // The agent's --socket-mode default: the socket is for the agent's user and group only.
+    expect(((await fs.lstat(socket)).mode & 0o777).toString(8)).to.equal('660');
 
     const client = rawClient(`unix:${socket}`);
     try {

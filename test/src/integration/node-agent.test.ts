@@ -542,7 +542,17 @@ describe('node agent', function () {
     it('exits at once on a second signal during a shutdown that waits for a stream', async function () {
       const dir = await tempDir();
       const p = runAgent(
-        ['--listen', '127.0.0.1:0', '--cache-dir', dir, '--shutdown-grace', '60s'],
+        // Writes over TCP, which the default write access (socket) refuses.
+        [
+          '--listen',
+          '127.0.0.1:0',
+          '--cache-dir',
+          dir,
+          '--shutdown-grace',
+          '60s',
+          '--write-access',
+          'any',
+        ],
         {
           CKC_REDIS_URL: redis.url,
         },

@@ -80,6 +80,15 @@ describe('config', function () {
         minFreePercent: 5,
         reconcileInterval: 60_000,
         metricsListen: undefined,
+        tlsCert: undefined,
+        tlsKey: undefined,
+        tlsClientCa: undefined,
+        socketMode: 0o660,
+        socketGroup: undefined,
+        writeAccess: 'socket',
+        redisTlsCa: undefined,
+        redisTlsCert: undefined,
+        redisTlsKey: undefined,
       });
     });
 
@@ -328,6 +337,15 @@ describe('config', function () {
       minFreePercent: '100',
       reconcileInterval: '1ms',
       metricsListen: 'port 9090',
+      tlsCert: 'bad\0path',
+      tlsKey: 'bad\0path',
+      tlsClientCa: 'bad\0path',
+      socketMode: '0999',
+      socketGroup: 'wheel group',
+      writeAccess: 'everyone',
+      redisTlsCa: 'bad\0path',
+      redisTlsCert: 'bad\0path',
+      redisTlsKey: 'bad\0path',
     };
 
     for (const o of AGENT_OPTIONS.filter((x) => x.name !== 'config')) {
@@ -425,6 +443,77 @@ describe('config', function () {
     });
   });
 
+  describe('security options', function () {
+    const tls = ['--tls-cert', '/tls/tls.crt', '--tls-key', '/tls/tls.key'];
+
+    it('parses socket modes in octal, as chmod does', function () {
+      expect(load(['--socket-mode', '600']).socketMode).to.equal(0o600);
+      expect(load([], { CKC_SOCKET_MODE: '0o640' }).socketMode).to.equal(0o640);
+      expect(configError(() => load(['--socket-mode', '4755'])).message).to.equal(
+        '--socket-mode="4755": expected an octal file mode like 0660 or 0600',
+      );
+    });
+
+    it('reads a YAML socket mode as written, whether YAML takes it for decimal or octal', function () {
+      expect(load(['--config', yamlFile('socketMode: 0600\n')]).socketMode).to.equal(0o600);
+      expect(load(['--config', yamlFile('socketMode: 0o640\n')]).socketMode).to.equal(0o640);
+      expect(load(['--config', yamlFile('socketMode: "0660"\n')]).socketMode).to.equal(0o660);
+    });
+
+    it('accepts socket groups by name or gid', function () {
+      expect(load(['--socket-group', 'flink']).socketGroup).to.equal('flink');
+      expect(load([], { CKC_SOCKET_GROUP: '9999' }).socketGroup).to.equal('9999');
+    });
+
+    it('wants the TLS certificate and key together, naming the missing one', function () {
+      expect(configError(() => load(['--tls-cert', '/a.crt'])).message).to.equal(
+        '--tls-cert is set but CKC_TLS_KEY (--tls-key) is not: the certificate and its key go together',
+      );
+      expect(configError(() => load([], { CKC_TLS_KEY: '/a.key' })).message).to.match(
+        /^CKC_TLS_KEY is set but CKC_TLS_CERT/,
+      );
+      expect(load(tls)).to.include({ tlsCert: '/tls/tls.crt', tlsKey: '/tls/tls.key' });
+    });
+
+    it('wants TLS for a client CA, and a TCP listener for TLS', function () {
+      expect(configError(() => load(['--tls-client-ca', '/ca.crt'])).message).to.match(
+        /^--tls-client-ca needs CKC_TLS_CERT and CKC_TLS_KEY/,
+      );
+      expect(configError(() => load([...tls, '--listen', 'off'])).message).to.match(
+        /^--tls-cert is set but --listen=off/,
+      );
+    });
+
+    it('defaults write access to the socket, and wants a client CA for mtls', function () {
+      expect(load().writeAccess).to.equal('socket');
+      expect(load(['--write-access', 'ANY']).writeAccess).to.equal('any');
+      expect(configError(() => load(['--write-access', 'mtls', ...tls])).message).to.match(
+        /^--write-access=mtls needs CKC_TLS_CLIENT_CA/,
+      );
+      const mtls = load(['--write-access', 'mtls', ...tls, '--tls-client-ca', '/ca.crt']);
+      expect(mtls.writeAccess).to.equal('mtls');
+    });
+
+    it('takes Redis TLS files only with a rediss:// URL, and the client key with its certificate', function () {
+      expect(
+        configError(() => load(['--redis-tls-ca', '/ca.crt', '--redis-url', 'redis://r:6379']))
+          .message,
+      ).to.equal(
+        '--redis-tls-ca is set but CKC_REDIS_URL is not a rediss:// URL: Redis TLS files apply ' +
+          'to rediss:// and rediss+cluster:// only',
+      );
+      expect(configError(() => load([], { CKC_REDIS_TLS_CA: '/ca.crt' })).message).to.include(
+        'CKC_REDIS_URL is unset',
+      );
+      expect(
+        configError(() => load(['--redis-url', 'rediss://r:6379', '--redis-tls-cert', '/c.crt']))
+          .message,
+      ).to.match(/^--redis-tls-cert is set but CKC_REDIS_TLS_KEY/);
+      const c = load(['--redis-url', 'rediss+cluster://r:6379', '--redis-tls-ca', '/ca.crt']);
+      expect(c.redisTlsCa).to.equal('/ca.crt');
+    });
+  });
+
   describe('YAML file', function () {
     it('reads every option by its camelCase name', function () {
       const file = yamlFile(
@@ -432,7 +521,7 @@ describe('config', function () {
           'listen: 0.0.0.0:7000',
           'socket: off',
           'cacheDir: /var/lib/checkpoint-cache',
-          'redisUrl: redis://redis:6379',
+          'redisUrl: rediss://redis:6379',
           'redisPrefix: prod',
           'nodeId: worker-1',
           'defaultTtl: 2h',
@@ -445,6 +534,15 @@ describe('config', function () {
           'minFreePercent: 10',
           'reconcileInterval: 30s',
           'metricsListen: 0.0.0.0:9464',
+          'tlsCert: tls/tls.crt',
+          'tlsKey: /etc/ckc/tls/tls.key',
+          'tlsClientCa: /etc/ckc/tls/ca.crt',
+          'socketMode: 0640',
+          'socketGroup: flink',
+          'writeAccess: mtls',
+          'redisTlsCa: /etc/ckc/redis/ca.crt',
+          'redisTlsCert: /etc/ckc/redis/tls.crt',
+          'redisTlsKey: /etc/ckc/redis/tls.key',
           '',
         ].join('\n'),
       );
@@ -453,7 +551,7 @@ describe('config', function () {
         listen: '0.0.0.0:7000',
         socket: undefined,
         cacheDir: '/var/lib/checkpoint-cache',
-        redisUrl: 'redis://redis:6379',
+        redisUrl: 'rediss://redis:6379',
         redisPrefix: 'prod',
         nodeId: 'worker-1',
         defaultTtl: 7_200_000,
@@ -466,6 +564,15 @@ describe('config', function () {
         minFreePercent: 10,
         reconcileInterval: 30_000,
         metricsListen: '0.0.0.0:9464',
+        tlsCert: path.join(dir, 'tls/tls.crt'),
+        tlsKey: '/etc/ckc/tls/tls.key',
+        tlsClientCa: '/etc/ckc/tls/ca.crt',
+        socketMode: 0o640,
+        socketGroup: 'flink',
+        writeAccess: 'mtls',
+        redisTlsCa: '/etc/ckc/redis/ca.crt',
+        redisTlsCert: '/etc/ckc/redis/tls.crt',
+        redisTlsKey: '/etc/ckc/redis/tls.key',
       });
     });
 

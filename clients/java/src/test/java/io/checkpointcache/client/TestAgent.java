@@ -81,7 +81,10 @@ final class TestAgent {
                 "--log-format",
                 "text",
                 "--shutdown-grace",
-                "2s")
+                "2s",
+                // The scenarios write over TCP as well as over the socket.
+                "--write-access",
+                "any")
             .directory(repo.toFile())
             .redirectErrorStream(true)
             .redirectOutput(log.toFile());
