@@ -173,7 +173,8 @@ export class CheckpointCacheService {
         // Already serialized (see chunk-encoding.ts); the Read serializer passes Buffers through.
         const message = encodeReadChunk(chunk.offset, chunk.data, chunk.crc32c, chunk.headroom);
         sent(chunk.data.length);
-        if (!call.write(message as ReadResponse)) await drained(call);
+        // grpc-js has copied the message into its frame by the time it calls back.
+        if (!call.write(message as ReadResponse, chunk.release)) await drained(call);
       }
     } finally {
       await reader.close();

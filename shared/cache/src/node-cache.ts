@@ -10,6 +10,7 @@ import { promises as fs } from 'node:fs';
 import { formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import { BlockBufferPool } from './block-buffer-pool';
 import { Capacity, chooseVictims, type CapacityLimits } from './capacity';
 import { DiskStore, isNotFound } from './disk-store';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
@@ -82,6 +83,8 @@ export interface VerifiedChunk {
    * (CHUNK_HEADROOM for a chunk that starts a block, else 0).
    */
   headroom: number;
+  /** When set, call it once `data` is no longer needed (written to the socket): reuses it. */
+  release?: (() => void) | undefined;
 }
 
 export interface EntryReader {
@@ -139,6 +142,8 @@ export class NodeCache {
   private readonly blockSize: number;
   private readonly capacity: Capacity;
   private heldBytes = 0;
+  /** Whole-block read buffers shared by all reads of the default block size. */
+  private readonly readBuffers = new BlockBufferPool(CHUNK_HEADROOM + DEFAULT_BLOCK_SIZE, 256);
   /** Entry id -> end of its lease (ms since the epoch); leased entries are not evicted. */
   private readonly leases = new Map<string, number>();
   private indexState: IndexState = 'loading';
@@ -303,6 +308,7 @@ export class NodeCache {
       offset: range.offset,
       length,
       onCorrupt: (detail) => this.quarantine(entry.id, detail),
+      pool: this.readBuffers,
     });
   }
 

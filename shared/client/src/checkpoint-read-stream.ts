@@ -54,6 +54,8 @@ interface DirectRead {
   blockSize: number;
   blockCrcs: Buffer;
   pumping: boolean;
+  /** The next block, read ahead while the current one is verified and delivered. */
+  ahead: { block: number; read: Promise<Buffer> } | undefined;
 }
 
 /** Emitted as `fallback` when the read leaves the agent for the remote store. */
@@ -187,6 +189,7 @@ export class CheckpointReadStream extends Readable {
         blockSize: lease.blockSize,
         blockCrcs: lease.blockCrc32c,
         pumping: false,
+        ahead: undefined,
       };
       this.emit('header', { entry, offset, length: end - offset, source: 'SOURCE_LOCAL_DISK' });
     } catch {
@@ -218,17 +221,12 @@ export class CheckpointReadStream extends Readable {
         const block = Math.floor(this.position / direct.blockSize);
         const blockStart = block * direct.blockSize;
         const blockLength = Math.min(direct.blockSize, direct.size - blockStart);
-        const data = Buffer.allocUnsafe(blockLength);
-        let done = 0;
-        while (done < blockLength) {
-          const { bytesRead } = await direct.handle.read(
-            data,
-            done,
-            blockLength - done,
-            blockStart + done,
-          );
-          if (bytesRead === 0) throw new Error('file ended early');
-          done += bytesRead;
+        const ahead = direct.ahead?.block === block ? direct.ahead.read : undefined;
+        direct.ahead = undefined;
+        const data = await (ahead ?? readBlockOf(direct, block));
+        if (data.length !== blockLength) throw new Error('file ended early');
+        if (blockStart + blockLength < this.end) {
+          direct.ahead = { block: block + 1, read: readBlockOf(direct, block + 1) };
         }
         const actual = crc32c(data);
         if (
@@ -272,7 +270,10 @@ export class CheckpointReadStream extends Readable {
   private closeDirect(): void {
     const direct = this.direct;
     this.direct = undefined;
-    void direct?.handle.close().catch(() => undefined);
+    if (!direct) return;
+    // A read ahead still in flight finishes before the handle closes.
+    const pending = direct.ahead?.read ?? Promise.resolve();
+    void pending.catch(() => undefined).then(() => direct.handle.close().catch(() => undefined));
   }
 
   // ---- local phase -------------------------------------------------------------------------
@@ -554,4 +555,22 @@ export class CheckpointReadStream extends Readable {
     this.firstMessageTimer = undefined;
     this.clearIdleTimer();
   }
+}
+
+/** Reads block `block` of a short-circuited file; shorter than a block only at the end of file. */
+function readBlockOf(direct: DirectRead, block: number): Promise<Buffer> {
+  const start = block * direct.blockSize;
+  const length = Math.min(direct.blockSize, direct.size - start);
+  const data = Buffer.allocUnsafe(length);
+  const read = (async () => {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await direct.handle.read(data, done, length - done, start + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return data.subarray(0, done);
+  })();
+  read.catch(() => undefined); // awaited by pumpDirect; only kept from going unhandled
+  return read;
 }
