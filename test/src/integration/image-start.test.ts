@@ -9,11 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { constants as fsConstants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { service as healthService } from 'grpc-health-check';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { SERVICE_NAME } from '@checkpoint-cache/proto';
+import { healthCheck } from '../helpers/health-check';
 import { rawClient, readEntry, writeEntry } from '../helpers/raw-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
@@ -122,29 +121,6 @@ function logRecords(agent: Run): Record<string, unknown>[] {
 }
 
 // ---- health ---------------------------------------------------------------------------------
-
-const HealthClient = grpc.makeGenericClientConstructor(
-  healthService as unknown as grpc.ServiceDefinition,
-  'Health',
-);
-
-type HealthCheck = (
-  req: { service: string },
-  options: grpc.CallOptions,
-  cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
-) => void;
-
-function healthCheck(target: string, service = ''): Promise<string> {
-  const client = new HealthClient(target, grpc.credentials.createInsecure());
-  const check = (client as unknown as { Check: HealthCheck }).Check.bind(client);
-  return new Promise<string>((resolve, reject) => {
-    check({ service }, { deadline: Date.now() + 5000 }, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(res?.status ?? '');
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
-import { service as healthService } from 'grpc-health-check';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { AGENT_OPTIONS } from '@checkpoint-cache/config';
 import { startNodeAgent } from '@checkpoint-cache/node-agent';
@@ -19,6 +18,7 @@ import {
   checkpointCacheClientConstructor,
   type CheckpointCacheClient,
 } from '@checkpoint-cache/proto';
+import { healthCheck } from '../helpers/health-check';
 import { startTestAgent, testAgentConfig, testLogger, type TestAgent } from '../helpers/agent';
 import { rawClient, readEntry, writeEntry } from '../helpers/raw-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
@@ -30,29 +30,6 @@ const AGENT_BIN = path.join(REPO_ROOT, 'agents', 'node-agent', 'bin', 'ckc-agent
 const MiB = 1024 * 1024;
 
 // ---- health and reflection clients, from the protos those packages ship -------------------
-
-const HealthClient = grpc.makeGenericClientConstructor(
-  healthService as unknown as grpc.ServiceDefinition,
-  'Health',
-);
-
-type HealthCheck = (
-  req: { service: string },
-  options: grpc.CallOptions,
-  cb: (err: grpc.ServiceError | null, res?: { status: string }) => void,
-) => void;
-
-function healthCheck(target: string, service = ''): Promise<string> {
-  const client = new HealthClient(target, grpc.credentials.createInsecure());
-  const check = (client as unknown as { Check: HealthCheck }).Check.bind(client);
-  return new Promise<string>((resolve, reject) => {
-    check({ service }, { deadline: Date.now() + 5000 }, (err, res) => {
-      client.close();
-      if (err) reject(err);
-      else resolve(res?.status ?? '');
-    });
-  });
-}
 
 const REFLECTION_PROTO = path.join(
   path.dirname(require.resolve('@grpc/reflection/package.json')),
