@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { drained } from '@checkpoint-cache/service';
 import { crc32c, crc32cCombine } from '@checkpoint-cache/checksum';
 import {
   checkpointCacheServiceDefinition,
@@ -116,19 +117,4 @@ export class ConstantCheckpointCacheService {
     const tail = size - whole * BLOCK_SIZE;
     return tail > 0 ? crc32cCombine(crc, crc32c(this.block.subarray(0, tail)), tail) : crc;
   }
-}
-
-function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
-  if (call.cancelled) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      call.off('close', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-    call.on('close', done);
-  });
 }

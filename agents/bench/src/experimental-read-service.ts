@@ -21,6 +21,7 @@
  */
 import { promises as fs } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
+import { drained } from '@checkpoint-cache/service';
 import { crc32c } from '@checkpoint-cache/checksum';
 import {
   checkpointCacheServiceDefinition,
@@ -370,19 +371,4 @@ class InFlightLimit {
     this.closed = true;
     for (const wake of this.waiting.splice(0)) wake();
   }
-}
-
-function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
-  if (call.cancelled) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      call.off('close', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-    call.on('close', done);
-  });
 }

@@ -28,6 +28,7 @@ import {
 } from '@checkpoint-cache/proto';
 import type { AccessPolicy, CallOrigin } from './access-policy';
 import { encodeReadChunk } from './chunk-encoding';
+import { drained } from './drained';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import {
   readOutcomeOf,
@@ -318,20 +319,4 @@ function toProtoEntry(e: DomainEntry): EntryInfo {
     ttlMs: e.ttlMs,
     nodeId: e.nodeId,
   };
-}
-
-/** Waits for a server stream to drain, or gives up when the client goes away. */
-function drained(call: grpc.ServerWritableStream<unknown, unknown>): Promise<void> {
-  if (call.cancelled) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      call.off('close', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-    call.on('close', done);
-  });
 }

@@ -14,3 +14,4 @@ export {
 } from './access-policy';
 export { encodeReadChunk } from './chunk-encoding';
 export type { ReadOutcome, ServiceObserver, WriteOutcome } from './service-observer';
+export { drained } from './drained';
