@@ -64,6 +64,11 @@ export interface MetadataStore {
    * cursor of '0' means done. An id may appear more than once.
    */
   scanIds(cursor: string, count: number): Promise<{ ids: string[]; cursor: string }>;
+  /**
+   * Whether the store takes commands right now (no round trip). The cache evicts nothing while it
+   * does not: an eviction whose write then fails to register would only have cost an entry.
+   */
+  isAvailable(): boolean;
   /** Releases connections. */
   close(): Promise<void>;
 }

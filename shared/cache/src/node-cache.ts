@@ -472,15 +472,15 @@ export class NodeCache {
     const below = spec.belowCheckpointId;
     if (below !== undefined) validateCount('below_checkpoint_id', below);
     await this.indexLoaded;
-    const doomed = [...this.index.values()].filter(
-      (e) =>
-        e.sidecar.jobId === spec.jobId &&
-        (below === undefined || e.sidecar.checkpointIds.every((c) => c < below)),
-    );
+    const isDoomed = (e: IndexedEntry): boolean =>
+      e.sidecar.jobId === spec.jobId &&
+      (below === undefined || e.sidecar.checkpointIds.every((c) => c < below));
+    const doomed = [...this.index.values()].filter(isDoomed);
     let entries = 0;
     let bytes = 0;
     for (const e of doomed) {
-      if (await this.remove(e.id, 'release')) {
+      // Checked again under the entry's lock: a newer checkpoint may have referenced it since.
+      if (await this.remove(e.id, 'release', isDoomed)) {
         entries++;
         bytes += e.sidecar.size;
       }
@@ -586,10 +586,15 @@ export class NodeCache {
     }
   }
 
-  private async remove(id: string, reason: RemovalReason): Promise<boolean> {
+  /** Removes an entry (if `still` agrees, under the entry's lock); false when nothing was removed. */
+  private async remove(
+    id: string,
+    reason: RemovalReason,
+    still?: (entry: IndexedEntry) => boolean,
+  ): Promise<boolean> {
     return this.locks.run(id, async () => {
       const entry = await this.lookup(id);
-      if (!entry) return false;
+      if (!entry || (still && !still(entry))) return false;
       await this.removeLocal(entry, reason);
       try {
         await this.options.metadata.remove(id);
@@ -625,8 +630,16 @@ export class NodeCache {
           }));
         const victims = chooseVictims(candidates, need);
         if (!victims) throw this.exhausted(key, bytes);
+        if (!this.options.metadata.isAvailable()) {
+          throw new CacheError(
+            ErrorCode.Unavailable,
+            `${key} needs room but Redis is unreachable: nothing is evicted and nothing stored ` +
+              'until it is back',
+          );
+        }
         let removed = 0;
-        for (const v of victims) if (await this.remove(v.id, 'lru')) removed++;
+        const notLeased = (e: IndexedEntry): boolean => (this.leases.get(e.id) ?? 0) <= Date.now();
+        for (const v of victims) if (await this.remove(v.id, 'lru', notLeased)) removed++;
         if (removed === 0) throw this.exhausted(key, bytes);
       }
       this.capacity.reserve(bytes, entries);

@@ -192,8 +192,24 @@ export class CheckpointReadStream extends Readable {
         ahead: undefined,
       };
       this.emit('header', { entry, offset, length: end - offset, source: 'SOURCE_LOCAL_DISK' });
-    } catch {
+    } catch (err) {
       await handle?.close().catch(() => undefined);
+      const code = (err as Partial<ServiceError>).code;
+      if (
+        typeof code === 'number' &&
+        code !== status.UNIMPLEMENTED &&
+        FALLBACK_STATUSES.has(code) &&
+        !this.destroyed
+      ) {
+        // The agent itself failed the lease (down, hung, entry absent): asking it again with
+        // Read would only delay the remote read by another deadline.
+        this.plan.stats.shortCircuitMissed();
+        this.phase = 'local';
+        this.localOffset = this.position;
+        this.localLength = this.end === undefined ? this.plan.length : this.end - this.position;
+        this.localFailed(statusName(code) as StatusName, err as ServiceError);
+        return;
+      }
       this.leaveDirect();
       return;
     }

@@ -93,6 +93,10 @@ export class RedisMetadataStore implements MetadataStore {
     this.connectionError = undefined;
   };
 
+  isAvailable(): boolean {
+    return !this.closed && this.connection.status === 'ready';
+  }
+
   /** Resolves once Redis takes commands; CacheError(Unavailable) after `timeoutMs`. */
   async ready(timeoutMs?: number): Promise<void> {
     await this.call('wait for Redis', () => waitForRedis(this.connection, timeoutMs));

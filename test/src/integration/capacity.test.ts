@@ -89,6 +89,28 @@ describe('capacity', function () {
     expect(await keys(c)).to.deep.equal(['y', 'z']);
   });
 
+  it('evicts nothing while Redis is unreachable', async function () {
+    const own = await startRedisServer();
+    try {
+      agent = await startTestAgent({ redisUrl: own.url, maxBytes: 1000, minFreePercent: 0 });
+      await agent.cache.whenIndexReady();
+      const c = rawClient(agent.address);
+      client = c;
+      const a = randomBytes(600);
+      await writeEntry(c, { key: 'a', jobId: 'j' }, a);
+      await own.kill();
+      const err = await writeEntry(c, { key: 'b', jobId: 'j' }, randomBytes(600)).then(
+        () => expect.fail('the write should fail'),
+        (e: grpc.ServiceError) => e,
+      );
+      expect(err.code).to.equal(grpc.status.UNAVAILABLE);
+      expect((await readEntry(c, { key: 'a' })).data.equals(a)).to.equal(true);
+      expect(agent.cache.usage()).to.deep.equal({ entries: 1, bytes: 600 });
+    } finally {
+      await own.stop();
+    }
+  });
+
   it('counts the entries on disk again after a restart', async function () {
     const c = await start({ redisUrl: redis.url, maxBytes: 10_000, minFreePercent: 0 });
     await writeEntry(c, { key: 'p', jobId: 'j' }, randomBytes(1234));

@@ -95,6 +95,26 @@ describe('same-node short circuit', function () {
     }
   });
 
+  it('goes straight to the remote store when the lease says the entry is not cached', async function () {
+    const remoteDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckc-remote-'));
+    const remote = path.join(remoteDir, 'file');
+    const bytes = randomBytes(1000);
+    await fs.writeFile(remote, bytes);
+    const c = client(true);
+    try {
+      expect(
+        (await readAll(c.read('sc/not-cached', { remote: `file://${remote}` }))).equals(bytes),
+      ).to.equal(true);
+      const s = c.stats();
+      expect(s.fallbacks).to.deep.equal({ NOT_FOUND: 1 });
+      expect(s.bytesFromRemote).to.equal(1000);
+      expect(s.shortCircuitMisses).to.equal(1);
+    } finally {
+      c.close();
+      await fs.rm(remoteDir, { recursive: true, force: true });
+    }
+  });
+
   it('leaves the short circuit on a corrupt block and ends up with the right bytes', async function () {
     const key = 'sc/corrupt';
     const bytes = randomBytes(3 * BLOCK);
