@@ -1,0 +1,228 @@
+package io.checkpointcache.flink;
+
+import io.checkpointcache.client.CheckpointCacheClient;
+import io.checkpointcache.client.CheckpointCacheException;
+import io.checkpointcache.client.PutOptions;
+import io.checkpointcache.flink.CheckpointCacheOptions.UploadMode;
+import io.grpc.Status;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Copies files the plugin wrote into the node cache, from their local spool copies, after the
+ * real file system has them. The cache is an optimisation: every failure here is logged and
+ * counted, never thrown to the writer, so a checkpoint never fails because the cache is down.
+ * Owns: the spool directory, the upload threads, and cancelling uploads of files that are deleted
+ * or overwritten before (or while) they are copied. Never: touching the real file system.
+ */
+final class CacheUploader implements AutoCloseable {
+  private static final Logger LOG = LoggerFactory.getLogger(CacheUploader.class);
+  /** At most one warning per this many milliseconds; the rest of a failure burst goes to DEBUG. */
+  private static final long WARN_INTERVAL_MS = 60_000;
+
+  /** A written file waiting to be cached. */
+  record Upload(String key, Path spool, long size, int crc32c, CheckpointLabels labels) {}
+
+  private final CheckpointCacheClient client;
+  private final CheckpointCacheSettings settings;
+  private final CheckpointCacheMetrics metrics;
+  private final ThreadPoolExecutor executor;
+  private final Map<String, Task> inFlight = new ConcurrentHashMap<>();
+  private final Path spoolDir;
+  private volatile long lastWarnMs;
+
+  CacheUploader(
+      CheckpointCacheClient client, CheckpointCacheSettings settings, CheckpointCacheMetrics metrics)
+      throws IOException {
+    this.client = client;
+    this.settings = settings;
+    this.metrics = metrics;
+    Files.createDirectories(settings.spoolDir());
+    this.spoolDir = Files.createTempDirectory(settings.spoolDir(), "checkpoint-cache-spool-");
+    // Emptied as uploads finish; removed with the process (or by close()).
+    spoolDir.toFile().deleteOnExit();
+    AtomicInteger threadNo = new AtomicInteger();
+    this.executor =
+        new ThreadPoolExecutor(
+            settings.uploadThreads(),
+            settings.uploadThreads(),
+            60,
+            TimeUnit.SECONDS,
+            new LinkedBlockingQueue<>(settings.maxPendingUploads()),
+            r -> {
+              Thread t = new Thread(r, "checkpoint-cache-upload-" + threadNo.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
+    executor.allowCoreThreadTimeOut(true);
+  }
+
+  /** Where a writer keeps the local copy of a file until it is cached; null when not uploading. */
+  Path newSpoolFile() throws IOException {
+    if (settings.upload() == UploadMode.OFF) return null;
+    return Files.createTempFile(spoolDir, "file-", ".spool");
+  }
+
+  /**
+   * Caches a file the real file system now holds: in SYNC mode before returning, in ASYNC mode
+   * later. Takes ownership of the spool file. Never throws.
+   */
+  void upload(Upload upload) {
+    Task task = new Task(upload);
+    Task previous = inFlight.put(upload.key(), task);
+    if (previous != null) previous.cancel();
+    metrics.uploadQueued();
+    if (settings.upload() == UploadMode.SYNC) {
+      task.run();
+      return;
+    }
+    try {
+      executor.execute(task);
+    } catch (RejectedExecutionException e) {
+      metrics.uploadDropped();
+      warn("upload queue full ({} files); not caching {}", settings.maxPendingUploads(), upload.key());
+      task.finish();
+    }
+  }
+
+  /**
+   * Makes sure an upload of {@code key} that has not finished leaves nothing in the cache. The
+   * caller deletes the entry afterwards; an upload that completes after that deletes it itself.
+   */
+  void cancel(String key) {
+    Task task = inFlight.get(key);
+    if (task != null) task.cancel();
+  }
+
+  /** {@link #cancel} of every key starting with {@code prefix}. */
+  void cancelUnder(String prefix) {
+    inFlight.forEach((key, task) -> {
+      if (key.startsWith(prefix)) task.cancel();
+    });
+  }
+
+  @Override
+  public void close() {
+    executor.shutdownNow();
+    try {
+      executor.awaitTermination(5, TimeUnit.SECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    inFlight.values().forEach(Task::cancel);
+    try (var files = Files.list(spoolDir)) {
+      for (Path f : (Iterable<Path>) files::iterator) Files.deleteIfExists(f);
+      Files.deleteIfExists(spoolDir);
+    } catch (IOException e) {
+      LOG.debug("checkpoint-cache: cannot clean the spool directory {}", spoolDir, e);
+    }
+  }
+
+  private final class Task implements Runnable {
+    private final Upload upload;
+    private final AtomicBoolean cancelled = new AtomicBoolean();
+    private final AtomicBoolean finished = new AtomicBoolean();
+
+    Task(Upload upload) {
+      this.upload = upload;
+    }
+
+    void cancel() {
+      cancelled.set(true);
+    }
+
+    @Override
+    public void run() {
+      try {
+        if (cancelled.get()) {
+          metrics.uploadCancelled();
+          return;
+        }
+        long start = System.nanoTime();
+        if (put()) {
+          metrics.uploadSucceeded(upload.size(), System.nanoTime() - start);
+          // Deleted or overwritten while being copied: the caller's delete may have run first.
+          if (cancelled.get()) deleteQuietly();
+        }
+      } catch (RuntimeException e) {
+        metrics.uploadFailed();
+        warn("upload of {} failed: {}", upload.key(), e.toString());
+      } finally {
+        finish();
+      }
+    }
+
+    /** True when the cache holds the file now. */
+    private boolean put() {
+      for (int attempt = 1; ; attempt++) {
+        try (InputStream in = Files.newInputStream(upload.spool())) {
+          PutOptions options =
+              new PutOptions(
+                  upload.labels().jobId(),
+                  upload.labels().checkpointId(),
+                  upload.size(),
+                  upload.crc32c(),
+                  settings.ttl());
+          client.put(upload.key(), in, options);
+          return true;
+        } catch (CheckpointCacheException e) {
+          if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1) {
+            // The key holds other bytes: a file that was replaced outside this plugin. The real
+            // file system is the source of truth, so the stale copy goes.
+            LOG.info("checkpoint-cache: replacing a stale cached copy of {}", upload.key());
+            deleteQuietly();
+            continue;
+          }
+          metrics.uploadFailed();
+          warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
+          return false;
+        } catch (IOException e) {
+          metrics.uploadFailed();
+          warn("not cached: {}: {}", upload.key(), e.toString());
+          return false;
+        }
+      }
+    }
+
+    private void deleteQuietly() {
+      try {
+        client.delete(upload.key());
+      } catch (CheckpointCacheException e) {
+        LOG.debug("checkpoint-cache: delete of {} failed: {}", upload.key(), e.code());
+      }
+    }
+
+    void finish() {
+      if (!finished.compareAndSet(false, true)) return;
+      inFlight.remove(upload.key(), this);
+      try {
+        Files.deleteIfExists(upload.spool());
+      } catch (IOException e) {
+        LOG.debug("checkpoint-cache: cannot delete spool file {}", upload.spool(), e);
+      }
+      metrics.uploadLeftQueue();
+    }
+  }
+
+  private void warn(String format, Object... args) {
+    long now = System.currentTimeMillis();
+    if (now - lastWarnMs >= WARN_INTERVAL_MS) {
+      lastWarnMs = now;
+      LOG.warn("checkpoint-cache: " + format + " (further failures within 60 s at DEBUG)", args);
+    } else {
+      LOG.debug("checkpoint-cache: " + format, args);
+    }
+  }
+}

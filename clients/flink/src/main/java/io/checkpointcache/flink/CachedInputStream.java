@@ -1,0 +1,99 @@
+package io.checkpointcache.flink;
+
+import io.checkpointcache.client.FallbackEvent;
+import io.checkpointcache.client.SeekableCachedStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.util.Objects;
+import org.apache.flink.core.fs.FSDataInputStream;
+
+/**
+ * A file opened through ckc://: reads from the node cache, continuing from the real file system
+ * at the first undelivered byte when the cache cannot serve (the client's contract); seeks
+ * re-open a range read. Knows the file's length from the real file system, so reads at the end
+ * return -1 without a call. Reports where its bytes came from when closed.
+ * Not thread-safe (nor is any FSDataInputStream).
+ */
+final class CachedInputStream extends FSDataInputStream {
+  private final SeekableCachedStream in;
+  private final String key;
+  private final long length;
+  private final CheckpointCacheMetrics metrics;
+  private final long openedAtMillis = System.currentTimeMillis();
+  private boolean closed;
+
+  CachedInputStream(SeekableCachedStream in, String key, long length, CheckpointCacheMetrics metrics) {
+    this.in = in;
+    this.key = key;
+    this.length = length;
+    this.metrics = metrics;
+  }
+
+  @Override
+  public void seek(long desired) throws IOException {
+    if (desired < 0) throw new EOFException("cannot seek to " + desired + " in " + key);
+    if (desired > length) {
+      throw new EOFException("cannot seek to " + desired + " past the end (" + length + ") of " + key);
+    }
+    in.seek(desired);
+  }
+
+  @Override
+  public long getPos() {
+    return in.getPos();
+  }
+
+  @Override
+  public int read() throws IOException {
+    if (in.getPos() >= length) return -1;
+    return endedEarlyIfNegative(in.read());
+  }
+
+  @Override
+  public int read(byte[] b, int off, int len) throws IOException {
+    Objects.checkFromIndexSize(off, len, b.length);
+    if (len == 0) return 0;
+    long remaining = length - in.getPos();
+    if (remaining <= 0) return -1;
+    return endedEarlyIfNegative(in.read(b, off, (int) Math.min(len, remaining)));
+  }
+
+  /** An end before the real file's length is an error, never a silently short file. */
+  private int endedEarlyIfNegative(int n) throws EOFException {
+    if (n < 0) {
+      throw new EOFException(
+          key + " ended at " + in.getPos() + " of its " + length + " bytes: the cached copy and"
+              + " the real file differ (was the file replaced behind the plugin's back?)");
+    }
+    return n;
+  }
+
+  @Override
+  public long skip(long n) throws IOException {
+    if (n <= 0) return 0;
+    long pos = in.getPos();
+    long target = Math.min(length, pos + n);
+    in.seek(target);
+    return target - pos;
+  }
+
+  @Override
+  public int available() throws IOException {
+    return in.available();
+  }
+
+  @Override
+  public void close() {
+    if (closed) return;
+    closed = true;
+    in.close();
+    metrics.readFinished(
+        new CheckpointCacheMetrics.ReadRecord(
+            key,
+            in.bytesFromCache(),
+            in.bytesFromRemote(),
+            in.fallback().map(FallbackEvent::reason).map(Enum::name).orElse(null),
+            openedAtMillis,
+            System.currentTimeMillis()));
+  }
+}

@@ -1,0 +1,124 @@
+package io.checkpointcache.flink;
+
+import java.time.Duration;
+import org.apache.flink.configuration.ConfigOption;
+import org.apache.flink.configuration.ConfigOptions;
+
+/**
+ * The plugin's Flink configuration keys ({@code config.yaml} or dynamic properties), each default
+ * written once beside its reason. {@link CheckpointCacheSettings} reads them.
+ */
+public final class CheckpointCacheOptions {
+  private CheckpointCacheOptions() {}
+
+  /** What {@code checkpoint-cache.upload} may be. */
+  public enum UploadMode {
+    /**
+     * close() of a written file returns once the real file system has it; the copy into the cache
+     * runs on the plugin's upload threads. A checkpoint is slowed only by the local spool copy.
+     */
+    ASYNC,
+    /**
+     * close() also waits for the cache to hold the file (or to fail). Slower checkpoints, but a
+     * completed checkpoint's files are all cached unless the agent failed.
+     */
+    SYNC,
+    /** Nothing is written to the cache; reads still go through it (filled by other means). */
+    OFF
+  }
+
+  /** Default agent address when neither the key nor the environment names one. */
+  public static final String DEFAULT_AGENT = "unix:/run/checkpoint-cache/agent.sock";
+
+  /** Environment variable the TaskManager pod template sets (deploy/kubernetes). */
+  public static final String AGENT_ENV = "CKC_AGENT";
+
+  public static final ConfigOption<String> TARGET =
+      ConfigOptions.key("checkpoint-cache.target")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "The real file system ckc:// paths live on, as a URI prefix: ckc:///a/b is"
+                  + " <target>/a/b. For example hdfs://namenode:8020/flink or file:///. It stays"
+                  + " the source of truth: every write goes there.");
+
+  public static final ConfigOption<String> AGENT =
+      ConfigOptions.key("checkpoint-cache.agent")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "The node agent: unix:/path/agent.sock (required for writes and deletes: the agent"
+                  + " accepts changes only over its Unix socket by default) or host:port (reads"
+                  + " only). Unset: the CKC_AGENT environment variable, else "
+                  + DEFAULT_AGENT
+                  + ".");
+
+  public static final ConfigOption<Boolean> ENABLED =
+      ConfigOptions.key("checkpoint-cache.enabled")
+          .booleanType()
+          .defaultValue(true)
+          .withDescription(
+              "false: ckc:// is a plain alias of the target (no agent calls at all), so a job"
+                  + " keeps its checkpoint paths while the cache is switched off.");
+
+  public static final ConfigOption<String> JOB_ID =
+      ConfigOptions.key("checkpoint-cache.job-id")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "Job label for cached files whose path does not name the job. Files under Flink's"
+                  + " layout <dir>/<job-id>/{chk-N,shared,taskowned}/ are labelled from the path.");
+
+  public static final ConfigOption<UploadMode> UPLOAD =
+      ConfigOptions.key("checkpoint-cache.upload")
+          .enumType(UploadMode.class)
+          .defaultValue(UploadMode.ASYNC)
+          .withDescription(
+              "When a written file is copied into the cache: ASYNC (after close, on upload"
+                  + " threads), SYNC (inside close) or OFF.");
+
+  public static final ConfigOption<Integer> UPLOAD_THREADS =
+      ConfigOptions.key("checkpoint-cache.upload.threads")
+          .intType()
+          .defaultValue(2)
+          .withDescription("Threads copying files into the cache in ASYNC mode.");
+
+  public static final ConfigOption<Integer> UPLOAD_MAX_PENDING =
+      ConfigOptions.key("checkpoint-cache.upload.max-pending")
+          .intType()
+          .defaultValue(256)
+          .withDescription(
+              "Files waiting for an upload thread at most; more are not cached (counted as"
+                  + " dropped) rather than holding spool space while the agent is slow.");
+
+  public static final ConfigOption<Duration> TTL =
+      ConfigOptions.key("checkpoint-cache.ttl")
+          .durationType()
+          .noDefaultValue()
+          .withDescription("Sliding TTL of cached files. Unset: the agent's default.");
+
+  public static final ConfigOption<String> SPOOL_DIR =
+      ConfigOptions.key("checkpoint-cache.spool-dir")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "Local directory for the copy of each file being written, kept until it is in the"
+                  + " cache (so the cache is filled without reading the remote file back). Unset:"
+                  + " the first of io.tmp.dirs.");
+
+  public static final ConfigOption<Duration> FIRST_MESSAGE_TIMEOUT =
+      ConfigOptions.key("checkpoint-cache.first-message-timeout")
+          .durationType()
+          .defaultValue(Duration.ofSeconds(3))
+          .withDescription(
+              "Longest wait for the agent to start answering a read before it is served from the"
+                  + " target: what a hung agent costs per file.");
+
+  public static final ConfigOption<Duration> IDLE_TIMEOUT =
+      ConfigOptions.key("checkpoint-cache.idle-timeout")
+          .durationType()
+          .defaultValue(Duration.ofSeconds(30))
+          .withDescription(
+              "Longest silence of a read or upload stream before it is given up (a read then"
+                  + " continues from the target).");
+}
