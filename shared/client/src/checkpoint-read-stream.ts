@@ -90,6 +90,8 @@ export class CheckpointReadStream extends Readable {
   private fromRemote = 0;
   private fallbackEvent: FallbackEvent | undefined;
   private direct: DirectRead | undefined;
+  /** `header` is emitted once per read, whichever phase describes the entry first. */
+  private headerEmitted = false;
   /** The entry as the lease or the agent's header described it. */
   private knownEntry: EntryInfo__Output | undefined;
   /** Range asked of the agent by the local phase (it starts where a short circuit stopped). */
@@ -191,6 +193,7 @@ export class CheckpointReadStream extends Readable {
         pumping: false,
         ahead: undefined,
       };
+      this.headerEmitted = true;
       this.emit('header', { entry, offset, length: end - offset, source: 'SOURCE_LOCAL_DISK' });
     } catch (err) {
       await handle?.close().catch(() => undefined);
@@ -395,7 +398,11 @@ export class CheckpointReadStream extends Readable {
       this.wholeCrc = 0;
     }
     this.knownEntry = entry ?? this.knownEntry;
-    this.emit('header', header);
+    // Once per read: a short circuit that fell back to streaming has already described the entry.
+    if (!this.headerEmitted) {
+      this.headerEmitted = true;
+      this.emit('header', header);
+    }
   }
 
   private onLocalEnd(): void {

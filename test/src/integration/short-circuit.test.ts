@@ -130,7 +130,10 @@ describe('same-node short circuit', function () {
     const c = client(true);
     try {
       const stream = c.read(key, { remote: `file://${remote}` });
+      let headers = 0;
+      stream.on('header', () => headers++);
       expect((await readAll(stream)).equals(bytes)).to.equal(true);
+      expect(headers, 'header events').to.equal(1);
       expect(stream.bytesFromCache).to.equal(BLOCK);
       expect(stream.bytesFromRemote).to.equal(2 * BLOCK);
       expect(c.stats().fallbacks).to.deep.equal({ DATA_LOSS: 1 });
