@@ -180,6 +180,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
     nodeId,
     metadata: parts.metadata,
     defaultTtlMs: config.defaultTtl,
+    blockSize: config.blockSize,
     logger: log,
     observer: metrics,
     limits: {

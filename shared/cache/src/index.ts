@@ -8,3 +8,5 @@ export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
 export type { CapacityLimits } from './capacity';
 export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reconciler';
+export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
+export { READ_SPAN } from './verified-reader';

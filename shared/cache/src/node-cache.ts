@@ -6,7 +6,6 @@
  * Writes fail cleanly when the metadata store is down (an entry on disk that Redis does not know
  * could never expire); reads and stats keep being served from the index, with TTL touches dropped.
  */
-import { promises as fs } from 'node:fs';
 import { formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
@@ -15,11 +14,12 @@ import { Capacity, chooseVictims, type CapacityLimits } from './capacity';
 import { DiskStore, isNotFound } from './disk-store';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
 import { KeyedMutex } from './keyed-mutex';
+import { OpenFiles, type LentHandle } from './open-files';
 import type { EntryMetadata, MetadataStore } from './metadata-store';
 import { SIDECAR_VERSION, type Sidecar } from './sidecar';
 import { StagedWrite } from './staged-write';
 import { TouchBatcher } from './touch-batcher';
-import { VerifiedReader } from './verified-reader';
+import { READ_SPAN, VerifiedReader } from './verified-reader';
 
 /** Bytes covered by one stored CRC32C; also the largest chunk a read sends. */
 export const DEFAULT_BLOCK_SIZE = 256 * 1024;
@@ -38,6 +38,8 @@ export interface NodeCacheOptions {
   logger?: Logger;
   /** Block size of new entries; existing entries keep theirs. */
   blockSize?: number;
+  /** Data files kept open for reads (default DEFAULT_OPEN_FILES); 0 opens and closes per read. */
+  openFiles?: number;
   /** Capacity limits; writes evict least recently used entries to stay within them. */
   limits?: CapacityLimits;
   /** Told about every entry removal (metrics). */
@@ -70,7 +72,7 @@ export interface WriteSpec {
   ttlMs?: number;
 }
 
-/** Free bytes a reader leaves in front of each block it reads, for a message header. */
+/** Free bytes a reader leaves in front of each disk read's bytes, for a message header. */
 export const CHUNK_HEADROOM = 32;
 
 /** A verified chunk of an entry. */
@@ -80,7 +82,7 @@ export interface VerifiedChunk {
   crc32c: number;
   /**
    * Bytes before `data` in its ArrayBuffer that belong to nobody else and may be overwritten
-   * (CHUNK_HEADROOM for a chunk that starts a block, else 0).
+   * (CHUNK_HEADROOM for a chunk that starts a disk read, else 0).
    */
   headroom: number;
   /** When set, call it once `data` is no longer needed (written to the socket): reuses it. */
@@ -142,8 +144,10 @@ export class NodeCache {
   private readonly blockSize: number;
   private readonly capacity: Capacity;
   private heldBytes = 0;
-  /** Whole-block read buffers shared by all reads of the default block size. */
-  private readonly readBuffers = new BlockBufferPool(CHUNK_HEADROOM + DEFAULT_BLOCK_SIZE, 256);
+  /** Read buffers shared by all reads. */
+  private readonly readBuffers = new BlockBufferPool(CHUNK_HEADROOM + READ_SPAN, 256);
+  /** Data files of recently read entries, kept open; forgotten before an entry's file goes. */
+  private readonly openFiles: OpenFiles;
   /** Entry id -> end of its lease (ms since the epoch); leased entries are not evicted. */
   private readonly leases = new Map<string, number>();
   private indexState: IndexState = 'loading';
@@ -157,6 +161,7 @@ export class NodeCache {
     this.touches = new TouchBatcher(options.metadata, this.logger);
     this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     this.capacity = new Capacity(options.root, options.limits ?? {});
+    this.openFiles = new OpenFiles(options.openFiles);
   }
 
   /**
@@ -291,9 +296,9 @@ export class NodeCache {
         `range ${range.offset}+${length} is past the end of ${key} (${size} bytes)`,
       );
     }
-    let handle: fs.FileHandle;
+    let lent: LentHandle;
     try {
-      handle = await fs.open(this.disk.dataPath(entry.id), 'r');
+      lent = await this.openFiles.acquire(entry.id, this.disk.dataPath(entry.id));
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // Removed between the index look-up and the open (expiry, delete): a plain miss.
@@ -301,7 +306,8 @@ export class NodeCache {
     }
     this.touchLater(entry);
     return new VerifiedReader({
-      handle,
+      handle: lent.handle,
+      onClose: lent.release,
       entry: this.info(entry),
       blockSize: entry.sidecar.blockSize,
       blockCrcs: entry.sidecar.blockCrcs,
@@ -492,6 +498,7 @@ export class NodeCache {
   async close(): Promise<void> {
     await this.indexLoaded.catch(() => undefined);
     await this.touches.flush();
+    await this.openFiles.closeAll();
   }
 
   private async commit(
@@ -669,6 +676,7 @@ export class NodeCache {
     if (this.index.delete(entry.id)) this.heldBytes -= entry.sidecar.size;
     this.removedWhileLoading?.add(entry.id);
     this.leases.delete(entry.id);
+    this.openFiles.forget(entry.id);
     await this.disk.remove(entry.id);
     this.options.observer?.entryRemoved(reason, entry.sidecar.size);
   }

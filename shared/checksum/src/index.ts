@@ -2,12 +2,9 @@
  * CRC32C (Castagnoli), the checksum of every entry and chunk on disk and on the wire.
  * Owns: the algorithm choice. Java clients use java.util.zip.CRC32C, which agrees with this.
  */
-import { crc32c as nativeCrc32c } from '@node-rs/crc32';
+import { crc32c } from './crc32c';
 
-/** CRC32C of `data`, continuing from `previous` (the CRC of the bytes before it) when given. */
-export function crc32c(data: Uint8Array, previous = 0): number {
-  return nativeCrc32c(data as Buffer, previous) >>> 0;
-}
+export { crc32c };
 
 /** Accumulates the CRC32C of bytes seen in order. */
 export class Crc32cAccumulator {
@@ -34,3 +31,4 @@ export function formatCrc32c(value: number): string {
   return '0x' + (value >>> 0).toString(16).padStart(8, '0');
 }
 export { crc32cCombine } from './crc32c-combine';
+export { checkBlocks, type BlockCheck } from './blocks';

@@ -9,7 +9,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
+import { checkBlocks, crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import type {
   CheckpointCacheClient as GrpcClient,
   EntryInfo__Output,
@@ -21,7 +21,6 @@ import { Readable } from 'node:stream';
 import { CheckpointCacheError, statusName } from './checkpoint-cache-error';
 import type { ClientDeadlines } from './client-options';
 import type { ClientStats } from './client-stats';
-import { crc32cCombine } from '@checkpoint-cache/checksum';
 import {
   FALLBACK_STATUSES,
   statusOfFault,
@@ -54,8 +53,8 @@ interface DirectRead {
   blockSize: number;
   blockCrcs: Buffer;
   pumping: boolean;
-  /** The next block, read ahead while the current one is verified and delivered. */
-  ahead: { block: number; read: Promise<Buffer> } | undefined;
+  /** The next span of blocks, read ahead while the current one is verified and delivered. */
+  ahead: { start: number; read: Promise<Buffer> } | undefined;
 }
 
 /** Emitted as `fallback` when the read leaves the agent for the remote store. */
@@ -237,32 +236,29 @@ export class CheckpointReadStream extends Readable {
     direct.pumping = true;
     try {
       while (this.phase === 'direct' && this.end !== undefined && this.position < this.end) {
-        const block = Math.floor(this.position / direct.blockSize);
-        const blockStart = block * direct.blockSize;
-        const blockLength = Math.min(direct.blockSize, direct.size - blockStart);
-        const ahead = direct.ahead?.block === block ? direct.ahead.read : undefined;
+        const span = spanAt(direct, this.position, this.end);
+        const ahead = direct.ahead?.start === span.start ? direct.ahead.read : undefined;
         direct.ahead = undefined;
-        const data = await (ahead ?? readBlockOf(direct, block));
-        if (data.length !== blockLength) throw new Error('file ended early');
-        if (blockStart + blockLength < this.end) {
-          direct.ahead = { block: block + 1, read: readBlockOf(direct, block + 1) };
+        const data = await (ahead ?? readSpanOf(direct, span));
+        if (data.length !== span.length) throw new Error('file ended early');
+        const spanEnd = span.start + span.length;
+        if (spanEnd < this.end) {
+          const following = spanAt(direct, spanEnd, this.end);
+          direct.ahead = { start: following.start, read: readSpanOf(direct, following) };
         }
-        const actual = crc32c(data);
-        if (
-          block * 4 + 4 > direct.blockCrcs.length ||
-          actual !== direct.blockCrcs.readUInt32BE(block * 4)
-        ) {
-          throw new Error(`block ${block} fails its CRC32C`);
-        }
+        const check = checkBlocks(data, span.start / direct.blockSize, direct.blockSize, (b) =>
+          b * 4 + 4 <= direct.blockCrcs.length ? direct.blockCrcs.readUInt32BE(b * 4) : undefined,
+        );
+        if (!check.ok) throw new Error(`block ${check.block} fails its CRC32C`);
         if (this.phase !== 'direct') return;
-        const from = this.position - blockStart;
-        const to = Math.min(this.end, blockStart + blockLength) - blockStart;
+        const from = this.position - span.start;
+        const to = Math.min(this.end, spanEnd) - span.start;
         const slice = data.subarray(from, to);
         this.plan.stats.shortCircuited(slice.length);
         const more = this.deliver(
           slice,
           'cache',
-          slice.length === blockLength ? actual : undefined,
+          slice.length === span.length ? check.crc32c : undefined,
         );
         if (!more) return;
       }
@@ -580,10 +576,21 @@ export class CheckpointReadStream extends Readable {
   }
 }
 
-/** Reads block `block` of a short-circuited file; shorter than a block only at the end of file. */
-function readBlockOf(direct: DirectRead, block: number): Promise<Buffer> {
-  const start = block * direct.blockSize;
-  const length = Math.min(direct.blockSize, direct.size - start);
+/** Most bytes one read of a short-circuited file covers, unless a single block is larger. */
+const DIRECT_SPAN = 256 * 1024;
+
+/** The whole blocks from the one holding `from` to the one holding `end - 1`, one span at most. */
+function spanAt(direct: DirectRead, from: number, end: number): { start: number; length: number } {
+  const { blockSize, size } = direct;
+  const span = Math.max(blockSize, Math.floor(DIRECT_SPAN / blockSize) * blockSize);
+  const start = Math.floor(from / blockSize) * blockSize;
+  const lastBlockEnd = Math.min(Math.ceil(end / blockSize) * blockSize, size);
+  return { start, length: Math.min(span, lastBlockEnd - start) };
+}
+
+/** Reads a span of a short-circuited file; shorter than asked only at the end of file. */
+function readSpanOf(direct: DirectRead, span: { start: number; length: number }): Promise<Buffer> {
+  const { start, length } = span;
   const data = Buffer.allocUnsafe(length);
   const read = (async () => {
     let done = 0;

@@ -206,9 +206,25 @@ export const AGENT_OPTIONS: readonly OptionSpec[] = Object.freeze(
       max: 4 * MiB,
       metavar: '<size>',
       doc:
-        'Largest chunk a Read sends, whatever the client asks for. Chunks never span more than one ' +
-        'checksum block (256KiB), so values above that only matter for future block sizes. ' +
-        'Clients must accept messages a little larger than this (grpc-js accepts 4MiB by default).',
+        'Largest chunk a Read sends, whatever the client asks for. A chunk never spans more than ' +
+        'one disk read (256KiB, or one checksum block if --block-size is larger), so values above ' +
+        'that only matter with larger blocks. Clients must accept messages a little larger than ' +
+        'this (grpc-js accepts 4MiB by default).',
+    },
+    {
+      name: 'blockSize',
+      flag: 'block-size',
+      env: 'CKC_BLOCK_SIZE',
+      type: 'size',
+      default: '64KiB',
+      min: 4 * KiB,
+      max: 4 * MiB,
+      metavar: '<size>',
+      doc:
+        'Bytes covered by one stored CRC32C in entries written from now on (existing entries keep ' +
+        'theirs). A range read reads and verifies every block it touches, so smaller blocks make ' +
+        'small reads cheaper; each block costs 4 bytes of agent memory while its entry is cached ' +
+        '(64KiB blocks: 64MiB per TiB held).',
     },
     {
       name: 'maxBytes',

@@ -43,6 +43,7 @@ export interface AgentConfig {
   readonly shutdownGrace: number;
   /** Bytes. */
   readonly maxChunkSize: number;
+  readonly blockSize: number;
   /** Bytes; undefined: no limit. */
   readonly maxBytes: number | undefined;
   /** undefined: no limit. */

@@ -172,6 +172,91 @@ describe('CheckpointCache service', function () {
     });
   });
 
+  describe('block sizes', function () {
+    // Entries keep the block size they were written with; a read covers up to 256 KiB of whole
+    // blocks at a time and only the blocks its range touches.
+    for (const blockSize of [4 * KiB, 48 * KiB, BLOCK, 1024 * KiB]) {
+      describe(`${blockSize / KiB} KiB blocks`, function () {
+        const data = randomBytes(2 * BLOCK + 3 * blockSize + 123);
+        let k: string;
+        beforeEach(async function () {
+          await agent.stop();
+          agent = await startTestAgent({ redisUrl: redis.url, blockSize });
+          client.close();
+          client = rawClient(agent.address);
+          k = key('blocks');
+          await put(k, data);
+        });
+
+        it('returns every range exactly, in chunks of at most one disk read', async function () {
+          const size = data.length;
+          const ranges: [number, number][] = [
+            [0, size],
+            [1, 10],
+            [blockSize - 1, 2],
+            [blockSize, blockSize],
+            [BLOCK - 3, BLOCK + 7],
+            [size - blockSize - 5, blockSize + 5],
+            [size - 1, 1],
+          ];
+          for (const [offset, length] of ranges) {
+            const r = await readEntry(client, { key: k, offset, length });
+            const expected = data.subarray(offset, offset + length);
+            expect(r.data.equals(expected), `${offset}+${length}`).to.equal(true);
+            expect(r.chunks.every((c) => c.length <= Math.max(BLOCK, blockSize))).to.equal(true);
+            for (const c of r.chunks) {
+              const bytes = data.subarray(c.offset, c.offset + c.length);
+              expect(c.crc32c, `chunk at ${c.offset}`).to.equal(crc32c(bytes));
+            }
+          }
+          const hinted = await readEntry(client, { key: k, offset: 5, maxChunkSize: 5000 });
+          expect(hinted.data.equals(data.subarray(5))).to.equal(true);
+          expect(hinted.chunks.every((c) => c.length <= 5000)).to.equal(true);
+        });
+
+        it('finds a corrupt block inside a read and sends nothing of that read', async function () {
+          const id = entryIdOf(k);
+          const file = path.join(agent.cacheDir, 'entries', id.slice(0, 2), id);
+          // The last block of the file: every read before it is whole and good.
+          const bad = data.length - 10;
+          const handle = await fs.open(file, 'r+');
+          await handle.write(Buffer.from([data[bad]! ^ 0xff]), 0, 1, bad);
+          await handle.close();
+          const err = await rejection(readEntry(client, { key: k }));
+          const badBlock = Math.floor(bad / blockSize);
+          expectStatus(err, grpc.status.DATA_LOSS, new RegExp(`block ${badBlock} \\(bytes `));
+          const partial = (err as { partial: { data: Buffer } }).partial.data;
+          const span = Math.max(blockSize, Math.floor(BLOCK / blockSize) * blockSize);
+          const readStart = Math.floor((badBlock * blockSize) / span) * span;
+          expect(partial.length).to.equal(readStart);
+          expect(partial.equals(data.subarray(0, partial.length))).to.equal(true);
+          expectStatus(await rejection(unary(client, 'stat', { key: k })), grpc.status.NOT_FOUND);
+        });
+      });
+    }
+  });
+
+  it('reads the new bytes of a key deleted and written again, not the open old file', async function () {
+    const k = key('rewritten');
+    const first = randomBytes(BLOCK + 10);
+    await put(k, first);
+    // Reads keep the entry's file open between calls.
+    for (let i = 0; i < 3; i++) {
+      expect((await readEntry(client, { key: k })).data.equals(first)).to.equal(true);
+    }
+    expect(
+      (await unary<unknown, { deleted: boolean }>(client, 'delete', { key: k })).deleted,
+    ).to.equal(true);
+    const second = randomBytes(BLOCK + 10);
+    await put(k, second);
+    expect((await readEntry(client, { key: k })).data.equals(second)).to.equal(true);
+    expect(
+      (await readEntry(client, { key: k, offset: 7, length: 100 })).data.equals(
+        second.subarray(7, 107),
+      ),
+    ).to.equal(true);
+  });
+
   it('serves concurrent readers the same bytes', async function () {
     const k = key('shared');
     const data = randomBytes(4 * 1024 * KiB);
