@@ -133,7 +133,12 @@ interface IndexedEntry {
   id: string;
   sidecar: Sidecar;
   lastAccessMs: number;
+  /** When the last read or stat queued a TTL touch of this entry (see touchLater). */
+  touchQueuedMs?: number;
 }
+
+/** Longest a read's TTL touch may be coalesced into the previous one of the same entry. */
+const TOUCH_COALESCE_MAX_MS = 1000;
 
 export class NodeCache {
   private readonly index = new Map<string, IndexedEntry>();
@@ -726,9 +731,19 @@ export class NodeCache {
     );
   }
 
+  /**
+   * Records the access and queues a TTL touch, unless one was queued for the entry less than
+   * min(1 s, 1 % of its TTL) ago: a hot entry read thousands of times a second costs Redis one
+   * touch a second. The Redis TTL may then lapse up to that much early; the expiry handler keeps an
+   * entry read within its TTL (lastAccessMs is always current), so nothing is lost.
+   */
   private touchLater(entry: IndexedEntry): void {
-    entry.lastAccessMs = Date.now();
-    this.touches.touch({ id: entry.id, ttlMs: entry.sidecar.ttlMs, atMs: entry.lastAccessMs });
+    const now = Date.now();
+    entry.lastAccessMs = now;
+    const window = Math.min(TOUCH_COALESCE_MAX_MS, entry.sidecar.ttlMs / 100);
+    if (entry.touchQueuedMs !== undefined && now - entry.touchQueuedMs < window) return;
+    entry.touchQueuedMs = now;
+    this.touches.touch({ id: entry.id, ttlMs: entry.sidecar.ttlMs, atMs: now });
   }
 
   private metadataOf(entry: IndexedEntry): EntryMetadata {

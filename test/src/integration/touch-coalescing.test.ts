@@ -1,0 +1,120 @@
+/**
+ * TTL touches of a hot entry: every read records the access in the index, but Redis hears of it at
+ * most once per min(1 s, 1 % of the TTL). The metadata store is the real Redis one; the test only
+ * counts what reaches it.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { NodeCache, type EntryTouch, type MetadataStore } from '@checkpoint-cache/cache';
+import { crc32c } from '@checkpoint-cache/checksum';
+import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { waitUntil } from '../helpers/wait-until';
+
+/** The real store, with every touch it is asked to send recorded. */
+function recording(store: MetadataStore, sent: EntryTouch[]): MetadataStore {
+  return new Proxy(store, {
+    get(target, name, receiver) {
+      if (name === 'touch') {
+        return (touches: readonly EntryTouch[]) => {
+          sent.push(...touches);
+          return target.touch(touches);
+        };
+      }
+      const value: unknown = Reflect.get(target, name, receiver);
+      return typeof value === 'function'
+        ? (value as (...a: unknown[]) => unknown).bind(target)
+        : value;
+    },
+  });
+}
+
+describe('TTL touches of hot entries', function () {
+  let redis: RedisServerHandle;
+  let root: string;
+  let cache: NodeCache;
+  let store: RedisMetadataStore;
+  const sent: EntryTouch[] = [];
+
+  before(async function () {
+    redis = await startRedisServer();
+  });
+  after(async function () {
+    await redis?.stop();
+  });
+  beforeEach(async function () {
+    sent.length = 0;
+    root = await makeTempDir('ckc-touch-');
+    store = new RedisMetadataStore(createRedisConnection(redis.url), new KeyBuilder('ckc', 'hot'));
+    await store.ready();
+    cache = await NodeCache.open({
+      root,
+      nodeId: 'hot',
+      metadata: recording(store, sent),
+      defaultTtlMs: 3_600_000,
+    });
+    await cache.whenIndexReady();
+  });
+  afterEach(async function () {
+    await cache?.close();
+    await store?.close();
+    await removeTempDir(root);
+  });
+
+  async function put(key: string, ttlMs: number): Promise<void> {
+    const data = randomBytes(1000);
+    const writer = await cache.beginWrite({ key, jobId: 'j', checkpointId: 1, ttlMs });
+    await writer.append(0, data, crc32c(data));
+    await writer.commit();
+  }
+
+  async function read(key: string): Promise<void> {
+    const reader = await cache.openRead(key, { offset: 0 });
+    for await (const chunk of reader.chunks(65536)) void chunk;
+    await reader.close();
+  }
+
+  it('sends one touch per second for an entry read in a tight loop, and the access at once', async function () {
+    await put('hot/a', 3_600_000);
+    const started = Date.now();
+    for (let i = 0; i < 200; i++) await read('hot/a');
+    const elapsed = Date.now() - started;
+    const lastRead = Date.now();
+    await cache.close(); // flushes what is queued
+    expect(sent.length).to.be.at.least(1);
+    expect(sent.length, `${sent.length} touches in ${elapsed} ms`).to.be.at.most(
+      1 + Math.ceil(elapsed / 1000),
+    );
+    // The index has the latest access, which decides an expiry (docs/expiry.md).
+    const info = await cache.stat('hot/a', { touch: false });
+    expect(info.lastAccessMs).to.be.at.least(lastRead - 50);
+  });
+
+  it('sends the next touch once the window has passed', async function () {
+    await put('hot/b', 3_600_000);
+    await read('hot/b');
+    await waitUntil(() => sent.length === 1, { message: 'first touch sent' });
+    const first = sent[0]!.atMs;
+    await waitUntil(() => Date.now() - first > 1000, { intervalMs: 50 });
+    await read('hot/b');
+    await waitUntil(() => sent.length === 2, { message: 'second touch sent' });
+    expect(sent[1]!.atMs - first).to.be.above(1000);
+  });
+
+  it('scales the window down with short TTLs (1 % of the TTL)', async function () {
+    await put('hot/c', 2000); // window 20 ms
+    await read('hot/c');
+    await waitUntil(() => sent.length === 1, { message: 'first touch sent' });
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    await read('hot/c');
+    await waitUntil(() => sent.length === 2, { message: 'second touch sent' });
+  });
+
+  it('still sends explicit Touch calls every time', async function () {
+    await put('hot/d', 3_600_000);
+    for (let i = 0; i < 3; i++) await cache.touch('hot/d', {});
+    await cache.close();
+    expect(sent.filter((t) => t.id === sent[0]!.id)).to.have.length(3);
+  });
+});
