@@ -185,17 +185,25 @@ export class CheckpointCacheService {
   private async write(
     call: grpc.ServerReadableStream<WriteRequest__Output, WriteResponse>,
   ): Promise<WriteResponse> {
-    const cancelled = new Promise<never>((_, reject) => {
-      call.once('cancelled', () =>
-        reject(
-          new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored'),
-        ),
-      );
+    // A cancel rejects the message being waited for. Not Promise.race with one long-lived
+    // `cancelled` promise: every race leaves a reaction on it holding that message, so a stream's
+    // whole content stayed in memory until the stream ended (RSS grew by the bytes written).
+    const cancelError = (): CacheError =>
+      new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored');
+    let cancelled = false;
+    let rejectWaiting: ((err: CacheError) => void) | undefined;
+    call.once('cancelled', () => {
+      cancelled = true;
+      rejectWaiting?.(cancelError());
     });
-    cancelled.catch(() => undefined);
     const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest__Output>;
-    const next = (): Promise<IteratorResult<WriteRequest__Output>> =>
-      Promise.race([messages.next(), cancelled]);
+    const next = (): Promise<IteratorResult<WriteRequest__Output>> => {
+      if (cancelled) return Promise.reject(cancelError());
+      return new Promise((resolve, reject) => {
+        rejectWaiting = reject;
+        messages.next().then(resolve, reject);
+      });
+    };
 
     const first = await next();
     if (first.done || first.value.kind !== 'header' || !first.value.header) {
