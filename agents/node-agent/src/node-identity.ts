@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { NODE_ID_DOC, NODE_ID_PATTERN } from '@checkpoint-cache/config';
+import { MAX_NODE_ID_LENGTH, NODE_ID_DOC, NODE_ID_PATTERN } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 
 export const NODE_ID_FILE = 'node.id';
@@ -61,6 +61,6 @@ export function nodeIdFromHostname(hostname: string): string {
   const cleaned = hostname
     .replace(/[^A-Za-z0-9._-]+/g, '-')
     .replace(/^[^A-Za-z0-9]+/, '')
-    .slice(0, 128);
+    .slice(0, MAX_NODE_ID_LENGTH);
   return NODE_ID_PATTERN.test(cleaned) ? cleaned : 'node';
 }

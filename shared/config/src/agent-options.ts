@@ -51,9 +51,12 @@ export interface OptionSpec {
 }
 
 /** Node ids end up in Redis keys and file names: no separators, braces or spaces. */
-export const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-export const NODE_ID_DOC =
-  "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit";
+/** Kubernetes node names are DNS subdomains of up to 253 characters; every one must fit. */
+export const MAX_NODE_ID_LENGTH = 253;
+export const NODE_ID_PATTERN = new RegExp(
+  `^[A-Za-z0-9][A-Za-z0-9._-]{0,${MAX_NODE_ID_LENGTH - 1}}$`,
+);
+export const NODE_ID_DOC = `1-${MAX_NODE_ID_LENGTH} letters, digits, '.', '_' or '-', starting with a letter or digit`;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -7,6 +7,7 @@
 export {
   AGENT_OPTIONS,
   NODE_ID_PATTERN,
+  MAX_NODE_ID_LENGTH,
   NODE_ID_DOC,
   type OptionSpec,
   type OptionType,

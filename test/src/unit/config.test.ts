@@ -200,6 +200,18 @@ describe('config', function () {
     });
   });
 
+  describe('node id', function () {
+    it('takes any Kubernetes node name, up to 253 characters', function () {
+      const longest = `ip-10-0-0-1.${'a'.repeat(253 - 'ip-10-0-0-1.'.length)}`;
+      expect(longest).to.have.length(253);
+      expect(load(['--node-id', longest]).nodeId).to.equal(longest);
+      const err = configError(() => load(['--node-id', `${longest}b`]));
+      expect(err.message)
+        .to.match(/--node-id/)
+        .and.to.match(/1-253/);
+    });
+  });
+
   describe('listeners', function () {
     it('turns TCP or the socket off with "off" or an empty value', function () {
       expect(load(['--listen', 'off']).listen).to.equal(undefined);
