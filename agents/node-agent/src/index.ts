@@ -20,3 +20,4 @@ export {
   NODE_ID_FILE,
   type ResolvedNodeId,
 } from './node-identity';
+export { NodeClaim, agentToken, AGENT_TOKEN_FILE, HOLD_MS } from './node-claim';

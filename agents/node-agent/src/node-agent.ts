@@ -32,6 +32,7 @@ import {
 import { AgentMetrics, serveMetrics } from './agent-metrics';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
+import { agentToken, NodeClaim } from './node-claim';
 import { checkRedisAccessAtStart, loadRedisTls, redisRefusedError } from './redis-security';
 import { ListenerTls } from './server-credentials';
 import { applySocketPermissions, resolveGroup, withOwnerOnlyFiles } from './socket-permissions';
@@ -93,6 +94,7 @@ interface Parts {
   cache?: NodeCache;
   reconciler?: Reconciler;
   watcher?: RedisExpiryWatcher;
+  claim?: NodeClaim;
   server?: grpc.Server;
   health?: HealthImplementation;
   socketPath?: string;
@@ -172,9 +174,14 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   const keys = new KeyBuilder(config.redisPrefix, nodeId);
   // The agent closes the connection itself, also when start-up fails before the store exists.
   parts.metadata = new RedisMetadataStore(parts.redis, keys, log, { ownsConnection: false });
+  const claim = new NodeClaim(parts.metadata, await agentToken(cacheDir), log);
   if (parts.redis.status === 'ready') {
     await checkRedisAccessAtStart(parts.metadata, redisDescription, log);
+    // Before anything touches the node's keys: another agent with this node id stops this one.
+    await claim.claim();
   }
+  parts.claim = claim;
+  claim.start();
   parts.cache = await NodeCache.open({
     root: cacheDir,
     nodeId,
@@ -368,6 +375,8 @@ async function stopParts(parts: Parts, graceMs: number): Promise<void> {
   if (watcher) await step('stopping the expiry watcher', () => watcher.stop());
   if (reconciler) await step('stopping reconcile', () => reconciler.stop());
   if (cache) await step('closing the cache', () => cache.close());
+  const { claim } = parts;
+  if (claim) await step('releasing the node id', () => claim.release());
   if (metadata) await step('closing the metadata store', () => metadata.close());
   if (redis) await step('closing the Redis connection', () => closeRedis(redis));
   if (embedded) await step('stopping the embedded redis-server', () => embedded.stop());

@@ -79,6 +79,11 @@ export class KeyBuilder {
     return `${this.base}count`;
   }
 
+  /** String: the token of the agent holding this node id, expiring unless refreshed. */
+  owner(): string {
+    return `${this.base}owner`;
+  }
+
   /** SCAN/PSUBSCRIBE pattern matching exactly the TTL keys of this node. */
   ttlPattern(): string {
     return `${this.ttlBase}*`;

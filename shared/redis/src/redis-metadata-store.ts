@@ -124,6 +124,22 @@ export class RedisMetadataStore implements MetadataStore {
     await this.call('touch entries', () => this.scripts.touchEntries(touches));
   }
 
+  /**
+   * Holds this node id for `holdMs` on behalf of the agent whose token is `token`, or refreshes the
+   * hold; returns the other agent's token, changing nothing, when another agent holds it.
+   */
+  async claimNode(token: string, holdMs: number): Promise<string | undefined> {
+    if (!Number.isSafeInteger(holdMs) || holdMs < 1) {
+      throw new CacheError(ErrorCode.InvalidArgument, `hold must be 1 ms or more, got ${holdMs}`);
+    }
+    return this.call('claim the node id', () => this.scripts.claimNode(token, holdMs));
+  }
+
+  /** Gives the node id up if `token` holds it. */
+  async releaseNode(token: string): Promise<void> {
+    await this.call('release the node id', () => this.scripts.claimNode(token, 0));
+  }
+
   async remove(id: string): Promise<void> {
     const existed = await this.call('remove entry metadata', () => this.scripts.removeEntry(id));
     if (existed) this.logger.debug('entry metadata removed', { id });

@@ -25,7 +25,8 @@ const COMMANDS = {
   removeEntry: 5,
   touchEntry: 3,
   claimExpired: 2,
-  checkAccess: 5,
+  checkAccess: 6,
+  claimNode: 1,
 } as const;
 type CommandName = keyof typeof COMMANDS;
 
@@ -149,6 +150,16 @@ export class Scripts {
   }
 
   /**
+   * Claims or refreshes this agent's hold on the node id for `holdMs` (0: gives it up if it is
+   * this agent's); the other holder's token when another agent holds it, else undefined.
+   */
+  async claimNode(token: string, holdMs: number): Promise<string | undefined> {
+    const result = await this.connection.claimNode(this.keys.owner(), token, holdMs);
+    const holder = String(result ?? '');
+    return holder === '' ? undefined : holder;
+  }
+
+  /**
    * touchEntry for many entries in one pipelined round trip; one boolean per touch. Rejects with
    * the first error if any touch failed (the others may have been applied).
    */
@@ -166,7 +177,7 @@ export class Scripts {
 
   /**
    * The commands the agent needs that Redis would refuse the connection's user, checked on the
-   * keys of entry `probeId` without running them (checkAccess-5.lua); undefined when the server
+   * keys of entry `probeId` without running them (checkAccess-6.lua); undefined when the server
    * cannot tell (before Redis 7.0). `db`: the database the connection selects, if not 0.
    */
   async checkAccess(
@@ -176,6 +187,7 @@ export class Scripts {
   ): Promise<string[] | undefined> {
     const result = await this.connection.checkAccess(
       ...this.entryKeys(probeId),
+      this.keys.owner(),
       db ? String(db) : '',
       cluster ? 'cluster' : '',
     );

@@ -56,6 +56,7 @@ const AGENT_ACL = [
   '+zscan',
   '+mget',
   '+hget',
+  '+get',
   '+hset',
   '+hdel',
   '+hexists',

@@ -10,6 +10,7 @@
     KEYS[3] LRU sorted set    <prefix>:{<node>}:lru
     KEYS[4] bytes counter     <prefix>:{<node>}:bytes
     KEYS[5] entries counter   <prefix>:{<node>}:count
+    KEYS[6] owner key         <prefix>:{<node>}:owner
 
     ARGV[1] database the connection SELECTs, or "" for none
     ARGV[2] "cluster" for a Redis Cluster connection, else ""
@@ -37,7 +38,7 @@ local function need(command, first, ...)
     needAs(command .. " " .. first, command, first, ...)
   end
 end
-local entry, ttl, lru, bytes, count = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local entry, ttl, lru, bytes, count, owner = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 
 -- Sent by the agent: the connection's ready check, scripts, reads.
 need("INFO")
@@ -57,7 +58,7 @@ if ARGV[2] == "cluster" then
   need("CLUSTER", "SLOTS")
 end
 
--- Called by the scripts (registerEntry, removeEntry, touchEntry, claimExpired).
+-- Called by the scripts (registerEntry, removeEntry, touchEntry, claimExpired, claimNode).
 need("HGET", entry, "f")
 need("HSET", entry, "f", "v")
 need("HDEL", entry, "f")
@@ -70,4 +71,7 @@ need("INCR", count)
 need("DECR", count)
 need("INCRBY", bytes, "1")
 need("DECRBY", bytes, "1")
+need("GET", owner)
+need("SET", owner, "t", "PX", "1")
+need("DEL", owner)
 return refused
