@@ -29,6 +29,7 @@ import {
 import type { AccessPolicy, CallOrigin } from './access-policy';
 import { encodeReadChunk } from './chunk-encoding';
 import { drained } from './drained';
+import { zeroCopyFraming } from './grpc-framing';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import {
   readOutcomeOf,
@@ -61,6 +62,8 @@ export class CheckpointCacheService {
   private readonly maxChunkSize: number;
   private readonly observer: ServiceObserver | undefined;
   private readonly accessPolicy: AccessPolicy;
+  /** Read chunks carry their gRPC prefix and skip grpc-js's copy (grpc-framing.ts). */
+  private readonly framed = zeroCopyFraming();
 
   constructor(options: CheckpointCacheServiceOptions) {
     this.accessPolicy = options.accessPolicy;
@@ -172,7 +175,13 @@ export class CheckpointCacheService {
       for await (const chunk of reader.chunks(maxChunk)) {
         if (call.cancelled) return;
         // Already serialized (see chunk-encoding.ts); the Read serializer passes Buffers through.
-        const message = encodeReadChunk(chunk.offset, chunk.data, chunk.crc32c, chunk.headroom);
+        const message = encodeReadChunk(
+          chunk.offset,
+          chunk.data,
+          chunk.crc32c,
+          chunk.headroom,
+          this.framed,
+        );
         sent(chunk.data.length);
         // grpc-js has copied the message into its frame by the time it calls back.
         if (!call.write(message as ReadResponse, chunk.release)) await drained(call);

@@ -7,6 +7,7 @@
  * Fields are written in the order crc32c, offset, data so that the payload ends the message.
  */
 import { CHUNK_HEADROOM } from '@checkpoint-cache/cache';
+import { GRPC_FRAMED, GRPC_PREFIX_BYTES } from './grpc-framing';
 
 const WIRE_VARINT = 0;
 const WIRE_LEN = 2;
@@ -33,12 +34,17 @@ function writeVarint(buf: Buffer, pos: number, value: number): number {
   return pos;
 }
 
-/** The serialized ReadResponse for one chunk; uses the headroom before `data` when it has some. */
+/**
+ * The serialized ReadResponse for one chunk; uses the headroom before `data` when it has some.
+ * With `framed` and room for it, the 5-byte gRPC message prefix goes in front as well and the
+ * buffer is marked GRPC_FRAMED (see grpc-framing.ts).
+ */
 export function encodeReadChunk(
   offset: number,
   data: Buffer,
   crc32c: number,
   headroom: number,
+  framed = false,
 ): Buffer {
   const inner =
     1 +
@@ -49,15 +55,21 @@ export function encodeReadChunk(
     varintLength(data.length) +
     data.length;
   const headerLength = 1 + varintLength(inner) + (inner - data.length);
+  const prefix = framed ? GRPC_PREFIX_BYTES : 0;
+  const front = prefix + headerLength;
   let out: Buffer;
-  let pos: number;
-  if (headroom >= headerLength) {
-    out = Buffer.from(data.buffer, data.byteOffset - headerLength, headerLength + data.length);
-    pos = 0;
+  if (headroom >= front) {
+    out = Buffer.from(data.buffer, data.byteOffset - front, front + data.length);
   } else {
-    out = Buffer.allocUnsafe(headerLength + data.length);
-    data.copy(out, headerLength);
-    pos = 0;
+    out = Buffer.allocUnsafe(front + data.length);
+    data.copy(out, front);
+  }
+  let pos = 0;
+  if (framed) {
+    out[0] = 0; // not compressed
+    out.writeUInt32BE(headerLength + data.length, 1);
+    pos = GRPC_PREFIX_BYTES;
+    (out as Buffer & Record<typeof GRPC_FRAMED, boolean>)[GRPC_FRAMED] = true;
   }
   out[pos++] = READ_RESPONSE_CHUNK;
   pos = writeVarint(out, pos, inner);
@@ -72,4 +84,6 @@ export function encodeReadChunk(
 
 /** Largest header encodeReadChunk writes; the store's headroom must be at least this. */
 export const MAX_CHUNK_HEADER = 1 + 5 + 1 + 5 + 1 + 8 + 1 + 5;
-if (CHUNK_HEADROOM < MAX_CHUNK_HEADER) throw new Error('CHUNK_HEADROOM is too small');
+if (CHUNK_HEADROOM < GRPC_PREFIX_BYTES + MAX_CHUNK_HEADER) {
+  throw new Error('CHUNK_HEADROOM is too small');
+}

@@ -13,5 +13,6 @@ export {
   type WriteAccess,
 } from './access-policy';
 export { encodeReadChunk } from './chunk-encoding';
+export { GRPC_FRAMED, GRPC_PREFIX_BYTES, zeroCopyFraming } from './grpc-framing';
 export type { ReadOutcome, ServiceObserver, WriteOutcome } from './service-observer';
 export { drained } from './drained';
