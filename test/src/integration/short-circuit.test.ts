@@ -17,7 +17,7 @@ import { rawClient, unary, writeEntry, type RawClient } from '../helpers/raw-cli
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 
 const KiB = 1024;
-/** What one read of the short-circuited file covers (DIRECT_SPAN in the client). */
+/** What one disk read of the agent covers (READ_SPAN); the short circuit reads up to 1 MiB at once. */
 const BLOCK = 256 * KiB;
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
