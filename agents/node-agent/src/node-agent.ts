@@ -174,7 +174,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   const keys = new KeyBuilder(config.redisPrefix, nodeId);
   // The agent closes the connection itself, also when start-up fails before the store exists.
   parts.metadata = new RedisMetadataStore(parts.redis, keys, log, { ownsConnection: false });
-  const claim = new NodeClaim(parts.metadata, await agentToken(cacheDir), log);
+  const claim = new NodeClaim(parts.metadata, await agentToken(cacheDir, log), log);
   if (parts.redis.status === 'ready') {
     await checkRedisAccessAtStart(parts.metadata, redisDescription, log);
     // Before anything touches the node's keys: another agent with this node id stops this one.

@@ -19,21 +19,36 @@ import { optionLabel } from './tls-files';
 export const AGENT_TOKEN_FILE = 'agent.token';
 export const HOLD_MS = 30_000;
 
-/** The token of the agent using `cacheDir`, created on first use. */
-export async function agentToken(cacheDir: string): Promise<string> {
+const TOKEN_PATTERN = /^[0-9a-f]{32}$/;
+
+/**
+ * The token of the agent using `cacheDir`, created on first use. The file is written to a temp
+ * name, synced and renamed into place, so a crash leaves either a whole token or none; a file
+ * that holds no token (damaged) is replaced by a new one, and the old token's hold in Redis lapses
+ * after HOLD_MS.
+ */
+export async function agentToken(cacheDir: string, log?: Logger): Promise<string> {
   const file = path.join(cacheDir, AGENT_TOKEN_FILE);
+  let text: string | undefined;
   try {
-    await fs.writeFile(file, `${randomBytes(16).toString('hex')}\n`, { flag: 'wx', mode: 0o600 });
+    text = (await fs.readFile(file, 'utf8')).trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
-  const token = (await fs.readFile(file, 'utf8')).trim();
-  if (!/^[0-9a-f]{32}$/.test(token)) {
-    throw new CacheError(
-      ErrorCode.FailedPrecondition,
-      `${file} does not hold an agent token; delete it and start again (a new one is made)`,
-    );
+  if (text !== undefined && TOKEN_PATTERN.test(text)) return text;
+  if (text !== undefined) {
+    log?.warn('agent token file damaged: a new token is made', { file });
   }
+  const token = randomBytes(16).toString('hex');
+  const temp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await fs.open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(`${token}\n`);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(temp, file);
   return token;
 }
 

@@ -29,7 +29,7 @@ import {
 import type { AccessPolicy, CallOrigin } from './access-policy';
 import { encodeReadChunk } from './chunk-encoding';
 import { drained } from './drained';
-import { zeroCopyFraming } from './grpc-framing';
+import { GRPC_PREFIX_BYTES, isGrpcFramed, zeroCopyFraming } from './grpc-framing';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import {
   readOutcomeOf,
@@ -319,7 +319,12 @@ function serviceDefinition(): grpc.ServiceDefinition {
     ...generated,
     Read: {
       ...read,
-      responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : serialize(value)),
+      // Chunks are encoded already. A framed one reaches this only when the zero-copy patch
+      // missed the grpc-js copy serving the call (grpc-framing.ts): that copy frames it itself.
+      responseSerialize: (value: unknown) => {
+        if (!Buffer.isBuffer(value)) return serialize(value);
+        return isGrpcFramed(value) ? value.subarray(GRPC_PREFIX_BYTES) : value;
+      },
     },
   };
 }

@@ -24,6 +24,11 @@ export const GRPC_PREFIX_BYTES = 5;
 
 type Serialize = (this: unknown, value: unknown) => Buffer;
 
+/** Whether `value` is a buffer encodeReadChunk framed (it starts with the gRPC prefix). */
+export function isGrpcFramed(value: Buffer): boolean {
+  return (value as Buffer & Partial<Record<typeof GRPC_FRAMED, boolean>>)[GRPC_FRAMED] === true;
+}
+
 let installed: boolean | undefined;
 
 /** Whether pre-framed chunks are sent as they are in this process; installs the patch once. */
@@ -45,12 +50,7 @@ function install(): boolean {
   const original = proto?.serializeMessage;
   if (!proto || typeof original !== 'function' || !isExpected(original)) return false;
   proto.serializeMessage = function serializeMessage(this: unknown, value: unknown): Buffer {
-    if (
-      Buffer.isBuffer(value) &&
-      (value as Partial<Record<typeof GRPC_FRAMED, boolean>>)[GRPC_FRAMED]
-    ) {
-      return value;
-    }
+    if (Buffer.isBuffer(value) && isGrpcFramed(value)) return value;
     return original.call(this, value);
   };
   return true;

@@ -284,6 +284,14 @@ export class NodeCache {
   }
 
   async openRead(key: string, range: ReadRange): Promise<EntryReader> {
+    // A key deleted (and perhaps written again) while its file was opened is looked up once more.
+    const reader = (await this.tryOpenRead(key, range)) ?? (await this.tryOpenRead(key, range));
+    if (!reader) throw this.notFound(key);
+    return reader;
+  }
+
+  /** undefined when the entry left the index while its file was being opened. */
+  private async tryOpenRead(key: string, range: ReadRange): Promise<EntryReader | undefined> {
     const entry = await this.require(key);
     const size = entry.sidecar.size;
     validateCount('offset', range.offset);
@@ -309,6 +317,13 @@ export class NodeCache {
       // Removed between the index look-up and the open (expiry, delete): a plain miss.
       throw this.notFound(key);
     }
+    if (this.index.get(entry.id) !== entry) {
+      // Removed (and its handle forgotten) while the file was being opened: this handle may be
+      // to the unlinked file and must not stay cached for the next entry under the same key.
+      this.openFiles.forget(entry.id);
+      lent.release();
+      return undefined;
+    }
     this.touchLater(entry);
     return new VerifiedReader({
       handle: lent.handle,
@@ -318,7 +333,7 @@ export class NodeCache {
       blockCrcs: entry.sidecar.blockCrcs,
       offset: range.offset,
       length,
-      onCorrupt: (detail) => this.quarantine(entry.id, detail),
+      onCorrupt: (detail) => this.quarantine(entry, detail),
       pool: this.readBuffers,
     });
   }
@@ -552,6 +567,10 @@ export class NodeCache {
         try {
           await this.options.metadata.register(this.metadataOf(entry));
         } catch (err) {
+          // A read while the index loads may have picked the entry up from its sidecar already.
+          const picked = this.index.get(id);
+          if (picked && this.index.delete(id)) this.heldBytes -= picked.sidecar.size;
+          this.openFiles.forget(id);
           await this.disk.remove(id);
           throw err;
         }
@@ -711,10 +730,10 @@ export class NodeCache {
     return entry;
   }
 
-  private async quarantine(id: string, detail: string): Promise<void> {
-    const entry = this.index.get(id);
-    this.logger.error('corrupt entry deleted', { key: entry?.sidecar.key, id, detail });
-    await this.remove(id, 'corruption');
+  /** Deletes `entry` for failing its checksums; a newer entry under the same key is left alone. */
+  private async quarantine(entry: IndexedEntry, detail: string): Promise<void> {
+    this.logger.error('corrupt entry deleted', { key: entry.sidecar.key, id: entry.id, detail });
+    await this.remove(entry.id, 'corruption', (current) => current === entry);
   }
 
   private async require(key: string): Promise<IndexedEntry> {

@@ -134,9 +134,16 @@ describe('one agent per node id', function () {
       expect(token).to.match(/^[0-9a-f]{32}$/);
       expect(await agentToken(dir)).to.equal(token);
       expect((await fs.stat(path.join(dir, AGENT_TOKEN_FILE))).mode & 0o777).to.equal(0o600);
-      await fs.writeFile(path.join(dir, AGENT_TOKEN_FILE), 'not a token\n');
-      const err = await refusal(agentToken(dir));
-      expect(err.message).to.match(/does not hold an agent token; delete it/);
+      // Damaged (e.g. empty after a crash on an old kernel): replaced, never a crash loop.
+      for (const damaged of ['', 'not a token\n']) {
+        await fs.writeFile(path.join(dir, AGENT_TOKEN_FILE), damaged);
+        const renewed = await agentToken(dir);
+        expect(renewed)
+          .to.match(/^[0-9a-f]{32}$/)
+          .and.not.equal(token);
+        expect(await agentToken(dir)).to.equal(renewed);
+      }
+      expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
     });
 
     it('refreshes its hold, and logs an error each time it finds the node id taken', async function () {

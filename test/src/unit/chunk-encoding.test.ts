@@ -2,12 +2,14 @@
 import { randomBytes } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { CHUNK_HEADROOM } from '@checkpoint-cache/cache';
+import { CHUNK_HEADROOM, type NodeCache } from '@checkpoint-cache/cache';
 import {
   checkpointCacheServiceDefinition,
   type ReadResponse__Output,
 } from '@checkpoint-cache/proto';
 import {
+  AccessPolicy,
+  CheckpointCacheService,
   encodeReadChunk,
   GRPC_FRAMED,
   GRPC_PREFIX_BYTES,
@@ -68,5 +70,24 @@ describe('Read chunk encoding', function () {
     // check services/checkpoint-cache/src/grpc-framing.ts against it. Reads still work meanwhile
     // (chunks are copied, as before the patch).
     expect(zeroCopyFraming()).to.equal(true);
+  });
+
+  it("has the Read serializer strip the prefix if grpc-js's own copy would frame the chunk again", function () {
+    // What a grpc.Server of another grpc-js copy (which the patch did not reach) would call.
+    let definition: grpc.ServiceDefinition | undefined;
+    new CheckpointCacheService({
+      cache: {} as NodeCache,
+      accessPolicy: new AccessPolicy({ writeAccess: 'any' }),
+    }).addToServer({
+      addService: (d: grpc.ServiceDefinition) => (definition = d),
+    } as unknown as grpc.Server);
+    const serialize = (definition!['Read'] as grpc.MethodDefinition<unknown, Buffer>)
+      .responseSerialize;
+    const backing = Buffer.alloc(CHUNK_HEADROOM + 1000, 7);
+    const data = backing.subarray(CHUNK_HEADROOM);
+    const framed = encodeReadChunk(3, data, 9, CHUNK_HEADROOM, true);
+    const plain = encodeReadChunk(3, data, 9, CHUNK_HEADROOM, false);
+    expect(Buffer.compare(serialize(framed), plain)).to.equal(0);
+    expect(serialize(plain)).to.equal(plain);
   });
 });

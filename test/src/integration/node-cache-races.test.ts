@@ -1,0 +1,108 @@
+/**
+ * Reads racing removals in NodeCache, on a real Redis: a read that starts while its entry is being
+ * deleted must not leave the deleted file's handle in the open-file cache, where the next entry
+ * under the same key would be read (and then deleted as corrupt) through it.
+ */
+import { readdirSync, readlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { NodeCache } from '@checkpoint-cache/cache';
+import { crc32c } from '@checkpoint-cache/checksum';
+import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { waitUntil } from '../helpers/wait-until';
+
+/** Files under `root` this process holds open that have been unlinked. */
+function openDeletedFiles(root: string): string[] {
+  const links: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      links.push(readlinkSync(`/proc/self/fd/${fd}`));
+    } catch {
+      // closed meanwhile
+    }
+  }
+  return links.filter((l) => l.startsWith(root) && l.endsWith('(deleted)'));
+}
+
+describe('node cache: reads racing removals', function () {
+  let redis: RedisServerHandle;
+  let root: string;
+  let store: RedisMetadataStore;
+  let cache: NodeCache;
+
+  before(async function () {
+    redis = await startRedisServer();
+  });
+  after(async function () {
+    await redis?.stop();
+  });
+  beforeEach(async function () {
+    root = await makeTempDir('ckc-races-');
+    store = new RedisMetadataStore(
+      createRedisConnection(redis.url),
+      new KeyBuilder('ckc', 'races'),
+    );
+    await store.ready();
+    cache = await NodeCache.open({
+      root,
+      nodeId: 'races',
+      metadata: store,
+      defaultTtlMs: 3_600_000,
+    });
+    await cache.whenIndexReady();
+  });
+  afterEach(async function () {
+    await cache?.close();
+    await store?.close();
+    await removeTempDir(root);
+  });
+
+  async function put(key: string, data: Buffer): Promise<void> {
+    const writer = await cache.beginWrite({ key, jobId: 'j', checkpointId: 1 });
+    await writer.append(0, data, crc32c(data));
+    await writer.commit();
+  }
+
+  async function readAll(key: string): Promise<Buffer> {
+    const reader = await cache.openRead(key, { offset: 0 });
+    const parts: Buffer[] = [];
+    try {
+      for await (const chunk of reader.chunks(1 << 20)) {
+        parts.push(Buffer.from(chunk.data));
+        chunk.release?.();
+      }
+    } finally {
+      await reader.close();
+    }
+    return Buffer.concat(parts);
+  }
+
+  it('reads the new bytes of a key deleted during a read and written again, whatever the timing', async function () {
+    for (let delay = 0; delay < 12; delay++) {
+      const key = `race/${delay}`;
+      const first = randomBytes(200_000);
+      const second = randomBytes(200_000);
+      await put(key, first);
+      const deleting = cache.delete(key);
+      for (let i = 0; i < delay; i++) await null;
+      const racing = await readAll(key).then(
+        (bytes) => ({ bytes }),
+        (error: unknown) => ({ error }),
+      );
+      expect(await deleting).to.equal(true);
+      if ('bytes' in racing) expect(racing.bytes.equals(first), `delay ${delay}`).to.equal(true);
+      else {
+        expect(racing.error).to.be.instanceOf(CacheError);
+        expect((racing.error as CacheError).code).to.equal(ErrorCode.NotFound);
+      }
+      await put(key, second);
+      expect((await readAll(key)).equals(second), `delay ${delay}: new bytes`).to.equal(true);
+    }
+    await waitUntil(() => openDeletedFiles(root).length === 0, {
+      message: 'no deleted entry file left open',
+    });
+  });
+});
