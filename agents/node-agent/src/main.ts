@@ -76,7 +76,7 @@ async function main(argv: readonly string[]): Promise<void> {
   });
 
   try {
-    agent = await startNodeAgent(config, { logger: log });
+    agent = await startNodeAgent(config, { logger: log, onFatal: () => exit(EXIT_FAILURE) });
   } catch (err) {
     log.error('node agent could not start', {
       error: err,

@@ -32,7 +32,7 @@ import {
 import { AgentMetrics, serveMetrics } from './agent-metrics';
 import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
-import { agentToken, NodeClaim } from './node-claim';
+import { agentToken, HOLD_MS, NodeClaim } from './node-claim';
 import { checkRedisAccessAtStart, loadRedisTls, redisRefusedError } from './redis-security';
 import { ListenerTls } from './server-credentials';
 import { applySocketPermissions, resolveGroup, withOwnerOnlyFiles } from './socket-permissions';
@@ -41,6 +41,13 @@ import { clearStaleSocket } from './unix-socket';
 export interface StartNodeAgentOptions {
   /** Where the agent logs; by default a logger built from the config's logFormat and logLevel. */
   logger?: Logger;
+  /**
+   * Called after the agent has shut itself down because it cannot go on safely (another agent
+   * holds its node id); `ckc-agent` then exits 1.
+   */
+  onFatal?: (error: Error) => void;
+  /** How long the node id hold lasts without a refresh (default HOLD_MS); for tests. */
+  nodeIdHoldMs?: number;
 }
 
 export interface RunningAgent {
@@ -112,14 +119,18 @@ export async function startNodeAgent(
     options.logger ?? createLogger({ level: config.logLevel, format: config.logFormat });
   const parts: Parts = { log: rootLog };
   try {
-    return await start(config, parts);
+    return await start(config, parts, options);
   } catch (err) {
     await stopParts(parts, 0);
     throw err;
   }
 }
 
-async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
+async function start(
+  config: AgentConfig,
+  parts: Parts,
+  options: StartNodeAgentOptions,
+): Promise<RunningAgent> {
   const cacheDir = config.cacheDir;
   await fs.mkdir(cacheDir, { recursive: true });
   const { nodeId, source: nodeIdSource } = await resolveNodeId(cacheDir, config.nodeId);
@@ -174,7 +185,22 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   const keys = new KeyBuilder(config.redisPrefix, nodeId);
   // The agent closes the connection itself, also when start-up fails before the store exists.
   parts.metadata = new RedisMetadataStore(parts.redis, keys, log, { ownsConnection: false });
-  const claim = new NodeClaim(parts.metadata, await agentToken(cacheDir, log), log);
+  let running: RunningAgent | undefined;
+  let fatal: Error | undefined;
+  const stopFatally = (agent: RunningAgent, error: Error): void => {
+    void agent.shutdown().then(() => options.onFatal?.(error));
+  };
+  const claim = new NodeClaim(
+    parts.metadata,
+    await agentToken(cacheDir, log),
+    log,
+    options.nodeIdHoldMs ?? HOLD_MS,
+    (error) => {
+      log.error('another agent holds this node id: shutting down', { reason: error.message });
+      fatal = error;
+      if (running) stopFatally(running, error);
+    },
+  );
   if (parts.redis.status === 'ready') {
     await checkRedisAccessAtStart(parts.metadata, redisDescription, log);
     // Before anything touches the node's keys: another agent with this node id stops this one.
@@ -304,7 +330,7 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
   });
 
   let stopping: Promise<void> | undefined;
-  return {
+  running = {
     nodeId,
     ...(tcpAddress === undefined ? {} : { tcpAddress }),
     ...(config.socket === undefined ? {} : { socketPath: config.socket }),
@@ -318,6 +344,9 @@ async function start(config: AgentConfig, parts: Parts): Promise<RunningAgent> {
       return stopping;
     },
   };
+  // The clash was found while the agent was still starting.
+  if (fatal) stopFatally(running, fatal);
+  return running;
 }
 
 function bind(

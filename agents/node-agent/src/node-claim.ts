@@ -4,8 +4,9 @@
  * overwrite and expire each other's entries without a word. Each agent holds its node id in Redis
  * (`<prefix>:{<node>}:owner`, refreshed every HOLD_MS / 3, expiring after HOLD_MS) under a token
  * kept in its cache directory: an agent restarted on the same disk is the same holder and takes
- * over at once; an agent on another disk is refused at start-up, and a clash found later (Redis
- * lost the key, then both claimed it) is logged as an error every time it is seen.
+ * over at once; an agent on another disk is refused at start-up, and one that finds the clash
+ * later (it started while Redis was down, or Redis lost the key and the other claimed it first)
+ * stops.
  * Owns: the token file and the hold's life cycle. Never: what the agent does with the refusal.
  */
 import { randomBytes } from 'node:crypto';
@@ -57,11 +58,17 @@ export class NodeClaim {
   private held = false;
   private stopped = false;
 
+  /**
+   * `onClash` is called once when a refresh finds the node id held by another agent (this one
+   * started while Redis was unreachable, or Redis lost the key and the other claimed it first):
+   * this agent must stop, the other keeps the id.
+   */
   constructor(
     private readonly metadata: RedisMetadataStore,
     private readonly token: string,
     private readonly log: Logger,
     private readonly holdMs = HOLD_MS,
+    private readonly onClash: (error: CacheError) => void = () => undefined,
   ) {}
 
   /**
@@ -112,7 +119,11 @@ export class NodeClaim {
       return;
     }
     this.held = false;
-    this.log.error(this.clash().message, { node: this.metadata.keys.nodeId });
+    const error = this.clash();
+    this.log.error(error.message, { node: this.metadata.keys.nodeId });
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.onClash(error);
   }
 
   private clash(): CacheError {

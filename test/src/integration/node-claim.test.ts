@@ -10,9 +10,14 @@ import { expect } from 'chai';
 import { Redis } from 'ioredis';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { createLogger } from '@checkpoint-cache/logger';
-import { AGENT_TOKEN_FILE, NodeClaim, agentToken } from '@checkpoint-cache/node-agent';
+import {
+  AGENT_TOKEN_FILE,
+  NodeClaim,
+  agentToken,
+  startNodeAgent,
+} from '@checkpoint-cache/node-agent';
 import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
-import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { startTestAgent, testAgentConfig, testLogger, type TestAgent } from '../helpers/agent';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 import { waitUntil } from '../helpers/wait-until';
@@ -106,6 +111,36 @@ describe('one agent per node id', function () {
     await start(n);
   });
 
+  it('shuts down, and says why, when it finds its node id taken while running', async function () {
+    const n = names();
+    const cacheDir = await makeTempDir('ckc-claim-');
+    const fatal: Error[] = [];
+    const agent = await startNodeAgent(testAgentConfig(cacheDir, { redisUrl: redis.url, ...n }), {
+      logger: testLogger(),
+      nodeIdHoldMs: 300,
+      onFatal: (e) => fatal.push(e),
+    });
+    try {
+      // As if this agent had started while Redis was down and another one had claimed the id.
+      await admin.set(
+        new KeyBuilder(n.redisPrefix, n.nodeId).owner(),
+        'c'.repeat(32),
+        'PX',
+        60_000,
+      );
+      await waitUntil(() => fatal.length === 1, { message: 'agent stopped' });
+      expect(fatal[0]!.message).to.match(/is in use by another agent/);
+      // Shut down: the socket is gone.
+      await fs.access(agent.socketPath!).then(
+        () => expect.fail('socket still there'),
+        () => undefined,
+      );
+    } finally {
+      await agent.shutdown(0);
+      await removeTempDir(cacheDir);
+    }
+  });
+
   describe('NodeClaim', function () {
     let store: RedisMetadataStore;
     let dir: string;
@@ -146,8 +181,9 @@ describe('one agent per node id', function () {
       expect((await fs.readdir(dir)).filter((f) => f.endsWith('.tmp'))).to.deep.equal([]);
     });
 
-    it('refreshes its hold, and logs an error each time it finds the node id taken', async function () {
-      const claim = new NodeClaim(store, 'a'.repeat(32), log, 300);
+    it('refreshes its hold, and on finding the node id taken logs an error and gives up', async function () {
+      const clashes: Error[] = [];
+      const claim = new NodeClaim(store, 'a'.repeat(32), log, 300, (e) => clashes.push(e));
       await claim.claim();
       claim.start();
       try {
@@ -157,12 +193,13 @@ describe('one agent per node id', function () {
         expect(await admin.get(owner)).to.equal('a'.repeat(32));
         // Redis lost the key and another agent took it.
         await admin.set(owner, 'b'.repeat(32), 'PX', 60_000);
-        await waitUntil(() => lines.some((l) => /is in use by another agent/.test(l)), {
-          message: 'clash logged',
-        });
+        await waitUntil(() => clashes.length > 0, { message: 'clash reported' });
+        expect(clashes[0]!.message).to.match(/is in use by another agent/);
         const record = JSON.parse(lines.find((l) => /in use/.test(l))!) as { level: string };
         expect(record.level).to.equal('error');
-        // Its own release leaves the other agent's hold alone.
+        // Reported once; no more refreshes; the other agent's hold is left alone.
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        expect(clashes).to.have.length(1);
         await claim.release();
         expect(await admin.get(owner)).to.equal('b'.repeat(32));
       } finally {
