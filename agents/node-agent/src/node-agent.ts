@@ -185,8 +185,8 @@ async function start(
   const keys = new KeyBuilder(config.redisPrefix, nodeId);
   // The agent closes the connection itself, also when start-up fails before the store exists.
   parts.metadata = new RedisMetadataStore(parts.redis, keys, log, { ownsConnection: false });
-  let running: RunningAgent | undefined;
-  let fatal: Error | undefined;
+  // The agent object exists only once start-up is done; a clash may be found before or after.
+  const lifecycle: { agent?: RunningAgent; fatal?: Error } = {};
   const stopFatally = (agent: RunningAgent, error: Error): void => {
     void agent.shutdown().then(() => options.onFatal?.(error));
   };
@@ -197,8 +197,8 @@ async function start(
     options.nodeIdHoldMs ?? HOLD_MS,
     (error) => {
       log.error('another agent holds this node id: shutting down', { reason: error.message });
-      fatal = error;
-      if (running) stopFatally(running, error);
+      lifecycle.fatal = error;
+      if (lifecycle.agent) stopFatally(lifecycle.agent, error);
     },
   );
   if (parts.redis.status === 'ready') {
@@ -330,7 +330,7 @@ async function start(
   });
 
   let stopping: Promise<void> | undefined;
-  running = {
+  const running: RunningAgent = {
     nodeId,
     ...(tcpAddress === undefined ? {} : { tcpAddress }),
     ...(config.socket === undefined ? {} : { socketPath: config.socket }),
@@ -344,8 +344,9 @@ async function start(
       return stopping;
     },
   };
+  lifecycle.agent = running;
   // The clash was found while the agent was still starting.
-  if (fatal) stopFatally(running, fatal);
+  if (lifecycle.fatal) stopFatally(running, lifecycle.fatal);
   return running;
 }
 

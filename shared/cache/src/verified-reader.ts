@@ -11,7 +11,7 @@
  * 64 KiB blocks reads and checks 64–128 KiB, a whole-entry read goes in 256 KiB steps.
  */
 import type { promises as fs } from 'node:fs';
-import { checkBlocks, crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
+import { blockSpan, checkBlocks, crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { BlockBufferPool } from './block-buffer-pool';
 import { CHUNK_HEADROOM, type EntryInfo, type EntryReader, type VerifiedChunk } from './node-cache';
@@ -49,15 +49,12 @@ export class VerifiedReader implements EntryReader {
   readonly length: number;
   private closed = false;
   private readonly pool: BlockBufferPool | undefined;
-  private readonly span: number;
 
   constructor(private readonly options: VerifiedReaderOptions) {
     this.entry = options.entry;
     this.offset = options.offset;
     this.length = options.length;
     this.pool = options.pool?.size === CHUNK_HEADROOM + READ_SPAN ? options.pool : undefined;
-    const { blockSize } = options;
-    this.span = Math.max(blockSize, Math.floor(READ_SPAN / blockSize) * blockSize);
   }
 
   async *chunks(maxChunkSize: number): AsyncGenerator<VerifiedChunk> {
@@ -145,9 +142,7 @@ export class VerifiedReader implements EntryReader {
    */
   private startRead(from: number, end: number): Promise<SpanRead> {
     const { blockSize, handle } = this.options;
-    const start = Math.floor(from / blockSize) * blockSize;
-    const lastBlockEnd = Math.min(Math.ceil(end / blockSize) * blockSize, this.entry.size);
-    const length = Math.min(this.span, lastBlockEnd - start);
+    const { start, length } = blockSpan(from, end, blockSize, this.entry.size, READ_SPAN);
     // Room in front of the data for the chunk's message header (see CHUNK_HEADROOM).
     const pooled = this.pool && length <= READ_SPAN ? this.pool.acquire() : undefined;
     const backing = pooled ?? Buffer.allocUnsafeSlow(CHUNK_HEADROOM + length);

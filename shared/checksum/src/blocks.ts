@@ -30,3 +30,21 @@ export function checkBlocks(
   }
   return { ok: true, crc32c: whole };
 }
+
+/**
+ * The whole blocks one read should cover: from the block holding `from` to the one holding
+ * `end - 1`, at most `maxBytes` (rounded down to whole blocks, at least one block), never past
+ * `size` (the entry's size; its last block may be shorter).
+ */
+export function blockSpan(
+  from: number,
+  end: number,
+  blockSize: number,
+  size: number,
+  maxBytes: number,
+): { start: number; length: number } {
+  const most = Math.max(blockSize, Math.floor(maxBytes / blockSize) * blockSize);
+  const start = Math.floor(from / blockSize) * blockSize;
+  const lastBlockEnd = Math.min(Math.ceil(end / blockSize) * blockSize, size);
+  return { start, length: Math.min(most, lastBlockEnd - start) };
+}

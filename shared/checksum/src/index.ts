@@ -31,4 +31,4 @@ export function formatCrc32c(value: number): string {
   return '0x' + (value >>> 0).toString(16).padStart(8, '0');
 }
 export { crc32cCombine } from './crc32c-combine';
-export { checkBlocks, type BlockCheck } from './blocks';
+export { blockSpan, checkBlocks, type BlockCheck } from './blocks';

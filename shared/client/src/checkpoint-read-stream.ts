@@ -9,7 +9,13 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import { checkBlocks, crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
+import {
+  blockSpan,
+  checkBlocks,
+  crc32c,
+  crc32cCombine,
+  formatCrc32c,
+} from '@checkpoint-cache/checksum';
 import type {
   CheckpointCacheClient as GrpcClient,
   EntryInfo__Output,
@@ -585,11 +591,7 @@ const DIRECT_SPAN = 1024 * 1024;
 
 /** The whole blocks from the one holding `from` to the one holding `end - 1`, one span at most. */
 function spanAt(direct: DirectRead, from: number, end: number): { start: number; length: number } {
-  const { blockSize, size } = direct;
-  const span = Math.max(blockSize, Math.floor(DIRECT_SPAN / blockSize) * blockSize);
-  const start = Math.floor(from / blockSize) * blockSize;
-  const lastBlockEnd = Math.min(Math.ceil(end / blockSize) * blockSize, size);
-  return { start, length: Math.min(span, lastBlockEnd - start) };
+  return blockSpan(from, end, direct.blockSize, direct.size, DIRECT_SPAN);
 }
 
 /** Reads a span of a short-circuited file; shorter than asked only at the end of file. */

@@ -8,10 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { NodeCache } from '@checkpoint-cache/cache';
-import { crc32c } from '@checkpoint-cache/checksum';
 import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { putEntry, readEntryBytes } from '../helpers/node-cache';
 import { waitUntil } from '../helpers/wait-until';
 
 /** Files under `root` this process holds open that have been unlinked. */
@@ -60,25 +60,8 @@ describe('node cache: reads racing removals', function () {
     await removeTempDir(root);
   });
 
-  async function put(key: string, data: Buffer): Promise<void> {
-    const writer = await cache.beginWrite({ key, jobId: 'j', checkpointId: 1 });
-    await writer.append(0, data, crc32c(data));
-    await writer.commit();
-  }
-
-  async function readAll(key: string): Promise<Buffer> {
-    const reader = await cache.openRead(key, { offset: 0 });
-    const parts: Buffer[] = [];
-    try {
-      for await (const chunk of reader.chunks(1 << 20)) {
-        parts.push(Buffer.from(chunk.data));
-        chunk.release?.();
-      }
-    } finally {
-      await reader.close();
-    }
-    return Buffer.concat(parts);
-  }
+  const put = (key: string, data: Buffer): Promise<void> => putEntry(cache, key, data);
+  const readAll = (key: string): Promise<Buffer> => readEntryBytes(cache, key);
 
   it('reads the new bytes of a key deleted during a read and written again, whatever the timing', async function () {
     for (let delay = 0; delay < 12; delay++) {

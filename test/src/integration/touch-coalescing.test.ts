@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { NodeCache, type EntryTouch, type MetadataStore } from '@checkpoint-cache/cache';
-import { crc32c } from '@checkpoint-cache/checksum';
 import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { putEntry, readEntryBytes } from '../helpers/node-cache';
 import { waitUntil } from '../helpers/wait-until';
 
 /** The real store, with every touch it is asked to send recorded. */
@@ -62,18 +62,9 @@ describe('TTL touches of hot entries', function () {
     await removeTempDir(root);
   });
 
-  async function put(key: string, ttlMs: number): Promise<void> {
-    const data = randomBytes(1000);
-    const writer = await cache.beginWrite({ key, jobId: 'j', checkpointId: 1, ttlMs });
-    await writer.append(0, data, crc32c(data));
-    await writer.commit();
-  }
-
-  async function read(key: string): Promise<void> {
-    const reader = await cache.openRead(key, { offset: 0 });
-    for await (const chunk of reader.chunks(65536)) void chunk;
-    await reader.close();
-  }
+  const put = (key: string, ttlMs: number): Promise<void> =>
+    putEntry(cache, key, randomBytes(1000), ttlMs);
+  const read = async (key: string): Promise<void> => void (await readEntryBytes(cache, key));
 
   it('sends one touch per second for an entry read in a tight loop, and the access at once', async function () {
     await put('hot/a', 3_600_000);
