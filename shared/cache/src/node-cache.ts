@@ -21,8 +21,8 @@ import { StagedWrite } from './staged-write';
 import { TouchBatcher } from './touch-batcher';
 import { READ_SPAN, VerifiedReader } from './verified-reader';
 
-/** Bytes covered by one stored CRC32C; also the largest chunk a read sends. */
-export const DEFAULT_BLOCK_SIZE = 256 * 1024;
+/** Bytes covered by one stored CRC32C in new entries unless configured (the agent's --block-size). */
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
 export const DEFAULT_PAGE_SIZE = 100;
 export const DEFAULT_LEASE_MS = 60_000;
 export const MAX_LEASE_MS = 3_600_000;
