@@ -14,6 +14,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { rawClient, readEntry, unary, writeEntry, type RawClient } from '../helpers/raw-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { waitUntil } from '../helpers/wait-until';
+import { rejection } from '../helpers/rejection';
 
 const KiB = 1024;
 const BLOCK = 256 * KiB;
@@ -23,15 +24,6 @@ function expectStatus(err: unknown, code: grpc.status, pattern?: RegExp): void {
   expect(e, 'expected the call to fail').to.be.instanceOf(Error);
   expect(grpc.status[e.code], e.details).to.equal(grpc.status[code]);
   if (pattern) expect(e.details).to.match(pattern);
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('CheckpointCache service', function () {
@@ -222,7 +214,7 @@ describe('CheckpointCache service', function () {
           const handle = await fs.open(file, 'r+');
           await handle.write(Buffer.from([data[bad]! ^ 0xff]), 0, 1, bad);
           await handle.close();
-          const err = await rejection(readEntry(client, { key: k }));
+          const err = await rejection<unknown>(readEntry(client, { key: k }));
           const badBlock = Math.floor(bad / blockSize);
           expectStatus(err, grpc.status.DATA_LOSS, new RegExp(`block ${badBlock} \\(bytes `));
           const partial = (err as { partial: { data: Buffer } }).partial.data;
@@ -439,7 +431,7 @@ describe('CheckpointCache service', function () {
       const handle = await fs.open(file, 'r+');
       await handle.write(Buffer.from([data[BLOCK + 10]! ^ 0xff]), 0, 1, BLOCK + 10);
       await handle.close();
-      const err = await rejection(readEntry(client, { key: k }));
+      const err = await rejection<unknown>(readEntry(client, { key: k }));
       expectStatus(err, grpc.status.DATA_LOSS, /corrupt/);
       const partial = (err as { partial: { data: Buffer } }).partial.data;
       expect(partial.length).to.equal(BLOCK);

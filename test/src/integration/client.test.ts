@@ -28,6 +28,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { waitUntil } from '../helpers/wait-until';
 import { RangeHttpServer } from '../helpers/range-http-server';
+import { rejection } from '../helpers/rejection';
 
 const CHUNK = 64 * 1024;
 const KEY = 'hdfs://nn/flink/ckpt/job-a/chk-7/state-1';
@@ -43,15 +44,6 @@ async function failure(stream: Readable): Promise<Error> {
     return err as Error;
   }
   throw new Error('expected the read to fail');
-}
-
-async function rejectionOf(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected a rejection');
 }
 
 describe('CheckpointCacheClient', function () {
@@ -455,18 +447,18 @@ describe('CheckpointCacheClient', function () {
     it('reports created = false for the same bytes and ALREADY_EXISTS for others', async () => {
       expect((await client.write(KEY, data)).created).to.equal(true);
       expect((await client.write(KEY, Readable.from([data]))).created).to.equal(false);
-      const conflict = await rejectionOf(client.write(KEY, randomBytes(10)));
+      const conflict = await rejection(client.write(KEY, randomBytes(10)));
       expect(conflict).to.be.instanceOf(CheckpointCacheError);
       expect(conflict).to.include({ code: status.ALREADY_EXISTS, details: 'different content' });
     });
 
     it('turns a failed write into CheckpointCacheError with the server status', async () => {
       fake.writeFailure = { code: status.RESOURCE_EXHAUSTED, details: 'cache full' };
-      const err = await rejectionOf(client.write(KEY, data));
+      const err = await rejection(client.write(KEY, data));
       expect(err).to.include({ code: status.RESOURCE_EXHAUSTED, codeName: 'RESOURCE_EXHAUSTED' });
       expect(err.message).to.contain('cache full');
       fake.writeFailure = undefined;
-      const wrongSize = await rejectionOf(
+      const wrongSize = await rejection(
         client.write('k2', Readable.from([data]), { size: data.length + 1 }),
       );
       expect(wrongSize).to.include({ code: status.FAILED_PRECONDITION });
@@ -476,7 +468,7 @@ describe('CheckpointCacheClient', function () {
       const source = new Readable({ read() {} });
       source.push(randomBytes(300_000));
       setTimeout(() => source.destroy(new Error('disk on fire')), 50);
-      const err = await rejectionOf(client.write(KEY, source));
+      const err = await rejection(client.write(KEY, source));
       expect(err.message).to.equal('disk on fire');
       expect(fake.entries.has(KEY)).to.equal(false);
     });
@@ -520,7 +512,7 @@ describe('CheckpointCacheClient', function () {
       client.close();
       client = makeClient({ deadlines: IMPATIENT });
       const started = Date.now();
-      const err = await rejectionOf(client.write(KEY, source));
+      const err = await rejection(client.write(KEY, source));
       expect(err).to.be.instanceOf(CheckpointCacheError);
       expect(err).to.include({ code: status.DEADLINE_EXCEEDED });
       expect(Date.now() - started).to.be.below(2_500);
@@ -539,7 +531,7 @@ describe('CheckpointCacheClient', function () {
       expect(await client.stat('a/1')).to.include({ key: 'a/1', size: 3, jobId: 'job-a' });
       expect(await client.stat('a/1', { noTouch: true })).to.include({ size: 3 });
       expect(await client.touch('a/2', { checkpointId: 3, ttlMs: 1_000 })).to.include({ size: 4 });
-      const err = await rejectionOf(client.stat('nope'));
+      const err = await rejection(client.stat('nope'));
       expect(err).to.be.instanceOf(CheckpointCacheError);
       expect(err).to.include({
         code: status.NOT_FOUND,
@@ -571,14 +563,14 @@ describe('CheckpointCacheClient', function () {
         releasedEntries: 2,
         releasedBytes: 7,
       });
-      const err = await rejectionOf(client.release({ jobId: '' }));
+      const err = await rejection(client.release({ jobId: '' }));
       expect(err).to.include({ code: status.INVALID_ARGUMENT });
     });
 
     it('fails fast with UNAVAILABLE when the agent is unreachable', async () => {
       const offline = makeClient({ agent: `127.0.0.1:${await freePort()}` });
       try {
-        const err = await rejectionOf(offline.stat('a/1'));
+        const err = await rejection(offline.stat('a/1'));
         expect(err).to.include({ code: status.UNAVAILABLE });
       } finally {
         offline.close();
@@ -681,7 +673,7 @@ describe('CheckpointCacheClient with the real node agent', function () {
     expect(stream.fallback?.reason).to.equal('DATA_LOSS');
     expect(stream.bytesFromCache).to.be.at.most(at);
     expect(stream.bytesFromCache + stream.bytesFromRemote).to.equal(data.length);
-    const err = await rejectionOf(client.stat(k));
+    const err = await rejection(client.stat(k));
     expect(err).to.include({ code: status.NOT_FOUND });
   });
 
@@ -736,12 +728,12 @@ describe('CheckpointCacheClient with the real node agent', function () {
     const keys: string[] = [];
     for await (const entry of client.listAll({ jobId: 'job-r', pageSize: 1 })) keys.push(entry.key);
     expect(keys.sort()).to.deep.equal([a1, a2].sort());
-    const conflict = await rejectionOf(client.write(a2, Buffer.from('other')));
+    const conflict = await rejection(client.write(a2, Buffer.from('other')));
     expect(conflict).to.include({ code: status.ALREADY_EXISTS });
     const released = await client.release({ jobId: 'job-r', belowCheckpointId: 3 });
     expect(released.releasedEntries).to.equal(1);
     expect(await client.delete(a1)).to.equal(true);
     expect(await client.delete(a1)).to.equal(false);
-    expect(await rejectionOf(client.stat(a2))).to.include({ code: status.NOT_FOUND });
+    expect(await rejection(client.stat(a2))).to.include({ code: status.NOT_FOUND });
   });
 });

@@ -7,11 +7,14 @@ import { readdirSync, readlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import { NodeCache } from '@checkpoint-cache/cache';
-import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import type { NodeCache } from '@checkpoint-cache/cache';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
-import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
-import { putEntry, readEntryBytes } from '../helpers/node-cache';
+import {
+  openTestNodeCache,
+  putEntry,
+  readEntryBytes,
+  type TestNodeCache,
+} from '../helpers/node-cache';
 import { waitUntil } from '../helpers/wait-until';
 
 /** Files under `root` this process holds open that have been unlinked. */
@@ -29,9 +32,9 @@ function openDeletedFiles(root: string): string[] {
 
 describe('node cache: reads racing removals', function () {
   let redis: RedisServerHandle;
-  let root: string;
-  let store: RedisMetadataStore;
+  let opened: TestNodeCache | undefined;
   let cache: NodeCache;
+  let root: string;
 
   before(async function () {
     redis = await startRedisServer();
@@ -40,24 +43,11 @@ describe('node cache: reads racing removals', function () {
     await redis?.stop();
   });
   beforeEach(async function () {
-    root = await makeTempDir('ckc-races-');
-    store = new RedisMetadataStore(
-      createRedisConnection(redis.url),
-      new KeyBuilder('ckc', 'races'),
-    );
-    await store.ready();
-    cache = await NodeCache.open({
-      root,
-      nodeId: 'races',
-      metadata: store,
-      defaultTtlMs: 3_600_000,
-    });
-    await cache.whenIndexReady();
+    opened = await openTestNodeCache(redis.url, 'races');
+    ({ cache, root } = opened);
   });
   afterEach(async function () {
-    await cache?.close();
-    await store?.close();
-    await removeTempDir(root);
+    await opened?.close();
   });
 
   const put = (key: string, data: Buffer): Promise<void> => putEntry(cache, key, data);

@@ -21,6 +21,7 @@ import { startTestAgent, testAgentConfig, testLogger, type TestAgent } from '../
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 import { waitUntil } from '../helpers/wait-until';
+import { rejection } from '../helpers/rejection';
 
 describe('one agent per node id', function () {
   this.timeout(60_000);
@@ -52,19 +53,10 @@ describe('one agent per node id', function () {
     return agent;
   }
 
-  async function refusal(p: Promise<unknown>): Promise<CacheError> {
-    try {
-      await p;
-    } catch (err) {
-      return err as CacheError;
-    }
-    throw new Error('expected the agent to be refused');
-  }
-
   it('refuses a second agent with the same node id and another cache directory', async function () {
     const n = names();
     const first = await start(n);
-    const err = await refusal(start(n));
+    const err = await rejection<CacheError>(start(n));
     expect(err).to.be.instanceOf(CacheError);
     expect(err.code).to.equal(ErrorCode.FailedPrecondition);
     expect(err.message).to.match(new RegExp(`node id "${n.nodeId}" is in use by another agent`));
@@ -106,7 +98,7 @@ describe('one agent per node id', function () {
     const n = names();
     const owner = new KeyBuilder(n.redisPrefix, n.nodeId).owner();
     await admin.set(owner, 'f'.repeat(32), 'PX', 500);
-    await refusal(start(n));
+    await rejection<CacheError>(start(n));
     await waitUntil(async () => (await admin.exists(owner)) === 0, { message: 'hold lapsed' });
     await start(n);
   });

@@ -23,6 +23,7 @@ import { freePort } from '../helpers/free-port';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 import { waitUntil } from '../helpers/wait-until';
+import { rejection } from '../helpers/rejection';
 
 const T0 = 1_700_000_000_000;
 const MINUTE = 60_000;
@@ -43,15 +44,6 @@ function entry(name: string, overrides: Partial<EntryMetadata> = {}): EntryMetad
     ttlMs: MINUTE,
     ...overrides,
   };
-}
-
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected a rejection');
 }
 
 function expectUnavailable(err: unknown): void {

@@ -5,11 +5,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import { NodeCache, type EntryTouch, type MetadataStore } from '@checkpoint-cache/cache';
-import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import type { EntryTouch, MetadataStore, NodeCache } from '@checkpoint-cache/cache';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
-import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
-import { putEntry, readEntryBytes } from '../helpers/node-cache';
+import {
+  openTestNodeCache,
+  putEntry,
+  readEntryBytes,
+  type TestNodeCache,
+} from '../helpers/node-cache';
 import { waitUntil } from '../helpers/wait-until';
 
 /** The real store, with every touch it is asked to send recorded. */
@@ -32,9 +35,8 @@ function recording(store: MetadataStore, sent: EntryTouch[]): MetadataStore {
 
 describe('TTL touches of hot entries', function () {
   let redis: RedisServerHandle;
-  let root: string;
+  let opened: TestNodeCache | undefined;
   let cache: NodeCache;
-  let store: RedisMetadataStore;
   const sent: EntryTouch[] = [];
 
   before(async function () {
@@ -45,21 +47,11 @@ describe('TTL touches of hot entries', function () {
   });
   beforeEach(async function () {
     sent.length = 0;
-    root = await makeTempDir('ckc-touch-');
-    store = new RedisMetadataStore(createRedisConnection(redis.url), new KeyBuilder('ckc', 'hot'));
-    await store.ready();
-    cache = await NodeCache.open({
-      root,
-      nodeId: 'hot',
-      metadata: recording(store, sent),
-      defaultTtlMs: 3_600_000,
-    });
-    await cache.whenIndexReady();
+    opened = await openTestNodeCache(redis.url, 'hot', (store) => recording(store, sent));
+    cache = opened.cache;
   });
   afterEach(async function () {
-    await cache?.close();
-    await store?.close();
-    await removeTempDir(root);
+    await opened?.close();
   });
 
   const put = (key: string, ttlMs: number): Promise<void> =>

@@ -14,15 +14,12 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pathToFileURL } from 'node:url';
 import { RangeHttpServer } from '../helpers/range-http-server';
+import { rejection } from '../helpers/rejection';
 
-async function rejection(promise: Promise<unknown>): Promise<RemoteStoreError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(RemoteStoreError);
-    return err as RemoteStoreError;
-  }
-  throw new Error('expected a rejection');
+async function storeRejection(promise: Promise<unknown>): Promise<RemoteStoreError> {
+  const err = await rejection<RemoteStoreError>(promise);
+  expect(err).to.be.instanceOf(RemoteStoreError);
+  return err;
 }
 
 describe('RemoteStores', () => {
@@ -106,17 +103,19 @@ describe('FileRemoteStore', () => {
   });
 
   it('rejects ranges outside the file', async () => {
-    const past = await rejection(store.open(uri, data.length + 1));
+    const past = await storeRejection(store.open(uri, data.length + 1));
     expect(past.code).to.equal('RANGE_NOT_SATISFIABLE');
     expect(past.message).to.contain(`${data.length} bytes`);
-    const tooLong = await rejection(store.open(uri, 10, data.length));
+    const tooLong = await storeRejection(store.open(uri, 10, data.length));
     expect(tooLong.code).to.equal('RANGE_NOT_SATISFIABLE');
   });
 
   it('reports a missing file as NOT_FOUND and a directory as IO', async () => {
-    expect((await rejection(store.open(path.join(dir, 'nope'), 0))).code).to.equal('NOT_FOUND');
-    expect((await rejection(store.stat(path.join(dir, 'nope')))).code).to.equal('NOT_FOUND');
-    expect((await rejection(store.open(dir, 0))).code).to.equal('IO');
+    expect((await storeRejection(store.open(path.join(dir, 'nope'), 0))).code).to.equal(
+      'NOT_FOUND',
+    );
+    expect((await storeRejection(store.stat(path.join(dir, 'nope')))).code).to.equal('NOT_FOUND');
+    expect((await storeRejection(store.open(dir, 0))).code).to.equal('IO');
   });
 
   it('stats the size', async () => {
@@ -172,20 +171,20 @@ describe('HttpRemoteStore', () => {
   });
 
   it('reports 404 as NOT_FOUND with the status in the message', async () => {
-    const err = await rejection(store.open(server.url('missing'), 10, 10));
+    const err = await storeRejection(store.open(server.url('missing'), 10, 10));
     expect(err.code).to.equal('NOT_FOUND');
     expect(err.message).to.match(/HTTP 404/);
-    expect((await rejection(store.stat(server.url('missing')))).code).to.equal('NOT_FOUND');
+    expect((await storeRejection(store.stat(server.url('missing')))).code).to.equal('NOT_FOUND');
   });
 
   it('reports a range past the end (416) as RANGE_NOT_SATISFIABLE', async () => {
-    const err = await rejection(store.open(server.url('chk'), data.length + 5, 10));
+    const err = await storeRejection(store.open(server.url('chk'), data.length + 5, 10));
     expect(err.code).to.equal('RANGE_NOT_SATISFIABLE');
     expect(err.message).to.contain(`bytes */${data.length}`);
   });
 
   it('rejects a 206 whose Content-Range covers other bytes', async () => {
-    const err = await rejection(store.open(server.url('chk', 'wrong-range'), 100, 50));
+    const err = await storeRejection(store.open(server.url('chk', 'wrong-range'), 100, 50));
     expect(err.code).to.equal('BAD_RESPONSE');
     expect(err.message).to.match(
       /Content-Range "bytes 101-150\/200001" does not cover bytes 100-149/,
@@ -193,7 +192,7 @@ describe('HttpRemoteStore', () => {
   });
 
   it('rejects a 200 to a range that does not start at 0', async () => {
-    const err = await rejection(store.open(server.url('chk', 'ignores-range'), 100, 50));
+    const err = await storeRejection(store.open(server.url('chk', 'ignores-range'), 100, 50));
     expect(err.code).to.equal('BAD_RESPONSE');
     expect(err.message).to.match(/ignored the Range header/);
   });
@@ -224,7 +223,7 @@ describe('HttpRemoteStore', () => {
   });
 
   it('reports a refused connection as IO', async () => {
-    const err = await rejection(store.open('http://127.0.0.1:1/x', 0, 10));
+    const err = await storeRejection(store.open('http://127.0.0.1:1/x', 0, 10));
     expect(err.code).to.equal('IO');
   });
 });
