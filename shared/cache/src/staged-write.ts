@@ -4,7 +4,7 @@
  * Owns: the temp file and the checks made while bytes arrive. Never: publishing (NodeCache does).
  */
 import { promises as fs } from 'node:fs';
-import { crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
+import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { TempFile } from './disk-store';
 
@@ -38,15 +38,24 @@ export class StagedWrite {
           'send chunks in order without gaps',
       );
     }
-    if (chunkCrc !== undefined) {
-      const actual = crc32c(data);
-      if (actual !== chunkCrc >>> 0) {
-        throw new CacheError(
-          ErrorCode.InvalidArgument,
-          `chunk at offset ${offset} has CRC32C ${formatCrc32c(actual)} but the message says ` +
-            `${formatCrc32c(chunkCrc)}; the bytes were damaged in transit, retry the write`,
-        );
-      }
+    // One pass over the bytes: the CRC32C of each piece that falls within one block. The chunk's,
+    // the blocks' and the whole entry's CRC32Cs are combined from those.
+    const pieces: number[] = [];
+    let actual = 0;
+    for (let pos = 0, fill = this.blockFill; pos < data.length;) {
+      const n = Math.min(this.blockSize - fill, data.length - pos);
+      const crc = crc32c(data.subarray(pos, pos + n));
+      pieces.push(crc);
+      actual = pos === 0 ? crc : crc32cCombine(actual, crc, n);
+      pos += n;
+      fill = (fill + n) % this.blockSize;
+    }
+    if (chunkCrc !== undefined && actual !== chunkCrc >>> 0) {
+      throw new CacheError(
+        ErrorCode.InvalidArgument,
+        `chunk at offset ${offset} has CRC32C ${formatCrc32c(actual)} but the message says ` +
+          `${formatCrc32c(chunkCrc)}; the bytes were damaged in transit, retry the write`,
+      );
     }
     if (this.expectedSize !== undefined && this.written + data.length > this.expectedSize) {
       throw new CacheError(
@@ -55,15 +64,14 @@ export class StagedWrite {
       );
     }
     let pos = 0;
-    while (pos < data.length) {
+    for (const crc of pieces) {
       const n = Math.min(this.blockSize - this.blockFill, data.length - pos);
-      const part = data.subarray(pos, pos + n);
-      this.blockCrc = crc32c(part, this.blockCrc);
+      this.blockCrc = this.blockFill === 0 ? crc : crc32cCombine(this.blockCrc, crc, n);
       this.blockFill += n;
       pos += n;
       if (this.blockFill === this.blockSize) this.finishBlock();
     }
-    this.wholeCrc = crc32c(data, this.wholeCrc);
+    this.wholeCrc = crc32cCombine(this.wholeCrc, actual, data.length);
     await writeAll(this.temp.handle, data, this.written);
     this.written += data.length;
   }
