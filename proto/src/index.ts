@@ -90,6 +90,14 @@ export type {
   ReleaseResponse,
   ReleaseResponse__Output,
 } from './generated/checkpointcache/v1/ReleaseResponse';
+export type {
+  ReportCorruptRequest,
+  ReportCorruptRequest__Output,
+} from './generated/checkpointcache/v1/ReportCorruptRequest';
+export type {
+  ReportCorruptResponse,
+  ReportCorruptResponse__Output,
+} from './generated/checkpointcache/v1/ReportCorruptResponse';
 export type { Source, Source__Output } from './generated/checkpointcache/v1/Source';
 export type { StatRequest, StatRequest__Output } from './generated/checkpointcache/v1/StatRequest';
 export type {

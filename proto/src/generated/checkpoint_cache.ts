@@ -15,6 +15,8 @@ import type { ReadRequest as _checkpointcache_v1_ReadRequest, ReadRequest__Outpu
 import type { ReadResponse as _checkpointcache_v1_ReadResponse, ReadResponse__Output as _checkpointcache_v1_ReadResponse__Output } from './checkpointcache/v1/ReadResponse';
 import type { ReleaseRequest as _checkpointcache_v1_ReleaseRequest, ReleaseRequest__Output as _checkpointcache_v1_ReleaseRequest__Output } from './checkpointcache/v1/ReleaseRequest';
 import type { ReleaseResponse as _checkpointcache_v1_ReleaseResponse, ReleaseResponse__Output as _checkpointcache_v1_ReleaseResponse__Output } from './checkpointcache/v1/ReleaseResponse';
+import type { ReportCorruptRequest as _checkpointcache_v1_ReportCorruptRequest, ReportCorruptRequest__Output as _checkpointcache_v1_ReportCorruptRequest__Output } from './checkpointcache/v1/ReportCorruptRequest';
+import type { ReportCorruptResponse as _checkpointcache_v1_ReportCorruptResponse, ReportCorruptResponse__Output as _checkpointcache_v1_ReportCorruptResponse__Output } from './checkpointcache/v1/ReportCorruptResponse';
 import type { StatRequest as _checkpointcache_v1_StatRequest, StatRequest__Output as _checkpointcache_v1_StatRequest__Output } from './checkpointcache/v1/StatRequest';
 import type { TouchRequest as _checkpointcache_v1_TouchRequest, TouchRequest__Output as _checkpointcache_v1_TouchRequest__Output } from './checkpointcache/v1/TouchRequest';
 import type { WriteHeader as _checkpointcache_v1_WriteHeader, WriteHeader__Output as _checkpointcache_v1_WriteHeader__Output } from './checkpointcache/v1/WriteHeader';
@@ -42,6 +44,8 @@ export interface ProtoGrpcType {
       ReadResponse: MessageTypeDefinition<_checkpointcache_v1_ReadResponse, _checkpointcache_v1_ReadResponse__Output>
       ReleaseRequest: MessageTypeDefinition<_checkpointcache_v1_ReleaseRequest, _checkpointcache_v1_ReleaseRequest__Output>
       ReleaseResponse: MessageTypeDefinition<_checkpointcache_v1_ReleaseResponse, _checkpointcache_v1_ReleaseResponse__Output>
+      ReportCorruptRequest: MessageTypeDefinition<_checkpointcache_v1_ReportCorruptRequest, _checkpointcache_v1_ReportCorruptRequest__Output>
+      ReportCorruptResponse: MessageTypeDefinition<_checkpointcache_v1_ReportCorruptResponse, _checkpointcache_v1_ReportCorruptResponse__Output>
       Source: EnumTypeDefinition
       StatRequest: MessageTypeDefinition<_checkpointcache_v1_StatRequest, _checkpointcache_v1_StatRequest__Output>
       TouchRequest: MessageTypeDefinition<_checkpointcache_v1_TouchRequest, _checkpointcache_v1_TouchRequest__Output>

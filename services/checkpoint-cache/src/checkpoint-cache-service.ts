@@ -21,12 +21,14 @@ import {
   type ReadResponse,
   type ReleaseRequest__Output,
   type ReleaseResponse,
+  type ReportCorruptRequest__Output,
+  type ReportCorruptResponse,
   type StatRequest__Output,
   type TouchRequest__Output,
   type WriteRequest__Output,
   type WriteResponse,
 } from '@checkpoint-cache/proto';
-import type { AccessPolicy, CallOrigin } from './access-policy';
+import { transportOf, type AccessPolicy, type CallOrigin } from './access-policy';
 import { encodeReadChunk } from './chunk-encoding';
 import { drained } from './drained';
 import { GRPC_PREFIX_BYTES, isGrpcFramed, zeroCopyFraming } from './grpc-framing';
@@ -96,6 +98,10 @@ export class CheckpointCacheService {
         this.changing(call, 'Release', () => this.release(req)),
       ),
       Lease: unaryHandler('Lease', log, (req: LeaseRequest__Output) => this.lease(req)),
+      // Any reader may report; only one that may change the cache is believed without a check.
+      ReportCorrupt: unaryHandler('ReportCorrupt', log, (req: ReportCorruptRequest__Output, call) =>
+        this.reportCorrupt(req, this.accessPolicy.allowsWrite(transportOf(call))),
+      ),
     };
     server.addService(serviceDefinition(), handlers as grpc.UntypedServiceImplementation);
   }
@@ -298,6 +304,13 @@ export class CheckpointCacheService {
       blockCrc32c: crcs,
       expiresAtMs: lease.expiresAtMs,
     };
+  }
+
+  private async reportCorrupt(
+    req: ReportCorruptRequest__Output,
+    trusted: boolean,
+  ): Promise<ReportCorruptResponse> {
+    return { quarantined: await this.cache.reportCorrupt(req.key, req.entryCrc32c, trusted) };
   }
 
   private async release(req: ReleaseRequest__Output): Promise<ReleaseResponse> {

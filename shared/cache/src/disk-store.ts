@@ -13,7 +13,8 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { decodeSidecar, encodeSidecar, type Sidecar } from './sidecar';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { decodeSidecar, encodeSidecar, sidecarProblem, type Sidecar } from './sidecar';
 
 const SIDECAR_SUFFIX = '.meta';
 const ID_PATTERN = /^[0-9a-f]{64}$/;
@@ -96,7 +97,11 @@ export class DiskStore {
       if (isNotFound(err)) return undefined;
       throw err;
     }
-    return decodeSidecar(raw, file);
+    const sidecar = decodeSidecar(raw, file);
+    const problem = sidecarProblem(id, sidecar);
+    if (problem)
+      throw new CacheError(ErrorCode.DataLoss, `sidecar ${file} is unusable: ${problem}`);
+    return sidecar;
   }
 
   /** Removes an entry; readers that already opened the data keep reading it (POSIX unlink). */

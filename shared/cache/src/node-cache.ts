@@ -6,7 +6,8 @@
  * Writes fail cleanly when the metadata store is down (an entry on disk that Redis does not know
  * could never expire); reads and stats keep being served from the index, with TTL touches dropped.
  */
-import { formatCrc32c } from '@checkpoint-cache/checksum';
+import { promises as fs } from 'node:fs';
+import { checkBlocks, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import { BlockBufferPool } from './block-buffer-pool';
@@ -16,7 +17,7 @@ import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-ke
 import { KeyedMutex } from './keyed-mutex';
 import { OpenFiles, type LentHandle } from './open-files';
 import type { EntryMetadata, MetadataStore } from './metadata-store';
-import { SIDECAR_VERSION, type Sidecar } from './sidecar';
+import { SIDECAR_VERSION, sidecarProblem, type Sidecar } from './sidecar';
 import { StagedWrite } from './staged-write';
 import { TouchBatcher } from './touch-batcher';
 import { READ_SPAN, VerifiedReader } from './verified-reader';
@@ -159,6 +160,8 @@ export class NodeCache {
   /** Ids removed while the index was loading, which the loader must not bring back. */
   private removedWhileLoading: Set<string> | undefined = new Set();
   private indexLoaded: Promise<void> = Promise.resolve();
+  /** Whole-file checks running for reportCorrupt, one per entry. */
+  private readonly verifications = new Map<IndexedEntry, Promise<string | undefined>>();
 
   private constructor(readonly options: NodeCacheOptions) {
     this.disk = new DiskStore(options.root);
@@ -333,7 +336,9 @@ export class NodeCache {
       blockCrcs: entry.sidecar.blockCrcs,
       offset: range.offset,
       length,
-      onCorrupt: (detail) => this.quarantine(entry, detail),
+      onCorrupt: async (detail) => {
+        await this.quarantine(entry, detail);
+      },
       pool: this.readBuffers,
     });
   }
@@ -731,9 +736,68 @@ export class NodeCache {
   }
 
   /** Deletes `entry` for failing its checksums; a newer entry under the same key is left alone. */
-  private async quarantine(entry: IndexedEntry, detail: string): Promise<void> {
+  private async quarantine(entry: IndexedEntry, detail: string): Promise<boolean> {
     this.logger.error('corrupt entry deleted', { key: entry.sidecar.key, id: entry.id, detail });
-    await this.remove(entry.id, 'corruption', (current) => current === entry);
+    return this.remove(entry.id, 'corruption', (current) => current === entry);
+  }
+
+  /**
+   * A client read the entry described with `entryCrc32c` and the CRC32C of all its bytes came out
+   * different. A `trusted` reporter (one that may change the cache anyway) has the entry removed at
+   * once; for any other the entry is first checked here (every block, and the blocks against the
+   * whole), so a client that may only read cannot delete healthy entries. True when removed.
+   */
+  async reportCorrupt(key: string, entryCrc32c: number, trusted: boolean): Promise<boolean> {
+    validateKey(key);
+    const entry = await this.lookup(entryIdOf(key));
+    if (!entry || entry.sidecar.crc32c !== entryCrc32c >>> 0) return false;
+    const detail = trusted
+      ? `a client computed another whole-entry CRC32C than ${formatCrc32c(entryCrc32c)}`
+      : await this.verifyOnce(entry);
+    return detail === undefined ? false : this.quarantine(entry, detail);
+  }
+
+  /** verifyEntry, shared by concurrent reports of the same entry. */
+  private verifyOnce(entry: IndexedEntry): Promise<string | undefined> {
+    let running = this.verifications.get(entry);
+    if (!running) {
+      running = this.verifyEntry(entry).finally(() => this.verifications.delete(entry));
+      this.verifications.set(entry, running);
+    }
+    return running;
+  }
+
+  /** Reads the whole entry file: why it is corrupt, or undefined when every check passes. */
+  private async verifyEntry(entry: IndexedEntry): Promise<string | undefined> {
+    const problem = sidecarProblem(entry.id, entry.sidecar);
+    if (problem) return `its sidecar is unusable: ${problem}`;
+    const { blockSize, blockCrcs, size } = entry.sidecar;
+    let handle: fs.FileHandle;
+    try {
+      handle = await fs.open(this.disk.dataPath(entry.id), 'r');
+    } catch (err) {
+      if (isNotFound(err)) return undefined; // removed meanwhile: nothing left to quarantine
+      throw err;
+    }
+    try {
+      const span = Math.max(blockSize, Math.floor(READ_SPAN / blockSize) * blockSize);
+      const buffer = Buffer.allocUnsafe(span);
+      for (let start = 0; start < size; start += span) {
+        const want = Math.min(span, size - start);
+        const { bytesRead } = await handle.read(buffer, 0, want, start);
+        if (bytesRead !== want) return `its file ends at ${start + bytesRead} of ${size} bytes`;
+        const check = checkBlocks(
+          buffer.subarray(0, want),
+          start / blockSize,
+          blockSize,
+          (b) => blockCrcs[b],
+        );
+        if (!check.ok) return `block ${check.block} fails its CRC32C`;
+      }
+      return undefined;
+    } finally {
+      await handle.close();
+    }
   }
 
   private async require(key: string): Promise<IndexedEntry> {

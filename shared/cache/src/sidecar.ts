@@ -3,7 +3,9 @@
  * the node's index without Redis. Written once at publish and rewritten (atomically) when a new
  * checkpoint starts referencing the entry.
  */
+import { crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { entryIdOf } from './entry-key';
 
 export const SIDECAR_VERSION = 1;
 
@@ -76,4 +78,26 @@ export function decodeSidecar(raw: Buffer, where: string): Sidecar {
     blockSize: json.blockSize,
     blockCrcs,
   };
+}
+
+/**
+ * Why the sidecar cannot describe the entry file `id`, or undefined when it can: its key must hash
+ * to the file's name, and its block checksums must combine to its whole-entry CRC32C (a whole CRC
+ * that disagrees with blocks that all verify would make every read fail at its very end).
+ */
+export function sidecarProblem(id: string, sidecar: Sidecar): string | undefined {
+  if (entryIdOf(sidecar.key) !== id) return 'its key does not hash to the file name';
+  const { blockCrcs, blockSize, size } = sidecar;
+  let whole = 0;
+  for (let i = 0; i < blockCrcs.length; i++) {
+    const length = Math.min(blockSize, size - i * blockSize);
+    whole = i === 0 ? blockCrcs[0] : crc32cCombine(whole, blockCrcs[i], length);
+  }
+  if (whole >>> 0 !== sidecar.crc32c >>> 0) {
+    return (
+      `its block checksums combine to CRC32C ${formatCrc32c(whole)}, ` +
+      `not the whole-entry ${formatCrc32c(sidecar.crc32c)}`
+    );
+  }
+  return undefined;
 }

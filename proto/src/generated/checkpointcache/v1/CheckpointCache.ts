@@ -13,6 +13,8 @@ import type { ReadRequest as _checkpointcache_v1_ReadRequest, ReadRequest__Outpu
 import type { ReadResponse as _checkpointcache_v1_ReadResponse, ReadResponse__Output as _checkpointcache_v1_ReadResponse__Output } from '../../checkpointcache/v1/ReadResponse';
 import type { ReleaseRequest as _checkpointcache_v1_ReleaseRequest, ReleaseRequest__Output as _checkpointcache_v1_ReleaseRequest__Output } from '../../checkpointcache/v1/ReleaseRequest';
 import type { ReleaseResponse as _checkpointcache_v1_ReleaseResponse, ReleaseResponse__Output as _checkpointcache_v1_ReleaseResponse__Output } from '../../checkpointcache/v1/ReleaseResponse';
+import type { ReportCorruptRequest as _checkpointcache_v1_ReportCorruptRequest, ReportCorruptRequest__Output as _checkpointcache_v1_ReportCorruptRequest__Output } from '../../checkpointcache/v1/ReportCorruptRequest';
+import type { ReportCorruptResponse as _checkpointcache_v1_ReportCorruptResponse, ReportCorruptResponse__Output as _checkpointcache_v1_ReportCorruptResponse__Output } from '../../checkpointcache/v1/ReportCorruptResponse';
 import type { StatRequest as _checkpointcache_v1_StatRequest, StatRequest__Output as _checkpointcache_v1_StatRequest__Output } from '../../checkpointcache/v1/StatRequest';
 import type { TouchRequest as _checkpointcache_v1_TouchRequest, TouchRequest__Output as _checkpointcache_v1_TouchRequest__Output } from '../../checkpointcache/v1/TouchRequest';
 import type { WriteRequest as _checkpointcache_v1_WriteRequest, WriteRequest__Output as _checkpointcache_v1_WriteRequest__Output } from '../../checkpointcache/v1/WriteRequest';
@@ -60,6 +62,15 @@ export interface CheckpointCacheClient extends grpc.Client {
   release(argument: _checkpointcache_v1_ReleaseRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
   release(argument: _checkpointcache_v1_ReleaseRequest, callback: grpc.requestCallback<_checkpointcache_v1_ReleaseResponse__Output>): grpc.ClientUnaryCall;
   
+  ReportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  ReportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  ReportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  ReportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  reportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  reportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  reportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  reportCorrupt(argument: _checkpointcache_v1_ReportCorruptRequest, callback: grpc.requestCallback<_checkpointcache_v1_ReportCorruptResponse__Output>): grpc.ClientUnaryCall;
+  
   Stat(argument: _checkpointcache_v1_StatRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
   Stat(argument: _checkpointcache_v1_StatRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
   Stat(argument: _checkpointcache_v1_StatRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_EntryInfo__Output>): grpc.ClientUnaryCall;
@@ -100,6 +111,8 @@ export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementati
   
   Release: grpc.handleUnaryCall<_checkpointcache_v1_ReleaseRequest__Output, _checkpointcache_v1_ReleaseResponse>;
   
+  ReportCorrupt: grpc.handleUnaryCall<_checkpointcache_v1_ReportCorruptRequest__Output, _checkpointcache_v1_ReportCorruptResponse>;
+  
   Stat: grpc.handleUnaryCall<_checkpointcache_v1_StatRequest__Output, _checkpointcache_v1_EntryInfo>;
   
   Touch: grpc.handleUnaryCall<_checkpointcache_v1_TouchRequest__Output, _checkpointcache_v1_EntryInfo>;
@@ -114,6 +127,7 @@ export interface CheckpointCacheDefinition extends grpc.ServiceDefinition {
   List: MethodDefinition<_checkpointcache_v1_ListRequest, _checkpointcache_v1_ListResponse, _checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse__Output>
   Read: MethodDefinition<_checkpointcache_v1_ReadRequest, _checkpointcache_v1_ReadResponse, _checkpointcache_v1_ReadRequest__Output, _checkpointcache_v1_ReadResponse__Output>
   Release: MethodDefinition<_checkpointcache_v1_ReleaseRequest, _checkpointcache_v1_ReleaseResponse, _checkpointcache_v1_ReleaseRequest__Output, _checkpointcache_v1_ReleaseResponse__Output>
+  ReportCorrupt: MethodDefinition<_checkpointcache_v1_ReportCorruptRequest, _checkpointcache_v1_ReportCorruptResponse, _checkpointcache_v1_ReportCorruptRequest__Output, _checkpointcache_v1_ReportCorruptResponse__Output>
   Stat: MethodDefinition<_checkpointcache_v1_StatRequest, _checkpointcache_v1_EntryInfo, _checkpointcache_v1_StatRequest__Output, _checkpointcache_v1_EntryInfo__Output>
   Touch: MethodDefinition<_checkpointcache_v1_TouchRequest, _checkpointcache_v1_EntryInfo, _checkpointcache_v1_TouchRequest__Output, _checkpointcache_v1_EntryInfo__Output>
   Write: MethodDefinition<_checkpointcache_v1_WriteRequest, _checkpointcache_v1_WriteResponse, _checkpointcache_v1_WriteRequest__Output, _checkpointcache_v1_WriteResponse__Output>
