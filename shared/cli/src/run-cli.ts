@@ -13,7 +13,7 @@ import {
 } from '@checkpoint-cache/client';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, stat, unlink } from 'node:fs/promises';
+import { lstat, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { pipeline as pipe, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseCommandLine, HELP, type Command, type CommandLine } from './command-line';
@@ -234,13 +234,18 @@ async function get(
   if (command.out === '-') {
     await pipeline(stream, count, io.stdout, { end: false });
   } else {
-    const temp = `${command.out}.ckc-${process.pid}.part`;
-    try {
-      await pipeline(stream, count, createWriteStream(temp, { flags: 'wx' }));
-      await rename(temp, command.out);
-    } catch (err) {
-      await unlink(temp).catch(() => undefined);
-      throw err;
+    const out = await outputTarget(command.out);
+    if (out.replace) {
+      const temp = `${out.path}.ckc-${process.pid}.part`;
+      try {
+        await pipeline(stream, count, createWriteStream(temp, { flags: 'wx' }));
+        await rename(temp, out.path);
+      } catch (err) {
+        await unlink(temp).catch(() => undefined);
+        throw err;
+      }
+    } else {
+      await pipeline(stream, count, createWriteStream(out.path, { flags: 'w' }));
     }
   }
   bar?.finish();
@@ -251,6 +256,29 @@ async function get(
     `ckc: get ${total} bytes: ${stream.bytesFromCache} from cache, ` +
       `${stream.bytesFromRemote} from remote${why}\n`,
   );
+}
+
+/**
+ * Where `get` writes, and whether it may write a temp file beside it and rename that over it (so a
+ * failed read leaves no half-written file). Only a regular file, or a name that does not exist yet,
+ * is ever replaced; a device, a FIFO, a socket is written straight into (renaming over /dev/null
+ * would destroy it), and a symbolic link is followed so that its target, not the link, is written.
+ */
+async function outputTarget(out: string): Promise<{ path: string; replace: boolean }> {
+  const link = await lstat(out).catch(notFoundAs(undefined));
+  if (!link) return { path: out, replace: true };
+  if (!link.isSymbolicLink()) return { path: out, replace: link.isFile() };
+  const target = await realpath(out).catch(notFoundAs(undefined));
+  // A dangling link is written through, as a shell's `>` would: nothing is renamed over it.
+  if (!target) return { path: out, replace: false };
+  return { path: target, replace: (await stat(target)).isFile() };
+}
+
+function notFoundAs<T>(value: T): (err: unknown) => T {
+  return (err) => {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return value;
+    throw err;
+  };
 }
 
 function remoteSize(uri: string): Promise<number> {

@@ -3,10 +3,10 @@
  * help, usage errors (exit 2), failed operations (exit 1) and the commands' output.
  */
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createReadStream, existsSync } from 'node:fs';
+import { lstat, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FakeCacheServer } from '../helpers/fake-cache-server';
@@ -165,6 +165,49 @@ describe('ckc', function () {
       expect(get.stderr).to.match(/ckc: get failed: NOT_FOUND: missing is not cached/);
       expect(existsSync(out)).to.equal(false);
       expect(await readdir(dir)).to.deep.equal(['state.bin']);
+    });
+
+    it('writes into a FIFO and through a symlink without replacing them', async () => {
+      fake.put('k3', { data });
+      // A FIFO: `get` must open it for writing, not rename a regular file over it.
+      const fifo = path.join(dir, 'fifo');
+      execFileSync('mkfifo', [fifo]);
+      const drained = new Promise<Buffer>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        createReadStream(fifo)
+          .on('data', (b) => parts.push(b as Buffer))
+          .on('end', () => resolve(Buffer.concat(parts)))
+          .on('error', reject);
+      });
+      const toFifo = await ckc(['get', 'k3', fifo], { env });
+      expect(toFifo.code, toFifo.stderr).to.equal(0);
+      expect((await drained).equals(data)).to.equal(true);
+      expect((await lstat(fifo)).isFIFO()).to.equal(true);
+
+      // A symlink to a regular file: the target gets the bytes, the link stays a link.
+      const target = path.join(dir, 'target.bin');
+      await writeFile(target, 'old');
+      const link = path.join(dir, 'link.bin');
+      await symlink(target, link);
+      const viaLink = await ckc(['get', 'k3', link], { env });
+      expect(viaLink.code, viaLink.stderr).to.equal(0);
+      expect((await lstat(link)).isSymbolicLink()).to.equal(true);
+      expect((await readFile(target)).equals(data)).to.equal(true);
+      expect((await readdir(dir)).filter((f) => f.includes('.part'))).to.deep.equal([]);
+    });
+
+    it('writes into a character device without replacing it', async function () {
+      // mknod needs root (CAP_MKNOD), which CI has; a device made here, never the real /dev/null.
+      if (process.getuid?.() !== 0) this.skip();
+      fake.put('k4', { data });
+      const devNull = path.join(dir, 'null');
+      execFileSync('mknod', [devNull, 'c', '1', '3']);
+      const toDev = await ckc(['get', 'k4', devNull], { env });
+      expect(toDev.code, toDev.stderr).to.equal(0);
+      const st = await lstat(devNull);
+      expect(st.isCharacterDevice()).to.equal(true);
+      expect(st.rdev).to.equal((await lstat('/dev/null')).rdev);
+      expect((await readdir(dir)).filter((f) => f.includes('.part'))).to.deep.equal([]);
     });
 
     it('stats, touches, lists, removes and releases', async () => {
