@@ -72,7 +72,15 @@ export interface FallbackEvent {
   error: Error;
 }
 
-type Phase = 'idle' | 'direct' | 'local' | 'opening-remote' | 'remote' | 'ended';
+type Phase =
+  | 'idle'
+  | 'direct'
+  | 'local'
+  | 'opening-remote'
+  | 'remote'
+  /** Every byte is delivered; the remote store is read to check them (finish). */
+  | 'confirming'
+  | 'ended';
 
 /**
  * A Readable of the entry's bytes (Buffers). Events besides the usual: `header`
@@ -540,15 +548,75 @@ export class CheckpointReadStream extends Readable {
     }
     const entry = this.header?.entry ?? this.knownEntry;
     if (this.wholeCrc !== undefined && entry && this.wholeCrc !== entry.crc32c) {
+      this.wholeEntryMismatch(entry, this.wholeCrc);
+      return;
+    }
+    this.phase = 'ended';
+    this.push(null);
+  }
+
+  /**
+   * Every chunk (or block) verified, yet the CRC32C of all the bytes is not the entry's: the
+   * agent's description of the entry is wrong, or the cache holds another version of the file than
+   * the remote store. The bytes are already with the consumer, so the remote store decides: the
+   * same bytes there end the read normally, other bytes fail it with DATA_LOSS (never a silent
+   * wrong answer; the caller's retry then reads the remote store, since the agent is told).
+   */
+  private wholeEntryMismatch(entry: EntryInfo__Output, delivered: number): void {
+    const detail =
+      `whole-entry CRC32C ${formatCrc32c(delivered)} differs from the entry's ` +
+      `${formatCrc32c(entry.crc32c)}`;
+    if (this.fromCache > 0) this.reportCorrupt(entry.crc32c, delivered);
+    const remote = this.plan.remote;
+    const dataLoss = (message: string): CheckpointCacheError =>
+      new CheckpointCacheError(status.DATA_LOSS, message, 'Read', { key: this.plan.key });
+    if (!remote) {
       const where =
         this.fromRemote > 0
           ? 'the remote store holds other bytes than the cache'
           : 'the cached bytes are inconsistent';
+      this.destroy(dataLoss(`${detail} (${where})`));
+      return;
+    }
+    const error = dataLoss(detail);
+    this.phase = 'confirming';
+    this.fallbackEvent = { reason: 'WHOLE_CHECKSUM_MISMATCH', offset: this.plan.offset, error };
+    this.plan.stats.fellBack('WHOLE_CHECKSUM_MISMATCH');
+    this.emit('fallback', this.fallbackEvent);
+    void this.confirmWithRemote(remote, delivered);
+  }
+
+  /** Reads the whole range from the remote store and ends the read if it holds the same bytes. */
+  private async confirmWithRemote(
+    remote: { uri: string; store: RemoteStore },
+    delivered: number,
+  ): Promise<void> {
+    const from = this.plan.offset;
+    const length = (this.end ?? from) - from;
+    let crc = 0;
+    try {
+      const stream = await remote.store.open(remote.uri, from, length);
+      this.remoteStream = stream;
+      if (this.destroyed) stream.destroy();
+      let bytes = 0;
+      for await (const data of stream as AsyncIterable<Buffer | string>) {
+        const buffer = typeof data === 'string' ? Buffer.from(data) : data;
+        crc = crc32c(buffer, crc);
+        bytes += buffer.length;
+      }
+      if (bytes !== length) throw new Error(`it returned ${bytes} bytes, expected ${length}`);
+    } catch (err) {
+      this.destroy(this.remoteError(err, from));
+      return;
+    }
+    if (this.destroyed) return;
+    if (crc !== delivered) {
       this.destroy(
         new CheckpointCacheError(
           status.DATA_LOSS,
-          `whole-entry CRC32C ${formatCrc32c(this.wholeCrc)} differs from the entry's ` +
-            `${formatCrc32c(entry.crc32c)} (${where})`,
+          `the cache delivered bytes (CRC32C ${formatCrc32c(delivered)}) that differ from ` +
+            `${redactUri(remote.uri)} (CRC32C ${formatCrc32c(crc)}); the cached copy was reported ` +
+            'to the agent: read again to get the remote bytes',
           'Read',
           { key: this.plan.key },
         ),
@@ -557,6 +625,16 @@ export class CheckpointReadStream extends Readable {
     }
     this.phase = 'ended';
     this.push(null);
+  }
+
+  /** Best effort: tells the agent so it quarantines the copy; the read never waits for it. */
+  private reportCorrupt(entryCrc32c: number, observedCrc32c: number): void {
+    this.plan.grpc.reportCorrupt(
+      { key: this.plan.key, entryCrc32c, observedCrc32c },
+      new Metadata(),
+      { deadline: Date.now() + this.plan.deadlines.firstMessageMs },
+      () => undefined,
+    );
   }
 
   private armIdleTimer(): void {

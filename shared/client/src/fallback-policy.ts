@@ -37,7 +37,12 @@ export type LocalReadFault =
   /** The header describes another range than the one asked for. */
   | 'BAD_HEADER'
   /** Messages out of order: a chunk before the header, a second header, an empty message. */
-  | 'PROTOCOL_ERROR';
+  | 'PROTOCOL_ERROR'
+  /**
+   * Every chunk verified, but the CRC32C of the whole entry differs from the header's: the bytes
+   * are checked against the remote store before the read ends (see CheckpointReadStream.finish).
+   */
+  | 'WHOLE_CHECKSUM_MISMATCH';
 
 /** A gRPC status name: `NOT_FOUND`, `DATA_LOSS`, ... */
 export type StatusName = keyof typeof status;
@@ -49,6 +54,7 @@ export type FallbackReason = StatusName | LocalReadFault;
 export function statusOfFault(fault: LocalReadFault): status {
   switch (fault) {
     case 'CHECKSUM_MISMATCH':
+    case 'WHOLE_CHECKSUM_MISMATCH':
       return status.DATA_LOSS;
     case 'FIRST_MESSAGE_TIMEOUT':
     case 'IDLE_TIMEOUT':

@@ -14,6 +14,7 @@ import {
   type EntryInfo,
   type ReadRequest__Output,
   type ReadResponse,
+  type ReportCorruptRequest__Output,
   type WriteRequest__Output,
 } from '@checkpoint-cache/proto';
 import * as net from 'node:net';
@@ -41,6 +42,8 @@ export interface StoredEntry {
   /** Read faults, applied in order to successive reads of the entry; later reads are clean. */
   faults?: ReadFault[];
   chunkSize?: number;
+  /** The whole-entry CRC32C the server claims; default: the right one. */
+  claimedCrc32c?: number;
 }
 
 export interface RecordedWrite {
@@ -59,6 +62,7 @@ export class FakeCacheServer {
   readonly entries = new Map<string, StoredEntry>();
   readonly reads: RecordedRead[] = [];
   readonly writes: RecordedWrite[] = [];
+  readonly corruptReports: ReportCorruptRequest__Output[] = [];
   /** When set, every Write ends with this status after reading the whole stream. */
   writeFailure: { code: grpc.status; details: string } | undefined;
   /** When set, the Write handler stops reading the stream for this long after the header. */
@@ -164,6 +168,13 @@ export class FakeCacheServer {
         }
         cb(null, { releasedEntries, releasedBytes });
       },
+      ReportCorrupt: (
+        call: grpc.ServerUnaryCall<ReportCorruptRequest__Output, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        this.corruptReports.push(call.request);
+        cb(null, { quarantined: this.entries.delete(call.request.key) });
+      },
     });
     this.grpcPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) =>
@@ -204,7 +215,7 @@ export class FakeCacheServer {
       jobId: entry.jobId ?? '',
       checkpointIds: entry.checkpointIds ?? [],
       size: entry.data.length,
-      crc32c: crc32c(entry.data),
+      crc32c: entry.claimedCrc32c ?? crc32c(entry.data),
       createdAtMs: 1,
       lastAccessMs: 2,
       ttlMs: 60_000,

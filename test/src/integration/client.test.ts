@@ -12,6 +12,7 @@ import {
   CheckpointCacheError,
   type CheckpointCacheClientOptions,
   type CheckpointReadStream,
+  type FallbackEvent,
   type FallbackReason,
 } from '@checkpoint-cache/client';
 import { randomBytes } from 'node:crypto';
@@ -245,7 +246,10 @@ describe('CheckpointCacheClient', function () {
     });
 
     it('fails with DATA_LOSS when the remote store holds other bytes than the cache', async () => {
+      // Differs after the fallback (so the whole CRC32C fails) and also in the part the cache
+      // delivered before failing (so the bytes the consumer has are not the remote file's).
       const other = Buffer.from(data);
+      other[100_000] ^= 0xff;
       other[900_000] ^= 0xff;
       const otherFile = path.join(dir, 'other');
       await writeFile(otherFile, other);
@@ -256,7 +260,62 @@ describe('CheckpointCacheClient', function () {
       const err = await failure(client.read(KEY, { remote: otherFile }));
       expect(err).to.be.instanceOf(CheckpointCacheError);
       expect(err).to.include({ code: status.DATA_LOSS });
-      expect(err.message).to.match(/remote store holds other bytes/);
+      expect(err.message).to.match(/delivered bytes .* differ from .*read again/);
+    });
+
+    it('ends with the remote bytes when only the part read from the remote store differs', async () => {
+      const other = Buffer.from(data);
+      other[900_000] ^= 0xff;
+      const otherFile = path.join(dir, 'other');
+      await writeFile(otherFile, other);
+      fake.put(KEY, {
+        data,
+        faults: [{ kind: 'status', afterBytes: 300_001, code: status.DATA_LOSS }],
+      });
+      const stream = client.read(KEY, { remote: otherFile });
+      expect((await readAll(stream)).equals(other)).to.equal(true);
+      // The cached copy is not the remote file's: the agent is told.
+      await waitUntil(() => fake.corruptReports.length === 1);
+    });
+
+    describe('when the whole entry fails its CRC32C although every chunk verified', () => {
+      const wrong = (crc32c(data) ^ 0x10) >>> 0;
+
+      it('confirms the bytes with the remote store, ends normally and tells the agent', async () => {
+        fake.put(KEY, { data, claimedCrc32c: wrong });
+        const stream = client.read(KEY, { remote });
+        const fallbacks: FallbackEvent[] = [];
+        stream.on('fallback', (e: FallbackEvent) => fallbacks.push(e));
+        expect((await readAll(stream)).equals(data)).to.equal(true);
+        expect(fallbacks.map((e) => e.reason)).to.deep.equal(['WHOLE_CHECKSUM_MISMATCH']);
+        expect(stream.bytesFromCache).to.equal(data.length);
+        await waitUntil(() => fake.corruptReports.length === 1);
+        expect(fake.corruptReports[0]).to.deep.include({
+          key: KEY,
+          entryCrc32c: wrong,
+          observedCrc32c: crc32c(data),
+        });
+        expect(client.stats().fallbacks).to.deep.equal({ WHOLE_CHECKSUM_MISMATCH: 1 });
+      });
+
+      it('fails with DATA_LOSS when the remote store holds other bytes', async () => {
+        const other = Buffer.from(data);
+        other[12_345] ^= 0xff;
+        const otherFile = path.join(dir, 'other');
+        await writeFile(otherFile, other);
+        fake.put(KEY, { data, claimedCrc32c: wrong });
+        const err = await failure(client.read(KEY, { remote: otherFile }));
+        expect(err).to.include({ code: status.DATA_LOSS });
+        expect(err.message).to.match(/differ from .*read again/);
+        await waitUntil(() => fake.corruptReports.length === 1);
+      });
+
+      it('fails with DATA_LOSS without a remote store', async () => {
+        fake.put(KEY, { data, claimedCrc32c: wrong });
+        const err = await failure(client.read(KEY));
+        expect(err).to.include({ code: status.DATA_LOSS });
+        expect(err.message).to.match(/whole-entry CRC32C .* cached bytes are inconsistent/);
+      });
     });
 
     it('fails with the status when there is no remote', async () => {
