@@ -1,25 +1,24 @@
 /**
- * One read of an entry: streams it from the node agent and, when the agent fails in any way the
- * fallback policy names, continues from the remote store at exactly the next undelivered byte, so
- * the consumer sees every byte once whichever source it came from.
- * Owns: the read state machine, chunk verification and backpressure between the sources and the
- * consumer. Never: buffering more than the stream's high-water mark plus one chunk, or retrying
- * the agent after it failed once (a second failure mode would only delay the remote read).
+ * One read of an entry: reads the leased file directly (ShortCircuitRead) or streams it from the
+ * node agent and, when the agent fails in any way the fallback policy names, continues from the
+ * remote store at exactly the next undelivered byte, so the consumer sees every byte once
+ * whichever source it came from.
+ * Owns: the read's phases (NEXT_PHASES, changed only by `enter`), backpressure between the
+ * sources and the consumer, and the whole-entry check at the end. Never: buffering more than the
+ * stream's high-water mark plus one chunk, or retrying the agent after it failed once (a second
+ * failure mode would only delay the remote read).
+ *
+ * Longer than this project's ~400-line rule of thumb on purpose: the phases hand the same position,
+ * end, counters and timers to each other, and every transition is easier to check in one file than
+ * across classes that share that state. What needs no shared state lives elsewhere: the short
+ * circuit (short-circuit-read.ts), the header and chunk checks (read-checks.ts), the fallback
+ * statuses (fallback-policy.ts).
  */
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { Metadata, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
-import {
-  blockSpan,
-  checkBlocks,
-  crc32c,
-  crc32cCombine,
-  formatCrc32c,
-} from '@checkpoint-cache/checksum';
+import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import type {
   CheckpointCacheClient as GrpcClient,
   EntryInfo__Output,
-  LeaseResponse__Output,
   ReadHeader__Output,
   ReadResponse__Output,
 } from '@checkpoint-cache/proto';
@@ -34,8 +33,10 @@ import {
   type LocalReadFault,
   type StatusName,
 } from './fallback-policy';
-import type { RemoteStore } from './remote-store';
+import { checkChunk, headerProblem } from './read-checks';
+import { remoteRangeCrc32c, type RemoteStore } from './remote-store';
 import { redactUri, RemoteStoreError } from './remote-store-error';
+import { ShortCircuitRead } from './short-circuit-read';
 
 /** What the client hands a read; built by CheckpointCacheClient.read. */
 export interface ReadPlan {
@@ -52,17 +53,6 @@ export interface ReadPlan {
   shortCircuit: { cacheRoot: string | undefined } | undefined;
 }
 
-/** An open short-circuit read: the leased file and its block checksums. */
-interface DirectRead {
-  handle: fs.FileHandle;
-  size: number;
-  blockSize: number;
-  blockCrcs: Buffer;
-  pumping: boolean;
-  /** The next span of blocks, read ahead while the current one is verified and delivered. */
-  ahead: { start: number; read: Promise<Buffer> } | undefined;
-}
-
 /** Emitted as `fallback` when the read leaves the agent for the remote store. */
 export interface FallbackEvent {
   reason: FallbackReason;
@@ -74,13 +64,30 @@ export interface FallbackEvent {
 
 type Phase =
   | 'idle'
+  /** Reading the leased file directly (same-node short circuit). */
   | 'direct'
+  /** Streaming from the agent. */
   | 'local'
   | 'opening-remote'
   | 'remote'
   /** Every byte is delivered; the remote store is read to check them (finish). */
   | 'confirming'
   | 'ended';
+
+/**
+ * The phases a read may move to from each phase: forward only, and to 'ended' from anywhere
+ * (done, failed or destroyed). The agent's stream may be left for the remote store from 'direct'
+ * too: a lease the agent failed says all the stream would.
+ */
+const NEXT_PHASES: Readonly<Record<Phase, readonly Phase[]>> = {
+  idle: ['direct', 'local'],
+  direct: ['local', 'opening-remote', 'confirming'],
+  local: ['opening-remote', 'confirming'],
+  'opening-remote': ['remote'],
+  remote: ['confirming'],
+  confirming: [],
+  ended: [],
+};
 
 /**
  * A Readable of the entry's bytes (Buffers). Events besides the usual: `header`
@@ -102,7 +109,9 @@ export class CheckpointReadStream extends Readable {
   private fromCache = 0;
   private fromRemote = 0;
   private fallbackEvent: FallbackEvent | undefined;
-  private direct: DirectRead | undefined;
+  private direct: ShortCircuitRead | undefined;
+  /** pumpDirect is running (it is re-entered from _read). */
+  private pumping = false;
   /** `header` is emitted once per read, whichever phase describes the entry first. */
   private headerEmitted = false;
   /** The entry as the lease or the agent's header described it. */
@@ -172,109 +181,86 @@ export class CheckpointReadStream extends Readable {
     this.closeDirect();
     this.remoteStream?.destroy();
     if (err) this.plan.stats.readFailed();
-    this.phase = 'ended';
+    this.enter('ended');
     callback(err);
+  }
+
+  /** The one place the phase changes; a transition NEXT_PHASES does not allow is a bug. */
+  private enter(next: Phase): void {
+    if (next !== 'ended' && !NEXT_PHASES[this.phase].includes(next)) {
+      throw new Error(`checkpoint read: no transition from ${this.phase} to ${next}`);
+    }
+    this.phase = next;
   }
 
   // ---- direct phase (same-node short circuit) -----------------------------------------------
 
   private async startDirect(shortCircuit: { cacheRoot: string | undefined }): Promise<void> {
-    this.phase = 'direct';
-    const { key, offset, length } = this.plan;
-    let lease: LeaseResponse__Output;
-    let handle: fs.FileHandle | undefined;
+    this.enter('direct');
+    const { grpc, key, offset, length } = this.plan;
+    let direct: ShortCircuitRead;
     try {
-      lease = await this.lease(key);
-      const entry = lease.entry;
-      const end = length === undefined ? entry?.size : offset + length;
-      // A bad range is left to the agent, which answers it with INVALID_ARGUMENT.
-      if (!entry || end === undefined || offset > entry.size || end > entry.size) {
-        throw new Error('range outside the entry');
-      }
-      const root = shortCircuit.cacheRoot ?? lease.cacheRoot;
-      handle = await fs.open(path.join(root, lease.relativePath), 'r');
-      if ((await handle.stat()).size !== entry.size) throw new Error('file size differs');
-      if (this.destroyed) throw new Error('destroyed');
-      this.knownEntry = entry;
-      this.end = end;
-      if (offset === 0 && end === entry.size) this.wholeCrc = 0;
-      this.direct = {
-        handle,
-        size: entry.size,
-        blockSize: lease.blockSize,
-        blockCrcs: lease.blockCrc32c,
-        pumping: false,
-        ahead: undefined,
-      };
-      this.headerEmitted = true;
-      this.emit('header', { entry, offset, length: end - offset, source: 'SOURCE_LOCAL_DISK' });
+      direct = await ShortCircuitRead.open({
+        grpc,
+        key,
+        offset,
+        length,
+        cacheRoot: shortCircuit.cacheRoot,
+        leaseDeadlineMs: this.plan.deadlines.firstMessageMs,
+      });
     } catch (err) {
-      await handle?.close().catch(() => undefined);
       const code = (err as Partial<ServiceError>).code;
+      if (this.destroyed) return;
+      this.plan.stats.shortCircuitMissed();
       if (
         typeof code === 'number' &&
         code !== status.UNIMPLEMENTED &&
-        FALLBACK_STATUSES.has(code) &&
-        !this.destroyed
+        FALLBACK_STATUSES.has(code)
       ) {
         // The agent itself failed the lease (down, hung, entry absent): asking it again with
         // Read would only delay the remote read by another deadline.
-        this.plan.stats.shortCircuitMissed();
-        this.phase = 'local';
-        this.localOffset = this.position;
-        this.localLength = this.end === undefined ? this.plan.length : this.end - this.position;
-        this.localFailed(statusName(code) as StatusName, err as ServiceError);
-        return;
+        this.agentFailed(statusName(code) as StatusName, err as ServiceError);
+      } else {
+        // No file to read here (or an agent without Lease): the agent's stream answers.
+        this.startLocal();
       }
-      this.leaveDirect();
       return;
     }
+    if (this.destroyed) {
+      direct.close();
+      return;
+    }
+    this.direct = direct;
+    this.knownEntry = direct.entry;
+    this.end = direct.end;
+    if (offset === 0 && direct.end === direct.entry.size) this.wholeCrc = 0;
+    this.headerEmitted = true;
+    this.emit('header', {
+      entry: direct.entry,
+      offset,
+      length: direct.end - offset,
+      source: 'SOURCE_LOCAL_DISK',
+    });
     await this.pumpDirect();
   }
 
-  private lease(key: string): Promise<LeaseResponse__Output> {
-    return new Promise((resolve, reject) => {
-      this.plan.grpc.lease(
-        { key },
-        new Metadata(),
-        { deadline: Date.now() + this.plan.deadlines.firstMessageMs },
-        (err, res) => (err || !res ? reject(err ?? new Error('no lease')) : resolve(res)),
-      );
-    });
-  }
-
-  /** Reads, verifies and delivers blocks until the consumer is full or the range is done. */
+  /** Reads, verifies and delivers spans until the consumer is full or the range is done. */
   private async pumpDirect(): Promise<void> {
     const direct = this.direct;
-    if (!direct || direct.pumping) return;
-    direct.pumping = true;
+    if (!direct || this.pumping) return;
+    this.pumping = true;
     try {
-      while (this.phase === 'direct' && this.end !== undefined && this.position < this.end) {
-        const span = spanAt(direct, this.position, this.end);
-        const ahead = direct.ahead?.start === span.start ? direct.ahead.read : undefined;
-        direct.ahead = undefined;
-        const data = await (ahead ?? readSpanOf(direct, span));
-        if (data.length !== span.length) throw new Error('file ended early');
-        const spanEnd = span.start + span.length;
-        if (spanEnd < this.end) {
-          const following = spanAt(direct, spanEnd, this.end);
-          direct.ahead = { start: following.start, read: readSpanOf(direct, following) };
-        }
-        const check = checkBlocks(data, span.start / direct.blockSize, direct.blockSize, (b) =>
-          b * 4 + 4 <= direct.blockCrcs.length ? direct.blockCrcs.readUInt32BE(b * 4) : undefined,
-        );
-        if (!check.ok) throw new Error(`block ${check.block} fails its CRC32C`);
+      while (this.phase === 'direct' && this.position < direct.end) {
+        const span = await direct.next(this.position);
         if (this.phase !== 'direct') return;
-        const from = this.position - span.start;
-        const to = Math.min(this.end, spanEnd) - span.start;
-        const slice = data.subarray(from, to);
-        this.plan.stats.shortCircuited(slice.length);
-        const more = this.deliver(
-          slice,
-          'cache',
-          slice.length === span.length ? check.crc32c : undefined,
+        const spanEnd = span.start + span.data.length;
+        const slice = span.data.subarray(
+          this.position - span.start,
+          Math.min(direct.end, spanEnd) - span.start,
         );
-        if (!more) return;
+        this.plan.stats.shortCircuited(slice.length);
+        const whole = slice.length === span.data.length;
+        if (!this.deliver(slice, 'cache', whole ? span.crc32c : undefined)) return;
       }
       if (this.phase === 'direct') {
         this.closeDirect();
@@ -283,32 +269,25 @@ export class CheckpointReadStream extends Readable {
     } catch {
       // Whatever went wrong (file removed, truncated, corrupt), the agent's own stream decides:
       // it serves the rest, or answers with the status the fallback policy acts on.
-      if (this.phase === 'direct') this.leaveDirect();
+      if (this.phase === 'direct') {
+        this.closeDirect();
+        this.plan.stats.shortCircuitMissed();
+        this.startLocal();
+      }
     } finally {
-      direct.pumping = false;
+      this.pumping = false;
     }
   }
 
-  private leaveDirect(): void {
-    this.closeDirect();
-    if (this.destroyed) return;
-    this.plan.stats.shortCircuitMissed();
-    this.startLocal();
-  }
-
   private closeDirect(): void {
-    const direct = this.direct;
+    this.direct?.close();
     this.direct = undefined;
-    if (!direct) return;
-    // A read ahead still in flight finishes before the handle closes.
-    const pending = direct.ahead?.read ?? Promise.resolve();
-    void pending.catch(() => undefined).then(() => direct.handle.close().catch(() => undefined));
   }
 
   // ---- local phase -------------------------------------------------------------------------
 
   private startLocal(): void {
-    this.phase = 'local';
+    this.enter('local');
     const { grpc, key, maxChunkSize } = this.plan;
     // From where the short circuit stopped, if it ran; else the range asked for.
     const offset = this.position;
@@ -329,7 +308,7 @@ export class CheckpointReadStream extends Readable {
     });
     this.firstMessageTimer = setTimeout(() => {
       this.firstMessageTimer = undefined;
-      this.localFailed(
+      this.agentFailed(
         'FIRST_MESSAGE_TIMEOUT',
         `no header from the agent within ${this.plan.deadlines.firstMessageMs} ms`,
       );
@@ -344,35 +323,21 @@ export class CheckpointReadStream extends Readable {
       this.onHeader(message.header);
     } else if (message.chunk) {
       if (this.header === undefined) {
-        this.localFailed('PROTOCOL_ERROR', 'chunk before the header');
+        this.agentFailed('PROTOCOL_ERROR', 'chunk before the header');
         return;
       }
-      const { offset, data } = message.chunk;
-      const expected = message.chunk.crc32c;
-      if (offset !== this.position) {
-        this.localFailed('OFFSET_MISMATCH', `chunk at offset ${offset}, expected ${this.position}`);
+      const check = checkChunk(message.chunk, this.position, this.end);
+      if (!check.ok) {
+        this.agentFailed(check.fault, check.detail);
         return;
       }
-      const actual = crc32c(data);
-      if (expected === undefined || expected !== actual) {
-        this.localFailed(
-          'CHECKSUM_MISMATCH',
-          `chunk at offset ${offset} (${data.length} bytes) has CRC32C ${formatCrc32c(actual)}, ` +
-            `agent sent ${expected === undefined ? 'none' : formatCrc32c(expected)}`,
-        );
-        return;
-      }
-      if (this.end !== undefined && offset + data.length > this.end) {
-        this.localFailed('PROTOCOL_ERROR', `chunk at offset ${offset} runs past ${this.end}`);
-        return;
-      }
-      if (!this.deliver(data, 'cache', actual)) {
+      if (!this.deliver(message.chunk.data, 'cache', check.crc32c)) {
         call.pause();
         this.clearIdleTimer();
         return;
       }
     } else {
-      this.localFailed('PROTOCOL_ERROR', 'message with neither header nor chunk');
+      this.agentFailed('PROTOCOL_ERROR', 'message with neither header nor chunk');
       return;
     }
     if (this.call === call) this.armIdleTimer();
@@ -380,26 +345,16 @@ export class CheckpointReadStream extends Readable {
 
   private onHeader(header: ReadHeader__Output): void {
     if (this.header !== undefined) {
-      this.localFailed('PROTOCOL_ERROR', 'second header');
+      this.agentFailed('PROTOCOL_ERROR', 'second header');
       return;
     }
     clearTimeout(this.firstMessageTimer);
     this.firstMessageTimer = undefined;
     const offset = this.localOffset;
-    const length = this.localLength;
     const entry = header.entry;
-    const problem =
-      header.offset !== offset
-        ? `header offset ${header.offset}, asked for ${offset}`
-        : length !== undefined && header.length !== length
-          ? `header length ${header.length}, asked for ${length}`
-          : entry && header.offset + header.length > entry.size
-            ? `header range ${header.offset}+${header.length} exceeds entry size ${entry.size}`
-            : entry && length === undefined && header.offset + header.length !== entry.size
-              ? `header range ${header.offset}+${header.length} stops before the end (${entry.size})`
-              : undefined;
+    const problem = headerProblem(header, offset, this.localLength);
     if (problem !== undefined) {
-      this.localFailed('BAD_HEADER', problem);
+      this.agentFailed('BAD_HEADER', problem);
       return;
     }
     this.header = header;
@@ -417,9 +372,9 @@ export class CheckpointReadStream extends Readable {
 
   private onLocalEnd(): void {
     if (this.end === undefined || this.header === undefined) {
-      this.localFailed('PROTOCOL_ERROR', 'stream ended without a header');
+      this.agentFailed('PROTOCOL_ERROR', 'stream ended without a header');
     } else if (this.position < this.end) {
-      this.localFailed(
+      this.agentFailed(
         'ENDED_EARLY',
         `stream ended at offset ${this.position}, header promised up to ${this.end}`,
       );
@@ -435,12 +390,15 @@ export class CheckpointReadStream extends Readable {
       this.destroy(CheckpointCacheError.fromServiceError(err, 'Read', this.plan.key));
       return;
     }
-    this.localFailed(statusName(err.code) as StatusName, err);
+    this.agentFailed(statusName(err.code) as StatusName, err);
   }
 
-  /** The agent failed: continue from the remote store, or fail the read when there is none. */
-  private localFailed(reason: FallbackReason, cause: ServiceError | string): void {
-    if (this.phase !== 'local') return;
+  /**
+   * The agent failed (its stream, or the lease of a short circuit): continue from the remote
+   * store, or fail the read when there is none. Only the first failure counts.
+   */
+  private agentFailed(reason: FallbackReason, cause: ServiceError | string): void {
+    if (this.phase !== 'local' && this.phase !== 'direct') return;
     this.clearTimers();
     this.abandonCall();
     const error =
@@ -474,7 +432,7 @@ export class CheckpointReadStream extends Readable {
   // ---- remote phase ------------------------------------------------------------------------
 
   private async openRemote(remote: { uri: string; store: RemoteStore }): Promise<void> {
-    this.phase = 'opening-remote';
+    this.enter('opening-remote');
     const from = this.position;
     const length = this.end === undefined ? undefined : this.end - from;
     let stream: Readable;
@@ -488,7 +446,7 @@ export class CheckpointReadStream extends Readable {
       stream.destroy();
       return;
     }
-    this.phase = 'remote';
+    this.enter('remote');
     this.remoteStream = stream;
     stream.on('data', (data: Buffer | string) => {
       const buffer = typeof data === 'string' ? Buffer.from(data) : data;
@@ -551,7 +509,7 @@ export class CheckpointReadStream extends Readable {
       this.wholeEntryMismatch(entry, this.wholeCrc);
       return;
     }
-    this.phase = 'ended';
+    this.enter('ended');
     this.push(null);
   }
 
@@ -579,7 +537,7 @@ export class CheckpointReadStream extends Readable {
       return;
     }
     const error = dataLoss(detail);
-    this.phase = 'confirming';
+    this.enter('confirming');
     this.fallbackEvent = { reason: 'WHOLE_CHECKSUM_MISMATCH', offset: this.plan.offset, error };
     this.plan.stats.fellBack('WHOLE_CHECKSUM_MISMATCH');
     this.emit('fallback', this.fallbackEvent);
@@ -592,19 +550,18 @@ export class CheckpointReadStream extends Readable {
     delivered: number,
   ): Promise<void> {
     const from = this.plan.offset;
-    const length = (this.end ?? from) - from;
-    let crc = 0;
+    let crc: number;
     try {
-      const stream = await remote.store.open(remote.uri, from, length);
-      this.remoteStream = stream;
-      if (this.destroyed) stream.destroy();
-      let bytes = 0;
-      for await (const data of stream as AsyncIterable<Buffer | string>) {
-        const buffer = typeof data === 'string' ? Buffer.from(data) : data;
-        crc = crc32c(buffer, crc);
-        bytes += buffer.length;
-      }
-      if (bytes !== length) throw new Error(`it returned ${bytes} bytes, expected ${length}`);
+      crc = await remoteRangeCrc32c(
+        remote.store,
+        remote.uri,
+        from,
+        (this.end ?? from) - from,
+        (stream) => {
+          this.remoteStream = stream;
+          if (this.destroyed) stream.destroy();
+        },
+      );
     } catch (err) {
       this.destroy(this.remoteError(err, from));
       return;
@@ -623,7 +580,7 @@ export class CheckpointReadStream extends Readable {
       );
       return;
     }
-    this.phase = 'ended';
+    this.enter('ended');
     this.push(null);
   }
 
@@ -641,7 +598,7 @@ export class CheckpointReadStream extends Readable {
     this.clearIdleTimer();
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      this.localFailed(
+      this.agentFailed(
         'IDLE_TIMEOUT',
         `no message from the agent for ${this.plan.deadlines.idleMs} ms`,
       );
@@ -658,33 +615,4 @@ export class CheckpointReadStream extends Readable {
     this.firstMessageTimer = undefined;
     this.clearIdleTimer();
   }
-}
-
-/**
- * Most bytes one read of a short-circuited file covers, unless a single block is larger. 1 MiB:
- * 1.4 x the MB/s of 256 KiB spans in alternating runs (fewer thread-pool round trips per byte);
- * a range read still reads only the blocks it touches.
- */
-const DIRECT_SPAN = 1024 * 1024;
-
-/** The whole blocks from the one holding `from` to the one holding `end - 1`, one span at most. */
-function spanAt(direct: DirectRead, from: number, end: number): { start: number; length: number } {
-  return blockSpan(from, end, direct.blockSize, direct.size, DIRECT_SPAN);
-}
-
-/** Reads a span of a short-circuited file; shorter than asked only at the end of file. */
-function readSpanOf(direct: DirectRead, span: { start: number; length: number }): Promise<Buffer> {
-  const { start, length } = span;
-  const data = Buffer.allocUnsafe(length);
-  const read = (async () => {
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await direct.handle.read(data, done, length - done, start + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
-    }
-    return data.subarray(0, done);
-  })();
-  read.catch(() => undefined); // awaited by pumpDirect; only kept from going unhandled
-  return read;
 }

@@ -30,6 +30,7 @@ export {
   type LocalReadFault,
   type StatusName,
 } from './fallback-policy';
+export { checkChunk, headerProblem, type ChunkCheck } from './read-checks';
 export type { RemoteStat, RemoteStore } from './remote-store';
 export {
   isRemoteStoreError,

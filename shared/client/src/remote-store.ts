@@ -4,6 +4,7 @@
  * Owns: the contract of a ranged read. Never: retries or caching (callers decide both).
  */
 import type { Readable } from 'node:stream';
+import { crc32c } from '@checkpoint-cache/checksum';
 
 /** What a remote store knows about an object without reading it. */
 export interface RemoteStat {
@@ -26,4 +27,28 @@ export interface RemoteStore {
 
   /** Size of the object at `uri`; rejects with `RemoteStoreError` code `NOT_FOUND` when absent. */
   stat(uri: string): Promise<RemoteStat>;
+}
+
+/**
+ * CRC32C of `length` bytes of `uri` from `offset`, read through `store` and kept nowhere. `track`
+ * is handed the stream first, so the caller can destroy it if it gives up on the read.
+ */
+export async function remoteRangeCrc32c(
+  store: RemoteStore,
+  uri: string,
+  offset: number,
+  length: number,
+  track: (stream: Readable) => void,
+): Promise<number> {
+  const stream = await store.open(uri, offset, length);
+  track(stream);
+  let crc = 0;
+  let bytes = 0;
+  for await (const data of stream as AsyncIterable<Buffer | string>) {
+    const buffer = typeof data === 'string' ? Buffer.from(data) : data;
+    crc = crc32c(buffer, crc);
+    bytes += buffer.length;
+  }
+  if (bytes !== length) throw new Error(`it returned ${bytes} bytes, expected ${length}`);
+  return crc;
 }
