@@ -46,13 +46,31 @@ class WinstonLogger implements Logger {
   }
 }
 
-/** Errors in metadata become `{ name, message, code }` instead of `{}`. */
+/** Causes followed per error: enough for wrapped I/O errors, bounded against cycles. */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * An error as a plain object (JSON.stringify of an Error is `{}`). The stack and the cause chain
+ * are kept: an unexpected error is logged once, and without them nobody can tell where it began.
+ */
+function errorRecord(err: Error, depth = 0): Record<string, unknown> {
+  const code = (err as { code?: unknown }).code;
+  const record: Record<string, unknown> = {
+    name: err.name,
+    message: err.message,
+    ...(code === undefined ? {} : { code }),
+    ...(err.stack === undefined ? {} : { stack: err.stack }),
+  };
+  const cause = err.cause;
+  if (cause === undefined) return record;
+  if (depth + 1 >= MAX_CAUSE_DEPTH) record['cause'] = '(further causes not logged)';
+  else record['cause'] = cause instanceof Error ? errorRecord(cause, depth + 1) : String(cause);
+  return record;
+}
+
 const serializeErrors = winston.format((info) => {
   for (const [k, v] of Object.entries(info)) {
-    if (v instanceof Error) {
-      const code = (v as { code?: unknown }).code;
-      info[k] = { name: v.name, message: v.message, ...(code === undefined ? {} : { code }) };
-    }
+    if (v instanceof Error) info[k] = errorRecord(v);
   }
   return info;
 });
