@@ -4,7 +4,8 @@
  * references and release. Never: gRPC, Redis clients or process start-up.
  *
  * Writes fail cleanly when the metadata store is down (an entry on disk that Redis does not know
- * could never expire); reads and stats keep being served from the index, with TTL touches dropped.
+ * could never expire): at their start when the outage is known, else when the entry is
+ * registered. Reads and stats keep being served from the index, with TTL touches dropped.
  */
 import { promises as fs } from 'node:fs';
 import { checkBlocks, formatCrc32c } from '@checkpoint-cache/checksum';
@@ -349,6 +350,15 @@ export class NodeCache {
     validateCount('checkpoint_id', spec.checkpointId);
     if (spec.size !== undefined) validateCount('size', spec.size);
     if (spec.ttlMs !== undefined) validateCount('ttl_ms', spec.ttlMs);
+    // Known now, so the client is told before it sends the bytes, not after they are on disk.
+    // An outage that starts during the write is caught when commit registers the entry.
+    if (!this.options.metadata.isAvailable()) {
+      throw new CacheError(
+        ErrorCode.Unavailable,
+        `${spec.key} is not stored: Redis is unreachable, and an entry it does not know could ` +
+          'never expire. Writes are refused until it is back; read this file from the remote store',
+      );
+    }
     const id = entryIdOf(spec.key);
     const existing = await this.lookup(id);
     if (existing) this.checkSameContent(existing, spec.key, spec.size, spec.crc32c);
