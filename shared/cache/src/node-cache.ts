@@ -13,6 +13,7 @@ import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import { BlockBufferPool } from './block-buffer-pool';
 import { Capacity, chooseVictims, type CapacityLimits } from './capacity';
+import { DiskFull } from './disk-full';
 import { DiskStore, isNotFound } from './disk-store';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
 import { KeyedMutex } from './keyed-mutex';
@@ -146,6 +147,7 @@ export class NodeCache {
   private readonly index = new Map<string, IndexedEntry>();
   private readonly locks = new KeyedMutex();
   private readonly disk: DiskStore;
+  private readonly diskFull: DiskFull;
   private readonly logger: Logger;
   private readonly touches: TouchBatcher;
   private readonly blockSize: number;
@@ -167,6 +169,7 @@ export class NodeCache {
   private constructor(readonly options: NodeCacheOptions) {
     this.disk = new DiskStore(options.root);
     this.logger = options.logger ?? silentLogger;
+    this.diskFull = new DiskFull(options.root, this.logger);
     this.touches = new TouchBatcher(options.metadata, this.logger);
     this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     this.capacity = new Capacity(options.root, options.limits ?? {});
@@ -374,7 +377,8 @@ export class NodeCache {
     };
     let staged: StagedWrite;
     try {
-      staged = new StagedWrite(await this.disk.createTemp(), this.blockSize, spec.size);
+      const temp = await this.diskFull.guard(spec.key, () => this.disk.createTemp());
+      staged = new StagedWrite(temp, this.blockSize, spec.size);
     } catch (err) {
       releaseReservation();
       throw err;
@@ -385,9 +389,12 @@ export class NodeCache {
           await this.makeRoom(spec.key, data.length, 0);
           reservedBytes += data.length;
         }
-        await staged.append(offset, data, crc);
+        await this.diskFull.guard(spec.key, () => staged.append(offset, data, crc));
       },
-      commit: () => this.commit(id, spec, staged).finally(releaseReservation),
+      commit: () =>
+        this.diskFull
+          .guard(spec.key, () => this.commit(id, spec, staged))
+          .finally(releaseReservation),
       abort: async () => {
         releaseReservation();
         await staged.discard();
@@ -442,7 +449,7 @@ export class NodeCache {
       const now = Date.now();
       const changed = this.withReference(entry.sidecar, options.checkpointId, options.ttlMs);
       if (changed !== entry.sidecar) {
-        await this.disk.rewriteSidecar(id, changed);
+        await this.diskFull.guard(key, () => this.disk.rewriteSidecar(id, changed));
         entry.sidecar = changed;
         entry.lastAccessMs = now;
         await this.options.metadata.register(this.metadataOf(entry));

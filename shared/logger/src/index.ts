@@ -113,3 +113,46 @@ class SilentLogger implements Logger {
 
 /** Discards everything; for library callers that pass no logger. */
 export const silentLogger: Logger = new SilentLogger();
+
+export interface ThrottledWarnOptions {
+  /** Least time between two warnings; default 60 s. */
+  intervalMs?: number;
+  /** The clock, in ms (tests pass their own). */
+  now?: () => number;
+}
+
+/**
+ * A condition that can recur on every call (a full disk, an unreachable store) logged at warn at
+ * most once per interval, the rest at debug: the first occurrence reaches the operator, a
+ * thousand calls do not flood the log. The next warning says how many were logged at debug.
+ */
+export class ThrottledWarn {
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  private lastWarnMs: number | undefined;
+  private atDebug = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    options: ThrottledWarnOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  warn(message: string, meta?: LogMeta): void {
+    const now = this.now();
+    if (this.lastWarnMs !== undefined && now - this.lastWarnMs < this.intervalMs) {
+      this.atDebug++;
+      this.logger.debug(message, meta);
+      return;
+    }
+    this.lastWarnMs = now;
+    const since = this.atDebug > 0 ? { loggedAtDebugSinceLastWarning: this.atDebug } : {};
+    this.atDebug = 0;
+    this.logger.warn(`${message} (repeats within ${this.intervalMs / 1000} s logged at debug)`, {
+      ...meta,
+      ...since,
+    });
+  }
+}

@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { Writable } from 'node:stream';
-import { createLogger, type LogFormat, type Logger } from '@checkpoint-cache/logger';
+import { ThrottledWarn, createLogger, type LogFormat, type Logger } from '@checkpoint-cache/logger';
 
 /** A logger at debug writing to memory, and the records it wrote. */
 function capture(format: LogFormat = 'json'): { logger: Logger; lines: string[] } {
@@ -78,5 +78,26 @@ describe('logger', () => {
       error: new Error('outer', { cause: new Error('inner') }),
     });
     expect(lines[0]).to.contain('outer').and.to.contain('inner').and.to.contain('logger.test.js');
+  });
+
+  it('warns once per interval and logs the repeats at debug, counting them', function () {
+    const { logger, lines } = capture();
+    let now = 1_000_000;
+    const warning = new ThrottledWarn(logger, { intervalMs: 60_000, now: () => now });
+    const levels = (): string[] => lines.map((l) => (JSON.parse(l) as { level: string }).level);
+
+    warning.warn('disk full', { root: '/cache' });
+    for (let i = 0; i < 1000; i++) {
+      now += 10;
+      warning.warn('disk full', { root: '/cache' });
+    }
+    expect(levels().filter((l) => l === 'warn')).to.have.length(1);
+    expect(levels().filter((l) => l === 'debug')).to.have.length(1000);
+
+    now += 60_000;
+    warning.warn('disk full', { root: '/cache' });
+    const last = JSON.parse(lines[lines.length - 1] ?? '') as Record<string, unknown>;
+    expect(last).to.include({ level: 'warn', root: '/cache', loggedAtDebugSinceLastWarning: 1000 });
+    expect(last['message']).to.match(/^disk full \(repeats within 60 s logged at debug\)$/);
   });
 });
