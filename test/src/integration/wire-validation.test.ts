@@ -14,6 +14,7 @@ import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { rawClient, readEntry, unary, writeEntry, type RawClient } from '../helpers/raw-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { rejection } from '../helpers/rejection';
+import { waitUntil } from '../helpers/wait-until';
 
 const SERVICE = '/checkpointcache.v1.CheckpointCache';
 const identity = (b: Buffer): Buffer => b;
@@ -187,6 +188,26 @@ describe('requests checked on the wire', function () {
     // Field 1 announces 5 bytes and carries 1.
     const err = await rejection(unaryRaw('Stat', Buffer.from([0x0a, 0x05, 0x61])));
     expectStatus(err, grpc.status.INVALID_ARGUMENT, /not a valid checkpointcache\.v1\.StatRequest/);
+  });
+
+  // grpc-js refuses the message before any handler sees it and sends its own words; no server
+  // option or interceptor can change them (the documented limit is all a caller gets).
+  it('refuses a message over 16 MiB with grpc-js RESOURCE_EXHAUSTED, keeping nothing', async function () {
+    const data = Buffer.alloc(16 * 1024 * 1024 + 1);
+    const err = await rejection(
+      writeEntry(client, { key: 'hdfs://nn/huge-chunk', jobId: 'j' }, data, {
+        chunkSize: data.length,
+      }),
+    );
+    expectStatus(
+      err,
+      grpc.status.RESOURCE_EXHAUSTED,
+      /^Received message larger than max \(\d+ vs\.? 16777216\)$/,
+    );
+    await waitUntil(async () => (await fs.readdir(path.join(agent.cacheDir, 'tmp'))).length === 0, {
+      message: 'the refused write left its temp file behind',
+    });
+    await expectNothingStored();
   });
 
   it('still serves well-formed requests afterwards', async function () {
