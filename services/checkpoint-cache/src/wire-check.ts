@@ -6,6 +6,7 @@
  *   (a valid key may contain U+FFFD itself, as EF BF BD: only the bytes can tell them apart);
  * - a `uint64` field must be at most 2^53 - 1. The loader turns longs into JS numbers, which
  *   round above that, so the error could only show a value the caller never sent.
+ * Bytes that are no protobuf at all get INVALID_ARGUMENT too: grpc-js would answer INTERNAL.
  * Owns: walking the protobuf wire format guided by the message descriptors. Never: decoding the
  * message (protobufjs does) or any rule about what the values mean.
  */
@@ -41,7 +42,7 @@ const WIRE_LEN = 2;
 const WIRE_I32 = 5;
 
 /** The bytes end inside a field, or hold something protobuf does not. */
-class Truncated extends Error {}
+class NotProtobuf extends Error {}
 
 /** Requests whose bytes failed a check, with what was wrong (see rejectMalformed). */
 const malformed = new WeakMap<object, string>();
@@ -92,7 +93,7 @@ export function wireCheckFor(definition: PackageDefinition, typeName: string): W
       return checkMessage(bytes, 0, bytes.length, fields, '');
     } catch (err) {
       // protobufjs reads some of these without complaint (a string cut short decodes to less).
-      if (err instanceof Truncated)
+      if (err instanceof NotProtobuf)
         return `the request is not a valid ${typeName} message: ${err.message}`;
       throw err;
     }
@@ -151,7 +152,7 @@ function checkMessage(
       const len = readVarint(buf, pos, end);
       const from = len.next;
       const to = from + Number(len.value);
-      if (len.value > BigInt(end - from)) throw new Truncated('a field runs past its end');
+      if (len.value > BigInt(end - from)) throw new NotProtobuf('a field runs past its end');
       pos = to;
       if (!field) continue;
       const problem =
@@ -171,9 +172,9 @@ function checkMessage(
       pos += 4;
     } else {
       // Groups (3, 4) are proto2-only and unused here; anything else is not protobuf.
-      throw new Truncated(`wire type ${wireType} is not used by this API`);
+      throw new NotProtobuf(`wire type ${wireType} is not used by this API`);
     }
-    if (pos > end) throw new Truncated('a field runs past its end');
+    if (pos > end) throw new NotProtobuf('a field runs past its end');
   }
   return undefined;
 }
@@ -196,12 +197,12 @@ function checkPackedUint64(
 function readVarint(buf: Buffer, pos: number, end: number): { value: bigint; next: number } {
   let value = 0n;
   for (let shift = 0n; shift < 70n; shift += 7n) {
-    if (pos >= end) throw new Truncated('a number runs past its end');
+    if (pos >= end) throw new NotProtobuf('a number runs past its end');
     const byte = buf[pos++] as number;
     value |= BigInt(byte & 0x7f) << shift;
     if (byte < 0x80) return { value: BigInt.asUintN(64, value), next: pos };
   }
-  throw new Truncated('a number is longer than 10 bytes');
+  throw new NotProtobuf('a number is longer than 10 bytes');
 }
 
 function notUtf8(name: string, bytes: number): string {
