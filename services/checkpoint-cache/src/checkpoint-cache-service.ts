@@ -9,6 +9,7 @@ import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import {
   checkpointCacheServiceDefinition,
+  packageDefinition,
   type CheckpointCacheHandlers,
   type DeleteRequest__Output,
   type DeleteResponse,
@@ -33,6 +34,7 @@ import { encodeReadChunk } from './chunk-encoding';
 import { drained } from './drained';
 import { GRPC_PREFIX_BYTES, isGrpcFramed, zeroCopyFraming } from './grpc-framing';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
+import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
 import {
   readOutcomeOf,
   writeOutcomeOf,
@@ -221,6 +223,7 @@ export class CheckpointCacheService {
     };
 
     const first = await next();
+    if (!first.done) rejectMalformed(first.value);
     if (first.done || first.value.kind !== 'header' || !first.value.header) {
       throw new CacheError(
         ErrorCode.InvalidArgument,
@@ -240,6 +243,7 @@ export class CheckpointCacheService {
     });
     try {
       for (let r = await next(); !r.done; r = await next()) {
+        rejectMalformed(r.value);
         const chunk = r.value.chunk;
         if (r.value.kind !== 'chunk' || !chunk) {
           throw new CacheError(
@@ -323,13 +327,28 @@ export class CheckpointCacheService {
   }
 }
 
-/** The generated definition, with Read's serializer passing pre-encoded chunks through. */
+/**
+ * The generated definition, with every request checked on the wire (wire-check.ts) and Read's
+ * serializer passing pre-encoded chunks through.
+ */
 function serviceDefinition(): grpc.ServiceDefinition {
   const generated = checkpointCacheServiceDefinition();
-  const read = generated['Read'] as grpc.MethodDefinition<unknown, unknown>;
+  const definition = packageDefinition();
+  const checked: grpc.ServiceDefinition = Object.fromEntries(
+    Object.entries(generated).map(([name, method]) => {
+      const typeName = requestTypeName(method);
+      const deserialize = method.requestDeserialize;
+      const check = wireCheckFor(definition, typeName);
+      return [
+        name,
+        { ...method, requestDeserialize: checkedDeserializer(typeName, check, deserialize) },
+      ];
+    }),
+  );
+  const read = checked['Read'] as grpc.MethodDefinition<unknown, unknown>;
   const serialize = read.responseSerialize;
   return {
-    ...generated,
+    ...checked,
     Read: {
       ...read,
       // Chunks are encoded already. A framed one reaches this only when the zero-copy patch
@@ -340,6 +359,14 @@ function serviceDefinition(): grpc.ServiceDefinition {
       },
     },
   };
+}
+
+/** `checkpointcache.v1.StatRequest` for Stat: proto-loader names the type relative to the package. */
+function requestTypeName(method: grpc.MethodDefinition<unknown, unknown>): string {
+  const type = (method as { requestType?: { type?: { name?: string } } }).requestType?.type?.name;
+  if (!type) throw new Error(`${method.path} has no request type in the package definition`);
+  const pkg = method.path.slice(1, method.path.lastIndexOf('.'));
+  return `${pkg}.${type}`;
 }
 
 function toProtoEntry(e: DomainEntry): EntryInfo {

@@ -7,11 +7,22 @@
 import type * as grpc from '@grpc/grpc-js';
 import { isCacheError, toGrpcStatus } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
+import { rejectMalformed } from './wire-check';
 
 function statusOf(err: unknown, logger: Logger, rpc: string): Partial<grpc.StatusObject> {
   if (!isCacheError(err)) logger.error('unexpected error in handler', { rpc, error: err });
   const { code, details } = toGrpcStatus(err);
   return { code, details };
+}
+
+/** `run()`, unless the request failed its wire check (then INVALID_ARGUMENT, see wire-check.ts). */
+function unlessMalformed<T>(request: unknown, run: () => Promise<T>): Promise<T> {
+  try {
+    rejectMalformed(request);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  return run();
 }
 
 export function unaryHandler<Req, Res>(
@@ -20,7 +31,7 @@ export function unaryHandler<Req, Res>(
   fn: (request: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
-    fn(call.request, call).then(
+    unlessMalformed(call.request, () => fn(call.request, call)).then(
       (response) => callback(null, response),
       (err: unknown) => callback(statusOf(err, logger, rpc)),
     );
@@ -46,7 +57,7 @@ export function serverStreamHandler<Req, Res>(
   fn: (call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
 ): grpc.handleServerStreamingCall<Req, Res> {
   return (call) => {
-    fn(call).then(
+    unlessMalformed(call.request, () => fn(call)).then(
       () => call.end(),
       (err: unknown) => {
         // grpc-js turns an 'error' event on a server stream into the call's final status.

@@ -76,15 +76,29 @@ export class DiskStore {
     const dir = path.dirname(dataPath);
     await fs.mkdir(dir, { recursive: true });
     const sidecarTemp = await this.writeTempSidecar(sidecar);
-    await fs.rename(tempPath, dataPath);
-    await fs.rename(sidecarTemp, this.sidecarPath(id));
+    let dataMoved = false;
+    try {
+      await fs.rename(tempPath, dataPath);
+      dataMoved = true;
+      await fs.rename(sidecarTemp, this.sidecarPath(id));
+    } catch (err) {
+      // Data without its sidecar is no entry; loadAll would remove it, but only at the next start.
+      await fs.rm(sidecarTemp, { force: true });
+      if (dataMoved) await fs.rm(dataPath, { force: true });
+      throw err;
+    }
     await fsyncDir(dir);
   }
 
   /** Atomically replaces an existing entry's sidecar. */
   async rewriteSidecar(id: string, sidecar: Sidecar): Promise<void> {
     const sidecarTemp = await this.writeTempSidecar(sidecar);
-    await fs.rename(sidecarTemp, this.sidecarPath(id));
+    try {
+      await fs.rename(sidecarTemp, this.sidecarPath(id));
+    } catch (err) {
+      await fs.rm(sidecarTemp, { force: true });
+      throw err;
+    }
     await fsyncDir(path.dirname(this.sidecarPath(id)));
   }
 
@@ -160,9 +174,13 @@ export class DiskStore {
     try {
       await handle.writeFile(encodeSidecar(sidecar));
       await handle.sync();
-    } finally {
+    } catch (err) {
+      // A full disk fails the write after the open: the empty file would stay until a restart.
       await handle.close();
+      await fs.rm(file, { force: true });
+      throw err;
     }
+    await handle.close();
     return file;
   }
 }

@@ -36,7 +36,11 @@ export function validateJobId(jobId: string): void {
   }
 }
 
-/** Checkpoint ids and sizes travel as numbers; above 2^53 they would silently round. */
+/**
+ * Checkpoint ids and sizes travel as numbers; above 2^53 they would silently round. Over gRPC a
+ * larger uint64 is refused before it becomes a number, naming the exact value (wire-check.ts in
+ * the service); this catches callers of the library.
+ */
 export function validateCount(name: string, value: number): void {
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new CacheError(

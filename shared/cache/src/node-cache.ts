@@ -4,7 +4,8 @@
  * references and release. Never: gRPC, Redis clients or process start-up.
  *
  * Writes fail cleanly when the metadata store is down (an entry on disk that Redis does not know
- * could never expire); reads and stats keep being served from the index, with TTL touches dropped.
+ * could never expire): at their start when the outage is known, else when the entry is
+ * registered. Reads and stats keep being served from the index, with TTL touches dropped.
  */
 import { promises as fs } from 'node:fs';
 import { checkBlocks, formatCrc32c } from '@checkpoint-cache/checksum';
@@ -12,6 +13,7 @@ import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import { BlockBufferPool } from './block-buffer-pool';
 import { Capacity, chooseVictims, type CapacityLimits } from './capacity';
+import { DiskFull } from './disk-full';
 import { DiskStore, isNotFound } from './disk-store';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
 import { KeyedMutex } from './keyed-mutex';
@@ -145,6 +147,7 @@ export class NodeCache {
   private readonly index = new Map<string, IndexedEntry>();
   private readonly locks = new KeyedMutex();
   private readonly disk: DiskStore;
+  private readonly diskFull: DiskFull;
   private readonly logger: Logger;
   private readonly touches: TouchBatcher;
   private readonly blockSize: number;
@@ -166,6 +169,7 @@ export class NodeCache {
   private constructor(readonly options: NodeCacheOptions) {
     this.disk = new DiskStore(options.root);
     this.logger = options.logger ?? silentLogger;
+    this.diskFull = new DiskFull(options.root, this.logger);
     this.touches = new TouchBatcher(options.metadata, this.logger);
     this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
     this.capacity = new Capacity(options.root, options.limits ?? {});
@@ -349,6 +353,15 @@ export class NodeCache {
     validateCount('checkpoint_id', spec.checkpointId);
     if (spec.size !== undefined) validateCount('size', spec.size);
     if (spec.ttlMs !== undefined) validateCount('ttl_ms', spec.ttlMs);
+    // Known now, so the client is told before it sends the bytes, not after they are on disk.
+    // An outage that starts during the write is caught when commit registers the entry.
+    if (!this.options.metadata.isAvailable()) {
+      throw new CacheError(
+        ErrorCode.Unavailable,
+        `${spec.key} is not stored: Redis is unreachable, and an entry it does not know could ` +
+          'never expire. Writes are refused until it is back; read this file from the remote store',
+      );
+    }
     const id = entryIdOf(spec.key);
     const existing = await this.lookup(id);
     if (existing) this.checkSameContent(existing, spec.key, spec.size, spec.crc32c);
@@ -364,7 +377,8 @@ export class NodeCache {
     };
     let staged: StagedWrite;
     try {
-      staged = new StagedWrite(await this.disk.createTemp(), this.blockSize, spec.size);
+      const temp = await this.diskFull.guard(spec.key, () => this.disk.createTemp());
+      staged = new StagedWrite(temp, this.blockSize, spec.size);
     } catch (err) {
       releaseReservation();
       throw err;
@@ -375,9 +389,12 @@ export class NodeCache {
           await this.makeRoom(spec.key, data.length, 0);
           reservedBytes += data.length;
         }
-        await staged.append(offset, data, crc);
+        await this.diskFull.guard(spec.key, () => staged.append(offset, data, crc));
       },
-      commit: () => this.commit(id, spec, staged).finally(releaseReservation),
+      commit: () =>
+        this.diskFull
+          .guard(spec.key, () => this.commit(id, spec, staged))
+          .finally(releaseReservation),
       abort: async () => {
         releaseReservation();
         await staged.discard();
@@ -432,7 +449,7 @@ export class NodeCache {
       const now = Date.now();
       const changed = this.withReference(entry.sidecar, options.checkpointId, options.ttlMs);
       if (changed !== entry.sidecar) {
-        await this.disk.rewriteSidecar(id, changed);
+        await this.diskFull.guard(key, () => this.disk.rewriteSidecar(id, changed));
         entry.sidecar = changed;
         entry.lastAccessMs = now;
         await this.options.metadata.register(this.metadataOf(entry));

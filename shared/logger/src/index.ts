@@ -46,13 +46,31 @@ class WinstonLogger implements Logger {
   }
 }
 
-/** Errors in metadata become `{ name, message, code }` instead of `{}`. */
+/** Causes followed per error: enough for wrapped I/O errors, bounded against cycles. */
+const MAX_CAUSE_DEPTH = 8;
+
+/**
+ * An error as a plain object (JSON.stringify of an Error is `{}`). The stack and the cause chain
+ * are kept: an unexpected error is logged once, and without them nobody can tell where it began.
+ */
+function errorRecord(err: Error, depth = 0): Record<string, unknown> {
+  const code = (err as { code?: unknown }).code;
+  const record: Record<string, unknown> = {
+    name: err.name,
+    message: err.message,
+    ...(code === undefined ? {} : { code }),
+    ...(err.stack === undefined ? {} : { stack: err.stack }),
+  };
+  const cause = err.cause;
+  if (cause === undefined) return record;
+  if (depth + 1 >= MAX_CAUSE_DEPTH) record['cause'] = '(further causes not logged)';
+  else record['cause'] = cause instanceof Error ? errorRecord(cause, depth + 1) : String(cause);
+  return record;
+}
+
 const serializeErrors = winston.format((info) => {
   for (const [k, v] of Object.entries(info)) {
-    if (v instanceof Error) {
-      const code = (v as { code?: unknown }).code;
-      info[k] = { name: v.name, message: v.message, ...(code === undefined ? {} : { code }) };
-    }
+    if (v instanceof Error) info[k] = errorRecord(v);
   }
   return info;
 });
@@ -95,3 +113,46 @@ class SilentLogger implements Logger {
 
 /** Discards everything; for library callers that pass no logger. */
 export const silentLogger: Logger = new SilentLogger();
+
+export interface ThrottledWarnOptions {
+  /** Least time between two warnings; default 60 s. */
+  intervalMs?: number;
+  /** The clock, in ms (tests pass their own). */
+  now?: () => number;
+}
+
+/**
+ * A condition that can recur on every call (a full disk, an unreachable store) logged at warn at
+ * most once per interval, the rest at debug: the first occurrence reaches the operator, a
+ * thousand calls do not flood the log. The next warning says how many were logged at debug.
+ */
+export class ThrottledWarn {
+  private readonly intervalMs: number;
+  private readonly now: () => number;
+  private lastWarnMs: number | undefined;
+  private atDebug = 0;
+
+  constructor(
+    private readonly logger: Logger,
+    options: ThrottledWarnOptions = {},
+  ) {
+    this.intervalMs = options.intervalMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  warn(message: string, meta?: LogMeta): void {
+    const now = this.now();
+    if (this.lastWarnMs !== undefined && now - this.lastWarnMs < this.intervalMs) {
+      this.atDebug++;
+      this.logger.debug(message, meta);
+      return;
+    }
+    this.lastWarnMs = now;
+    const since = this.atDebug > 0 ? { loggedAtDebugSinceLastWarning: this.atDebug } : {};
+    this.atDebug = 0;
+    this.logger.warn(`${message} (repeats within ${this.intervalMs / 1000} s logged at debug)`, {
+      ...meta,
+      ...since,
+    });
+  }
+}
