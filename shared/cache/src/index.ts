@@ -3,6 +3,7 @@
  * NodeCache that combines them with a MetadataStore. Imports neither grpc nor a Redis client.
  */
 export * from './metadata-store';
+export * from './cache-types';
 export * from './node-cache';
 export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';

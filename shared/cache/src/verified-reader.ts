@@ -14,7 +14,12 @@ import type { promises as fs } from 'node:fs';
 import { blockSpan, checkBlocks, crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { BlockBufferPool } from './block-buffer-pool';
-import { CHUNK_HEADROOM, type EntryInfo, type EntryReader, type VerifiedChunk } from './node-cache';
+import {
+  CHUNK_HEADROOM,
+  type EntryInfo,
+  type EntryReader,
+  type VerifiedChunk,
+} from './cache-types';
 
 /** Most bytes one disk read (and one chunk) covers, unless a single block is larger. */
 export const READ_SPAN = 256 * 1024;

@@ -193,12 +193,17 @@ describe('requests checked on the wire', function () {
   // grpc-js refuses the message before any handler sees it and sends its own words; no server
   // option or interceptor can change them (the documented limit is all a caller gets).
   it('refuses a message over 16 MiB with grpc-js RESOURCE_EXHAUSTED, keeping nothing', async function () {
-    const data = Buffer.alloc(16 * 1024 * 1024 + 1);
-    const err = await rejection(
-      writeEntry(client, { key: 'hdfs://nn/huge-chunk', jobId: 'j' }, data, {
-        chunkSize: data.length,
-      }),
-    );
+    const tmp = path.join(agent.cacheDir, 'tmp');
+    const done = new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = client.write((e) => resolve(e));
+      call.write({ header: { key: 'hdfs://nn/huge-chunk', jobId: 'j' } });
+      // The oversized chunk goes only once the agent has staged the write, so the check below
+      // that nothing is left cannot run before the temp file exists.
+      void waitUntil(async () => (await fs.readdir(tmp)).length === 1, {
+        message: 'the write was never staged',
+      }).then(() => call.write({ chunk: { offset: 0, data: Buffer.alloc(16 * 1024 * 1024 + 1) } }));
+    });
+    const err = await done;
     expectStatus(
       err,
       grpc.status.RESOURCE_EXHAUSTED,

@@ -1,0 +1,97 @@
+/**
+ * The cache domain's public vocabulary: what NodeCache takes and returns, shared with the reader
+ * and the service without importing NodeCache itself (so no module needs the facade to describe
+ * an entry).
+ * Owns: types and the constants of the contract. Never: behaviour.
+ */
+import type { EntryMetadata } from './metadata-store';
+
+/** Bytes covered by one stored CRC32C in new entries unless configured (the agent's --block-size). */
+export const DEFAULT_BLOCK_SIZE = 64 * 1024;
+export const DEFAULT_PAGE_SIZE = 100;
+export const DEFAULT_LEASE_MS = 60_000;
+export const MAX_LEASE_MS = 3_600_000;
+export const MAX_PAGE_SIZE = 1000;
+
+/** Why an entry left the cache. */
+export type RemovalReason = 'ttl' | 'lru' | 'release' | 'corruption' | 'delete';
+
+export interface CacheObserver {
+  entryRemoved(reason: RemovalReason, bytes: number): void;
+}
+
+export type EntryInfo = EntryMetadata & { nodeId: string };
+
+export interface ReadRange {
+  offset: number;
+  /** Absent: to the end. */
+  length?: number;
+}
+
+export interface WriteSpec {
+  key: string;
+  jobId: string;
+  /** 0: no checkpoint. */
+  checkpointId: number;
+  size?: number;
+  crc32c?: number;
+  /** 0 or absent: the default TTL. */
+  ttlMs?: number;
+}
+
+/** Free bytes a reader leaves in front of each disk read's bytes, for a message header. */
+export const CHUNK_HEADROOM = 32;
+
+/** A verified chunk of an entry. */
+export interface VerifiedChunk {
+  offset: number;
+  data: Buffer;
+  crc32c: number;
+  /**
+   * Bytes before `data` in its ArrayBuffer that belong to nobody else and may be overwritten
+   * (CHUNK_HEADROOM for a chunk that starts a disk read, else 0).
+   */
+  headroom: number;
+  /** When set, call it once `data` is no longer needed (written to the socket): reuses it. */
+  release?: (() => void) | undefined;
+}
+
+export interface EntryReader {
+  readonly entry: EntryInfo;
+  readonly offset: number;
+  readonly length: number;
+  /**
+   * Verified chunks of at most `maxChunkSize` bytes covering the range, in order. Throws
+   * CacheError(DataLoss) on a checksum mismatch (after deleting the entry).
+   */
+  chunks(maxChunkSize: number): AsyncIterable<VerifiedChunk>;
+  close(): Promise<void>;
+}
+
+export interface EntryWriter {
+  /** Appends bytes; `offset` must equal the bytes written so far; `crc32c` is checked if given. */
+  append(offset: number, data: Buffer, crc32c?: number): Promise<void>;
+  /** Verifies, publishes and registers the entry. */
+  commit(): Promise<{ entry: EntryInfo; created: boolean }>;
+  /** Discards everything written; safe to call more than once and after commit. */
+  abort(): Promise<void>;
+}
+
+/** What a same-node client needs to read and verify an entry's file itself. */
+export interface EntryLease {
+  entry: EntryInfo;
+  cacheRoot: string;
+  relativePath: string;
+  blockSize: number;
+  blockCrcs: Uint32Array;
+  expiresAtMs: number;
+}
+
+export interface ListQuery {
+  jobId?: string;
+  checkpointId?: number;
+  pageSize?: number;
+  pageToken?: string;
+}
+
+export type IndexState = 'loading' | 'ready' | 'failed';

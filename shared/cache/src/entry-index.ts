@@ -1,0 +1,190 @@
+/**
+ * The node's in-memory index of its entries: id -> sidecar and last access, and the bytes they
+ * hold, rebuilt from the sidecars on disk at start-up. The load runs in the background; until it
+ * is complete a look-up of an id not indexed yet reads that entry's sidecar directly (and indexes
+ * it), so reads are served at once, and an entry removed meanwhile is never brought back by it.
+ * Owns: the map, the byte count, the load and its state. Never: removing files, the metadata
+ * store, locking (NodeCache calls it under the entry's lock).
+ */
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import type { Logger } from '@checkpoint-cache/logger';
+import type { EntryInfo, IndexState, ListQuery } from './cache-types';
+import type { DiskStore } from './disk-store';
+import type { EntryMetadata } from './metadata-store';
+import type { Sidecar } from './sidecar';
+
+export interface IndexedEntry {
+  id: string;
+  sidecar: Sidecar;
+  lastAccessMs: number;
+  /** When the last read or stat queued a TTL touch of this entry (see NodeCache.touchLater). */
+  touchQueuedMs?: number;
+}
+
+export class EntryIndex {
+  private readonly entries = new Map<string, IndexedEntry>();
+  private bytes = 0;
+  private state: IndexState = 'loading';
+  /** Ids removed while the index was loading, which the loader must not bring back. */
+  private removedWhileLoading: Set<string> | undefined = new Set();
+  private loaded: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly disk: DiskStore,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Starts reading every sidecar in the background (see whenReady). */
+  startLoading(): void {
+    this.loaded = this.load();
+    // Logged in load; callers that need the index see the rejection themselves.
+    this.loaded.catch(() => undefined);
+  }
+
+  /** 'loading' until every sidecar has been read, then 'ready' ('failed' if reading failed). */
+  get status(): IndexState {
+    return this.state;
+  }
+
+  /** Resolves when the index is complete; rejects if it could not be read. */
+  whenReady(): Promise<void> {
+    return this.loaded;
+  }
+
+  /** The indexed entry, without looking at the disk. */
+  get(id: string): IndexedEntry | undefined {
+    return this.entries.get(id);
+  }
+
+  /**
+   * The indexed entry, or while the index is loading, the entry as its sidecar on disk says
+   * (which then joins the index).
+   */
+  async lookup(id: string): Promise<IndexedEntry | undefined> {
+    const indexed = this.entries.get(id);
+    if (indexed || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return indexed;
+    let sidecar: Sidecar | undefined;
+    try {
+      sidecar = await this.disk.readSidecar(id);
+    } catch (error) {
+      this.logger.warn('unreadable sidecar skipped while the index loads', { id, error });
+      return undefined;
+    }
+    if (!sidecar) return undefined;
+    // The loader may have added it while the sidecar was being read.
+    const loaded = this.entries.get(id);
+    if (loaded) return loaded;
+    const entry: IndexedEntry = { id, sidecar, lastAccessMs: sidecar.createdAtMs };
+    this.add(entry);
+    return entry;
+  }
+
+  add(entry: IndexedEntry): void {
+    this.entries.set(entry.id, entry);
+    this.bytes += entry.sidecar.size;
+  }
+
+  /** Takes the entry with `id` out of the index; a load still running will not bring it back. */
+  remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry && this.entries.delete(id)) this.bytes -= entry.sidecar.size;
+    this.removedWhileLoading?.add(id);
+  }
+
+  values(): IterableIterator<IndexedEntry> {
+    return this.entries.values();
+  }
+
+  /** Ids of the entries in the index (a snapshot). */
+  ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /** Entries and bytes held. */
+  usage(): { entries: number; bytes: number } {
+    return { entries: this.entries.size, bytes: this.bytes };
+  }
+
+  /**
+   * One page of the entries matching `query`, in key order, and the token of the next page (empty
+   * on the last). A page token is the last key of the page before, base64url-encoded.
+   */
+  page(query: ListQuery, pageSize: number): { page: IndexedEntry[]; nextPageToken: string } {
+    let after: string | undefined;
+    if (query.pageToken) {
+      after = Buffer.from(query.pageToken, 'base64url').toString('utf8');
+      if (Buffer.from(after, 'utf8').toString('base64url') !== query.pageToken) {
+        throw new CacheError(
+          ErrorCode.InvalidArgument,
+          'page_token is malformed; pass next_page_token',
+        );
+      }
+    }
+    const matching = [...this.entries.values()]
+      .filter(
+        (e) =>
+          (!query.jobId || e.sidecar.jobId === query.jobId) &&
+          (query.checkpointId === undefined ||
+            e.sidecar.checkpointIds.includes(query.checkpointId)) &&
+          (after === undefined || e.sidecar.key > after),
+      )
+      .sort((a, b) => (a.sidecar.key < b.sidecar.key ? -1 : a.sidecar.key > b.sidecar.key ? 1 : 0));
+    const page = matching.slice(0, pageSize);
+    const last = page[page.length - 1];
+    const nextPageToken =
+      matching.length > pageSize && last
+        ? Buffer.from(last.sidecar.key, 'utf8').toString('base64url')
+        : '';
+    return { page, nextPageToken };
+  }
+
+  private async load(): Promise<void> {
+    const started = Date.now();
+    const root = this.disk.root;
+    try {
+      const { loaded, problems } = await this.disk.loadAll(({ id, sidecar }) => {
+        if (this.entries.has(id) || this.removedWhileLoading?.has(id)) return;
+        this.add({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
+      });
+      for (const problem of problems) {
+        this.logger.warn('unusable entry file removed at start-up', {
+          file: problem.file,
+          error: problem.error,
+        });
+      }
+      this.state = 'ready';
+      this.logger.info('cache index loaded', {
+        entries: loaded,
+        bytes: this.bytes,
+        ms: Date.now() - started,
+        root,
+      });
+    } catch (error) {
+      this.state = 'failed';
+      this.logger.error('cache index could not be loaded', { root, error });
+      throw error;
+    } finally {
+      this.removedWhileLoading = undefined;
+    }
+  }
+}
+
+/** What the metadata store records of an entry. */
+export function entryMetadataOf(entry: IndexedEntry): EntryMetadata {
+  const s = entry.sidecar;
+  return {
+    key: s.key,
+    id: entry.id,
+    jobId: s.jobId,
+    checkpointIds: s.checkpointIds,
+    size: s.size,
+    crc32c: s.crc32c,
+    createdAtMs: s.createdAtMs,
+    lastAccessMs: entry.lastAccessMs,
+    ttlMs: s.ttlMs,
+  };
+}
+
+export function entryInfoOf(entry: IndexedEntry, nodeId: string): EntryInfo {
+  return { ...entryMetadataOf(entry), nodeId };
+}

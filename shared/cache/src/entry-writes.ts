@@ -1,0 +1,197 @@
+/**
+ * The write path: a new entry is staged in tmp/ with room reserved for it, checked against what
+ * its header announced, then published (fsync + rename) and registered in the metadata store under
+ * the entry's lock; a second write of the same bytes only adds its checkpoint reference.
+ * Owns: the order of those steps and what each failure leaves (nothing visible). Never: eviction
+ * decisions (makeRoom), reads.
+ */
+import { formatCrc32c } from '@checkpoint-cache/checksum';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import type { Capacity } from './capacity';
+import type { EntryInfo, EntryWriter, WriteSpec } from './cache-types';
+import type { DiskFull } from './disk-full';
+import type { DiskStore } from './disk-store';
+import { entryInfoOf, entryMetadataOf, type EntryIndex, type IndexedEntry } from './entry-index';
+import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
+import type { KeyedMutex } from './keyed-mutex';
+import type { MetadataStore } from './metadata-store';
+import { SIDECAR_VERSION, type Sidecar } from './sidecar';
+import { StagedWrite } from './staged-write';
+
+export interface EntryWritesOptions {
+  nodeId: string;
+  disk: DiskStore;
+  diskFull: DiskFull;
+  index: EntryIndex;
+  /** NodeCache's entry locks. */
+  locks: KeyedMutex;
+  metadata: MetadataStore;
+  capacity: Capacity;
+  /** Block size of new entries. */
+  blockSize: number;
+  defaultTtlMs: number;
+  /** Reserves room for `bytes` (and `entries`) more, evicting if needed. */
+  makeRoom: (key: string, bytes: number, entries: number) => Promise<void>;
+  /** Drops a cached read handle of an entry whose file is being removed. */
+  forgetOpenFile: (id: string) => void;
+}
+
+export class EntryWrites {
+  constructor(private readonly o: EntryWritesOptions) {}
+
+  async begin(spec: WriteSpec): Promise<EntryWriter> {
+    validateKey(spec.key);
+    validateJobId(spec.jobId);
+    validateCount('checkpoint_id', spec.checkpointId);
+    if (spec.size !== undefined) validateCount('size', spec.size);
+    if (spec.ttlMs !== undefined) validateCount('ttl_ms', spec.ttlMs);
+    // Known now, so the client is told before it sends the bytes, not after they are on disk.
+    // An outage that starts during the write is caught when commit registers the entry.
+    if (!this.o.metadata.isAvailable()) {
+      throw new CacheError(
+        ErrorCode.Unavailable,
+        `${spec.key} is not stored: Redis is unreachable, and an entry it does not know could ` +
+          'never expire. Writes are refused until it is back; read this file from the remote store',
+      );
+    }
+    const id = entryIdOf(spec.key);
+    const existing = await this.o.index.lookup(id);
+    if (existing) checkSameContent(existing, spec.key, spec.size, spec.crc32c);
+    // Room for the announced size (or for the entry alone, growing with each chunk) is reserved
+    // up front, so concurrent writes cannot overshoot the limits together.
+    let reservedBytes = spec.size ?? 0;
+    let reservedEntries = 1;
+    await this.o.makeRoom(spec.key, reservedBytes, reservedEntries);
+    const releaseReservation = (): void => {
+      this.o.capacity.release(reservedBytes, reservedEntries);
+      reservedBytes = 0;
+      reservedEntries = 0;
+    };
+    let staged: StagedWrite;
+    try {
+      const temp = await this.o.diskFull.guard(spec.key, () => this.o.disk.createTemp());
+      staged = new StagedWrite(temp, this.o.blockSize, spec.size);
+    } catch (err) {
+      releaseReservation();
+      throw err;
+    }
+    return {
+      append: async (offset, data, crc) => {
+        if (spec.size === undefined && data.length > 0) {
+          await this.o.makeRoom(spec.key, data.length, 0);
+          reservedBytes += data.length;
+        }
+        await this.o.diskFull.guard(spec.key, () => staged.append(offset, data, crc));
+      },
+      commit: () =>
+        this.o.diskFull
+          .guard(spec.key, () => this.commit(id, spec, staged))
+          .finally(releaseReservation),
+      abort: async () => {
+        releaseReservation();
+        await staged.discard();
+      },
+    };
+  }
+
+  private async commit(
+    id: string,
+    spec: WriteSpec,
+    staged: StagedWrite,
+  ): Promise<{ entry: EntryInfo; created: boolean }> {
+    try {
+      const written = await staged.finish();
+      if (spec.size !== undefined && written.size !== spec.size) {
+        throw new CacheError(
+          ErrorCode.FailedPrecondition,
+          `received ${written.size} bytes but the header announced ${spec.size}; nothing was stored`,
+        );
+      }
+      if (spec.crc32c !== undefined && written.crc32c !== spec.crc32c >>> 0) {
+        throw new CacheError(
+          ErrorCode.FailedPrecondition,
+          `received bytes have CRC32C ${formatCrc32c(written.crc32c)} but the header announced ` +
+            `${formatCrc32c(spec.crc32c)}; nothing was stored`,
+        );
+      }
+      return await this.o.locks.run(id, async () => {
+        const existing = await this.o.index.lookup(id);
+        if (existing) {
+          checkSameContent(existing, spec.key, written.size, written.crc32c);
+          await staged.discard();
+          const entry = await this.addReference(existing, spec.checkpointId);
+          return { entry, created: false };
+        }
+        const now = Date.now();
+        const sidecar: Sidecar = {
+          version: SIDECAR_VERSION,
+          key: spec.key,
+          jobId: spec.jobId,
+          checkpointIds: spec.checkpointId > 0 ? [spec.checkpointId] : [],
+          size: written.size,
+          crc32c: written.crc32c,
+          createdAtMs: now,
+          ttlMs: spec.ttlMs || this.o.defaultTtlMs,
+          blockSize: staged.blockSize,
+          blockCrcs: written.blockCrcs,
+        };
+        await this.o.disk.publish(id, staged.path, sidecar);
+        const entry: IndexedEntry = { id, sidecar, lastAccessMs: now };
+        try {
+          await this.o.metadata.register(entryMetadataOf(entry));
+        } catch (err) {
+          // A read while the index loads may have picked the entry up from its sidecar already.
+          this.o.index.remove(id);
+          this.o.forgetOpenFile(id);
+          await this.o.disk.remove(id);
+          throw err;
+        }
+        this.o.index.add(entry);
+        return { entry: entryInfoOf(entry, this.o.nodeId), created: true };
+      });
+    } finally {
+      await staged.discard();
+    }
+  }
+
+  private async addReference(entry: IndexedEntry, checkpointId: number): Promise<EntryInfo> {
+    const changed = withReference(entry.sidecar, checkpointId, undefined);
+    if (changed !== entry.sidecar) {
+      await this.o.disk.rewriteSidecar(entry.id, changed);
+      entry.sidecar = changed;
+      await this.o.metadata.register(entryMetadataOf(entry));
+    }
+    return entryInfoOf(entry, this.o.nodeId);
+  }
+}
+
+/** The sidecar with the reference and TTL applied, or the same object when nothing changes. */
+export function withReference(sidecar: Sidecar, checkpointId?: number, ttlMs?: number): Sidecar {
+  const addRef = !!checkpointId && !sidecar.checkpointIds.includes(checkpointId);
+  const newTtl = !!ttlMs && ttlMs !== sidecar.ttlMs;
+  if (!addRef && !newTtl) return sidecar;
+  return {
+    ...sidecar,
+    checkpointIds: addRef
+      ? [...sidecar.checkpointIds, checkpointId].sort((a, b) => a - b)
+      : sidecar.checkpointIds,
+    ttlMs: newTtl ? ttlMs : sidecar.ttlMs,
+  };
+}
+
+/** Throws AlreadyExists unless `size` and `crc` (where given) are those of `existing`. */
+export function checkSameContent(
+  existing: IndexedEntry,
+  key: string,
+  size?: number,
+  crc?: number,
+): void {
+  const s = existing.sidecar;
+  if ((size !== undefined && size !== s.size) || (crc !== undefined && crc >>> 0 !== s.crc32c)) {
+    throw new CacheError(
+      ErrorCode.AlreadyExists,
+      `${key} is already cached with different content (${s.size} bytes, CRC32C ` +
+        `${formatCrc32c(s.crc32c)}); entries are immutable, delete it first to replace it`,
+    );
+  }
+}

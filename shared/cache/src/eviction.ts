@@ -1,0 +1,98 @@
+/**
+ * Room for new writes: the capacity limits, least-recently-used eviction to stay within them, and
+ * the leases that keep an entry read directly by a same-node client from being evicted.
+ * Owns: which entries go to make room, and when nothing can. Never: removing an entry itself (the
+ * `remove` it is given does that under the entry's lock), locking (NodeCache runs makeRoom under
+ * its capacity lock).
+ */
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { chooseVictims, type Capacity } from './capacity';
+import type { RemovalReason } from './cache-types';
+import type { EntryIndex, IndexedEntry } from './entry-index';
+import type { MetadataStore } from './metadata-store';
+
+/** Entry id -> end of its lease (ms since the epoch). */
+export class Leases {
+  private readonly until = new Map<string, number>();
+
+  /** Protects `id` until `untilMs`, or longer if it is leased longer already. */
+  grant(id: string, untilMs: number): void {
+    this.until.set(id, Math.max(untilMs, this.until.get(id) ?? 0));
+  }
+
+  isLeased(id: string, now = Date.now()): boolean {
+    return (this.until.get(id) ?? 0) > now;
+  }
+
+  forget(id: string): void {
+    this.until.delete(id);
+  }
+
+  /** Drops leases that have ended. */
+  prune(now = Date.now()): void {
+    for (const [id, until] of this.until) if (until <= now) this.until.delete(id);
+  }
+}
+
+export interface EvictionOptions {
+  index: EntryIndex;
+  capacity: Capacity;
+  leases: Leases;
+  metadata: MetadataStore;
+  /** Removes an entry if `still` agrees under its lock; false when nothing was removed. */
+  remove: (
+    id: string,
+    reason: RemovalReason,
+    still: (entry: IndexedEntry) => boolean,
+  ) => Promise<boolean>;
+}
+
+export class Eviction {
+  constructor(private readonly options: EvictionOptions) {}
+
+  /**
+   * Reserves room for `bytes` more (and `entries` more entries), evicting least recently used
+   * entries if that makes it fit. Evicts nothing and throws ResourceExhausted when even evicting
+   * everything would not. The caller holds the capacity lock and has waited for the index.
+   */
+  async makeRoom(key: string, bytes: number, entries: number): Promise<void> {
+    const { index, capacity, leases, metadata } = this.options;
+    for (;;) {
+      const need = await capacity.shortfall(index.usage(), bytes, entries);
+      if (need.bytes === 0 && need.entries === 0) break;
+      leases.prune();
+      const candidates = [...index.values()]
+        .filter((e) => !leases.isLeased(e.id))
+        .map((e) => ({ id: e.id, size: e.sidecar.size, lastAccessMs: e.lastAccessMs }));
+      const victims = chooseVictims(candidates, need);
+      if (!victims) throw this.exhausted(key, bytes);
+      if (!metadata.isAvailable()) {
+        throw new CacheError(
+          ErrorCode.Unavailable,
+          `${key} needs room but Redis is unreachable: nothing is evicted and nothing stored ` +
+            'until it is back',
+        );
+      }
+      let removed = 0;
+      // A lease granted after the victims were chosen still protects its entry.
+      const notLeased = (e: IndexedEntry): boolean => !leases.isLeased(e.id);
+      for (const v of victims) if (await this.options.remove(v.id, 'lru', notLeased)) removed++;
+      if (removed === 0) throw this.exhausted(key, bytes);
+    }
+    capacity.reserve(bytes, entries);
+  }
+
+  private exhausted(key: string, bytes: number): CacheError {
+    const { capacity, index } = this.options;
+    const { maxBytes, maxEntries, minFreeRatio } = capacity.limits;
+    const usage = index.usage();
+    const reserved = capacity.reserved;
+    return new CacheError(
+      ErrorCode.ResourceExhausted,
+      `${key} (${bytes} more bytes) does not fit in the cache even after evicting every idle entry: ` +
+        `${usage.bytes} bytes in ${usage.entries} entries held, ${reserved.bytes} bytes reserved by ` +
+        `writes in flight; limits: max bytes ${maxBytes ?? 'none'}, max entries ` +
+        `${maxEntries ?? 'none'}, min free ratio ${minFreeRatio ?? 0}. Nothing was stored`,
+    );
+  }
+}
