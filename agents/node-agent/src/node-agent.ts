@@ -375,8 +375,9 @@ function bind(
  * The files reflection describes: protoc's own descriptors of checkpoint_cache.proto and
  * health.proto (proto/descriptors), not descriptors rebuilt from loaded protobufjs objects, whose
  * camelCase fields and per-package file names broke grpcurl's JSON and map types. @grpc/reflection
- * reads only `fileDescriptorProtos` from each entry and indexes every file's symbols itself; it
- * decodes and re-encodes the bytes, which the grpcurl test checks leaves them unchanged.
+ * reads only `fileDescriptorProtos` from each entry (`format` and `type` are there for the
+ * PackageDefinition type alone) and indexes every file's symbols itself; it decodes and re-encodes
+ * the bytes, which the grpcurl test checks leaves them unchanged.
  */
 function reflectedFiles(): ConstructorParameters<typeof ReflectionService>[0] {
   return {
