@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// Regenerates proto/src/generated from the .proto files with the same loader options the runtime
-// uses. With --check it generates into a temporary folder and fails if the committed types differ.
+// Regenerates what is derived from the .proto files and committed:
+// - proto/src/generated: TypeScript types, with the same loader options the runtime uses;
+// - proto/descriptors/agent.protoset: the FileDescriptorSet (imports and comments included) of
+//   every service the agent serves, compiled by protoc; the agent answers reflection from it.
+// With --check it generates into a temporary folder and fails if the committed files differ.
 'use strict';
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -9,8 +12,11 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const check = process.argv.includes('--check');
-const committed = path.join(root, 'src', 'generated');
-const out = check ? fs.mkdtempSync(path.join(os.tmpdir(), 'ckc-proto-')) : committed;
+const committedTypes = path.join(root, 'src', 'generated');
+const committedDescriptors = path.join(root, 'descriptors');
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'ckc-proto-'));
+const outTypes = check ? path.join(scratch, 'generated') : committedTypes;
+const outDescriptors = check ? path.join(scratch, 'descriptors') : committedDescriptors;
 const protos = ['checkpointcache/v1/checkpoint_cache.proto'];
 
 // Mirrors src/loader-options.ts (the generator takes flags, not an object); --check catches drift
@@ -23,11 +29,63 @@ const flags = [
   '--grpcLib=@grpc/grpc-js',
 ];
 
-if (!check) fs.rmSync(committed, { recursive: true, force: true });
-const gen = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
-execFileSync(process.execPath, [gen, ...flags, '-I', root, '-O', out, ...protos], {
-  stdio: 'inherit',
-});
+try {
+  if (!check) fs.rmSync(committedTypes, { recursive: true, force: true });
+  const gen = require.resolve('@grpc/proto-loader/build/bin/proto-loader-gen-types.js');
+  execFileSync(process.execPath, [gen, ...flags, '-I', root, '-O', outTypes, ...protos], {
+    stdio: 'inherit',
+  });
+  relativizeComments(outTypes);
+  compileDescriptorSet(path.join(outDescriptors, 'agent.protoset'));
+  if (check) {
+    const stale = [
+      ...differing(committedTypes, outTypes, 'proto/src/generated'),
+      ...differing(committedDescriptors, outDescriptors, 'proto/descriptors'),
+    ];
+    if (stale.length > 0) {
+      console.error(`stale generated files (${stale.join(', ')}); run: npm run proto:gen`);
+      process.exitCode = 1;
+    } else {
+      console.log('proto/src/generated and proto/descriptors match the .proto files');
+    }
+  }
+} finally {
+  fs.rmSync(scratch, { recursive: true, force: true });
+}
+
+/**
+ * protoc (the npm package ships the official binaries, so no download and no Maven) names each
+ * file by its path under an include root, which is the name reflection clients see. The health
+ * service is grpc-health-check's, so its .proto is compiled from that package's own copy — the file
+ * its service definition is loaded from — placed under the canonical grpc/health/v1/health.proto
+ * that grpc-go and grpc-java register; a new grpc-health-check with a changed file fails --check.
+ */
+function compileDescriptorSet(out) {
+  const includeHealth = path.join(scratch, 'health-include');
+  const health = 'grpc/health/v1/health.proto';
+  const healthPackage = path.dirname(require.resolve('grpc-health-check/package.json'));
+  fs.mkdirSync(path.join(includeHealth, path.dirname(health)), { recursive: true });
+  fs.copyFileSync(
+    path.join(healthPackage, 'proto', 'health', 'v1', 'health.proto'),
+    path.join(includeHealth, health),
+  );
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const protoc = require.resolve('protoc/protoc.cjs');
+  execFileSync(
+    process.execPath,
+    [
+      protoc,
+      '-I', root,
+      '-I', includeHealth,
+      '--include_imports',
+      '--include_source_info',
+      `--descriptor_set_out=${out}`,
+      ...protos,
+      health,
+    ], // prettier-ignore
+    { stdio: 'inherit' },
+  );
+}
 
 // The generator writes each file's absolute source path into a comment; keep it relative so the
 // output does not depend on where the repository is checked out.
@@ -40,6 +98,7 @@ function relativizeComments(dir) {
 }
 
 function listFiles(dir, prefix = '') {
+  if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir, { withFileTypes: true })
     .flatMap((d) =>
@@ -49,20 +108,17 @@ function listFiles(dir, prefix = '') {
     );
 }
 
-relativizeComments(out);
-
-if (check) {
-  const a = listFiles(committed).sort();
-  const b = listFiles(out).sort();
-  const differing = [...new Set([...a, ...b])].filter((f) => {
-    const x = path.join(committed, f);
-    const y = path.join(out, f);
-    return !fs.existsSync(x) || !fs.existsSync(y) || !fs.readFileSync(x).equals(fs.readFileSync(y));
-  });
-  fs.rmSync(out, { recursive: true, force: true });
-  if (differing.length > 0) {
-    console.error(`proto/src/generated is stale (${differing.join(', ')}); run: npm run proto:gen`);
-    process.exit(1);
-  }
-  console.log('proto/src/generated matches the .proto files');
+/** Files that are missing on either side or differ in a byte, named under `label`. */
+function differing(committed, generated, label) {
+  const a = listFiles(committed);
+  const b = listFiles(generated);
+  return [...new Set([...a, ...b])]
+    .filter((f) => {
+      const x = path.join(committed, f);
+      const y = path.join(generated, f);
+      return (
+        !fs.existsSync(x) || !fs.existsSync(y) || !fs.readFileSync(x).equals(fs.readFileSync(y))
+      );
+    })
+    .map((f) => path.join(label, f));
 }

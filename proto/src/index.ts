@@ -1,5 +1,6 @@
 /**
- * Loads the checkpointcache.v1 contract for grpc-js and re-exports its generated types.
+ * Loads the checkpointcache.v1 contract for grpc-js and re-exports its generated types and the
+ * compiled descriptors reflection serves.
  * Owns: where the .proto files live and how they are loaded. Never: service behaviour.
  */
 import * as path from 'node:path';
@@ -9,6 +10,7 @@ import type { ProtoGrpcType } from './generated/checkpoint_cache';
 import { PROTO_LOADER_OPTIONS } from './loader-options';
 
 export { PROTO_LOADER_OPTIONS } from './loader-options';
+export { AGENT_DESCRIPTOR_SET, agentFileDescriptorProtos } from './descriptor-set';
 
 /** Folder that holds `checkpointcache/v1/*.proto` (the include root). */
 export const PROTO_ROOT = path.resolve(__dirname, '..');
@@ -23,33 +25,27 @@ export const CHECKPOINT_CACHE_PROTO = path.join(
 
 export const SERVICE_NAME = 'checkpointcache.v1.CheckpointCache';
 
-let cached: { definition: protoLoader.PackageDefinition; grpcObject: ProtoGrpcType } | undefined;
+let loaded: ProtoGrpcType | undefined;
 
-function load(): { definition: protoLoader.PackageDefinition; grpcObject: ProtoGrpcType } {
-  if (!cached) {
+function load(): ProtoGrpcType {
+  if (!loaded) {
     const definition = protoLoader.loadSync(CHECKPOINT_CACHE_PROTO, {
       ...PROTO_LOADER_OPTIONS,
       includeDirs: [PROTO_ROOT],
     });
-    const grpcObject = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
-    cached = { definition, grpcObject };
+    loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
   }
-  return cached;
-}
-
-/** The package definition (for server reflection). */
-export function packageDefinition(): protoLoader.PackageDefinition {
-  return load().definition;
+  return loaded;
 }
 
 /** The service definition to pass to `server.addService`. */
 export function checkpointCacheServiceDefinition(): grpc.ServiceDefinition {
-  return load().grpcObject.checkpointcache.v1.CheckpointCache.service;
+  return load().checkpointcache.v1.CheckpointCache.service;
 }
 
 /** The generated client constructor. */
 export function checkpointCacheClientConstructor(): ProtoGrpcType['checkpointcache']['v1']['CheckpointCache'] {
-  return load().grpcObject.checkpointcache.v1.CheckpointCache;
+  return load().checkpointcache.v1.CheckpointCache;
 }
 
 export type * from './generated/checkpointcache/v1/CheckpointCache';

@@ -1,20 +1,19 @@
 /**
- * ghz, the gRPC load generator: found on PATH or in <repo>/.load/bin, otherwise installed there
- * with `go install` of a pinned version (bounded in time, with a clear message when Go or the
- * module proxy is missing); run with a config file and a host; its JSON report read back into the
- * few numbers the project reports.
- * Owns: the pinned version, the install, and reading ghz's JSON. Never: starting servers.
+ * ghz, the gRPC load generator: found or installed as a Go tool (go-tool.ts); run with a config
+ * file and a host; its JSON report read back into the few numbers the project reports.
+ * Owns: the pinned version and reading ghz's JSON. Never: starting servers.
  */
 import { execFile } from 'node:child_process';
-import { constants as fsConstants, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { ensureGoTool, type GoTool } from './go-tool';
 
 const run = promisify(execFile);
 
 export const GHZ_MODULE = 'github.com/bojand/ghz/cmd/ghz';
 export const GHZ_VERSION = 'v0.120.0';
-const INSTALL_TIMEOUT_MS = 300_000;
+const GHZ: GoTool = { name: 'ghz', module: GHZ_MODULE, version: GHZ_VERSION };
 
 /** The parts of ghz's `--format json` report the project uses. */
 export interface GhzReport {
@@ -42,35 +41,7 @@ export class Ghz {
 
   /** ghz from PATH or `<repoRoot>/.load/bin`, installing it there if neither has it. */
   static async ensure(repoRoot: string, say: (line: string) => void): Promise<Ghz> {
-    const binDir = path.join(repoRoot, '.load', 'bin');
-    const found = await findExecutable('ghz', [
-      binDir,
-      ...(process.env.PATH ?? '').split(path.delimiter),
-    ]);
-    if (found) return new Ghz(found);
-    say(`ghz not found: installing ${GHZ_MODULE}@${GHZ_VERSION} into ${binDir} (go install)`);
-    await fs.mkdir(binDir, { recursive: true });
-    try {
-      await run('go', ['install', `${GHZ_MODULE}@${GHZ_VERSION}`], {
-        env: { ...process.env, GOBIN: binDir },
-        timeout: INSTALL_TIMEOUT_MS,
-        maxBuffer: 16 * 1024 * 1024,
-      });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: string; killed?: boolean };
-      const why =
-        e.code === 'ENOENT'
-          ? 'Go is not installed (https://go.dev/doc/install)'
-          : e.killed
-            ? `it took more than ${INSTALL_TIMEOUT_MS / 1000} s`
-            : (e.stderr ?? e.message).trim().split('\n').slice(-5).join('\n');
-      throw new Error(
-        `could not install ghz: ${why}\n` +
-          `Install it by hand: GOBIN=${binDir} go install ${GHZ_MODULE}@${GHZ_VERSION}`,
-        { cause: err },
-      );
-    }
-    return new Ghz(path.join(binDir, 'ghz'));
+    return new Ghz(await ensureGoTool(repoRoot, GHZ, say));
   }
 
   async version(): Promise<string> {
@@ -125,18 +96,4 @@ export class Ghz {
       errorDistribution,
     };
   }
-}
-
-async function findExecutable(name: string, dirs: readonly string[]): Promise<string | undefined> {
-  for (const dir of dirs) {
-    if (!dir) continue;
-    const candidate = path.join(dir, name);
-    try {
-      await fs.access(candidate, fsConstants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
 }

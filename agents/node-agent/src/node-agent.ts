@@ -9,12 +9,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, service as healthService } from 'grpc-health-check';
+import { HealthImplementation } from 'grpc-health-check';
 import { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { createLogger, type Logger } from '@checkpoint-cache/logger';
-import { SERVICE_NAME, packageDefinition } from '@checkpoint-cache/proto';
+import { SERVICE_NAME, agentFileDescriptorProtos } from '@checkpoint-cache/proto';
 import {
   KeyBuilder,
   RedisExpiryWatcher,
@@ -285,7 +285,7 @@ async function start(
   );
   parts.health = health;
   health.addToServer(server);
-  new ReflectionService({ ...packageDefinition(), ...healthDescriptors() }).addToServer(server);
+  new ReflectionService(reflectedFiles()).addToServer(server);
 
   let tcpAddress: string | undefined;
   if (config.listen) {
@@ -372,16 +372,21 @@ function bind(
 }
 
 /**
- * grpc-health-check's service definition as the message descriptors reflection indexes (it reads
- * only their `fileDescriptorProtos`), without loading health.proto a second time.
+ * The files reflection describes: protoc's own descriptors of checkpoint_cache.proto and
+ * health.proto (proto/descriptors), not descriptors rebuilt from loaded protobufjs objects, whose
+ * camelCase fields and per-package file names broke grpcurl's JSON and map types. @grpc/reflection
+ * reads only `fileDescriptorProtos` from each entry (`format` and `type` are there for the
+ * PackageDefinition type alone) and indexes every file's symbols itself; it decodes and re-encodes
+ * the bytes, which the grpcurl test checks leaves them unchanged.
  */
-function healthDescriptors(): ConstructorParameters<typeof ReflectionService>[0] {
-  const out: ConstructorParameters<typeof ReflectionService>[0] = {};
-  for (const method of Object.values(healthService)) {
-    out[`${method.path}#request`] = method.requestType;
-    out[`${method.path}#response`] = method.responseType;
-  }
-  return out;
+function reflectedFiles(): ConstructorParameters<typeof ReflectionService>[0] {
+  return {
+    'checkpointcache.v1 and grpc.health.v1 descriptors': {
+      format: 'Protocol Buffer 3 EnumDescriptorProto',
+      type: {},
+      fileDescriptorProtos: [...agentFileDescriptorProtos()],
+    },
+  };
 }
 
 /** Undoes whatever `parts` holds, in reverse start order; logs failures instead of throwing. */

@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { Ghz } from '@checkpoint-cache/bench';
+import { GO_TOOL_INSTALL_TIMEOUT_MS, Ghz } from '@checkpoint-cache/bench';
 import { CheckpointCacheClient } from '@checkpoint-cache/client';
 import { CHECKPOINT_CACHE_PROTO, PROTO_ROOT } from '@checkpoint-cache/proto';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
@@ -19,7 +19,6 @@ const run = promisify(execFile);
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const LOAD_CONFIGS = path.join(REPO_ROOT, 'test', 'load');
-const INSTALL_TIMEOUT_MS = 240_000;
 const CALLS = 3000;
 const CONCURRENCY = 20;
 /** The entry the configs read (LOAD_ENTRIES in agents/bench/src/load-run.ts). */
@@ -38,7 +37,7 @@ describe('ghz smoke (test/load configs against a real agent)', function () {
   let agent: TestAgent;
 
   before(async function () {
-    this.timeout(INSTALL_TIMEOUT_MS + 30_000);
+    this.timeout(GO_TOOL_INSTALL_TIMEOUT_MS + 30_000);
     ghz = (await Ghz.ensure(REPO_ROOT, (line) => process.stdout.write(`      ${line}\n`)))
       .executable;
     redis = await startRedisServer();

@@ -8,7 +8,6 @@ import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { expect } from 'chai';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { AGENT_OPTIONS } from '@checkpoint-cache/config';
@@ -21,6 +20,7 @@ import {
 import { healthCheck } from '../helpers/health-check';
 import { startTestAgent, testAgentConfig, testLogger, type TestAgent } from '../helpers/agent';
 import { rawClient, readEntry, writeEntry } from '../helpers/raw-client';
+import { reflect } from '../helpers/reflection-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 import { waitUntil } from '../helpers/wait-until';
@@ -28,55 +28,6 @@ import { waitUntil } from '../helpers/wait-until';
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 const AGENT_BIN = path.join(REPO_ROOT, 'agents', 'node-agent', 'bin', 'ckc-agent.js');
 const MiB = 1024 * 1024;
-
-// ---- health and reflection clients, from the protos those packages ship -------------------
-
-const REFLECTION_PROTO = path.join(
-  path.dirname(require.resolve('@grpc/reflection/package.json')),
-  'build/proto/grpc/reflection/v1/reflection.proto',
-);
-
-interface ReflectionResponse {
-  list_services_response?: { service: { name: string }[] };
-  file_descriptor_response?: { file_descriptor_proto: Buffer[] };
-  error_response?: { error_code: number; error_message: string };
-}
-
-/** One request on the bidirectional reflection stream, and its one response. */
-function reflect(target: string, request: Record<string, string>): Promise<ReflectionResponse> {
-  const definition = protoLoader.loadSync(REFLECTION_PROTO, {
-    keepCase: true,
-    longs: String,
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = grpc.loadPackageDefinition(definition) as unknown as {
-    grpc: { reflection: { v1: { ServerReflection: grpc.ServiceClientConstructor } } };
-  };
-  const client = new pkg.grpc.reflection.v1.ServerReflection(
-    target,
-    grpc.credentials.createInsecure(),
-  );
-  const open = (
-    client as unknown as {
-      ServerReflectionInfo: () => grpc.ClientDuplexStream<unknown, ReflectionResponse>;
-    }
-  ).ServerReflectionInfo;
-  return new Promise((resolve, reject) => {
-    const call = open.call(client);
-    call.once('data', (res: ReflectionResponse) => {
-      call.end();
-      client.close();
-      resolve(res);
-    });
-    call.once('error', (err) => {
-      client.close();
-      reject(err);
-    });
-    call.write(request);
-  });
-}
 
 /**
  * A client with grpc-js's default 64 KiB flow-control window, so that a paused read really holds
