@@ -25,27 +25,36 @@ export const CHECKPOINT_CACHE_PROTO = path.join(
 
 export const SERVICE_NAME = 'checkpointcache.v1.CheckpointCache';
 
-let loaded: ProtoGrpcType | undefined;
+let loaded: { definition: protoLoader.PackageDefinition; grpcObject: ProtoGrpcType } | undefined;
 
-function load(): ProtoGrpcType {
+function load(): { definition: protoLoader.PackageDefinition; grpcObject: ProtoGrpcType } {
   if (!loaded) {
     const definition = protoLoader.loadSync(CHECKPOINT_CACHE_PROTO, {
       ...PROTO_LOADER_OPTIONS,
       includeDirs: [PROTO_ROOT],
     });
-    loaded = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+    const grpcObject = grpc.loadPackageDefinition(definition) as unknown as ProtoGrpcType;
+    loaded = { definition, grpcObject };
   }
   return loaded;
 }
 
+/**
+ * The loaded package definition: its message descriptors tell the agent's wire check which
+ * fields are strings and uint64s (reflection serves protoc's own descriptors instead).
+ */
+export function packageDefinition(): protoLoader.PackageDefinition {
+  return load().definition;
+}
+
 /** The service definition to pass to `server.addService`. */
 export function checkpointCacheServiceDefinition(): grpc.ServiceDefinition {
-  return load().checkpointcache.v1.CheckpointCache.service;
+  return load().grpcObject.checkpointcache.v1.CheckpointCache.service;
 }
 
 /** The generated client constructor. */
 export function checkpointCacheClientConstructor(): ProtoGrpcType['checkpointcache']['v1']['CheckpointCache'] {
-  return load().checkpointcache.v1.CheckpointCache;
+  return load().grpcObject.checkpointcache.v1.CheckpointCache;
 }
 
 export type * from './generated/checkpointcache/v1/CheckpointCache';
