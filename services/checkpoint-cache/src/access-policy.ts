@@ -15,7 +15,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import { silentLogger, ThrottledWarn, type Logger } from '@checkpoint-cache/logger';
 
 export type WriteAccess = 'socket' | 'mtls' | 'any';
 
@@ -71,18 +71,18 @@ const ALLOWED: Readonly<Record<WriteAccess, readonly CallTransport[]>> = {
   any: ['unix-socket', 'mtls', 'tcp'],
 };
 
-const WARN_INTERVAL_MS = 60_000;
-
 export class AccessPolicy {
   readonly writeAccess: WriteAccess;
   private readonly socketPath: string | undefined;
   private readonly logger: Logger;
-  private lastWarnMs = 0;
+  /** Refusals: a warning at most once a minute, the rest at debug. */
+  private readonly refusals: ThrottledWarn;
 
   constructor(options: AccessPolicyOptions) {
     this.writeAccess = options.writeAccess;
     this.socketPath = options.socketPath;
     this.logger = options.logger ?? silentLogger;
+    this.refusals = new ThrottledWarn(this.logger);
   }
 
   /** True when `transport` may change the cache. */
@@ -95,17 +95,11 @@ export class AccessPolicy {
     const transport = transportOf(call);
     if (this.allowsWrite(transport)) return;
     const peer = call.getPeer();
-    const now = Date.now();
-    const meta = { rpc, peer, writeAccess: this.writeAccess };
-    if (now - this.lastWarnMs >= WARN_INTERVAL_MS) {
-      this.lastWarnMs = now;
-      this.logger.warn(
-        'call refused by the write access policy (further ones logged at debug)',
-        meta,
-      );
-    } else {
-      this.logger.debug('call refused by the write access policy', meta);
-    }
+    this.refusals.warn('call refused by the write access policy', {
+      rpc,
+      peer,
+      writeAccess: this.writeAccess,
+    });
     throw new CacheError(ErrorCode.PermissionDenied, this.refusal(rpc, peer));
   }
 

@@ -4,22 +4,21 @@
  * turns into a failure because the metadata store is slow or down, and while it is down nothing
  * expires anyway.
  */
-import type { Logger } from '@checkpoint-cache/logger';
+import { ThrottledWarn, type Logger } from '@checkpoint-cache/logger';
 import type { EntryTouch, MetadataStore } from './metadata-store';
-
-const WARN_INTERVAL_MS = 60_000;
 
 export class TouchBatcher {
   private pending = new Map<string, EntryTouch>();
   private flushing: Promise<void> | undefined;
   private scheduled = false;
-  private lastWarnMs = 0;
-  private dropped = 0;
+  private readonly drops: ThrottledWarn;
 
   constructor(
     private readonly metadata: MetadataStore,
-    private readonly logger: Logger,
-  ) {}
+    logger: Logger,
+  ) {
+    this.drops = new ThrottledWarn(logger);
+  }
 
   touch(touch: EntryTouch): void {
     this.pending.set(touch.id, touch);
@@ -52,16 +51,10 @@ export class TouchBatcher {
     try {
       await this.metadata.touch(batch);
     } catch (error) {
-      this.dropped += batch.length;
-      const now = Date.now();
-      if (now - this.lastWarnMs >= WARN_INTERVAL_MS) {
-        this.lastWarnMs = now;
-        this.logger.warn('TTL touches dropped: metadata store unavailable', {
-          dropped: this.dropped,
-          error,
-        });
-        this.dropped = 0;
-      }
+      this.drops.warn('TTL touches dropped: metadata store unavailable', {
+        dropped: batch.length,
+        error,
+      });
     }
   }
 }

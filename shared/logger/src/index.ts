@@ -140,6 +140,12 @@ export class ThrottledWarn {
     this.now = options.now ?? Date.now;
   }
 
+  /** The condition is over: its next occurrence is warned about at once. */
+  reset(): void {
+    this.lastWarnMs = undefined;
+    this.atDebug = 0;
+  }
+
   warn(message: string, meta?: LogMeta): void {
     const now = this.now();
     if (this.lastWarnMs !== undefined && now - this.lastWarnMs < this.intervalMs) {

@@ -10,7 +10,7 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import { silentLogger, type Logger } from '@checkpoint-cache/logger';
+import { silentLogger, ThrottledWarn, type Logger } from '@checkpoint-cache/logger';
 import { isRedisAuthError } from './redis-error';
 import { describeRedisOptions, parseRedisUrl, type RedisEndpoint } from './redis-url';
 
@@ -184,8 +184,9 @@ export function isRedisCluster(connection: RedisConnection): connection is Clust
 function logEvents(connection: RedisConnection, logger: Logger): void {
   let wasReady = false;
   let downSinceMs: number | undefined;
-  let lastWarnMs = 0;
   let failedAttempts = 0;
+  // One warning when an outage starts, then at most one a minute while it lasts.
+  const down = new ThrottledWarn(logger, { intervalMs: DOWN_WARN_INTERVAL_MS });
 
   connection.on('ready', () => {
     const outage =
@@ -194,23 +195,16 @@ function logEvents(connection: RedisConnection, logger: Logger): void {
     wasReady = true;
     downSinceMs = undefined;
     failedAttempts = 0;
+    down.reset();
   });
   connection.on('error', (error: Error) => {
     failedAttempts++;
     const now = Date.now();
-    if (downSinceMs === undefined || now - lastWarnMs >= DOWN_WARN_INTERVAL_MS) {
-      lastWarnMs = now;
-      logger.warn(
-        downSinceMs === undefined ? 'Redis connection error' : 'Redis still unreachable',
-        {
-          error,
-          failedAttempts,
-          ...(downSinceMs === undefined ? {} : { downMs: now - downSinceMs }),
-        },
-      );
-    } else {
-      logger.debug('Redis connection error', { error, failedAttempts });
-    }
+    down.warn(downSinceMs === undefined ? 'Redis connection error' : 'Redis still unreachable', {
+      error,
+      failedAttempts,
+      ...(downSinceMs === undefined ? {} : { downMs: now - downSinceMs }),
+    });
     downSinceMs ??= now;
   });
   // 'reconnecting' rather than 'close': a quit() closes too, and is no reason to warn.

@@ -342,7 +342,9 @@ describe('RedisExpiryWatcher', function () {
         for (const id of ids.slice(i, i + 1000)) pipeline.set(keys.ttl(id), '1', 'PXAT', deadline);
         await pipeline.exec();
       }
-      expect(Date.now(), 'setting the keys took longer than planned').to.be.below(deadline);
+      // On a busy machine setting the keys can outlast the deadline: every expiry is still
+      // awaited, but the lag is then not a lag of notifications and is not reported.
+      const lateBy = Date.now() - deadline;
       const wanted = new Set(ids);
       const arrived = (): number[] =>
         recorder.expired.filter((e) => wanted.has(e.id)).map((e) => e.atMs - deadline);
@@ -351,7 +353,11 @@ describe('RedisExpiryWatcher', function () {
         message: `all ${count} expiries`,
       });
       const lags = arrived();
-      lines.push(`${count} keys, one deadline: ${summary(lags)}`);
+      lines.push(
+        lateBy >= 0
+          ? `${count} keys, one deadline: not measured (setting them ended ${lateBy} ms after it)`
+          : `${count} keys, one deadline: ${summary(lags)}`,
+      );
       expect(Math.max(...lags)).to.be.below(10_000);
     }
     expect(Math.max(...single)).to.be.below(10_000);
