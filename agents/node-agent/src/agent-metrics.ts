@@ -21,6 +21,8 @@ export interface AgentMetricsSources {
   cache: NodeCache;
   /** True while the main Redis connection is ready. */
   redisConnected: () => boolean;
+  /** Whether Read chunks skip grpc-js's copy (installZeroCopyFraming succeeded). */
+  zeroCopy: boolean;
 }
 
 export class AgentMetrics implements CacheObserver, ServiceObserver {
@@ -145,6 +147,17 @@ export class AgentMetrics implements CacheObserver, ServiceObserver {
       collect() {
         const s = sources();
         if (s) this.set(s.cache.indexStatus === 'ready' ? 1 : 0);
+      },
+    });
+    new client.Gauge({
+      name: 'ckc_zero_copy_framing',
+      help:
+        "1 when Read chunks skip grpc-js's copy; 0 after a grpc-js upgrade the patch does not " +
+        'recognise (reads still work, at a higher CPU cost per byte).',
+      registers,
+      collect() {
+        const s = sources();
+        if (s) this.set(s.zeroCopy ? 1 : 0);
       },
     });
     new client.Gauge({

@@ -27,6 +27,7 @@ import {
 import {
   AccessPolicy,
   CheckpointCacheService,
+  installZeroCopyFraming,
   unixSocketInterceptor,
 } from '@checkpoint-cache/service';
 import { AgentMetrics, serveMetrics } from './agent-metrics';
@@ -165,6 +166,8 @@ async function start(
   }
   const redisDescription = parseRedisUrl(redisUrl).description;
   const metrics = new AgentMetrics();
+  // Before the service exists: it frames Read chunks only if the patch is in (read-wire/).
+  const zeroCopy = installZeroCopyFraming();
   parts.redis = createRedisConnection(redisUrl, {
     logger: log,
     connectionName: `ckc-agent:${nodeId}`,
@@ -267,7 +270,11 @@ async function start(
     }),
   }).addToServer(server);
   const redisConnection = parts.redis;
-  metrics.attach({ cache: parts.cache, redisConnected: () => redisConnection.status === 'ready' });
+  metrics.attach({
+    cache: parts.cache,
+    redisConnected: () => redisConnection.status === 'ready',
+    zeroCopy,
+  });
   let metricsAddress: string | undefined;
   if (config.metricsListen) {
     const served = await serveMetrics(metrics, config.metricsListen).catch((err: Error) => {
@@ -326,6 +333,7 @@ async function start(
     redisPrefix: config.redisPrefix,
     defaultTtlMs: config.defaultTtl,
     index: parts.cache.indexStatus,
+    zeroCopy: zeroCopy ? 'on' : 'off',
     pid: process.pid,
   });
 

@@ -30,9 +30,8 @@ import {
   type WriteResponse,
 } from '@checkpoint-cache/proto';
 import { transportOf, type AccessPolicy, type CallOrigin } from './access-policy';
-import { encodeReadChunk } from './chunk-encoding';
 import { drained } from './drained';
-import { GRPC_PREFIX_BYTES, isGrpcFramed, zeroCopyFraming } from './grpc-framing';
+import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from './read-wire';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
 import {
@@ -66,8 +65,11 @@ export class CheckpointCacheService {
   private readonly maxChunkSize: number;
   private readonly observer: ServiceObserver | undefined;
   private readonly accessPolicy: AccessPolicy;
-  /** Read chunks carry their gRPC prefix and skip grpc-js's copy (grpc-framing.ts). */
-  private readonly framed = zeroCopyFraming();
+  /**
+   * Read chunks carry their gRPC prefix and skip grpc-js's copy, once the process that serves
+   * them installed the patch (installZeroCopyFraming, read-wire/grpc-framing.ts).
+   */
+  private readonly framed = zeroCopyFramingInstalled();
 
   constructor(options: CheckpointCacheServiceOptions) {
     this.accessPolicy = options.accessPolicy;
@@ -346,19 +348,7 @@ function serviceDefinition(): grpc.ServiceDefinition {
     }),
   );
   const read = checked['Read'] as grpc.MethodDefinition<unknown, unknown>;
-  const serialize = read.responseSerialize;
-  return {
-    ...checked,
-    Read: {
-      ...read,
-      // Chunks are encoded already. A framed one reaches this only when the zero-copy patch
-      // missed the grpc-js copy serving the call (grpc-framing.ts): that copy frames it itself.
-      responseSerialize: (value: unknown) => {
-        if (!Buffer.isBuffer(value)) return serialize(value);
-        return isGrpcFramed(value) ? value.subarray(GRPC_PREFIX_BYTES) : value;
-      },
-    },
-  };
+  return { ...checked, Read: readMethodDefinition(read) };
 }
 
 /** `checkpointcache.v1.StatRequest` for Stat: proto-loader names the type relative to the package. */

@@ -12,7 +12,6 @@ export {
   type CallTransport,
   type WriteAccess,
 } from './access-policy';
-export { encodeReadChunk } from './chunk-encoding';
-export { GRPC_FRAMED, GRPC_PREFIX_BYTES, zeroCopyFraming } from './grpc-framing';
+export { installZeroCopyFraming } from './read-wire';
 export type { ReadOutcome, ServiceObserver, WriteOutcome } from './service-observer';
 export { drained } from './drained';

@@ -84,6 +84,7 @@ describe('metrics', function () {
     expect(sample(text, 'ckc_streams_in_flight{rpc="Write"}')).to.equal(0);
     expect(sample(text, 'ckc_redis_connected')).to.equal(1);
     expect(sample(text, 'ckc_index_ready')).to.equal(1);
+    expect(sample(text, 'ckc_zero_copy_framing')).to.equal(1);
     expect(sample(text, 'ckc_reconcile_runs_total{result="ok"}')).to.be.at.least(1);
     expect(text).to.match(/^process_resident_memory_bytes \d+/m);
   });

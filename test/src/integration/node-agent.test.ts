@@ -414,6 +414,8 @@ describe('node agent', function () {
       const started = await logRecord(p, 'node agent started');
       expect(started['tcp']).to.match(/^127\.0\.0\.1:\d+$/);
       expect(started['socket']).to.equal(path.join(dir, 'agent.sock'));
+      // Read chunks skip grpc-js's copy; a grpc-js upgrade that defeats the patch shows here.
+      expect(started['zeroCopy']).to.equal('on');
       expect(await healthCheck(started['tcp'] as string)).to.equal('SERVING');
       p.child.kill('SIGTERM');
       const { code, signal } = await p.exited;

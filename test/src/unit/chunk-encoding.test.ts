@@ -7,14 +7,13 @@ import {
   checkpointCacheServiceDefinition,
   type ReadResponse__Output,
 } from '@checkpoint-cache/proto';
+import { AccessPolicy, CheckpointCacheService } from '@checkpoint-cache/service';
 import {
-  AccessPolicy,
-  CheckpointCacheService,
   encodeReadChunk,
   GRPC_FRAMED,
   GRPC_PREFIX_BYTES,
-  zeroCopyFraming,
-} from '@checkpoint-cache/service';
+  installZeroCopyFraming,
+} from '@checkpoint-cache/service/read-wire';
 
 describe('Read chunk encoding', function () {
   const read = checkpointCacheServiceDefinition()['Read'] as grpc.MethodDefinition<
@@ -67,9 +66,9 @@ describe('Read chunk encoding', function () {
 
   it("skips grpc-js's copy of framed chunks with the grpc-js in package-lock.json", function () {
     // If this fails after a grpc-js upgrade, BaseServerInterceptingCall.serializeMessage changed:
-    // check services/checkpoint-cache/src/grpc-framing.ts against it. Reads still work meanwhile
+    // check services/checkpoint-cache/src/read-wire/grpc-framing.ts against it. Reads still work meanwhile
     // (chunks are copied, as before the patch).
-    expect(zeroCopyFraming()).to.equal(true);
+    expect(installZeroCopyFraming()).to.equal(true);
   });
 
   it("has the Read serializer strip the prefix if grpc-js's own copy would frame the chunk again", function () {

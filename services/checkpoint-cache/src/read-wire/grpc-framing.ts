@@ -10,10 +10,12 @@
  * stream completes a write only once its bytes have gone to the socket, and the read path gives a
  * block back to its pool only in that callback.
  *
- * Installed once per process, and only when serializeMessage is the one this was written against
- * (checked by its source); otherwise nothing is changed and chunks are copied as before. Buffers
- * without the mark are never affected, whoever sends them.
- * Owns: the patch. Never: the encoding (chunk-encoding.ts).
+ * Installed explicitly, once per process, by whoever starts the gRPC server (the node agent, at
+ * start-up, reporting the outcome), and only when serializeMessage is the one this was written
+ * against (checked by its source); otherwise nothing is changed and chunks are copied as before.
+ * Until it is installed the service does not frame chunks. Buffers without the mark are never
+ * affected, whoever sends them.
+ * Owns: the patch. Never: the encoding (chunk-encoding.ts), installing itself as a side effect.
  */
 import { createRequire } from 'node:module';
 
@@ -31,10 +33,18 @@ export function isGrpcFramed(value: Buffer): boolean {
 
 let installed: boolean | undefined;
 
-/** Whether pre-framed chunks are sent as they are in this process; installs the patch once. */
-export function zeroCopyFraming(): boolean {
+/**
+ * Patches grpc-js so that pre-framed chunks are sent as they are; idempotent. False when this
+ * grpc-js is not the one the patch was written against (chunks are then copied, as without it).
+ */
+export function installZeroCopyFraming(): boolean {
   installed ??= install();
   return installed;
+}
+
+/** Whether installZeroCopyFraming succeeded in this process (never installs it). */
+export function zeroCopyFramingInstalled(): boolean {
+  return installed === true;
 }
 
 function install(): boolean {
