@@ -8,6 +8,7 @@ import io.checkpointcache.v1.ListRequest;
 import io.checkpointcache.v1.ListResponse;
 import io.checkpointcache.v1.ReleaseRequest;
 import io.checkpointcache.v1.ReleaseResponse;
+import io.checkpointcache.v1.ReportCorruptRequest;
 import io.checkpointcache.v1.StatRequest;
 import io.checkpointcache.v1.TouchRequest;
 import io.grpc.Status;
@@ -104,6 +105,7 @@ public final class CheckpointCacheClient implements AutoCloseable {
             store,
             options.firstMessageTimeout().toMillis(),
             options.idleTimeout().toMillis(),
+            options.unaryTimeout().toMillis(),
             counters,
             remoteOnly));
   }
@@ -173,6 +175,23 @@ public final class CheckpointCacheClient implements AutoCloseable {
   public boolean delete(String key) throws CheckpointCacheException {
     DeleteRequest request = DeleteRequest.newBuilder().setKey(key).build();
     return unary("Delete", key, () -> blocking().delete(request)).getDeleted();
+  }
+
+  /**
+   * Tells the agent that the bytes it served for {@code key} have CRC32C {@code observedCrc32c}
+   * although it described the entry with {@code entryCrc32c}; reads do this themselves. True when
+   * the agent removed its copy because of the report (it does at once for a caller its write
+   * policy admits, otherwise only if its own re-check fails).
+   */
+  public boolean reportCorrupt(String key, int entryCrc32c, int observedCrc32c)
+      throws CheckpointCacheException {
+    ReportCorruptRequest request =
+        ReportCorruptRequest.newBuilder()
+            .setKey(key)
+            .setEntryCrc32C(entryCrc32c)
+            .setObservedCrc32C(observedCrc32c)
+            .build();
+    return unary("ReportCorrupt", key, () -> blocking().reportCorrupt(request)).getQuarantined();
   }
 
   /**
