@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -82,7 +83,10 @@ final class CacheUploader implements AutoCloseable {
   void upload(Upload upload) {
     Task task = new Task(upload);
     Task previous = inFlight.put(upload.key(), task);
-    if (previous != null) previous.cancel();
+    if (previous != null) {
+      previous.cancel();
+      task.after(previous);
+    }
     metrics.uploadQueued();
     if (settings.upload() == UploadMode.SYNC) {
       task.run();
@@ -104,6 +108,11 @@ final class CacheUploader implements AutoCloseable {
   void cancel(String key) {
     Task task = inFlight.get(key);
     if (task != null) task.cancel();
+  }
+
+  /** True while an upload of {@code key} has not finished. */
+  boolean isUploading(String key) {
+    return inFlight.containsKey(key);
   }
 
   /** {@link #cancel} of every key starting with {@code prefix}. */
@@ -130,22 +139,40 @@ final class CacheUploader implements AutoCloseable {
     }
   }
 
+  /**
+   * One file's upload. Uploads of one key never overlap: a newer one waits for the one it
+   * replaced (cancelled by then) to finish, so the older one's clean-up, or its retry after
+   * ALREADY_EXISTS, can only ever touch its own copy, never the newer one.
+   */
   private final class Task implements Runnable {
     private final Upload upload;
     private final AtomicBoolean cancelled = new AtomicBoolean();
     private final AtomicBoolean finished = new AtomicBoolean();
+    private final CountDownLatch done = new CountDownLatch(1);
+    /** The upload of the same key this one replaced; set before the task is run. */
+    private volatile Task previous;
 
     Task(Upload upload) {
       this.upload = upload;
     }
 
-    void cancel() {
+    void after(Task replaced) {
+      previous = replaced;
+    }
+
+    /** Atomic with {@link #deleteUnlessCancelled}: once it returns, this upload deletes nothing. */
+    synchronized void cancel() {
       cancelled.set(true);
     }
 
     @Override
     public void run() {
       try {
+        Task p = previous;
+        if (p != null) {
+          previous = null;
+          p.done.await();
+        }
         if (cancelled.get()) {
           metrics.uploadCancelled();
           return;
@@ -156,6 +183,10 @@ final class CacheUploader implements AutoCloseable {
           // Deleted or overwritten while being copied: the caller's delete may have run first.
           if (cancelled.get()) deleteQuietly();
         }
+      } catch (InterruptedException e) {
+        // The uploader is closing.
+        Thread.currentThread().interrupt();
+        metrics.uploadCancelled();
       } catch (RuntimeException e) {
         metrics.uploadFailed();
         warn("upload of {} failed: {}", upload.key(), e.toString());
@@ -180,9 +211,14 @@ final class CacheUploader implements AutoCloseable {
         } catch (CheckpointCacheException e) {
           if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1) {
             // The key holds other bytes: a file that was replaced outside this plugin. The real
-            // file system is the source of truth, so the stale copy goes.
-            LOG.info("checkpoint-cache: replacing a stale cached copy of {}", upload.key());
-            deleteQuietly();
+            // file system is the source of truth, so the stale copy goes, unless this upload is
+            // itself stale (the file was overwritten or deleted since): then those other bytes
+            // may be the newer copy, and they stay.
+            if (!deleteUnlessCancelled()) {
+              metrics.uploadCancelled();
+              return false;
+            }
+            LOG.info("checkpoint-cache: replaced a stale cached copy of {}", upload.key());
             continue;
           }
           metrics.uploadFailed();
@@ -194,6 +230,13 @@ final class CacheUploader implements AutoCloseable {
           return false;
         }
       }
+    }
+
+    /** Deletes whatever the key holds, unless this upload was cancelled; see {@link #cancel}. */
+    private synchronized boolean deleteUnlessCancelled() {
+      if (cancelled.get()) return false;
+      deleteQuietly();
+      return true;
     }
 
     private void deleteQuietly() {
@@ -213,6 +256,7 @@ final class CacheUploader implements AutoCloseable {
         LOG.debug("checkpoint-cache: cannot delete spool file {}", upload.spool(), e);
       }
       metrics.uploadLeftQueue();
+      done.countDown();
     }
   }
 

@@ -12,16 +12,22 @@ import io.checkpointcache.v1.ReadResponse;
 import io.checkpointcache.v1.ReportCorruptRequest;
 import io.checkpointcache.v1.ReportCorruptResponse;
 import io.checkpointcache.v1.StatRequest;
+import io.checkpointcache.v1.WriteHeader;
+import io.checkpointcache.v1.WriteRequest;
+import io.checkpointcache.v1.WriteResponse;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
@@ -30,7 +36,9 @@ import java.util.zip.CRC32C;
  * served and the whole-entry CRC32C the header claims, which may disagree although every chunk
  * carries its bytes' true CRC32C. The real agent cannot be made to do that (it refuses entries
  * whose block CRCs do not combine to their whole CRC), so this stands in for an agent with such
- * a bug, and records the ReportCorrupt calls clients make. Stat and Delete work on the same map;
+ * a bug, and records the ReportCorrupt calls clients make. Write, Stat and Delete work on the
+ * same map (Write as the agent's: ALREADY_EXISTS for other bytes under a key), and a Write can be
+ * held back to order two uploads of one key, which the real agent cannot be made to do either;
  * every other RPC is UNIMPLEMENTED. Public for the Flink plugin's tests (test-jar).
  */
 public final class ScriptedAgent implements AutoCloseable {
@@ -43,6 +51,13 @@ public final class ScriptedAgent implements AutoCloseable {
   private final List<ReportCorruptRequest> reports = new CopyOnWriteArrayList<>();
   private volatile boolean quarantineOnReport;
   private volatile boolean answerReports = true;
+  private final List<String> deletes = new CopyOnWriteArrayList<>();
+  private final AtomicInteger writes = new AtomicInteger();
+  private volatile String heldKey;
+  private volatile long holdMs;
+  private final CountDownLatch laterWriteDone = new CountDownLatch(1);
+  private final AtomicInteger writesOfHeldKey = new AtomicInteger();
+  private final CountDownLatch heldWriteArrived = new CountDownLatch(1);
   private final Server server;
 
   private ScriptedAgent() throws IOException {
@@ -79,6 +94,37 @@ public final class ScriptedAgent implements AutoCloseable {
   /** Off: ReportCorrupt never answers (a hung agent); the client must not wait for it. */
   public void answerReports(boolean on) {
     answerReports = on;
+  }
+
+  /**
+   * The first Write of {@code key} answers only once a later Write of the same key has been
+   * answered, or after {@code maxMs}: the order in which a stale upload's answer arrives after a
+   * newer one's.
+   */
+  public void holdFirstWriteOf(String key, long maxMs) {
+    holdMs = maxMs;
+    heldKey = key;
+  }
+
+  /** Waits until a Write of the key given to {@link #holdFirstWriteOf} has sent its header. */
+  public boolean awaitHeldWrite(long timeoutMs) throws InterruptedException {
+    return heldWriteArrived.await(timeoutMs, TimeUnit.MILLISECONDS);
+  }
+
+  /** Keys of the Delete calls received so far, in order. */
+  public List<String> deletes() {
+    return List.copyOf(deletes);
+  }
+
+  /** Write calls answered so far. */
+  public int writes() {
+    return writes.get();
+  }
+
+  /** The bytes stored under {@code key}, or null. */
+  public byte[] bytes(String key) {
+    Entry e = entries.get(key);
+    return e == null ? null : e.bytes();
   }
 
   /** The ReportCorrupt calls received so far. */
@@ -173,6 +219,68 @@ public final class ScriptedAgent implements AutoCloseable {
     }
 
     @Override
+    public StreamObserver<WriteRequest> write(StreamObserver<WriteResponse> out) {
+      return new StreamObserver<>() {
+        private WriteHeader header;
+        private final ByteArrayOutputStream received = new ByteArrayOutputStream();
+
+        @Override
+        public void onNext(WriteRequest request) {
+          if (request.hasHeader()) {
+            header = request.getHeader();
+            if (header.getKey().equals(heldKey)) heldWriteArrived.countDown();
+          }
+          else received.writeBytes(request.getChunk().getData().toByteArray());
+        }
+
+        @Override
+        public void onError(Throwable t) {}
+
+        @Override
+        public void onCompleted() {
+          String key = header.getKey();
+          if (key.equals(heldKey)) {
+            if (writesOfHeldKey.incrementAndGet() == 1) {
+              try {
+                laterWriteDone.await(holdMs, TimeUnit.MILLISECONDS);
+              } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+              }
+            } else {
+              try {
+                answer(key);
+              } finally {
+                laterWriteDone.countDown();
+              }
+              return;
+            }
+          }
+          answer(key);
+        }
+
+        private void answer(String key) {
+          writes.incrementAndGet();
+          byte[] bytes = received.toByteArray();
+          Entry mine = new Entry(bytes, crc32c(bytes));
+          Entry existing = entries.putIfAbsent(key, mine);
+          if (existing != null && existing.claimedCrc32c() != mine.claimedCrc32c()) {
+            out.onError(
+                Status.ALREADY_EXISTS
+                    .withDescription("the key holds other bytes")
+                    .asRuntimeException());
+            return;
+          }
+          out.onNext(
+              WriteResponse.newBuilder()
+                  .setEntry(info(key, existing == null ? mine : existing))
+                  .setCreated(existing == null)
+                  .build());
+          out.onCompleted();
+        }
+      };
+    }
+
+    @Override
     public void stat(StatRequest request, StreamObserver<EntryInfo> out) {
       Entry e = entries.get(request.getKey());
       if (e == null) {
@@ -185,6 +293,7 @@ public final class ScriptedAgent implements AutoCloseable {
 
     @Override
     public void delete(DeleteRequest request, StreamObserver<DeleteResponse> out) {
+      deletes.add(request.getKey());
       boolean deleted = entries.remove(request.getKey()) != null;
       out.onNext(DeleteResponse.newBuilder().setDeleted(deleted).build());
       out.onCompleted();
