@@ -75,17 +75,35 @@ public final class CheckpointCacheClient implements AutoCloseable {
   /** {@link #open(String, URI)} of {@code length} bytes from {@code offset} (null: to the end). */
   public CheckpointReadStream open(String key, URI remote, long offset, Long length)
       throws IOException {
-    return openAt(key, remote, offset, length, false);
+    return openAt(key, remote, offset, length, false, null);
+  }
+
+  /**
+   * {@link #open(String, URI, long, Long)} that uses the agent's entry only if it is a copy of
+   * {@code expected}, the remote file's current version as the caller knows it; any other entry
+   * is stale and the read goes to {@code remote} ({@link FallbackReason#STALE_ENTRY}).
+   */
+  public CheckpointReadStream open(
+      String key, URI remote, long offset, Long length, RemoteVersion expected)
+      throws IOException {
+    return openAt(key, remote, offset, length, false, expected);
   }
 
   /** A read that can {@link SeekableCachedStream#seek seek}, re-opening a range read each time. */
   public SeekableCachedStream openSeekable(String key, URI remote) throws IOException {
-    Objects.requireNonNull(key, "key");
-    if (remote != null) options.remoteStores().resolve(remote);
-    return new SeekableCachedStream(this, key, remote);
+    return openSeekable(key, remote, null);
   }
 
-  CheckpointReadStream openAt(String key, URI remote, long offset, Long length, boolean remoteOnly)
+  /** {@link #openSeekable(String, URI)} whose reads use only a copy of {@code expected}. */
+  public SeekableCachedStream openSeekable(String key, URI remote, RemoteVersion expected)
+      throws IOException {
+    Objects.requireNonNull(key, "key");
+    if (remote != null) options.remoteStores().resolve(remote);
+    return new SeekableCachedStream(this, key, remote, expected);
+  }
+
+  CheckpointReadStream openAt(
+      String key, URI remote, long offset, Long length, boolean remoteOnly, RemoteVersion expected)
       throws IOException {
     Objects.requireNonNull(key, "key");
     if (offset < 0) throw new IllegalArgumentException("offset must be >= 0, got " + offset);
@@ -107,7 +125,8 @@ public final class CheckpointCacheClient implements AutoCloseable {
             options.idleTimeout().toMillis(),
             options.unaryTimeout().toMillis(),
             counters,
-            remoteOnly));
+            remoteOnly,
+            expected));
   }
 
   /**

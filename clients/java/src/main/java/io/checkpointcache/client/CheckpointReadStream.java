@@ -62,7 +62,9 @@ public final class CheckpointReadStream extends InputStream {
       long reportTimeoutMs,
       ClientStats stats,
       /** Skip the agent: a previous read of the same file already showed it cannot serve it. */
-      boolean remoteOnly) {}
+      boolean remoteOnly,
+      /** The remote file the entry must be a copy of; null: any entry under the key will do. */
+      RemoteVersion expected) {}
 
   private final Plan plan;
   private Phase phase = Phase.IDLE;
@@ -278,6 +280,14 @@ public final class CheckpointReadStream extends InputStream {
       localFailed(FallbackReason.BAD_HEADER, problem);
       return;
     }
+    if (plan.expected() != null) {
+      String stale =
+          entry == null ? "the agent did not describe its copy" : plan.expected().staleness(entry);
+      if (stale != null) {
+        localFailed(FallbackReason.STALE_ENTRY, stale);
+        return;
+      }
+    }
     header = h;
     end = offset + h.getLength();
     if (entry != null && offset == 0 && h.getLength() == entry.getSize()) wholeCrc = new CRC32C();
@@ -329,6 +339,13 @@ public final class CheckpointReadStream extends InputStream {
   private void onLocalError(Status status) throws IOException {
     CheckpointCacheException error =
         CheckpointCacheException.fromGrpc(status.asRuntimeException(), "Read", plan.key());
+    if (status.getCode() == Status.Code.INVALID_ARGUMENT
+        && plan.expected() != null
+        && plan.expected().covers(plan.offset(), plan.length())) {
+      // Not the caller's mistake: the remote file has this range, so the agent's copy is shorter.
+      localFailed(FallbackReason.STALE_ENTRY, error);
+      return;
+    }
     Optional<FallbackReason> reason = FallbackReason.ofStatus(status.getCode());
     if (reason.isEmpty()) throw fail(error);
     localFailed(reason.get(), error);
