@@ -30,8 +30,6 @@ import org.slf4j.LoggerFactory;
  */
 final class CacheUploader implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CacheUploader.class);
-  /** At most one warning per this many milliseconds; the rest of a failure burst goes to DEBUG. */
-  private static final long WARN_INTERVAL_MS = 60_000;
 
   /** A written file waiting to be cached. */
   record Upload(String key, Path spool, long size, int crc32c, CheckpointLabels labels) {}
@@ -42,7 +40,7 @@ final class CacheUploader implements AutoCloseable {
   private final ThreadPoolExecutor executor;
   private final Map<String, Task> inFlight = new ConcurrentHashMap<>();
   private final Path spoolDir;
-  private volatile long lastWarnMs;
+  private final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
 
   CacheUploader(
       CheckpointCacheClient client, CheckpointCacheSettings settings, CheckpointCacheMetrics metrics)
@@ -96,7 +94,8 @@ final class CacheUploader implements AutoCloseable {
       executor.execute(task);
     } catch (RejectedExecutionException e) {
       metrics.uploadDropped();
-      warn("upload queue full ({} files); not caching {}", settings.maxPendingUploads(), upload.key());
+      warning.warn(
+          "upload queue full ({} files); not caching {}", settings.maxPendingUploads(), upload.key());
       task.finish();
     }
   }
@@ -189,7 +188,7 @@ final class CacheUploader implements AutoCloseable {
         metrics.uploadCancelled();
       } catch (RuntimeException e) {
         metrics.uploadFailed();
-        warn("upload of {} failed: {}", upload.key(), e.toString());
+        warning.warn("upload of {} failed: {}", upload.key(), e.toString());
       } finally {
         finish();
       }
@@ -222,11 +221,11 @@ final class CacheUploader implements AutoCloseable {
             continue;
           }
           metrics.uploadFailed();
-          warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
+          warning.warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
           return false;
         } catch (IOException e) {
           metrics.uploadFailed();
-          warn("not cached: {}: {}", upload.key(), e.toString());
+          warning.warn("not cached: {}: {}", upload.key(), e.toString());
           return false;
         }
       }
@@ -257,16 +256,6 @@ final class CacheUploader implements AutoCloseable {
       }
       metrics.uploadLeftQueue();
       done.countDown();
-    }
-  }
-
-  private void warn(String format, Object... args) {
-    long now = System.currentTimeMillis();
-    if (now - lastWarnMs >= WARN_INTERVAL_MS) {
-      lastWarnMs = now;
-      LOG.warn("checkpoint-cache: " + format + " (further failures within 60 s at DEBUG)", args);
-    } else {
-      LOG.debug("checkpoint-cache: " + format, args);
     }
   }
 }

@@ -44,7 +44,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
 
   private final CacheConnection connection;
   private final PathMapping mapping;
-  private volatile long lastWarnMs;
+  private final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
 
   CheckpointCacheFileSystem(CacheConnection connection) {
     this.connection = connection;
@@ -286,7 +286,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
       }
     } catch (UncheckedIOException e) {
       connection.metrics.cacheDeleted(false);
-      warn("cannot list cached entries under {}: {}", prefix, e.getCause().toString());
+      warning.warn("cannot list cached entries under {}: {}", prefix, e.getCause().toString());
     }
   }
 
@@ -296,17 +296,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
       connection.metrics.cacheDeleted(true);
     } catch (CheckpointCacheException e) {
       connection.metrics.cacheDeleted(false);
-      warn("cannot delete the cached copy of {}: {} {}", key, e.code(), e.details());
-    }
-  }
-
-  private void warn(String format, Object... args) {
-    long now = System.currentTimeMillis();
-    if (now - lastWarnMs >= 60_000) {
-      lastWarnMs = now;
-      LOG.warn("checkpoint-cache: " + format + " (further failures within 60 s at DEBUG)", args);
-    } else {
-      LOG.debug("checkpoint-cache: " + format, args);
+      warning.warn("cannot delete the cached copy of {}: {} {}", key, e.code(), e.details());
     }
   }
 }
