@@ -51,6 +51,7 @@ public final class ScriptedAgent implements AutoCloseable {
   private final List<ReportCorruptRequest> reports = new CopyOnWriteArrayList<>();
   private volatile boolean quarantineOnReport;
   private volatile boolean answerReports = true;
+  private volatile long failReadsAfter = -1;
   private final List<String> deletes = new CopyOnWriteArrayList<>();
   private final AtomicInteger writes = new AtomicInteger();
   private volatile String heldKey;
@@ -89,6 +90,11 @@ public final class ScriptedAgent implements AutoCloseable {
   /** A report removes the entry, as the real agent does for a trusted caller. */
   public void quarantineOnReport(boolean on) {
     quarantineOnReport = on;
+  }
+
+  /** Reads end with DATA_LOSS after the chunks that hold the first {@code bytes} (-1: never). */
+  public void failReadsAfter(long bytes) {
+    failReadsAfter = bytes;
   }
 
   /** Off: ReportCorrupt never answers (a hung agent); the client must not wait for it. */
@@ -187,7 +193,12 @@ public final class ScriptedAgent implements AutoCloseable {
                       .setOffset(offset)
                       .setLength(end - offset))
               .build());
+      long failAfter = failReadsAfter;
       for (long at = offset; at < end; at += CHUNK) {
+        if (failAfter >= 0 && at - offset >= failAfter) {
+          out.onError(Status.DATA_LOSS.withDescription("scripted failure").asRuntimeException());
+          return;
+        }
         int n = (int) Math.min(CHUNK, end - at);
         CRC32C crc = new CRC32C();
         crc.update(e.bytes(), (int) at, n);

@@ -86,6 +86,33 @@ class WholeEntryChecksumTest {
   }
 
   @Test
+  void aReadThatAlreadyFellBackIsCheckedOverTheWholeRangeToo() throws Exception {
+    // The agent serves right bytes under a wrong CRC32C, then fails: cache prefix, remote rest.
+    scripted.failReadsAfter(100_000);
+    scripted.put(key, data, TestBytes.crc32c(data) ^ 1);
+    URI remote = TestBytes.remoteCopy(tmp, "whole-mixed-right", data);
+    try (CheckpointReadStream in = client.open(key, remote)) {
+      assertArrayEquals(data, in.readAllBytes());
+      assertTrue(in.bytesFromCache() > 0 && in.bytesFromRemote() > 0, "a mixed read");
+      assertEquals(FallbackReason.DATA_LOSS, in.fallback().orElseThrow().reason());
+    }
+    assertReported(TestBytes.crc32c(data) ^ 1, TestBytes.crc32c(data));
+    assertEquals(
+        Map.of(FallbackReason.DATA_LOSS, 1L, FallbackReason.WHOLE_CHECKSUM_MISMATCH, 1L),
+        client.stats().fallbacks());
+
+    // A wrong byte in the cached prefix: the delivered mix is neither the entry nor the remote.
+    String other = key + "/wrong-prefix";
+    scripted.put(other, flipped(data, 10), TestBytes.crc32c(data));
+    try (CheckpointReadStream in = client.open(other, remote)) {
+      CheckpointCacheException e =
+          assertThrows(CheckpointCacheException.class, () -> in.readNBytes(SIZE));
+      assertEquals(Status.Code.DATA_LOSS, e.code());
+      assertTrue(e.details().contains("the cached copy was wrong"), e.getMessage());
+    }
+  }
+
+  @Test
   void withoutARemoteStoreTheMismatchIsDataLossAndStillReported() throws Exception {
     byte[] cached = flipped(data, SIZE - 1);
     scripted.put(key, cached, TestBytes.crc32c(data));
