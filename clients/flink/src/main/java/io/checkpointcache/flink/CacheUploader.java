@@ -4,6 +4,7 @@ import io.checkpointcache.client.CheckpointCacheClient;
 import io.checkpointcache.client.CheckpointCacheException;
 import io.checkpointcache.client.PutOptions;
 import io.checkpointcache.flink.CheckpointCacheOptions.UploadMode;
+import io.grpc.Context;
 import io.grpc.Status;
 import java.io.IOException;
 import java.io.InputStream;
@@ -150,6 +151,8 @@ final class CacheUploader implements AutoCloseable {
     private final CountDownLatch done = new CountDownLatch(1);
     /** The upload of the same key this one replaced; set before the task is run. */
     private volatile Task previous;
+    /** The Write in progress, as a context {@link #cancel} can cancel. Guarded by this. */
+    private Context.CancellableContext call;
 
     Task(Upload upload) {
       this.upload = upload;
@@ -159,9 +162,14 @@ final class CacheUploader implements AutoCloseable {
       previous = replaced;
     }
 
-    /** Atomic with {@link #deleteUnlessCancelled}: once it returns, this upload deletes nothing. */
+    /**
+     * Stops the upload: a call in progress is cancelled at once (a stale copy does not go on
+     * streaming, and a newer upload of the key does not wait for it). Atomic with {@link
+     * #deleteUnlessCancelled}: once it returns, this upload deletes nothing but its own copy.
+     */
     synchronized void cancel() {
       cancelled.set(true);
+      if (call != null) call.cancel(null);
     }
 
     @Override
@@ -205,9 +213,20 @@ final class CacheUploader implements AutoCloseable {
                   upload.size(),
                   upload.crc32c(),
                   settings.ttl());
-          client.put(upload.key(), in, options);
+          if (!putOnce(in, options)) {
+            metrics.uploadCancelled();
+            return false;
+          }
           return true;
         } catch (CheckpointCacheException e) {
+          if (cancelled.get()) {
+            // Made stale while in flight. Its own call's CANCELLED may have crossed the agent
+            // storing the bytes, so that copy goes; no other answer stored anything of this
+            // upload (after ALREADY_EXISTS the other bytes may be the newer copy, and they stay).
+            if (e.code() == Status.Code.CANCELLED) deleteQuietly();
+            metrics.uploadCancelled();
+            return false;
+          }
           if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1) {
             // The key holds other bytes: a file that was replaced outside this plugin. The real
             // file system is the source of truth, so the stale copy goes, unless this upload is
@@ -224,10 +243,37 @@ final class CacheUploader implements AutoCloseable {
           warning.warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
           return false;
         } catch (IOException e) {
+          if (cancelled.get()) {
+            metrics.uploadCancelled();
+            return false;
+          }
           metrics.uploadFailed();
           warning.warn("not cached: {}: {}", upload.key(), e.toString());
           return false;
         }
+      }
+    }
+
+    /** One Write, cancellable by {@link #cancel}; false when the upload was cancelled before. */
+    private boolean putOnce(InputStream in, PutOptions options) throws IOException {
+      Context.CancellableContext context;
+      synchronized (this) {
+        if (cancelled.get()) return false;
+        context = Context.current().withCancellation();
+        call = context;
+      }
+      try {
+        context.call(() -> client.put(upload.key(), in, options));
+        return true;
+      } catch (IOException | RuntimeException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      } finally {
+        synchronized (this) {
+          call = null;
+        }
+        context.cancel(null);
       }
     }
 

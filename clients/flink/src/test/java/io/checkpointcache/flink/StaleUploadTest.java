@@ -1,6 +1,8 @@
 package io.checkpointcache.flink;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.checkpointcache.client.ScriptedAgent;
@@ -19,10 +21,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A file overwritten while its first version is still being uploaded. The order that used to
+ * Uploads made stale while in flight: a file deleted, or overwritten, while its first version is
+ * still being uploaded. The order that used to
  * lose the newer copy (the stale upload's answer, ALREADY_EXISTS, arriving after the newer one
  * was stored) depends on timing the real agent cannot be made to hold, so the client's
- * {@link ScriptedAgent} holds the first upload's answer.
+ * {@link ScriptedAgent} holds the first upload's answer, or stalls the upload's stream.
  */
 class StaleUploadTest {
   private static final String JOB = "00000000000000000000000000000abc";
@@ -74,5 +77,24 @@ class StaleUploadTest {
     assertTrue(metrics.awaitUploadsIdle(Duration.ofSeconds(30)));
 
     assertArrayEquals(second, scripted.bytes(key), "the cache holds the newer version");
+  }
+
+  @Test
+  void deletingAFileStopsItsUploadAtOnce() throws Exception {
+    Path p = new Path("ckc:///ckpt/" + JOB + "/chk-2/deleted-while-uploading");
+    String key = ((CheckpointCacheFileSystem) fs).cacheKey(p);
+    scripted.stallWrites(true);
+    byte[] data = new byte[8 * 1024 * 1024];
+    new Random(3).nextBytes(data);
+    write(p, data, WriteMode.NO_OVERWRITE);
+    assertTrue(scripted.awaitWriteStarted(10_000), "the upload reached the agent");
+
+    assertTrue(fs.delete(p, false));
+    // Not after the idle timeout (30 s): the upload thread and the key are free at once.
+    assertTrue(metrics.awaitUploadsIdle(Duration.ofSeconds(5)), "the upload did not stop");
+    var s = metrics.snapshot();
+    assertEquals(1, s.uploadsCancelled());
+    assertEquals(0, s.uploadsFailed());
+    assertFalse(scripted.holds(key));
   }
 }

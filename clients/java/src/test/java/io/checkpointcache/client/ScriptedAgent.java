@@ -18,6 +18,7 @@ import io.checkpointcache.v1.WriteResponse;
 import io.grpc.Server;
 import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -52,6 +53,8 @@ public final class ScriptedAgent implements AutoCloseable {
   private volatile boolean quarantineOnReport;
   private volatile boolean answerReports = true;
   private volatile long failReadsAfter = -1;
+  private volatile boolean stallWrites;
+  private final CountDownLatch writeStarted = new CountDownLatch(1);
   private final List<String> deletes = new CopyOnWriteArrayList<>();
   private final AtomicInteger writes = new AtomicInteger();
   private volatile String heldKey;
@@ -90,6 +93,19 @@ public final class ScriptedAgent implements AutoCloseable {
   /** A report removes the entry, as the real agent does for a trusted caller. */
   public void quarantineOnReport(boolean on) {
     quarantineOnReport = on;
+  }
+
+  /**
+   * On: Writes take the header and one chunk, then nothing more (HTTP/2 flow control stops the
+   * client): an agent that hangs mid-upload.
+   */
+  public void stallWrites(boolean on) {
+    stallWrites = on;
+  }
+
+  /** Waits until some Write has sent its header. */
+  public boolean awaitWriteStarted(long timeoutMs) throws InterruptedException {
+    return writeStarted.await(timeoutMs, TimeUnit.MILLISECONDS);
   }
 
   /** Reads end with DATA_LOSS after the chunks that hold the first {@code bytes} (-1: never). */
@@ -231,6 +247,11 @@ public final class ScriptedAgent implements AutoCloseable {
 
     @Override
     public StreamObserver<WriteRequest> write(StreamObserver<WriteResponse> out) {
+      if (stallWrites) {
+        ServerCallStreamObserver<WriteResponse> call = (ServerCallStreamObserver<WriteResponse>) out;
+        call.disableAutoRequest();
+        call.request(2);
+      }
       return new StreamObserver<>() {
         private WriteHeader header;
         private final ByteArrayOutputStream received = new ByteArrayOutputStream();
@@ -239,6 +260,7 @@ public final class ScriptedAgent implements AutoCloseable {
         public void onNext(WriteRequest request) {
           if (request.hasHeader()) {
             header = request.getHeader();
+            writeStarted.countDown();
             if (header.getKey().equals(heldKey)) heldWriteArrived.countDown();
           }
           else received.writeBytes(request.getChunk().getData().toByteArray());
