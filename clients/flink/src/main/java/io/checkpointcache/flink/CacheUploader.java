@@ -4,6 +4,7 @@ import io.checkpointcache.client.CheckpointCacheClient;
 import io.checkpointcache.client.CheckpointCacheException;
 import io.checkpointcache.client.PutOptions;
 import io.checkpointcache.flink.CheckpointCacheOptions.UploadMode;
+import io.grpc.Context;
 import io.grpc.Status;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -29,8 +31,6 @@ import org.slf4j.LoggerFactory;
  */
 final class CacheUploader implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CacheUploader.class);
-  /** At most one warning per this many milliseconds; the rest of a failure burst goes to DEBUG. */
-  private static final long WARN_INTERVAL_MS = 60_000;
 
   /** A written file waiting to be cached. */
   record Upload(String key, Path spool, long size, int crc32c, CheckpointLabels labels) {}
@@ -41,7 +41,7 @@ final class CacheUploader implements AutoCloseable {
   private final ThreadPoolExecutor executor;
   private final Map<String, Task> inFlight = new ConcurrentHashMap<>();
   private final Path spoolDir;
-  private volatile long lastWarnMs;
+  private final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
 
   CacheUploader(
       CheckpointCacheClient client, CheckpointCacheSettings settings, CheckpointCacheMetrics metrics)
@@ -82,7 +82,10 @@ final class CacheUploader implements AutoCloseable {
   void upload(Upload upload) {
     Task task = new Task(upload);
     Task previous = inFlight.put(upload.key(), task);
-    if (previous != null) previous.cancel();
+    if (previous != null) {
+      previous.cancel();
+      task.after(previous);
+    }
     metrics.uploadQueued();
     if (settings.upload() == UploadMode.SYNC) {
       task.run();
@@ -92,7 +95,8 @@ final class CacheUploader implements AutoCloseable {
       executor.execute(task);
     } catch (RejectedExecutionException e) {
       metrics.uploadDropped();
-      warn("upload queue full ({} files); not caching {}", settings.maxPendingUploads(), upload.key());
+      warning.warn(
+          "upload queue full ({} files); not caching {}", settings.maxPendingUploads(), upload.key());
       task.finish();
     }
   }
@@ -104,6 +108,11 @@ final class CacheUploader implements AutoCloseable {
   void cancel(String key) {
     Task task = inFlight.get(key);
     if (task != null) task.cancel();
+  }
+
+  /** True while an upload of {@code key} has not finished. */
+  boolean isUploading(String key) {
+    return inFlight.containsKey(key);
   }
 
   /** {@link #cancel} of every key starting with {@code prefix}. */
@@ -130,22 +139,47 @@ final class CacheUploader implements AutoCloseable {
     }
   }
 
+  /**
+   * One file's upload. Uploads of one key never overlap: a newer one waits for the one it
+   * replaced (cancelled by then) to finish, so the older one's clean-up, or its retry after
+   * ALREADY_EXISTS, can only ever touch its own copy, never the newer one.
+   */
   private final class Task implements Runnable {
     private final Upload upload;
     private final AtomicBoolean cancelled = new AtomicBoolean();
     private final AtomicBoolean finished = new AtomicBoolean();
+    private final CountDownLatch done = new CountDownLatch(1);
+    /** The upload of the same key this one replaced; set before the task is run. */
+    private volatile Task previous;
+    /** The Write in progress, as a context {@link #cancel} can cancel. Guarded by this. */
+    private Context.CancellableContext call;
 
     Task(Upload upload) {
       this.upload = upload;
     }
 
-    void cancel() {
+    void after(Task replaced) {
+      previous = replaced;
+    }
+
+    /**
+     * Stops the upload: a call in progress is cancelled at once (a stale copy does not go on
+     * streaming, and a newer upload of the key does not wait for it). Atomic with {@link
+     * #deleteUnlessCancelled}: once it returns, this upload deletes nothing but its own copy.
+     */
+    synchronized void cancel() {
       cancelled.set(true);
+      if (call != null) call.cancel(null);
     }
 
     @Override
     public void run() {
       try {
+        Task p = previous;
+        if (p != null) {
+          previous = null;
+          p.done.await();
+        }
         if (cancelled.get()) {
           metrics.uploadCancelled();
           return;
@@ -156,9 +190,13 @@ final class CacheUploader implements AutoCloseable {
           // Deleted or overwritten while being copied: the caller's delete may have run first.
           if (cancelled.get()) deleteQuietly();
         }
+      } catch (InterruptedException e) {
+        // The uploader is closing.
+        Thread.currentThread().interrupt();
+        metrics.uploadCancelled();
       } catch (RuntimeException e) {
         metrics.uploadFailed();
-        warn("upload of {} failed: {}", upload.key(), e.toString());
+        warning.warn("upload of {} failed: {}", upload.key(), e.toString());
       } finally {
         finish();
       }
@@ -175,25 +213,75 @@ final class CacheUploader implements AutoCloseable {
                   upload.size(),
                   upload.crc32c(),
                   settings.ttl());
-          client.put(upload.key(), in, options);
+          if (!putOnce(in, options)) {
+            metrics.uploadCancelled();
+            return false;
+          }
           return true;
         } catch (CheckpointCacheException e) {
+          if (cancelled.get()) {
+            // Made stale while in flight. Its own call's CANCELLED may have crossed the agent
+            // storing the bytes, so that copy goes; no other answer stored anything of this
+            // upload (after ALREADY_EXISTS the other bytes may be the newer copy, and they stay).
+            if (e.code() == Status.Code.CANCELLED) deleteQuietly();
+            metrics.uploadCancelled();
+            return false;
+          }
           if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1) {
             // The key holds other bytes: a file that was replaced outside this plugin. The real
-            // file system is the source of truth, so the stale copy goes.
-            LOG.info("checkpoint-cache: replacing a stale cached copy of {}", upload.key());
-            deleteQuietly();
+            // file system is the source of truth, so the stale copy goes, unless this upload is
+            // itself stale (the file was overwritten or deleted since): then those other bytes
+            // may be the newer copy, and they stay.
+            if (!deleteUnlessCancelled()) {
+              metrics.uploadCancelled();
+              return false;
+            }
+            LOG.info("checkpoint-cache: replaced a stale cached copy of {}", upload.key());
             continue;
           }
           metrics.uploadFailed();
-          warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
+          warning.warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
           return false;
         } catch (IOException e) {
+          if (cancelled.get()) {
+            metrics.uploadCancelled();
+            return false;
+          }
           metrics.uploadFailed();
-          warn("not cached: {}: {}", upload.key(), e.toString());
+          warning.warn("not cached: {}: {}", upload.key(), e.toString());
           return false;
         }
       }
+    }
+
+    /** One Write, cancellable by {@link #cancel}; false when the upload was cancelled before. */
+    private boolean putOnce(InputStream in, PutOptions options) throws IOException {
+      Context.CancellableContext context;
+      synchronized (this) {
+        if (cancelled.get()) return false;
+        context = Context.current().withCancellation();
+        call = context;
+      }
+      try {
+        context.call(() -> client.put(upload.key(), in, options));
+        return true;
+      } catch (IOException | RuntimeException e) {
+        throw e;
+      } catch (Exception e) {
+        throw new IllegalStateException(e);
+      } finally {
+        synchronized (this) {
+          call = null;
+        }
+        context.cancel(null);
+      }
+    }
+
+    /** Deletes whatever the key holds, unless this upload was cancelled; see {@link #cancel}. */
+    private synchronized boolean deleteUnlessCancelled() {
+      if (cancelled.get()) return false;
+      deleteQuietly();
+      return true;
     }
 
     private void deleteQuietly() {
@@ -213,16 +301,7 @@ final class CacheUploader implements AutoCloseable {
         LOG.debug("checkpoint-cache: cannot delete spool file {}", upload.spool(), e);
       }
       metrics.uploadLeftQueue();
-    }
-  }
-
-  private void warn(String format, Object... args) {
-    long now = System.currentTimeMillis();
-    if (now - lastWarnMs >= WARN_INTERVAL_MS) {
-      lastWarnMs = now;
-      LOG.warn("checkpoint-cache: " + format + " (further failures within 60 s at DEBUG)", args);
-    } else {
-      LOG.debug("checkpoint-cache: " + format, args);
+      done.countDown();
     }
   }
 }

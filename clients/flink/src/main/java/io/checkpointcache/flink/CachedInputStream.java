@@ -1,17 +1,20 @@
 package io.checkpointcache.flink;
 
 import io.checkpointcache.client.FallbackEvent;
+import io.checkpointcache.client.FallbackReason;
 import io.checkpointcache.client.SeekableCachedStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.util.Objects;
+import java.util.function.Consumer;
 import org.apache.flink.core.fs.FSDataInputStream;
 
 /**
  * A file opened through ckc://: reads from the node cache, continuing from the real file system
  * at the first undelivered byte when the cache cannot serve (the client's contract); seeks
  * re-open a range read. Knows the file's length from the real file system, so reads at the end
- * return -1 without a call. Reports where its bytes came from when closed.
+ * return -1 without a call. Reports where its bytes came from when closed, and hands on a cached
+ * copy its reads found stale (of another version of the file) to be dropped.
  * Not thread-safe (nor is any FSDataInputStream).
  */
 final class CachedInputStream extends FSDataInputStream {
@@ -19,14 +22,21 @@ final class CachedInputStream extends FSDataInputStream {
   private final String key;
   private final long length;
   private final CheckpointCacheMetrics metrics;
+  private final Consumer<String> onStaleCopy;
   private final long openedAtMillis = System.currentTimeMillis();
   private boolean closed;
 
-  CachedInputStream(SeekableCachedStream in, String key, long length, CheckpointCacheMetrics metrics) {
+  CachedInputStream(
+      SeekableCachedStream in,
+      String key,
+      long length,
+      CheckpointCacheMetrics metrics,
+      Consumer<String> onStaleCopy) {
     this.in = in;
     this.key = key;
     this.length = length;
     this.metrics = metrics;
+    this.onStaleCopy = onStaleCopy;
   }
 
   @Override
@@ -62,8 +72,8 @@ final class CachedInputStream extends FSDataInputStream {
   private int endedEarlyIfNegative(int n) throws EOFException {
     if (n < 0) {
       throw new EOFException(
-          key + " ended at " + in.getPos() + " of its " + length + " bytes: the cached copy and"
-              + " the real file differ (was the file replaced behind the plugin's back?)");
+          key + " ended at " + in.getPos() + " of its " + length + " bytes: the real file"
+              + " changed while it was read?");
     }
     return n;
   }
@@ -87,6 +97,9 @@ final class CachedInputStream extends FSDataInputStream {
     if (closed) return;
     closed = true;
     in.close();
+    if (in.fallback().map(f -> f.reason() == FallbackReason.STALE_ENTRY).orElse(false)) {
+      onStaleCopy.accept(key);
+    }
     metrics.readFinished(
         new CheckpointCacheMetrics.ReadRecord(
             key,

@@ -1,6 +1,7 @@
 package io.checkpointcache.flink;
 
 import io.checkpointcache.client.CheckpointCacheException;
+import io.checkpointcache.client.RemoteVersion;
 import io.checkpointcache.v1.EntryInfo;
 import java.io.FileNotFoundException;
 import java.io.IOException;
@@ -43,7 +44,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
 
   private final CacheConnection connection;
   private final PathMapping mapping;
-  private volatile long lastWarnMs;
+  private final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
 
   CheckpointCacheFileSystem(CacheConnection connection) {
     this.connection = connection;
@@ -101,12 +102,31 @@ public final class CheckpointCacheFileSystem extends FileSystem {
     if (connection.client == null) {
       return new PassThroughInputStream(target().open(real), key, connection.metrics);
     }
-    // The real file system decides whether the file exists (and how long it is): a cached copy
-    // of a file deleted behind the plugin's back is never served.
+    // The real file system decides whether the file exists, how long it is and when it last
+    // changed: a cached copy of a file deleted, or replaced, behind the plugin's back is never
+    // served (the client reads the real file instead, and the stale copy is dropped).
     FileStatus status = target().getFileStatus(real);
     if (status.isDir()) throw new FileNotFoundException(f + " is a directory");
+    long skewMs = connection.settings.maxClockSkew().toMillis();
+    RemoteVersion version =
+        new RemoteVersion(status.getLen(), skewMs == 0 ? 0 : status.getModificationTime(), skewMs);
     return new CachedInputStream(
-        connection.client.openSeekable(key, real.toUri()), key, status.getLen(), connection.metrics);
+        connection.client.openSeekable(key, real.toUri(), version),
+        key,
+        status.getLen(),
+        connection.metrics,
+        this::dropStaleCopy);
+  }
+
+  /**
+   * A read found the cached copy of {@code key} to be of an older version of the file. Dropped
+   * so the next read does not pay for the check again, unless this process is uploading the file
+   * now: that upload replaces the stale copy itself, and a delete racing it could remove the new
+   * one.
+   */
+  private void dropStaleCopy(String key) {
+    if (connection.uploader != null && connection.uploader.isUploading(key)) return;
+    deleteEntry(key);
   }
 
   @Override
@@ -266,7 +286,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
       }
     } catch (UncheckedIOException e) {
       connection.metrics.cacheDeleted(false);
-      warn("cannot list cached entries under {}: {}", prefix, e.getCause().toString());
+      warning.warn("cannot list cached entries under {}: {}", prefix, e.getCause().toString());
     }
   }
 
@@ -276,17 +296,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
       connection.metrics.cacheDeleted(true);
     } catch (CheckpointCacheException e) {
       connection.metrics.cacheDeleted(false);
-      warn("cannot delete the cached copy of {}: {} {}", key, e.code(), e.details());
-    }
-  }
-
-  private void warn(String format, Object... args) {
-    long now = System.currentTimeMillis();
-    if (now - lastWarnMs >= 60_000) {
-      lastWarnMs = now;
-      LOG.warn("checkpoint-cache: " + format + " (further failures within 60 s at DEBUG)", args);
-    } else {
-      LOG.debug("checkpoint-cache: " + format, args);
+      warning.warn("cannot delete the cached copy of {}: {} {}", key, e.code(), e.details());
     }
   }
 }

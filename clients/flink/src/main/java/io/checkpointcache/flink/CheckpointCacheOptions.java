@@ -121,4 +121,13 @@ public final class CheckpointCacheOptions {
           .withDescription(
               "Longest silence of a read or upload stream before it is given up (a read then"
                   + " continues from the target).");
+
+  public static final ConfigOption<Duration> MAX_CLOCK_SKEW =
+      ConfigOptions.key("checkpoint-cache.max-clock-skew")
+          .durationType()
+          .defaultValue(Duration.ofSeconds(10))
+          .withDescription(
+              "How far the node's clock and the target's may disagree. A cached copy made more"
+                  + " than this before the real file's modification time is a copy of an older"
+                  + " version and is not read; 0 compares lengths only.");
 }

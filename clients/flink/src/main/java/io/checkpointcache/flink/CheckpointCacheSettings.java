@@ -20,6 +20,7 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param agent node agent address as the client parses it
  * @param enabled false: ckc:// is a plain alias of the target
  * @param jobId job label for files whose path names none; empty for none
+ * @param maxClockSkew see {@link CheckpointCacheOptions#MAX_CLOCK_SKEW}; zero: lengths only
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -32,7 +33,8 @@ public record CheckpointCacheSettings(
     Duration ttl,
     Path spoolDir,
     Duration firstMessageTimeout,
-    Duration idleTimeout) {
+    Duration idleTimeout,
+    Duration maxClockSkew) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -76,7 +78,9 @@ public record CheckpointCacheSettings(
         positive(CheckpointCacheOptions.FIRST_MESSAGE_TIMEOUT.key(),
             config.get(CheckpointCacheOptions.FIRST_MESSAGE_TIMEOUT)),
         positive(CheckpointCacheOptions.IDLE_TIMEOUT.key(),
-            config.get(CheckpointCacheOptions.IDLE_TIMEOUT)));
+            config.get(CheckpointCacheOptions.IDLE_TIMEOUT)),
+        notNegative(CheckpointCacheOptions.MAX_CLOCK_SKEW.key(),
+            config.get(CheckpointCacheOptions.MAX_CLOCK_SKEW)));
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */
@@ -122,6 +126,13 @@ public record CheckpointCacheSettings(
       }
     }
     return System.getProperty("java.io.tmpdir");
+  }
+
+  private static Duration notNegative(String key, Duration value) {
+    if (value == null || value.isNegative()) {
+      throw new IllegalConfigurationException(key + " must be 0 or a positive duration, got " + value);
+    }
+    return value;
   }
 
   private static Duration positive(String key, Duration value) {

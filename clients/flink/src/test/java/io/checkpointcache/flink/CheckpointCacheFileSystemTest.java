@@ -294,6 +294,55 @@ class CheckpointCacheFileSystemTest {
   }
 
   @Test
+  void aCachedCopyOfAnotherLengthIsNeverServedAndIsDropped() throws Exception {
+    for (int size : new int[] {MIB / 2, 3 * MIB}) {
+      Path p = new Path("ckc:///ckpt/" + JOB + "/chk-12/replaced-" + size);
+      write(p, bytes(MIB, 20));
+      awaitUploads();
+      // Replaced behind the plugin's back: shorter (the old copy would be served cut short) or
+      // longer (it would end early, and a seek past its end would be INVALID_ARGUMENT).
+      byte[] replaced = bytes(size, 21);
+      Files.write(remote.resolve("ckpt/" + JOB + "/chk-12/replaced-" + size), replaced);
+      metrics.reset();
+
+      assertArrayEquals(replaced, read(p), "size " + size);
+      assertEquals(1, metrics.snapshot().fallbacks("STALE_ENTRY"));
+      assertEquals(0, metrics.snapshot().bytesFromCache());
+      assertFalse(cached(p), "the stale copy was dropped");
+    }
+    Path p = new Path("ckc:///ckpt/" + JOB + "/chk-12/seek-past-old-end");
+    write(p, bytes(MIB, 22));
+    awaitUploads();
+    byte[] longer = bytes(2 * MIB, 23);
+    Files.write(remote.resolve("ckpt/" + JOB + "/chk-12/seek-past-old-end"), longer);
+    try (FSDataInputStream in = fs.open(p)) {
+      in.seek(MIB + 100);
+      byte[] got = in.readNBytes(1000);
+      assertArrayEquals(Arrays.copyOfRange(longer, MIB + 100, MIB + 1100), got);
+    }
+  }
+
+  @Test
+  void aCachedCopyOlderThanTheRealFileIsNeverServed() throws Exception {
+    Path p = new Path("ckc:///ckpt/" + JOB + "/chk-13/same-length");
+    write(p, bytes(MIB, 24));
+    awaitUploads();
+    java.nio.file.Path real = remote.resolve("ckpt/" + JOB + "/chk-13/same-length");
+    byte[] replaced = bytes(MIB, 25);
+    Files.write(real, replaced);
+    // Changed well after the copy was made (beyond the default 10 s of clock skew).
+    Files.setLastModifiedTime(
+        real,
+        java.nio.file.attribute.FileTime.fromMillis(
+            client.stat(key(p), true).getCreatedAtMs() + 60_000));
+    metrics.reset();
+
+    assertArrayEquals(replaced, read(p));
+    assertEquals(1, metrics.snapshot().fallbacks("STALE_ENTRY"));
+    assertFalse(cached(p), "the stale copy was dropped");
+  }
+
+  @Test
   void renamesDropTheCachedCopies() throws Exception {
     Path src = new Path("ckc:///tmp-files/x");
     Path dst = new Path("ckc:///final/x");

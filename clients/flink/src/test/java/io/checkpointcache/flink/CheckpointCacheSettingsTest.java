@@ -30,6 +30,7 @@ class CheckpointCacheSettingsTest {
     assertEquals(UploadMode.ASYNC, s.upload());
     assertEquals(Path.of("/a"), s.spoolDir());
     assertEquals(Duration.ofSeconds(3), s.firstMessageTimeout());
+    assertEquals(Duration.ofSeconds(10), s.maxClockSkew());
     assertEquals(null, s.ttl());
     assertEquals("", s.jobId());
   }
@@ -62,7 +63,8 @@ class CheckpointCacheSettingsTest {
                 "checkpoint-cache.ttl", "2 h",
                 "checkpoint-cache.spool-dir", "/spool",
                 "checkpoint-cache.first-message-timeout", "500 ms",
-                "checkpoint-cache.idle-timeout", "1 min"),
+                "checkpoint-cache.idle-timeout", "1 min",
+                "checkpoint-cache.max-clock-skew", "0 s"),
             Map.of());
     assertEquals(
         new CheckpointCacheSettings(
@@ -76,7 +78,8 @@ class CheckpointCacheSettingsTest {
             Duration.ofHours(2),
             Path.of("/spool"),
             Duration.ofMillis(500),
-            Duration.ofMinutes(1)),
+            Duration.ofMinutes(1),
+            Duration.ZERO),
         s);
   }
 
@@ -97,6 +100,11 @@ class CheckpointCacheSettingsTest {
             CheckpointCacheSettings.from(
                 config("checkpoint-cache.target", "file:///", "checkpoint-cache.upload.threads", "0"),
                 Map.of()));
+    Configuration negativeSkew = config("checkpoint-cache.target", "file:///");
+    negativeSkew.set(CheckpointCacheOptions.MAX_CLOCK_SKEW, Duration.ofSeconds(-1));
+    assertThrows(
+        IllegalConfigurationException.class,
+        () -> CheckpointCacheSettings.from(negativeSkew, Map.of()));
   }
 
   @Test

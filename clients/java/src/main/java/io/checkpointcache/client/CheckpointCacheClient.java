@@ -8,6 +8,7 @@ import io.checkpointcache.v1.ListRequest;
 import io.checkpointcache.v1.ListResponse;
 import io.checkpointcache.v1.ReleaseRequest;
 import io.checkpointcache.v1.ReleaseResponse;
+import io.checkpointcache.v1.ReportCorruptRequest;
 import io.checkpointcache.v1.StatRequest;
 import io.checkpointcache.v1.TouchRequest;
 import io.grpc.Status;
@@ -74,17 +75,35 @@ public final class CheckpointCacheClient implements AutoCloseable {
   /** {@link #open(String, URI)} of {@code length} bytes from {@code offset} (null: to the end). */
   public CheckpointReadStream open(String key, URI remote, long offset, Long length)
       throws IOException {
-    return openAt(key, remote, offset, length, false);
+    return openAt(key, remote, offset, length, false, null);
+  }
+
+  /**
+   * {@link #open(String, URI, long, Long)} that uses the agent's entry only if it is a copy of
+   * {@code expected}, the remote file's current version as the caller knows it; any other entry
+   * is stale and the read goes to {@code remote} ({@link FallbackReason#STALE_ENTRY}).
+   */
+  public CheckpointReadStream open(
+      String key, URI remote, long offset, Long length, RemoteVersion expected)
+      throws IOException {
+    return openAt(key, remote, offset, length, false, expected);
   }
 
   /** A read that can {@link SeekableCachedStream#seek seek}, re-opening a range read each time. */
   public SeekableCachedStream openSeekable(String key, URI remote) throws IOException {
-    Objects.requireNonNull(key, "key");
-    if (remote != null) options.remoteStores().resolve(remote);
-    return new SeekableCachedStream(this, key, remote);
+    return openSeekable(key, remote, null);
   }
 
-  CheckpointReadStream openAt(String key, URI remote, long offset, Long length, boolean remoteOnly)
+  /** {@link #openSeekable(String, URI)} whose reads use only a copy of {@code expected}. */
+  public SeekableCachedStream openSeekable(String key, URI remote, RemoteVersion expected)
+      throws IOException {
+    Objects.requireNonNull(key, "key");
+    if (remote != null) options.remoteStores().resolve(remote);
+    return new SeekableCachedStream(this, key, remote, expected);
+  }
+
+  CheckpointReadStream openAt(
+      String key, URI remote, long offset, Long length, boolean remoteOnly, RemoteVersion expected)
       throws IOException {
     Objects.requireNonNull(key, "key");
     if (offset < 0) throw new IllegalArgumentException("offset must be >= 0, got " + offset);
@@ -104,8 +123,10 @@ public final class CheckpointCacheClient implements AutoCloseable {
             store,
             options.firstMessageTimeout().toMillis(),
             options.idleTimeout().toMillis(),
+            options.unaryTimeout().toMillis(),
             counters,
-            remoteOnly));
+            remoteOnly,
+            expected));
   }
 
   /**
@@ -173,6 +194,23 @@ public final class CheckpointCacheClient implements AutoCloseable {
   public boolean delete(String key) throws CheckpointCacheException {
     DeleteRequest request = DeleteRequest.newBuilder().setKey(key).build();
     return unary("Delete", key, () -> blocking().delete(request)).getDeleted();
+  }
+
+  /**
+   * Tells the agent that the bytes it served for {@code key} have CRC32C {@code observedCrc32c}
+   * although it described the entry with {@code entryCrc32c}; reads do this themselves. True when
+   * the agent removed its copy because of the report (it does at once for a caller its write
+   * policy admits, otherwise only if its own re-check fails).
+   */
+  public boolean reportCorrupt(String key, int entryCrc32c, int observedCrc32c)
+      throws CheckpointCacheException {
+    ReportCorruptRequest request =
+        ReportCorruptRequest.newBuilder()
+            .setKey(key)
+            .setEntryCrc32C(entryCrc32c)
+            .setObservedCrc32C(observedCrc32c)
+            .build();
+    return unary("ReportCorrupt", key, () -> blocking().reportCorrupt(request)).getQuarantined();
   }
 
   /**

@@ -58,9 +58,13 @@ public final class CheckpointReadStream extends InputStream {
       RemoteStore remoteStore,
       long firstMessageTimeoutMs,
       long idleTimeoutMs,
+      /** Deadline of the best-effort ReportCorrupt call. */
+      long reportTimeoutMs,
       ClientStats stats,
       /** Skip the agent: a previous read of the same file already showed it cannot serve it. */
-      boolean remoteOnly) {}
+      boolean remoteOnly,
+      /** The remote file the entry must be a copy of; null: any entry under the key will do. */
+      RemoteVersion expected) {}
 
   private final Plan plan;
   private Phase phase = Phase.IDLE;
@@ -73,6 +77,8 @@ public final class CheckpointReadStream extends InputStream {
   private ReadHeader header;
   /** CRC of everything delivered, kept when the read covers the whole entry. */
   private CRC32C wholeCrc;
+  /** Set once {@link #checkWhole} has run: the verdict is reached once, at the last byte. */
+  private boolean wholeChecked;
   /** The verified chunk being handed out; its position is the next byte to deliver. */
   private ByteBuffer chunk;
   private long fromCache;
@@ -144,6 +150,7 @@ public final class CheckpointReadStream extends InputStream {
             int n = Math.min(len, chunk.remaining());
             chunk.get(b, off, n);
             delivered(b, off, n, true);
+            if (atEnd()) checkWhole();
             return n;
           }
           chunk = null;
@@ -166,6 +173,7 @@ public final class CheckpointReadStream extends InputStream {
             continue;
           }
           delivered(b, off, n, false);
+          if (atEnd()) checkWhole();
           return n;
         }
         case ENDED -> {
@@ -272,6 +280,14 @@ public final class CheckpointReadStream extends InputStream {
       localFailed(FallbackReason.BAD_HEADER, problem);
       return;
     }
+    if (plan.expected() != null) {
+      String stale =
+          entry == null ? "the agent did not describe its copy" : plan.expected().staleness(entry);
+      if (stale != null) {
+        localFailed(FallbackReason.STALE_ENTRY, stale);
+        return;
+      }
+    }
     header = h;
     end = offset + h.getLength();
     if (entry != null && offset == 0 && h.getLength() == entry.getSize()) wholeCrc = new CRC32C();
@@ -323,6 +339,13 @@ public final class CheckpointReadStream extends InputStream {
   private void onLocalError(Status status) throws IOException {
     CheckpointCacheException error =
         CheckpointCacheException.fromGrpc(status.asRuntimeException(), "Read", plan.key());
+    if (status.getCode() == Status.Code.INVALID_ARGUMENT
+        && plan.expected() != null
+        && plan.expected().covers(plan.offset(), plan.length())) {
+      // Not the caller's mistake: the remote file has this range, so the agent's copy is shorter.
+      localFailed(FallbackReason.STALE_ENTRY, error);
+      return;
+    }
     Optional<FallbackReason> reason = FallbackReason.ofStatus(status.getCode());
     if (reason.isEmpty()) throw fail(error);
     localFailed(reason.get(), error);
@@ -414,21 +437,90 @@ public final class CheckpointReadStream extends InputStream {
               RemoteStoreException.Code.LENGTH_MISMATCH,
               "read of \"" + plan.key() + "\" ended at offset " + position + ", expected " + end));
     }
-    if (wholeCrc != null && header.hasEntry() && (int) wholeCrc.getValue() != header.getEntry().getCrc32C()) {
-      String where =
-          fromRemote > 0
-              ? "the remote store holds other bytes than the cache"
-              : "the cached bytes are inconsistent";
+    checkWhole();
+    phase = Phase.ENDED;
+  }
+
+  private boolean atEnd() {
+    return end != null && position == end;
+  }
+
+  /**
+   * A whole-entry read's last byte was just delivered: the CRC32C of everything delivered must be
+   * the entry's. Checked before the read that delivers the last byte returns, because a caller
+   * that knows the length (Flink does) stops there and never asks for the end of the stream.
+   */
+  private void checkWhole() throws IOException {
+    if (wholeCrc == null || wholeChecked) return;
+    wholeChecked = true;
+    int observed = (int) wholeCrc.getValue();
+    int expected = header.getEntry().getCrc32C();
+    if (observed != expected) wholeMismatch(observed, expected);
+  }
+
+  /**
+   * Every chunk verified, yet the whole entry's CRC32C is not the header's: the cached copy (or
+   * its description) is wrong in a way chunk checks cannot see. The bytes are already the
+   * caller's, so falling back at the next byte is no longer possible; the only answer that never
+   * hands out inconsistent data is to read the whole range again from the remote store and
+   * compare: the same CRC32C means the caller has the remote's bytes and the read ends normally;
+   * another one fails the read with DATA_LOSS. The agent is told either way (best effort).
+   */
+  private void wholeMismatch(int observed, int expected) throws IOException {
+    abandonCall();
+    chunk = null;
+    WholeEntryCheck.reportCorrupt(plan, expected, observed);
+    plan.stats().fellBack(FallbackReason.WHOLE_CHECKSUM_MISMATCH);
+    String mismatch =
+        "whole-entry CRC32C " + hex(observed) + " of the " + (position - plan.offset())
+            + " bytes received differs from the entry's " + hex(expected)
+            + ", although every chunk verified";
+    CheckpointCacheException error =
+        new CheckpointCacheException(Status.Code.DATA_LOSS, mismatch, "Read", plan.key(), null);
+    if (fallback == null) {
+      fallback = new FallbackEvent(FallbackReason.WHOLE_CHECKSUM_MISMATCH, position, error);
+    }
+    if (fromCache == 0) {
+      // Every byte came from one pass over the remote store: the caller has its bytes, and only
+      // the cached copy disagrees with them.
+      closeRemote();
+      phase = Phase.ENDED;
+      return;
+    }
+    if (plan.remoteStore() == null) {
       throw fail(
           new CheckpointCacheException(
               Status.Code.DATA_LOSS,
-              "whole-entry CRC32C " + hex((int) wholeCrc.getValue()) + " differs from the entry's "
-                  + hex(header.getEntry().getCrc32C()) + " (" + where + ")",
+              mismatch + "; the bytes returned cannot be trusted and there is no remote store to"
+                  + " check them against (the entry was reported to the agent)",
               "Read",
               plan.key(),
               null));
     }
-    phase = Phase.ENDED;
+    closeRemote();
+    int remote;
+    try {
+      remote = WholeEntryCheck.remoteCrc(plan, end - plan.offset(), observed);
+    } catch (IOException e) {
+      throw fail(e);
+    }
+    if (remote == observed) {
+      phase = Phase.ENDED;
+      return;
+    }
+    String cause =
+        remote == expected
+            ? "the cached copy was wrong"
+            : "the remote file holds yet other bytes (changed while it was read?)";
+    throw fail(
+        new CheckpointCacheException(
+            Status.Code.DATA_LOSS,
+            mismatch + "; the remote store's copy, re-read to check, has " + hex(remote) + ": "
+                + cause + ". The bytes already returned are not the remote's: discard them and"
+                + " read again (the entry was reported to the agent)",
+            "Read",
+            plan.key(),
+            null));
   }
 
   private IOException fail(IOException e) {

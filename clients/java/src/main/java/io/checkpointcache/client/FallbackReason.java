@@ -38,7 +38,18 @@ public enum FallbackReason {
   /** The header describes another range than the one asked for. */
   BAD_HEADER(Status.Code.INTERNAL),
   /** Messages out of order: a chunk before the header, a second header, an empty message. */
-  PROTOCOL_ERROR(Status.Code.INTERNAL);
+  PROTOCOL_ERROR(Status.Code.INTERNAL),
+  /**
+   * Every chunk verified, but the CRC32C of the whole entry is not the one its header gave. Found
+   * at the last byte, so the remote store re-reads the whole range to check what was delivered.
+   */
+  WHOLE_CHECKSUM_MISMATCH(Status.Code.DATA_LOSS),
+  /**
+   * The agent's entry is not a copy of the remote file the caller described ({@link
+   * RemoteVersion}): another size, or made before the file last changed. Also an INVALID_ARGUMENT
+   * for a range the remote file has: the agent's copy is shorter.
+   */
+  STALE_ENTRY(Status.Code.FAILED_PRECONDITION);
 
   private static final Set<Status.Code> FALLBACK_STATUSES =
       EnumSet.of(

@@ -16,12 +16,15 @@ import java.util.Optional;
  * would only add its failure latency (up to the first-message timeout) to each one.
  *
  * <p>Seeking past the end of the entry is not checked here; the next read fails (the agent
- * answers INVALID_ARGUMENT, a remote store RANGE_NOT_SATISFIABLE). Not thread-safe.
+ * answers INVALID_ARGUMENT, a remote store RANGE_NOT_SATISFIABLE). With a {@link RemoteVersion}
+ * whose size covers the position, the agent's INVALID_ARGUMENT means its copy is stale and the
+ * read goes to the remote store. Not thread-safe.
  */
 public final class SeekableCachedStream extends InputStream {
   private final CheckpointCacheClient client;
   private final String key;
   private final java.net.URI remote;
+  private final RemoteVersion expected;
   private long pos;
   private CheckpointReadStream current;
   private boolean remoteOnly;
@@ -30,10 +33,12 @@ public final class SeekableCachedStream extends InputStream {
   private long closedFromRemote;
   private FallbackEvent firstFallback;
 
-  SeekableCachedStream(CheckpointCacheClient client, String key, java.net.URI remote) {
+  SeekableCachedStream(
+      CheckpointCacheClient client, String key, java.net.URI remote, RemoteVersion expected) {
     this.client = client;
     this.key = key;
     this.remote = remote;
+    this.expected = expected;
   }
 
   /** Moves to absolute position {@code newPos}; the next read starts there. */
@@ -65,7 +70,7 @@ public final class SeekableCachedStream extends InputStream {
     Objects.checkFromIndexSize(off, len, b.length);
     ensureOpen();
     if (len == 0) return 0;
-    if (current == null) current = client.openAt(key, remote, pos, null, remoteOnly);
+    if (current == null) current = client.openAt(key, remote, pos, null, remoteOnly, expected);
     int n = current.read(b, off, len);
     if (n > 0) pos += n;
     return n;

@@ -223,6 +223,47 @@ class CheckpointCacheClientTest {
   }
 
   @Test
+  void aCachedCopyOfAnotherVersionOfTheRemoteFileIsNotUsed() throws Exception {
+    byte[] old = TestBytes.generate(100_000, 108);
+    byte[] longer = TestBytes.generate(150_000, 109);
+    String k = key("stale-size");
+    client.put(k, old, PutOptions.DEFAULT);
+    URI remote = TestBytes.remoteCopy(tmp, "stale-size", longer);
+    try (SeekableCachedStream in =
+        client.openSeekable(k, remote, RemoteVersion.ofSize(longer.length))) {
+      assertArrayEquals(longer, in.readAllBytes());
+      assertEquals(FallbackReason.STALE_ENTRY, in.fallback().orElseThrow().reason());
+      assertEquals(0, in.bytesFromCache());
+    }
+    // A first read past the copy's end: the agent's INVALID_ARGUMENT is not the caller's mistake.
+    try (SeekableCachedStream in =
+        client.openSeekable(k, remote, RemoteVersion.ofSize(longer.length))) {
+      in.seek(120_000);
+      assertArrayEquals(Arrays.copyOfRange(longer, 120_000, 120_100), in.readNBytes(100));
+      assertEquals(FallbackReason.STALE_ENTRY, in.fallback().orElseThrow().reason());
+    }
+    // Without a version, the same range is the caller's mistake, as before.
+    try (SeekableCachedStream in = client.openSeekable(k, remote)) {
+      in.seek(120_000);
+      CheckpointCacheException e = assertThrows(CheckpointCacheException.class, in::read);
+      assertEquals(Status.Code.INVALID_ARGUMENT, e.code());
+    }
+
+    long created = client.stat(k, true).getCreatedAtMs();
+    URI sameSize = TestBytes.remoteCopy(tmp, "stale-time", TestBytes.generate(old.length, 110));
+    RemoteVersion changedLater = new RemoteVersion(old.length, created + 60_000, 5_000);
+    try (CheckpointReadStream in = client.open(k, sameSize, 0, null, changedLater)) {
+      assertArrayEquals(TestBytes.generate(old.length, 110), in.readAllBytes());
+      assertEquals(FallbackReason.STALE_ENTRY, in.fallback().orElseThrow().reason());
+    }
+    RemoteVersion withinSkew = new RemoteVersion(old.length, created + 4_000, 5_000);
+    try (CheckpointReadStream in = client.open(k, sameSize, 0, null, withinSkew)) {
+      assertArrayEquals(old, in.readAllBytes(), "within the clock skew the copy is used");
+      assertTrue(in.fallback().isEmpty());
+    }
+  }
+
+  @Test
   void statTouchListReleaseDelete() throws Exception {
     String job = "job-" + UUID.randomUUID();
     List<String> keys = new ArrayList<>();
