@@ -26,6 +26,8 @@ export type { ClientStatsSnapshot } from './client-stats';
 export type { WriteOptions, WriteResult } from './entry-upload';
 export {
   FALLBACK_STATUSES,
+  LOCAL_READ_FAULTS,
+  statusOfFault,
   type FallbackReason,
   type LocalReadFault,
   type StatusName,

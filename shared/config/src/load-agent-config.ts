@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { isScalar, parseDocument, parse as parseYaml } from 'yaml';
-import { AGENT_OPTIONS, type OptionSpec } from './agent-options';
+import { AGENT_OPTIONS, type AgentConfig, type OptionSpec } from './agent-options';
 import { ConfigError } from './config-error';
 import {
   DURATION_EXPECTED,
@@ -20,56 +20,7 @@ import {
   tryParseSize,
 } from './units';
 
-/** The validated configuration of one agent. Field names are the options' camelCase names. */
-export interface AgentConfig {
-  /** The YAML file the configuration was read from, if any. */
-  readonly config: string | undefined;
-  /** TCP `host:port` to serve gRPC on (port 0: any free port); undefined: no TCP listener. */
-  readonly listen: string | undefined;
-  /** Absolute path of the Unix socket to serve gRPC on; undefined: no socket. */
-  readonly socket: string | undefined;
-  /** Absolute path of the cache root. */
-  readonly cacheDir: string;
-  /** Redis URL (redis://, rediss:// or unix://); undefined: start a private redis-server. */
-  readonly redisUrl: string | undefined;
-  readonly redisPrefix: string;
-  /** undefined: the agent reads or creates `<cacheDir>/node.id`. */
-  readonly nodeId: string | undefined;
-  /** Milliseconds. */
-  readonly defaultTtl: number;
-  readonly logFormat: 'json' | 'text';
-  readonly logLevel: 'error' | 'warn' | 'info' | 'debug';
-  /** Milliseconds. */
-  readonly shutdownGrace: number;
-  /** Bytes. */
-  readonly maxChunkSize: number;
-  readonly blockSize: number;
-  /** Bytes; undefined: no limit. */
-  readonly maxBytes: number | undefined;
-  /** undefined: no limit. */
-  readonly maxEntries: number | undefined;
-  /** 0-99. */
-  readonly minFreePercent: number;
-  /** Milliseconds. */
-  readonly reconcileInterval: number;
-  /** `host:port` of the Prometheus endpoint; undefined: none. */
-  readonly metricsListen: string | undefined;
-  /** Absolute paths of PEM files for TLS on the TCP listener; undefined: plaintext. */
-  readonly tlsCert: string | undefined;
-  readonly tlsKey: string | undefined;
-  /** CA bundle that client certificates must chain to (mutual TLS); undefined: no client auth. */
-  readonly tlsClientCa: string | undefined;
-  /** File mode of the Unix socket, e.g. 0o660. */
-  readonly socketMode: number;
-  /** Group of the Unix socket: a name or a decimal gid; undefined: the agent's own. */
-  readonly socketGroup: string | undefined;
-  /** Which clients may call the RPCs that change the cache. */
-  readonly writeAccess: 'socket' | 'mtls' | 'any';
-  /** Absolute paths of PEM files for rediss:// connections. */
-  readonly redisTlsCa: string | undefined;
-  readonly redisTlsCert: string | undefined;
-  readonly redisTlsKey: string | undefined;
-}
+export type { AgentConfig };
 
 export interface LoadAgentConfigInput {
   /** Command-line arguments after the program name. */
@@ -145,7 +96,7 @@ export function loadAgentConfig(input: LoadAgentConfigInput): AgentConfig {
   checkTogether(values, labels);
   const config: Record<string, Value> = {};
   for (const option of AGENT_OPTIONS) config[option.name] = values[option.name];
-  return Object.freeze(config) as unknown as AgentConfig;
+  return Object.freeze(config) as AgentConfig;
 }
 
 /** True when the arguments ask for `--help` (or `-h`) before any `--`. */
