@@ -19,15 +19,28 @@ const outTypes = check ? path.join(scratch, 'generated') : committedTypes;
 const outDescriptors = check ? path.join(scratch, 'descriptors') : committedDescriptors;
 const protos = ['checkpointcache/v1/checkpoint_cache.proto'];
 
-// Mirrors src/loader-options.ts (the generator takes flags, not an object); --check catches drift
-// between the two because the generated field types depend on these options.
-const flags = [
-  '--longs=Number',
-  '--enums=String',
-  '--defaults',
-  '--oneofs',
-  '--grpcLib=@grpc/grpc-js',
-];
+// The generator takes flags, not an object: they are built from the one options object the runtime
+// loads with (src/loader-options.ts, compiled), so the generated types describe what it produces.
+function generatorFlags() {
+  let options;
+  try {
+    ({ PROTO_LOADER_OPTIONS: options } = require('../lib/loader-options.js'));
+  } catch (err) {
+    throw new Error(
+      `proto/lib/loader-options.js is missing (${err.message}): run npm run build first`,
+    );
+  }
+  const out = [];
+  for (const [name, value] of Object.entries(options)) {
+    if (value === true) out.push(`--${name}`);
+    else if (value === false) continue;
+    // longs: Number, enums: String: the generator spells the constructors by name.
+    else if (typeof value === 'function') out.push(`--${name}=${value.name}`);
+    else throw new Error(`loader option ${name}=${String(value)} has no generator flag here`);
+  }
+  return [...out, '--grpcLib=@grpc/grpc-js'];
+}
+const flags = generatorFlags();
 
 try {
   if (!check) fs.rmSync(committedTypes, { recursive: true, force: true });
