@@ -185,10 +185,21 @@ export class CheckpointReadStream extends Readable {
     callback(err);
   }
 
-  /** The one place the phase changes; a transition NEXT_PHASES does not allow is a bug. */
+  /**
+   * The one place the phase changes. A transition NEXT_PHASES does not allow is a bug in this
+   * class: it fails the read (never the process, as a throw from an event handler would).
+   */
   private enter(next: Phase): void {
     if (next !== 'ended' && !NEXT_PHASES[this.phase].includes(next)) {
-      throw new Error(`checkpoint read: no transition from ${this.phase} to ${next}`);
+      this.destroy(
+        new CheckpointCacheError(
+          status.INTERNAL,
+          `client bug: a read moved from ${this.phase} to ${next}`,
+          'Read',
+          { key: this.plan.key },
+        ),
+      );
+      return;
     }
     this.phase = next;
   }
