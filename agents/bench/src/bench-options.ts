@@ -44,8 +44,6 @@ export interface BenchOptions {
   memorySeconds: number;
   memoryReaderBytesPerSecond: number;
   only: ReadonlySet<ScenarioGroup>;
-  /** Run the read-path lever experiments after the main table. */
-  experiments: boolean;
   /** Update docs/benchmarks.md, docs/benchmarks/latest.json and throughput.svg. */
   docs: boolean;
   /** Keep the temp dir (data, cache, logs) for a look. */
@@ -71,7 +69,6 @@ export const USAGE = `Usage: npm run bench [-- options]      the throughput / la
   --memory-seconds <n>    how long they read (default 10; quick 4)
   --memory-reader-rate <size>  bytes per second each slow reader takes (default 16MiB)
   --only <groups>         comma list of ${SCENARIO_GROUPS.join(', ')}
-  --experiments           also run the read-path lever experiments
   --docs / --no-docs      update docs/benchmarks.md and docs/benchmarks/ (default: on unless --quick)
   --keep                  keep the temp dir
   --load                  npm run load: ghz configs from test/load/ (with --quick: fewer calls)
@@ -100,7 +97,6 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       'memory-seconds': { type: 'string' },
       'memory-reader-rate': { type: 'string' },
       only: { type: 'string' },
-      experiments: { type: 'boolean' },
       docs: { type: 'boolean' },
       keep: { type: 'boolean' },
     },
@@ -134,7 +130,6 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       values['memory-reader-rate'] ?? '16MiB',
     ),
     only,
-    experiments: values.experiments ?? false,
     docs: values.docs ?? !quick,
     keep: values.keep ?? false,
     loadScale: quick ? 0.2 : 1,

@@ -26,8 +26,6 @@ export interface MetricSpec {
   note?: string;
   /** Whether it goes into the throughput chart. */
   chart?: boolean;
-  /** An experiment (its own block in docs/benchmarks.md), not a figure of the product as it is. */
-  experiment?: boolean;
 }
 
 export interface RatioSpec {

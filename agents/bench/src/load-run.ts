@@ -19,7 +19,6 @@ import { CHECKPOINT_CACHE_PROTO, PROTO_ROOT } from '@checkpoint-cache/proto';
 import type { BenchOptions } from './bench-options';
 import type { CleanupStack } from './cleanup-stack';
 import { ConstantCheckpointCacheService } from './constant-checkpoint-cache-service';
-import { ExperimentalReadService, RANGE_VARIANTS } from './experimental-read-service';
 import { Ghz, type GhzSummary } from './ghz';
 import { formatMachine, type MachineInfo } from './machine-info';
 import { median } from './sample-statistics';
@@ -39,16 +38,12 @@ interface LoadConfig {
   concurrency: number;
   key: string;
   bytesPerCall?: number;
-  /** Also run against the range-read variants of ExperimentalReadService (--experiments). */
-  rangeExperiments: boolean;
 }
 
 interface LoadRow {
   config: LoadConfig;
   agent: GhzSummary[];
   baseline: GhzSummary[];
-  /** variant → one summary per round */
-  experiments: Map<string, GhzSummary[]>;
 }
 
 export interface LoadSummary {
@@ -70,7 +65,7 @@ export class LoadRun {
     const configs = await this.readConfigs();
     const ghz = await Ghz.ensure(this.repoRoot, this.say);
     const ghzVersion = await ghz.version();
-    const { agentAddress, baselineAddress, experimentAddresses } = await this.startServers();
+    const { agentAddress, baselineAddress } = await this.startServers();
     const reports = path.join(this.repoRoot, '.load', 'reports');
     await fs.rm(reports, { recursive: true, force: true });
 
@@ -79,7 +74,6 @@ export class LoadRun {
       config,
       agent: [],
       baseline: [],
-      experiments: new Map(),
     }));
     for (let round = 0; round < rounds; round++) {
       for (const row of rows) {
@@ -88,7 +82,6 @@ export class LoadRun {
         const targets: [string, string][] = [
           ['agent', agentAddress],
           ['baseline', baselineAddress],
-          ...(c.rangeExperiments ? [...experimentAddresses] : []),
         ];
         if (round % 2 === 1) targets.reverse();
         for (const [target, host] of targets) {
@@ -107,8 +100,7 @@ export class LoadRun {
             600_000,
           );
           const summary = Ghz.summarize(report);
-          if (target === 'agent' || target === 'baseline') row[target].push(summary);
-          else row.experiments.set(target, [...(row.experiments.get(target) ?? []), summary]);
+          row[target as 'agent' | 'baseline'].push(summary);
           this.say(
             `  round ${round + 1}/${rounds}  ${c.name.padEnd(12)} ${target.padEnd(16)} ` +
               `${summary.rps.toFixed(0).padStart(6)} rps  p50 ${summary.p50Ms.toFixed(2)} ms  ` +
@@ -137,7 +129,7 @@ export class LoadRun {
         total?: number;
         concurrency?: number;
         data?: { key?: string };
-        tags?: { bytesPerCall?: string; experiments?: string };
+        tags?: { bytesPerCall?: string };
       };
       const key = json.data?.key ?? '';
       if (!(key in LOAD_ENTRIES)) {
@@ -153,7 +145,6 @@ export class LoadRun {
         concurrency: json.concurrency ?? 50,
         key,
         ...(json.tags?.bytesPerCall ? { bytesPerCall: Number(json.tags.bytesPerCall) } : {}),
-        rangeExperiments: json.tags?.experiments === 'range-variants',
       });
     }
     return out;
@@ -162,7 +153,6 @@ export class LoadRun {
   private async startServers(): Promise<{
     agentAddress: string;
     baselineAddress: string;
-    experimentAddresses: Map<string, string>;
   }> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckc-load-'));
     this.cleanup.push('temp dir', () => fs.rm(dir, { recursive: true, force: true }));
@@ -180,13 +170,9 @@ export class LoadRun {
     const agent = await startNodeAgent(config, { logger: silentLogger });
     this.cleanup.push('agent', () => agent.shutdown(2000));
     const client = new CheckpointCacheClient({ agent: `unix:${agent.socketPath ?? ''}` });
-    const smallFile = path.join(dir, 'small.bin');
     try {
       for (const [key, size] of Object.entries(LOAD_ENTRIES)) {
-        const bytes = randomBytes(size);
-        await client.write(key, bytes, { jobId: 'load', checkpointId: 1 });
-        // The experiment servers serve the same bytes as the agent's small entry.
-        if (size === LOAD_ENTRIES['load/small-4MiB']) await fs.writeFile(smallFile, bytes);
+        await client.write(key, randomBytes(size), { jobId: 'load', checkpointId: 1 });
       }
     } finally {
       client.close();
@@ -200,22 +186,6 @@ export class LoadRun {
       ),
     );
     this.cleanup.push('baseline server', () => server.forceShutdown());
-    const experimentAddresses = new Map<string, string>();
-    if (this.options.experiments) {
-      for (const variant of RANGE_VARIANTS) {
-        const service = new ExperimentalReadService(smallFile, variant);
-        await service.init();
-        const s = new grpc.Server(GRPC_SERVER_OPTIONS);
-        service.addToServer(s);
-        const p = await new Promise<number>((resolve, reject) =>
-          s.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, bound) =>
-            err ? reject(err) : resolve(bound),
-          ),
-        );
-        this.cleanup.push(`experiment server ${variant}`, () => s.forceShutdown());
-        experimentAddresses.set(`exp:${variant}`, `127.0.0.1:${p}`);
-      }
-    }
     this.say(
       `agent ${agent.tcpAddress ?? ''} (in this process, private redis-server), ` +
         `constant grpc-js service 127.0.0.1:${port} (same process, same server options)`,
@@ -223,7 +193,6 @@ export class LoadRun {
     return {
       agentAddress: agent.tcpAddress ?? '',
       baselineAddress: `127.0.0.1:${port}`,
-      experimentAddresses,
     };
   }
 }
@@ -265,26 +234,7 @@ function buildSummary(
       >,
     };
   });
-  const pairedRatio = (a: GhzSummary[], b: GhzSummary[] | undefined): number =>
-    median(
-      a.map((x, i) => (b?.[i] ? x.rps / (b[i] as GhzSummary).rps : NaN)).filter(Number.isFinite),
-    );
-  const experiments = rows.flatMap((row) =>
-    [...row.experiments].map(([variant, list]) => ({
-      config: row.config.name,
-      variant: variant.replace(/^exp:/, ''),
-      rps: median(list.map((x) => x.rps)),
-      p50: median(list.map((x) => x.p50Ms)),
-      p99: median(list.map((x) => x.p99Ms)),
-      errors: list.reduce((sum, x) => sum + x.errors, 0),
-      vsToday: pairedRatio(list, row.experiments.get('exp:today')),
-      vsAgent: pairedRatio(list, row.agent),
-      vsBaseline: pairedRatio(list, row.baseline),
-    })),
-  );
-  const errors =
-    lines.reduce((sum, l) => sum + l.agentErrors + l.baselineErrors, 0) +
-    experiments.reduce((sum, e) => sum + e.errors, 0);
+  const errors = lines.reduce((sum, l) => sum + l.agentErrors + l.baselineErrors, 0);
   const fmt = (n: number, d = 0): string =>
     n.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
   const mbps = (l: (typeof lines)[number]): string =>
@@ -311,31 +261,17 @@ function buildSummary(
     cells
       .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
       .join('  ');
-  const expText =
-    experiments.length === 0
-      ? []
-      : [
-          '',
-          'experiments: the same config against ExperimentalReadService variants (same process and options)',
-          ...experiments.map(
-            (e) =>
-              `  ${e.config} ${e.variant.padEnd(24)} ${fmt(e.rps).padStart(7)} rps  p50 ${fmt(e.p50, 2)} ms  ` +
-              `p99 ${fmt(e.p99, 2)} ms  errors ${e.errors}  = ${fmt(e.vsToday, 2)} × today replica, ` +
-              `${fmt(e.vsAgent, 2)} × agent, ${fmt(e.vsBaseline, 2)} × constant`,
-          ),
-        ];
   const text = [
     `ghz ${ghzVersion}; medians of ${rounds} round(s); ratio = agent rps / constant grpc-js rps`,
     row(header),
     ...table.map(row),
-    ...expText,
     errors > 0 ? `ERRORS: ${errors} calls did not end OK` : 'errors: none',
   ].join('\n');
   return {
     text,
     errors,
     ghzVersion,
-    json: { ghzVersion, rounds, rows: lines, experiments },
+    json: { ghzVersion, rounds, rows: lines },
     markdown(command: string, machine: MachineInfo): string {
       return [
         `Taken ${new Date().toISOString().replace(/\.\d+Z$/, 'Z')} with \`${command}\`: ghz ${ghzVersion}, ` +
@@ -353,21 +289,6 @@ function buildSummary(
             `${l.agentErrors} | ${fmt(l.baselineRps)} | ${fmt(l.baselineP50, 2)} / ${fmt(l.baselineP99, 2)} | ` +
             `${fmt(l.ratio, 2)} ×${mbps(l)} |`,
         ),
-        ...(experiments.length === 0
-          ? []
-          : [
-              '',
-              'Experiments: the same config against `ExperimentalReadService` variants ' +
-                '(agents/bench/src/experimental-read-service.ts) in the same process with the same options.',
-              '',
-              '| call | variant | rps | p50 / p99 ms | errors | ÷ today replica | ÷ agent | ÷ constant |',
-              '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-              ...experiments.map(
-                (e) =>
-                  `| ${e.config} | ${e.variant} | ${fmt(e.rps)} | ${fmt(e.p50, 2)} / ${fmt(e.p99, 2)} | ` +
-                  `${e.errors} | ${fmt(e.vsToday, 2)} | ${fmt(e.vsAgent, 2)} | ${fmt(e.vsBaseline, 2)} |`,
-              ),
-            ]),
       ].join('\n');
     },
   };

@@ -77,14 +77,7 @@ async function bench(options: BenchOptions, cleanup: CleanupStack, argv: string[
     await new BenchmarksDoc(path.join(DOCS, 'benchmarks.md')).replaceBlock(
       'bench',
       'Latest run: npm run bench',
-      report.markdown('benchmarks/throughput.svg', (m) => m.experiment !== true),
-    );
-  }
-  if (options.docs && options.experiments) {
-    await new BenchmarksDoc(path.join(DOCS, 'benchmarks.md')).replaceBlock(
-      'experiments',
-      'Read-path experiments (latest run)',
-      report.markdown(undefined, (m) => m.experiment === true),
+      report.markdown('benchmarks/throughput.svg'),
     );
   }
   say(

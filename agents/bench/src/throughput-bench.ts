@@ -34,7 +34,6 @@ import {
 } from './read-probes';
 import type { ReferenceServerAddresses, ReferenceServerArgs } from './reference-server-main';
 import { RAW_PIPE_READ_SIZE } from './raw-pipe-server';
-import { ReadPathExperiments } from './read-path-experiments';
 import { RssSampler } from './rss-sampler';
 import { percentile, seededRandom } from './sample-statistics';
 import { ShapedLink } from './shaped-link';
@@ -47,7 +46,7 @@ const MEMORY_TARGET_MB = 200;
 const REMOTE_PORT = 8080;
 
 interface Scenario {
-  group: ScenarioGroup | 'experiments';
+  group: ScenarioGroup;
   name: string;
   /** Runs once, records its metrics for `round`, returns a one-line summary. */
   run(round: number): Promise<string>;
@@ -88,7 +87,6 @@ export class ThroughputBench {
   private seedSeconds = 0;
   /** The agent's RSS right after start-up, before seeding. */
   private agentStartRss = 0;
-  private experiments: ReadPathExperiments | undefined;
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
   constructor(
@@ -108,7 +106,6 @@ export class ThroughputBench {
     const loadAtStart = os.loadavg()[0] ?? 0;
     await this.setUp();
     this.defineMetrics();
-    this.experiments?.defineMetrics();
     const scenarios = this.scenarios();
     await this.warmUp();
     for (let round = 0; round < this.options.repeats; round++) {
@@ -170,19 +167,6 @@ export class ThroughputBench {
         this.results.notes.push(`nginx not found: its figures are missing (${NGINX_INSTALL_HINT})`);
     }
     if (this.wants('recovery')) await this.startRemote(nginx);
-    if (this.options.experiments && this.agent) {
-      this.say('starting the read-path experiment server (block CRCs of the large file)');
-      this.experiments = new ReadPathExperiments({
-        large: this.data.large,
-        agent: this.agent,
-        agentCacheDir: path.join(this.root, 'agent', 'cache'),
-        results: this.results,
-        cleanup: this.cleanup,
-        transfer: (id, round, expected, open, pids) =>
-          this.transfer(id, round, expected, open, pids),
-      });
-      await this.experiments.start();
-    }
   }
 
   private async startReferenceServer(): Promise<void> {
@@ -492,10 +476,6 @@ export class ThroughputBench {
     if (this.wants('recovery') && unixClient && this.directClient && this.remoteUrl) {
       this.results.record('link', 0, o.linkBitsPerSecond / 8 / MB);
       list.push({ group: 'recovery', name: 'recovery', run: (r) => this.recoveryScenario(r) });
-    }
-    const experiments = this.experiments;
-    if (experiments) {
-      list.push({ group: 'experiments', name: 'experiments', run: (r) => experiments.run(r) });
     }
     return list;
   }
