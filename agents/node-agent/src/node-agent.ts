@@ -1,9 +1,10 @@
 /**
  * One running node agent: node identity, cache root, Redis (external or a private child), the
  * NodeCache, and a gRPC server with CheckpointCache, health and reflection on TCP and/or a Unix
- * socket; and the orderly way back down.
- * Owns: start-up order, listeners, and shutdown. Never: process signals or exit codes (main.ts),
- * reading the environment (@checkpoint-cache/config), cache rules (@checkpoint-cache/cache).
+ * socket.
+ * Owns: start-up order and listeners. Never: the shutdown order (agent-parts.ts undoes what was
+ * started), process signals or exit codes (main.ts), reading the environment
+ * (@checkpoint-cache/config), cache rules (@checkpoint-cache/cache).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -14,7 +15,7 @@ import { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { createLogger, type Logger } from '@checkpoint-cache/logger';
-import { SERVICE_NAME, agentFileDescriptorProtos } from '@checkpoint-cache/proto';
+import { agentFileDescriptorProtos } from '@checkpoint-cache/proto';
 import {
   KeyBuilder,
   RedisExpiryWatcher,
@@ -31,7 +32,8 @@ import {
   unixSocketInterceptor,
 } from '@checkpoint-cache/service';
 import { AgentMetrics, serveMetrics } from './agent-metrics';
-import { startEmbeddedRedis, type EmbeddedRedis } from './embedded-redis';
+import { HEALTH_SERVICES, stopParts, type Parts } from './agent-parts';
+import { startEmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
 import { agentToken, HOLD_MS, NodeClaim } from './node-claim';
 import { checkRedisAccessAtStart, loadRedisTls, redisRefusedError } from './redis-security';
@@ -90,27 +92,6 @@ export const GRPC_SERVER_OPTIONS: grpc.ServerOptions = Object.freeze({
 
 /** How long start-up waits for an external Redis before going on without it. */
 const REDIS_START_WAIT_MS = 5000;
-
-const HEALTH_SERVICES = ['', SERVICE_NAME] as const;
-
-/** Pieces started so far, so that a failed start-up and shutdown undo exactly those. */
-interface Parts {
-  log: Logger;
-  embedded?: EmbeddedRedis;
-  metadata?: RedisMetadataStore;
-  redis?: ReturnType<typeof createRedisConnection>;
-  cache?: NodeCache;
-  reconciler?: Reconciler;
-  watcher?: RedisExpiryWatcher;
-  claim?: NodeClaim;
-  server?: grpc.Server;
-  health?: HealthImplementation;
-  socketPath?: string;
-  metricsServer?: { close(): Promise<void> };
-  listenerTls?: ListenerTls;
-  /** Set once the agent serves; only then are stopping and stopped worth a log line. */
-  started?: boolean;
-}
 
 export async function startNodeAgent(
   config: AgentConfig,
@@ -395,70 +376,4 @@ function reflectedFiles(): ConstructorParameters<typeof ReflectionService>[0] {
       fileDescriptorProtos: [...agentFileDescriptorProtos()],
     },
   };
-}
-
-/** Undoes whatever `parts` holds, in reverse start order; logs failures instead of throwing. */
-async function stopParts(parts: Parts, graceMs: number): Promise<void> {
-  const log = parts.log;
-  const step = async (what: string, fn: () => Promise<void>): Promise<void> => {
-    try {
-      await fn();
-    } catch (err) {
-      log.warn(`shutdown: ${what} failed`, { error: err });
-    }
-  };
-  const { server, health, watcher, reconciler, cache, metadata, redis, embedded, socketPath } =
-    parts;
-  parts.listenerTls?.close();
-  if (server) {
-    if (parts.started) log.info('node agent stopping', { graceMs });
-    for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
-    await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
-  }
-  if (watcher) await step('stopping the expiry watcher', () => watcher.stop());
-  if (reconciler) await step('stopping reconcile', () => reconciler.stop());
-  if (cache) await step('closing the cache', () => cache.close());
-  const { claim } = parts;
-  if (claim) await step('releasing the node id', () => claim.release());
-  if (metadata) await step('closing the metadata store', () => metadata.close());
-  if (redis) await step('closing the Redis connection', () => closeRedis(redis));
-  if (embedded) await step('stopping the embedded redis-server', () => embedded.stop());
-  if (socketPath) await step('removing the socket file', () => fs.rm(socketPath, { force: true }));
-  const { metricsServer } = parts;
-  if (metricsServer) await step('closing the metrics endpoint', () => metricsServer.close());
-  if (parts.started) log.info('node agent stopped');
-}
-
-/** Graceful: no new calls, in-flight calls finish; after `graceMs` they are cancelled. */
-function stopServer(server: grpc.Server, graceMs: number, log: Logger): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      log.warn('shutdown grace period over: cancelling the calls still running', { graceMs });
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-}
-
-async function closeRedis(redis: NonNullable<Parts['redis']>): Promise<void> {
-  if (redis.status === 'end') return;
-  // QUIT waits for replies to commands already sent; a Redis that is down would make it wait
-  // for reconnection, so give up after a moment.
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, 2000);
-  });
-  await Promise.race([
-    redis.quit().then(
-      () => undefined,
-      () => undefined,
-    ),
-    timeout,
-  ]);
-  clearTimeout(timer);
-  redis.disconnect();
 }
