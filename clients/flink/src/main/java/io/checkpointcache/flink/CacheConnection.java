@@ -12,10 +12,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * What every ckc:// file system of one process shares for one set of settings: the target file
- * system, the agent client and the uploader. One per class loader at a time: Flink configures
- * file systems once per process, and a new configuration (tests, a MiniCluster restarted with
- * another agent) closes the previous connection.
- * Owns: the client and the uploader. Never: Flink paths.
+ * system and the {@link CacheAccess}, which is chosen here, once: pass-through when the cache is
+ * disabled or no agent client could be made, reads only when upload is OFF or the spool directory
+ * is unusable, reads and uploads otherwise. One per class loader at a time: Flink configures file
+ * systems once per process, and a new configuration (tests, a MiniCluster restarted with another
+ * agent) closes the previous connection.
+ * Owns: the cache access (with its client and uploader). Never: Flink paths.
  */
 final class CacheConnection implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CacheConnection.class);
@@ -23,58 +25,57 @@ final class CacheConnection implements AutoCloseable {
 
   final CheckpointCacheSettings settings;
   final PathMapping mapping;
-  final CheckpointCacheMetrics metrics;
-  /** Null when the cache is disabled or no client could be made: ckc:// is then an alias. */
-  final CheckpointCacheClient client;
-  /** Null when nothing is written to the cache. */
-  final CacheUploader uploader;
+  /** How ckc:// uses the cache, for as long as this connection lives. */
+  final CacheAccess cache;
   private volatile FileSystem target;
 
   private CacheConnection(CheckpointCacheSettings settings, CheckpointCacheMetrics metrics) {
     this.settings = settings;
     this.mapping = new PathMapping(settings.target());
-    this.metrics = metrics;
-    CheckpointCacheClient c = null;
-    if (settings.enabled()) {
-      try {
-        RemoteStores remotes =
-            new RemoteStores()
-                .register(new FlinkRemoteStore(settings.target().getScheme(), this::target));
-        c =
-            new CheckpointCacheClient(
-                CheckpointCacheClientOptions.builder(settings.agent())
-                    .remoteStores(remotes)
-                    .firstMessageTimeout(settings.firstMessageTimeout())
-                    .idleTimeout(settings.idleTimeout())
-                    // Deletes run inside Flink's discard calls: a hung agent may cost this much.
-                    .unaryTimeout(settings.firstMessageTimeout())
-                    .build());
-      } catch (RuntimeException e) {
-        LOG.warn(
-            "checkpoint-cache: no client for agent {}; ckc:// reads and writes {} directly: {}",
-            settings.agent(),
-            settings.target(),
-            e.toString());
-      }
+    this.cache = accessFor(settings, metrics);
+    LOG.info("checkpoint-cache: ckc:// is {}; {}", settings.target(), cache.describe());
+  }
+
+  /**
+   * The access {@code settings} ask for, or less of it when a part cannot be made: no client
+   * means no cache at all; no spool directory means nothing is uploaded.
+   */
+  private CacheAccess accessFor(CheckpointCacheSettings settings, CheckpointCacheMetrics metrics) {
+    if (!settings.enabled()) return new PassThroughCacheAccess(metrics);
+    CheckpointCacheClient client;
+    try {
+      RemoteStores remotes =
+          new RemoteStores()
+              .register(new FlinkRemoteStore(settings.target().getScheme(), this::target));
+      client =
+          new CheckpointCacheClient(
+              CheckpointCacheClientOptions.builder(settings.agent())
+                  .remoteStores(remotes)
+                  .firstMessageTimeout(settings.firstMessageTimeout())
+                  .idleTimeout(settings.idleTimeout())
+                  // Deletes run inside Flink's discard calls: a hung agent may cost this much.
+                  .unaryTimeout(settings.firstMessageTimeout())
+                  .build());
+    } catch (RuntimeException e) {
+      LOG.warn(
+          "checkpoint-cache: no client for agent {}; ckc:// reads and writes {} directly: {}",
+          settings.agent(),
+          settings.target(),
+          e.toString());
+      return new PassThroughCacheAccess(metrics);
     }
-    this.client = c;
-    CacheUploader u = null;
-    if (c != null && settings.upload() != UploadMode.OFF) {
-      try {
-        u = new CacheUploader(c, settings, metrics);
-      } catch (IOException e) {
-        LOG.warn(
-            "checkpoint-cache: cannot use spool directory {}; written files are not cached: {}",
-            settings.spoolDir(),
-            e.toString());
-      }
+    if (settings.upload() == UploadMode.OFF) return new AgentCacheAccess(client, settings, metrics);
+    CacheUploader uploader;
+    try {
+      uploader = new CacheUploader(client, settings, metrics);
+    } catch (IOException e) {
+      LOG.warn(
+          "checkpoint-cache: cannot use spool directory {}; written files are not cached: {}",
+          settings.spoolDir(),
+          e.toString());
+      return new AgentCacheAccess(client, settings, metrics);
     }
-    this.uploader = u;
-    LOG.info(
-        "checkpoint-cache: ckc:// is {}; agent {}; upload {}",
-        settings.target(),
-        client == null ? "none (cache off)" : settings.agent(),
-        uploader == null ? "off" : settings.upload());
+    return new UploadingCacheAccess(client, uploader, settings, metrics);
   }
 
   /** The connection for {@code settings}, replacing (and closing) one made for other settings. */
@@ -98,7 +99,6 @@ final class CacheConnection implements AutoCloseable {
 
   @Override
   public void close() {
-    if (uploader != null) uploader.close();
-    if (client != null) client.close();
+    cache.close();
   }
 }

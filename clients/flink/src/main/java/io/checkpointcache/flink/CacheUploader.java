@@ -69,9 +69,11 @@ final class CacheUploader implements AutoCloseable {
     executor.allowCoreThreadTimeOut(true);
   }
 
-  /** Where a writer keeps the local copy of a file until it is cached; null when not uploading. */
+  /**
+   * Where a writer keeps the local copy of a file until it is cached. (An uploader exists only
+   * when upload is ASYNC or SYNC: see {@link UploadingCacheAccess}.)
+   */
   Path newSpoolFile() throws IOException {
-    if (settings.upload() == UploadMode.OFF) return null;
     return Files.createTempFile(spoolDir, "file-", ".spool");
   }
 

@@ -27,6 +27,7 @@ final class CachingOutputStream extends FSDataOutputStream {
   private final CacheUploader uploader;
   private final CheckpointCacheMetrics metrics;
   private final CRC32C crc = new CRC32C();
+  /** Both null once the copy failed (the file is not cached) or was handed to the uploader. */
   private Path spoolFile;
   private OutputStream spool;
   private long size;
@@ -46,9 +47,7 @@ final class CachingOutputStream extends FSDataOutputStream {
     this.metrics = metrics;
     try {
       this.spoolFile = uploader.newSpoolFile();
-      if (spoolFile != null) {
-        this.spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), SPOOL_BUFFER);
-      }
+      this.spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), SPOOL_BUFFER);
     } catch (IOException e) {
       LOG.warn("checkpoint-cache: no spool file, {} will not be cached: {}", key, e.toString());
       dropSpool();

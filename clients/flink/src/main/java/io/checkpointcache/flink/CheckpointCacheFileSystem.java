@@ -1,9 +1,5 @@
 package io.checkpointcache.flink;
 
-import io.checkpointcache.client.CheckpointCacheException;
-import io.checkpointcache.client.RemoteVersion;
-import io.checkpointcache.v1.EntryInfo;
-import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
@@ -16,8 +12,6 @@ import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.FileSystemKind;
 import org.apache.flink.core.fs.Path;
 import org.apache.flink.core.fs.RecoverableWriter;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * {@code ckc:///a/b}: the file {@code <target>/a/b} of the real file system, which stays the
@@ -34,21 +28,26 @@ import org.slf4j.LoggerFactory;
  *   <li>everything else passes through to the real file system.
  * </ul>
  *
- * Owns: the ckc:// ↔ real path translation at the API boundary and keeping the cache from ever
- * serving bytes the real file no longer has. Never: failing a Flink operation because of the
- * cache.
+ * Every operation is the real file system's, on the translated path; those that read, write or
+ * remove files also go through the connection's {@link CacheAccess}, which is pure delegation
+ * when the cache is off.
+ *
+ * Owns: the ckc:// ↔ real path translation at the API boundary, and telling the cache access of
+ * every change to a real file, so that the cache never serves bytes the real file no longer has.
+ * Never: an agent call of its own (those are the cache access's); failing a Flink operation
+ * because of the cache.
  */
 public final class CheckpointCacheFileSystem extends FileSystem {
-  private static final Logger LOG = LoggerFactory.getLogger(CheckpointCacheFileSystem.class);
   private static final URI ROOT = URI.create(CheckpointCacheFileSystemFactory.SCHEME + ":///");
 
   private final CacheConnection connection;
   private final PathMapping mapping;
-  private final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
+  private final CacheAccess cache;
 
   CheckpointCacheFileSystem(CacheConnection connection) {
     this.connection = connection;
     this.mapping = connection.mapping;
+    this.cache = connection.cache;
   }
 
   /** The real file behind a ckc:// path. */
@@ -98,41 +97,13 @@ public final class CheckpointCacheFileSystem extends FileSystem {
   @Override
   public FSDataInputStream open(Path f) throws IOException {
     Path real = mapping.toTarget(f);
-    String key = PathMapping.key(real);
-    if (connection.client == null) {
-      return new PassThroughInputStream(target().open(real), key, connection.metrics);
-    }
-    // The real file system decides whether the file exists, how long it is and when it last
-    // changed: a cached copy of a file deleted, or replaced, behind the plugin's back is never
-    // served (the client reads the real file instead, and the stale copy is dropped).
-    FileStatus status = target().getFileStatus(real);
-    if (status.isDir()) throw new FileNotFoundException(f + " is a directory");
-    long skewMs = connection.settings.maxClockSkew().toMillis();
-    RemoteVersion version =
-        new RemoteVersion(status.getLen(), skewMs == 0 ? 0 : status.getModificationTime(), skewMs);
-    return new CachedInputStream(
-        connection.client.openSeekable(key, real.toUri(), version),
-        key,
-        status.getLen(),
-        connection.metrics,
-        this::dropStaleCopy);
-  }
-
-  /**
-   * A read found the cached copy of {@code key} to be of an older version of the file. Dropped
-   * so the next read does not pay for the check again, unless this process is uploading the file
-   * now: that upload replaces the stale copy itself, and a delete racing it could remove the new
-   * one.
-   */
-  private void dropStaleCopy(String key) {
-    if (connection.uploader != null && connection.uploader.isUploading(key)) return;
-    deleteEntry(key);
+    return cache.open(target(), real);
   }
 
   @Override
   public RecoverableWriter createRecoverableWriter() throws IOException {
     return new TranslatingRecoverableWriter(
-        target().createRecoverableWriter(), mapping::toTarget, this::invalidateFile);
+        target().createRecoverableWriter(), mapping::toTarget, cache::invalidateFile);
   }
 
   /**
@@ -153,7 +124,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
     } catch (ReflectiveOperationException e) {
       real = target.createRecoverableWriter();
     }
-    return new TranslatingRecoverableWriter(real, mapping::toTarget, this::invalidateFile);
+    return new TranslatingRecoverableWriter(real, mapping::toTarget, cache::invalidateFile);
   }
 
   /**
@@ -193,8 +164,8 @@ public final class CheckpointCacheFileSystem extends FileSystem {
   @Override
   public boolean delete(Path f, boolean recursive) throws IOException {
     Path real = mapping.toTarget(f);
-    invalidateFile(real);
-    if (recursive) invalidateDirectory(real);
+    cache.invalidateFile(real);
+    if (recursive) cache.invalidateDirectory(real);
     return target().delete(real, recursive);
   }
 
@@ -206,16 +177,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
   @Override
   public FSDataOutputStream create(Path f, WriteMode overwriteMode) throws IOException {
     Path real = mapping.toTarget(f);
-    if (connection.uploader == null) return target().create(real, overwriteMode);
-    String key = PathMapping.key(real);
-    if (overwriteMode == WriteMode.OVERWRITE) invalidateFile(real);
-    FSDataOutputStream out = target().create(real, overwriteMode);
-    return new CachingOutputStream(
-        out,
-        key,
-        CheckpointLabels.ofFile(real, connection.settings.jobId()),
-        connection.uploader,
-        connection.metrics);
+    return cache.create(target(), real, overwriteMode);
   }
 
   /** Renames on the real file system; the cached copies of both paths are dropped first. */
@@ -223,17 +185,7 @@ public final class CheckpointCacheFileSystem extends FileSystem {
   public boolean rename(Path src, Path dst) throws IOException {
     Path realSrc = mapping.toTarget(src);
     Path realDst = mapping.toTarget(dst);
-    if (connection.client != null) {
-      invalidateFile(realSrc);
-      invalidateFile(realDst);
-      boolean srcIsDir;
-      try {
-        srcIsDir = target().getFileStatus(realSrc).isDir();
-      } catch (FileNotFoundException e) {
-        srcIsDir = false;
-      }
-      if (srcIsDir) invalidateDirectory(realSrc);
-    }
+    cache.invalidateRenamed(target(), realSrc, realDst);
     return target().rename(realSrc, realDst);
   }
 
@@ -258,45 +210,5 @@ public final class CheckpointCacheFileSystem extends FileSystem {
 
   private FileSystem target() throws IOException {
     return connection.target();
-  }
-
-  /** Drops the cached copy of the real file {@code real}, and any upload of it in progress. */
-  private void invalidateFile(Path real) {
-    if (connection.client == null) return;
-    String key = PathMapping.key(real);
-    if (connection.uploader != null) connection.uploader.cancel(key);
-    deleteEntry(key);
-  }
-
-  /**
-   * Drops the cached copies of every file below {@code realDir}. Lists only the entries of the
-   * directory's job (and checkpoint) when Flink's layout names them, since every file below such
-   * a directory carries the same labels (see {@link CheckpointLabels}); otherwise all entries.
-   */
-  private void invalidateDirectory(Path realDir) {
-    if (connection.client == null) return;
-    String prefix = PathMapping.keyPrefix(realDir);
-    if (connection.uploader != null) connection.uploader.cancelUnder(prefix);
-    CheckpointLabels labels = CheckpointLabels.ofDirectory(realDir, "");
-    String job = labels.fromLayout() ? labels.jobId() : null;
-    Long checkpoint = labels.fromLayout() && labels.checkpointId() > 0 ? labels.checkpointId() : null;
-    try {
-      for (EntryInfo entry : connection.client.list(job, checkpoint)) {
-        if (entry.getKey().startsWith(prefix)) deleteEntry(entry.getKey());
-      }
-    } catch (UncheckedIOException e) {
-      connection.metrics.cacheDeleted(false);
-      warning.warn("cannot list cached entries under {}: {}", prefix, e.getCause().toString());
-    }
-  }
-
-  private void deleteEntry(String key) {
-    try {
-      connection.client.delete(key);
-      connection.metrics.cacheDeleted(true);
-    } catch (CheckpointCacheException e) {
-      connection.metrics.cacheDeleted(false);
-      warning.warn("cannot delete the cached copy of {}: {} {}", key, e.code(), e.details());
-    }
   }
 }

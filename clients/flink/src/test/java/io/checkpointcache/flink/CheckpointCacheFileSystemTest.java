@@ -438,7 +438,11 @@ class CheckpointCacheFileSystemTest {
         };
     CachingOutputStream out =
         new CachingOutputStream(
-            failing, key, new CheckpointLabels("", 0, false), connection.uploader, metrics);
+            failing,
+            key,
+            new CheckpointLabels("", 0, false),
+            ((UploadingCacheAccess) connection.cache).uploader,
+            metrics);
     assertThrows(IOException.class, () -> {
       for (int i = 0; i < 2000; i++) out.write(i);
     });
