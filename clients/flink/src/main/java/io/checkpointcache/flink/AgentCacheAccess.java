@@ -61,12 +61,14 @@ sealed class AgentCacheAccess implements CacheAccess permits UploadingCacheAcces
   }
 
   /**
-   * The real file only. Nothing is uploaded, so an overwrite does not drop the cached copy
-   * either: a read's version check (length and modification time) keeps it from being served.
+   * The real file only; nothing is uploaded. An overwrite still drops the cached copy (as
+   * docs/flink.md promises): a read's version check would miss a replacement of the same length
+   * made within the clock-skew allowance.
    */
   @Override
   public FSDataOutputStream create(FileSystem target, Path real, WriteMode mode)
       throws IOException {
+    if (mode == WriteMode.OVERWRITE) invalidateFile(real);
     return target.create(real, mode);
   }
 
