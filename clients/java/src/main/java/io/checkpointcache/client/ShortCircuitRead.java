@@ -16,6 +16,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
@@ -122,6 +123,9 @@ final class ShortCircuitRead implements AutoCloseable {
           "the lease's block checksums (" + lease.getBlockCrc32C().size() + " bytes, block size "
               + lease.getBlockSize() + ") do not cover the entry's " + entry.getSize() + " bytes");
     }
+    if (setup.cacheRoot() == null && lease.getCacheRoot().isEmpty()) {
+      throw new Miss("the lease names no cache root, and the client was given no mount point");
+    }
     Path file;
     try {
       Path root = setup.cacheRoot() != null ? setup.cacheRoot() : Path.of(lease.getCacheRoot());
@@ -191,12 +195,17 @@ final class ShortCircuitRead implements AutoCloseable {
       int following = spanLength(spanEnd);
       ByteBuffer into = spare();
       spare = null;
-      ahead =
-          new Ahead(
-              spanEnd,
-              following,
-              CompletableFuture.supplyAsync(
-                  () -> readAhead(spanEnd, following, into), setup.readAhead()));
+      try {
+        ahead =
+            new Ahead(
+                spanEnd,
+                following,
+                CompletableFuture.supplyAsync(
+                    () -> readAhead(spanEnd, following, into), setup.readAhead()));
+      } catch (RejectedExecutionException e) {
+        // The client is closing: no read ahead; the next span is read when it is asked for.
+        spare = into;
+      }
     }
     verify(data, start);
     return new Span(start, data.asReadOnlyBuffer());
