@@ -85,8 +85,17 @@ public final class CheckpointReadStream extends InputStream {
   /** The entry as the lease or the agent's header described it. */
   private EntryInfo entry;
   private ShortCircuitRead direct;
-  /** CRC of everything delivered, kept when the read covers the whole entry. */
+  /**
+   * CRC of everything delivered, kept when the read covers the whole entry; short-circuited bytes
+   * are not in it but in directCrc (their CRC32C is known from the block checks).
+   */
   private CRC32C wholeCrc;
+  /** CRC32C of the short-circuited bytes delivered, all before any other, and how many. */
+  private int directCrc;
+  private long directCrcLength;
+  /** CRC32C and length of the short-circuit chunk being handed out, folded in once it is. */
+  private int chunkCrc;
+  private int chunkLength;
   /** Set once {@link #checkWhole} has run: the verdict is reached once, at the last byte. */
   private boolean wholeChecked;
   /** The verified chunk being handed out; its position is the next byte to deliver. */
@@ -159,8 +168,12 @@ public final class CheckpointReadStream extends InputStream {
           if (chunk != null && chunk.hasRemaining()) {
             int n = Math.min(len, chunk.remaining());
             chunk.get(b, off, n);
-            delivered(b, off, n, true);
+            delivered(b, off, n, true, false);
             plan.stats().shortCircuited(n);
+            if (!chunk.hasRemaining() && wholeCrc != null) {
+              directCrc = Crc32cCombine.combine(directCrc, chunkCrc, chunkLength);
+              directCrcLength += chunkLength;
+            }
             if (atEnd()) {
               closeDirect();
               checkWhole();
@@ -308,8 +321,20 @@ public final class CheckpointReadStream extends InputStream {
       return;
     }
     ByteBuffer data = span.data();
+    int spanLength = data.limit();
     data.position((int) (position - span.start()));
-    data.limit((int) (Math.min(end, span.start() + data.limit()) - span.start()));
+    data.limit((int) (Math.min(end, span.start() + spanLength) - span.start()));
+    chunkLength = data.remaining();
+    if (wholeCrc != null) {
+      // A whole-entry read takes whole spans; anything else is checksummed here, once.
+      if (chunkLength == spanLength) {
+        chunkCrc = span.crc32c();
+      } else {
+        CRC32C crc = new CRC32C();
+        crc.update(data.duplicate());
+        chunkCrc = (int) crc.getValue();
+      }
+    }
     chunk = data;
   }
 
@@ -544,6 +569,11 @@ public final class CheckpointReadStream extends InputStream {
   // ---- both ----------------------------------------------------------------------------------
 
   private void delivered(byte[] b, int off, int n, boolean fromCacheSource) {
+    delivered(b, off, n, fromCacheSource, true);
+  }
+
+  /** {@code checksum} false: the bytes' CRC32C is already known (see directCrc). */
+  private void delivered(byte[] b, int off, int n, boolean fromCacheSource, boolean checksum) {
     position += n;
     if (fromCacheSource) {
       fromCache += n;
@@ -552,7 +582,7 @@ public final class CheckpointReadStream extends InputStream {
       fromRemote += n;
       plan.stats().deliveredFromRemote(n);
     }
-    if (wholeCrc != null) wholeCrc.update(b, off, n);
+    if (wholeCrc != null && checksum) wholeCrc.update(b, off, n);
   }
 
   private void finish() throws IOException {
@@ -580,6 +610,11 @@ public final class CheckpointReadStream extends InputStream {
     if (wholeCrc == null || wholeChecked) return;
     wholeChecked = true;
     int observed = (int) wholeCrc.getValue();
+    if (directCrcLength > 0) {
+      // Short-circuited bytes came first; wholeCrc holds only the streamed ones after them.
+      long streamed = position - plan.offset() - directCrcLength;
+      observed = Crc32cCombine.combine(directCrc, observed, streamed);
+    }
     int expected = entry.getCrc32C();
     if (observed != expected) wholeMismatch(observed, expected);
   }

@@ -65,8 +65,11 @@ final class ShortCircuitRead implements AutoCloseable {
     }
   }
 
-  /** Verified whole blocks: {@code data}'s position 0 is entry offset {@code start}. */
-  record Span(long start, ByteBuffer data) {}
+  /**
+   * Verified whole blocks: {@code data}'s position 0 is entry offset {@code start}; {@code crc32c}
+   * is that of all of {@code data}, combined from the blocks' (no second pass over the bytes).
+   */
+  record Span(long start, ByteBuffer data, int crc32c) {}
 
   private final Setup setup;
   private final String key;
@@ -77,6 +80,8 @@ final class ShortCircuitRead implements AutoCloseable {
   private final long spanBytes;
   /** Big-endian CRC32C per block, as the lease carried them. */
   private final ByteBuffer blockCrcs;
+  /** Appends a whole block's CRC32C to a span's (see {@link Crc32cCombine}). */
+  private final int blockOperator;
   /** The buffer the caller is being handed out of; the read ahead fills the other one. */
   private ByteBuffer current;
   private ByteBuffer spare;
@@ -97,6 +102,7 @@ final class ShortCircuitRead implements AutoCloseable {
     long most = Math.max(blockSize, (DIRECT_SPAN / Math.max(blockSize, 1)) * (long) blockSize);
     this.spanBytes = most;
     this.blockCrcs = lease.getBlockCrc32C().asReadOnlyByteBuffer();
+    this.blockOperator = Crc32cCombine.operator(blockSize);
     this.renewAtNanos = renewalTime(lease);
   }
 
@@ -207,8 +213,8 @@ final class ShortCircuitRead implements AutoCloseable {
         spare = into;
       }
     }
-    verify(data, start);
-    return new Span(start, data.asReadOnlyBuffer());
+    int crc = verify(data, start);
+    return new Span(start, data.asReadOnlyBuffer(), crc);
   }
 
   /** Closes the file; a read ahead still in flight fails on its own and is ignored. Idempotent. */
@@ -230,7 +236,9 @@ final class ShortCircuitRead implements AutoCloseable {
 
   private ByteBuffer spare() {
     // No span is longer than spanBytes, nor than the entry (a small file needs a small buffer).
-    if (spare == null) spare = ByteBuffer.allocate((int) Math.min(spanBytes, entry.getSize()));
+    // Direct: the file is read straight into it (a heap buffer costs one more copy, through a
+    // temporary direct one), and CRC32C reads it in place.
+    if (spare == null) spare = ByteBuffer.allocateDirect((int) Math.min(spanBytes, entry.getSize()));
     return spare;
   }
 
@@ -258,9 +266,13 @@ final class ShortCircuitRead implements AutoCloseable {
     }
   }
 
-  /** Every block of {@code data} (whole blocks from {@code start}) against the lease's CRC32C. */
-  private void verify(ByteBuffer data, long start) throws Miss {
+  /**
+   * Checks every block of {@code data} (whole blocks from {@code start}) against the lease's
+   * CRC32C; returns the CRC32C of all of {@code data}.
+   */
+  private int verify(ByteBuffer data, long start) throws Miss {
     CRC32C crc = new CRC32C();
+    int spanCrc = 0;
     int block = (int) (start / blockSize);
     for (int at = 0; at < data.limit(); at += blockSize, block++) {
       int n = Math.min(blockSize, data.limit() - at);
@@ -275,8 +287,15 @@ final class ShortCircuitRead implements AutoCloseable {
                 + CheckpointReadStream.hex(actual) + ", the lease says "
                 + CheckpointReadStream.hex(expected));
       }
+      // Only the entry's last block is shorter than blockOperator appends.
+      spanCrc =
+          n == blockSize
+              ? Crc32cCombine.apply(blockOperator, spanCrc, actual)
+              : Crc32cCombine.combine(spanCrc, actual, n);
     }
+    return spanCrc;
   }
+
 
   // ---- the lease -----------------------------------------------------------------------------
 
