@@ -24,8 +24,8 @@ import java.util.zip.CRC32C;
  * The same-node short circuit of one read (the TypeScript client's {@code short-circuit-read.ts}):
  * leases the entry from the agent, opens its file on the mounted cache directory and hands out its
  * bytes a span of whole blocks at a time, every block checked against the CRC32C the lease carried
- * before any of its bytes leave. The next span is read ahead (on the client's read-ahead executor)
- * while the current one is verified and delivered. The lease is renewed when a read outlives half
+ * before any of its bytes leave. The next span is read and verified ahead (on the client's
+ * read-ahead executor) while the current one is delivered. The lease is renewed when a read outlives half
  * of it, so the agent does not evict the entry to make room while it is being read.
  *
  * <p>Owns: the leased file handle, the two span buffers and the span arithmetic. Never: deciding
@@ -90,7 +90,14 @@ final class ShortCircuitRead implements AutoCloseable {
   private long renewAtNanos;
   private boolean closed;
 
-  private record Ahead(long start, int length, CompletableFuture<ByteBuffer> read) {}
+  /**
+   * The next span, read and verified on the read-ahead thread: the reader's thread is left only
+   * the copy into the caller's array (the file read and the CRC32C run beside it).
+   */
+  private record Ahead(long start, int length, CompletableFuture<Verified> read) {}
+
+  /** A span's buffer once every block in it has verified, and the span's CRC32C. */
+  private record Verified(ByteBuffer buffer, int crc32c) {}
 
   private ShortCircuitRead(Setup setup, String key, FileChannel file, LeaseResponse lease, long end) {
     this.setup = setup;
@@ -179,23 +186,18 @@ final class ShortCircuitRead implements AutoCloseable {
     renewIfDue();
     long start = (position / blockSize) * blockSize;
     int length = spanLength(start);
-    ByteBuffer data;
+    Verified span;
     Ahead pending = ahead;
     ahead = null;
     if (pending != null && pending.start() == start && pending.length() == length) {
-      data = await(pending.read());
+      span = await(pending.read());
     } else {
       if (pending != null) awaitQuietly(pending.read()); // its buffer is about to be reused
-      data = readSpan(start, length, spare());
-    }
-    if (data.remaining() != length) {
-      throw new Miss(
-          "the file ended early: " + data.remaining() + " bytes at offset " + start + ", expected "
-              + length);
+      span = readVerified(start, length, spare());
     }
     // The buffer handed out now must not be the one the read ahead fills.
     spare = current;
-    current = data;
+    current = span.buffer();
     long spanEnd = start + length;
     if (spanEnd < end) {
       int following = spanLength(spanEnd);
@@ -213,9 +215,9 @@ final class ShortCircuitRead implements AutoCloseable {
         spare = into;
       }
     }
-    int crc = verify(data, start);
-    return new Span(start, data.asReadOnlyBuffer(), crc);
+    return new Span(start, span.buffer().asReadOnlyBuffer(), span.crc32c());
   }
+
 
   /** Closes the file; a read ahead still in flight fails on its own and is ignored. Idempotent. */
   @Override
@@ -258,13 +260,25 @@ final class ShortCircuitRead implements AutoCloseable {
     return into.flip();
   }
 
-  private ByteBuffer readAhead(long start, int length, ByteBuffer into) {
+  /** Reads {@code length} bytes from {@code start} and checks every block in them. */
+  private Verified readVerified(long start, int length, ByteBuffer into) throws IOException {
+    ByteBuffer data = readSpan(start, length, into);
+    if (data.remaining() != length) {
+      throw new Miss(
+          "the file ended early: " + data.remaining() + " bytes at offset " + start + ", expected "
+              + length);
+    }
+    return new Verified(data, verify(data, start));
+  }
+
+  private Verified readAhead(long start, int length, ByteBuffer into) {
     try {
-      return readSpan(start, length, into);
+      return readVerified(start, length, into);
     } catch (IOException e) {
       throw new CompletionException(e);
     }
   }
+
 
   /**
    * Checks every block of {@code data} (whole blocks from {@code start}) against the lease's
@@ -334,7 +348,7 @@ final class ShortCircuitRead implements AutoCloseable {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  private static ByteBuffer await(CompletableFuture<ByteBuffer> read) throws IOException {
+  private static Verified await(CompletableFuture<Verified> read) throws IOException {
     try {
       return read.get();
     } catch (InterruptedException e) {
@@ -347,7 +361,7 @@ final class ShortCircuitRead implements AutoCloseable {
     }
   }
 
-  private static void awaitQuietly(CompletableFuture<ByteBuffer> read) {
+  private static void awaitQuietly(CompletableFuture<Verified> read) {
     try {
       read.join();
     } catch (RuntimeException ignored) {
