@@ -237,11 +237,22 @@ final class ShortCircuitRead implements AutoCloseable {
   }
 
   private ByteBuffer spare() {
-    // No span is longer than spanBytes, nor than the entry (a small file needs a small buffer).
-    // Direct: the file is read straight into it (a heap buffer costs one more copy, through a
-    // temporary direct one), and CRC32C reads it in place.
-    if (spare == null) spare = ByteBuffer.allocateDirect((int) Math.min(spanBytes, entry.getSize()));
+    if (spare == null) spare = allocate((int) Math.min(spanBytes, entry.getSize()));
     return spare;
+  }
+
+  /**
+   * A span buffer. No span is longer than spanBytes, nor than the entry (a small file needs a
+   * small buffer). Direct: the file is read straight into it (a heap buffer costs one more copy,
+   * through a temporary direct one) and CRC32C reads it in place. A JVM whose direct memory is
+   * used up (Flink caps it with its off-heap settings) gets a heap buffer: slower, not a failure.
+   */
+  private static ByteBuffer allocate(int bytes) {
+    try {
+      return ByteBuffer.allocateDirect(bytes);
+    } catch (OutOfMemoryError e) {
+      return ByteBuffer.allocate(bytes);
+    }
   }
 
   /** Reads {@code length} bytes from {@code start}; fewer only when the file ends first. */
