@@ -47,15 +47,16 @@ final class CacheConnection implements AutoCloseable {
       RemoteStores remotes =
           new RemoteStores()
               .register(new FlinkRemoteStore(settings.target().getScheme(), this::target));
-      client =
-          new CheckpointCacheClient(
-              CheckpointCacheClientOptions.builder(settings.agent())
-                  .remoteStores(remotes)
-                  .firstMessageTimeout(settings.firstMessageTimeout())
-                  .idleTimeout(settings.idleTimeout())
-                  // Deletes run inside Flink's discard calls: a hung agent may cost this much.
-                  .unaryTimeout(settings.firstMessageTimeout())
-                  .build());
+      CheckpointCacheClientOptions.Builder options =
+          CheckpointCacheClientOptions.builder(settings.agent())
+              .remoteStores(remotes)
+              .firstMessageTimeout(settings.firstMessageTimeout())
+              .idleTimeout(settings.idleTimeout())
+              // Deletes run inside Flink's discard calls: a hung agent may cost this much.
+              .unaryTimeout(settings.firstMessageTimeout());
+      // The TaskManager's mount of the node's cache directory: reads short-circuit through it.
+      if (settings.cacheDir() != null) options.shortCircuit(settings.cacheDir());
+      client = new CheckpointCacheClient(options.build());
     } catch (RuntimeException e) {
       LOG.warn(
           "checkpoint-cache: no client for agent {}; ckc:// reads and writes {} directly: {}",

@@ -106,6 +106,16 @@ public final class CheckpointCacheOptions {
                   + " cache (so the cache is filled without reading the remote file back). Unset:"
                   + " the first of io.tmp.dirs.");
 
+  public static final ConfigOption<String> CACHE_DIR =
+      ConfigOptions.key("checkpoint-cache.cache-dir")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "Where this TaskManager mounts the node's cache directory (the agent's --cache-dir;"
+                  + " read-only is enough). Set: reads take the same-node short circuit, reading"
+                  + " the cached file directly after the agent leased it and checking every"
+                  + " block's CRC32C; anything unusual streams from the agent instead. Unset: off.");
+
   public static final ConfigOption<Duration> FIRST_MESSAGE_TIMEOUT =
       ConfigOptions.key("checkpoint-cache.first-message-timeout")
           .durationType()

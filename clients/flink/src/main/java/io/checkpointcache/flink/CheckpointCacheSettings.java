@@ -21,6 +21,7 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param enabled false: ckc:// is a plain alias of the target
  * @param jobId job label for files whose path names none; empty for none
  * @param maxClockSkew see {@link CheckpointCacheOptions#MAX_CLOCK_SKEW}; zero: lengths only
+ * @param cacheDir see {@link CheckpointCacheOptions#CACHE_DIR}; null: no short circuit
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -34,7 +35,8 @@ public record CheckpointCacheSettings(
     Path spoolDir,
     Duration firstMessageTimeout,
     Duration idleTimeout,
-    Duration maxClockSkew) {
+    Duration maxClockSkew,
+    Path cacheDir) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -65,6 +67,7 @@ public record CheckpointCacheSettings(
     String spool = config.get(CheckpointCacheOptions.SPOOL_DIR);
     if (spool == null || spool.isBlank()) spool = firstTmpDir(config);
     String jobId = config.get(CheckpointCacheOptions.JOB_ID);
+    String cacheDir = config.get(CheckpointCacheOptions.CACHE_DIR);
     return new CheckpointCacheSettings(
         normaliseTarget(rawTarget.trim()),
         agent.trim(),
@@ -80,7 +83,8 @@ public record CheckpointCacheSettings(
         positive(CheckpointCacheOptions.IDLE_TIMEOUT.key(),
             config.get(CheckpointCacheOptions.IDLE_TIMEOUT)),
         notNegative(CheckpointCacheOptions.MAX_CLOCK_SKEW.key(),
-            config.get(CheckpointCacheOptions.MAX_CLOCK_SKEW)));
+            config.get(CheckpointCacheOptions.MAX_CLOCK_SKEW)),
+        cacheDir == null || cacheDir.isBlank() ? null : Path.of(cacheDir.trim()));
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */

@@ -87,17 +87,31 @@ class CheckpointCacheFileSystemTest {
 
   private FileSystem fileSystem(String agentAddress, String upload, boolean enabled)
       throws IOException {
+    return fileSystem(agentAddress, upload, enabled, null);
+  }
+
+  private FileSystem fileSystem(
+      String agentAddress, String upload, boolean enabled, java.nio.file.Path cacheDir)
+      throws IOException {
+    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
+    factory.configure(fileSystemConfig(agentAddress, upload, enabled, cacheDir));
+    return factory.create(URI.create("ckc:///"));
+  }
+
+  /** The configuration {@link #fileSystem} configures the plugin with. */
+  private Configuration fileSystemConfig(
+      String agentAddress, String upload, boolean enabled, java.nio.file.Path cacheDir) {
     Configuration c = new Configuration();
+    if (cacheDir != null) c.setString("checkpoint-cache.cache-dir", cacheDir.toString());
     c.setString("checkpoint-cache.target", remote.toUri().toString());
     c.setString("checkpoint-cache.agent", agentAddress);
     c.setString("checkpoint-cache.upload", upload);
     c.setString("checkpoint-cache.enabled", String.valueOf(enabled));
     c.setString("checkpoint-cache.spool-dir", tmp.resolve("spool").toString());
     c.setString("checkpoint-cache.first-message-timeout", "1 s");
-    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
-    factory.configure(c);
-    return factory.create(URI.create("ckc:///"));
+    return c;
   }
+
 
   private static byte[] bytes(int size, long seed) {
     byte[] b = new byte[size];
@@ -396,6 +410,38 @@ class CheckpointCacheFileSystemTest {
     assertEquals(data.length, s.bytesFromRemote());
     assertEquals(1, s.fallbacks("UNAVAILABLE"));
     assertTrue(fs.delete(p, false), "deletes pass through although the cache cannot be reached");
+  }
+
+  @Test
+  void aMountedCacheDirectoryMakesReadsShortCircuit() throws Exception {
+    // The TaskManager's mount of the node's cache directory, elsewhere than the agent's path.
+    java.nio.file.Path mount =
+        Files.createSymbolicLink(
+            tmp.resolve("mount-" + System.nanoTime()), agent.home().resolve("cache"));
+    fs = fileSystem(agent.address(), "async", true, mount);
+    Path p = new Path("ckc:///ckpt/" + JOB + "/chk-12/direct");
+    byte[] data = bytes(3 * MIB + 11, 16);
+    write(p, data);
+    awaitUploads();
+    assertTrue(cached(p));
+
+    assertArrayEquals(data, read(p));
+    try (FSDataInputStream in = fs.open(p)) {
+      in.seek(MIB + 1);
+      byte[] some = new byte[1000];
+      in.readNBytes(some, 0, some.length);
+      assertArrayEquals(Arrays.copyOfRange(data, MIB + 1, MIB + 1001), some);
+    }
+    var s = metrics.snapshot();
+    assertEquals(data.length + 1000, s.bytesFromCache());
+    assertEquals(0, s.bytesFromRemote());
+    // The file system's own connection: the same settings give the same one.
+    var settings =
+        CheckpointCacheSettings.from(
+            fileSystemConfig(agent.address(), "async", true, mount), java.util.Map.of());
+    var stats = CacheConnection.forSettings(settings).client.stats();
+    assertEquals(data.length + 1000, stats.bytesShortCircuit(), "read from the file directly");
+    assertEquals(0, stats.shortCircuitMisses());
   }
 
   @Test

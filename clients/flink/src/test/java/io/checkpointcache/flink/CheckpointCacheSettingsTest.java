@@ -32,6 +32,7 @@ class CheckpointCacheSettingsTest {
     assertEquals(Duration.ofSeconds(3), s.firstMessageTimeout());
     assertEquals(Duration.ofSeconds(10), s.maxClockSkew());
     assertEquals(null, s.ttl());
+    assertEquals(null, s.cacheDir(), "no short circuit unless the cache directory is mounted");
     assertEquals("", s.jobId());
   }
 
@@ -64,7 +65,8 @@ class CheckpointCacheSettingsTest {
                 "checkpoint-cache.spool-dir", "/spool",
                 "checkpoint-cache.first-message-timeout", "500 ms",
                 "checkpoint-cache.idle-timeout", "1 min",
-                "checkpoint-cache.max-clock-skew", "0 s"),
+                "checkpoint-cache.max-clock-skew", "0 s",
+                "checkpoint-cache.cache-dir", "/mnt/checkpoint-cache"),
             Map.of());
     assertEquals(
         new CheckpointCacheSettings(
@@ -79,7 +81,8 @@ class CheckpointCacheSettingsTest {
             Path.of("/spool"),
             Duration.ofMillis(500),
             Duration.ofMinutes(1),
-            Duration.ZERO),
+            Duration.ZERO,
+            Path.of("/mnt/checkpoint-cache")),
         s);
   }
 

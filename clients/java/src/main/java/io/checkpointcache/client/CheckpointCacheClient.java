@@ -13,6 +13,7 @@ import io.checkpointcache.v1.StatRequest;
 import io.checkpointcache.v1.TouchRequest;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -22,6 +23,8 @@ import java.time.Duration;
 import java.util.Iterator;
 import java.util.NoSuchElementException;
 import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.zip.CRC32C;
@@ -41,12 +44,31 @@ public final class CheckpointCacheClient implements AutoCloseable {
   private final CheckpointCacheGrpc.CheckpointCacheStub asyncStub;
   private final CheckpointCacheGrpc.CheckpointCacheBlockingStub blockingStub;
   private final ClientStats counters = new ClientStats();
+  /** Reads spans of short-circuited files ahead of their readers; null when the option is off. */
+  private final ExecutorService readAhead;
+  private final ShortCircuitRead.Setup shortCircuit;
 
   public CheckpointCacheClient(CheckpointCacheClientOptions options) {
     this.options = Objects.requireNonNull(options, "options");
     this.channel = AgentChannel.open(options.agent(), options);
     this.asyncStub = CheckpointCacheGrpc.newStub(channel.channel);
     this.blockingStub = CheckpointCacheGrpc.newBlockingStub(channel.channel);
+    if (options.shortCircuit()) {
+      // One thread per read in flight at most (each read has one span ahead); idle threads go.
+      this.readAhead =
+          Executors.newCachedThreadPool(new DefaultThreadFactory("ckc-short-circuit-ahead", true));
+      this.shortCircuit =
+          new ShortCircuitRead.Setup(
+              blockingStub,
+              options.shortCircuitRoot().orElse(null),
+              readAhead,
+              // A lease is the short circuit's first message: a hung agent costs no more than
+              // a hung Read would.
+              options.firstMessageTimeout().toMillis());
+    } else {
+      this.readAhead = null;
+      this.shortCircuit = null;
+    }
   }
 
   /** A client with default options for the agent at {@code agent} (host:port, unix:/path). */
@@ -126,7 +148,8 @@ public final class CheckpointCacheClient implements AutoCloseable {
             options.unaryTimeout().toMillis(),
             counters,
             remoteOnly,
-            expected));
+            expected,
+            shortCircuit));
   }
 
   /**
@@ -261,6 +284,7 @@ public final class CheckpointCacheClient implements AutoCloseable {
   /** Closes the channel; calls in progress are given a few seconds to finish. */
   @Override
   public void close() {
+    if (readAhead != null) readAhead.shutdownNow(); // a read ahead interrupted only ends its read
     channel.close();
   }
 

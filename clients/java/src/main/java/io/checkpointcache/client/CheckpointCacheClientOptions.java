@@ -1,8 +1,10 @@
 package io.checkpointcache.client;
 
 import io.checkpointcache.client.remote.RemoteStores;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Objects;
+import java.util.Optional;
 
 /**
  * Options of {@link CheckpointCacheClient}, each default written once beside its reason (the same
@@ -48,6 +50,8 @@ public final class CheckpointCacheClientOptions {
   private final int writeChunkSize;
   private final int readChunkSize;
   private final int flowControlWindow;
+  private final boolean shortCircuit;
+  private final Path shortCircuitRoot;
 
   private CheckpointCacheClientOptions(Builder b) {
     this.agent = b.agent;
@@ -61,6 +65,8 @@ public final class CheckpointCacheClientOptions {
       throw new IllegalArgumentException("flowControlWindow must be at least 64 KiB");
     }
     this.flowControlWindow = b.flowControlWindow;
+    this.shortCircuit = b.shortCircuit;
+    this.shortCircuitRoot = b.shortCircuitRoot;
   }
 
   /** Options for the agent at {@code agent} ({@code host:port}, {@code unix:/path}). */
@@ -101,6 +107,19 @@ public final class CheckpointCacheClientOptions {
     return flowControlWindow;
   }
 
+  /** Whether reads try the same-node short circuit first (default off). */
+  public boolean shortCircuit() {
+    return shortCircuit;
+  }
+
+  /**
+   * Where this process mounts the agent's cache directory; empty: at the agent's own path (the
+   * lease's {@code cache_root}).
+   */
+  public Optional<Path> shortCircuitRoot() {
+    return Optional.ofNullable(shortCircuitRoot);
+  }
+
   static int checkChunkSize(String name, int value, int min) {
     if (value < min || value > MAX_CHUNK_SIZE) {
       throw new IllegalArgumentException(
@@ -125,6 +144,8 @@ public final class CheckpointCacheClientOptions {
     private int writeChunkSize = DEFAULT_WRITE_CHUNK_SIZE;
     private int readChunkSize = 0;
     private int flowControlWindow = DEFAULT_FLOW_CONTROL_WINDOW;
+    private boolean shortCircuit;
+    private Path shortCircuitRoot;
 
     private Builder(AgentAddress agent) {
       this.agent = agent;
@@ -163,6 +184,28 @@ public final class CheckpointCacheClientOptions {
 
     public Builder flowControlWindow(int bytes) {
       this.flowControlWindow = bytes;
+      return this;
+    }
+
+    /**
+     * Same-node short circuit, default off: a read leases the entry, reads its file directly and
+     * checks every block's CRC32C itself (see {@link ShortCircuitRead}). {@code true} reads the
+     * file at the agent's own path (the process sees the agent's file system, or mounts the cache
+     * directory at the same path); {@code false} turns it off.
+     */
+    public Builder shortCircuit(boolean enabled) {
+      this.shortCircuit = enabled;
+      this.shortCircuitRoot = null;
+      return this;
+    }
+
+    /**
+     * Same-node short circuit reading the agent's cache directory where this process mounts it
+     * ({@code cacheRoot}, read-only is enough); the lease's relative path is joined to it.
+     */
+    public Builder shortCircuit(Path cacheRoot) {
+      this.shortCircuit = true;
+      this.shortCircuitRoot = Objects.requireNonNull(cacheRoot, "cacheRoot");
       return this;
     }
 

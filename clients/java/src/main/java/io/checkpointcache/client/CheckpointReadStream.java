@@ -9,6 +9,7 @@ import io.checkpointcache.v1.ReadHeader;
 import io.checkpointcache.v1.ReadRequest;
 import io.checkpointcache.v1.ReadResponse;
 import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.io.IOException;
@@ -25,7 +26,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.zip.CRC32C;
 
 /**
- * One read of an entry: streams it from the node agent and, when the agent fails in any way
+ * One read of an entry: reads the leased file directly when the short circuit is on
+ * ({@link ShortCircuitRead}), else (or from where that stopped) streams it from the node agent
+ * and, when the agent fails in any way
  * {@link FallbackReason} names, continues from the remote store at exactly the next undelivered
  * byte, so the caller sees every byte once whichever source it came from.
  *
@@ -39,6 +42,8 @@ public final class CheckpointReadStream extends InputStream {
 
   private enum Phase {
     IDLE,
+    /** Reading the leased file directly (same-node short circuit). */
+    DIRECT,
     LOCAL,
     REMOTE,
     ENDED,
@@ -64,7 +69,9 @@ public final class CheckpointReadStream extends InputStream {
       /** Skip the agent: a previous read of the same file already showed it cannot serve it. */
       boolean remoteOnly,
       /** The remote file the entry must be a copy of; null: any entry under the key will do. */
-      RemoteVersion expected) {}
+      RemoteVersion expected,
+      /** Set: try the same-node short circuit first. */
+      ShortCircuitRead.Setup shortCircuit) {}
 
   private final Plan plan;
   private Phase phase = Phase.IDLE;
@@ -75,8 +82,20 @@ public final class CheckpointReadStream extends InputStream {
   /** Absolute end (exclusive) once known: from the requested length or the agent's header. */
   private Long end;
   private ReadHeader header;
-  /** CRC of everything delivered, kept when the read covers the whole entry. */
+  /** The entry as the lease or the agent's header described it. */
+  private EntryInfo entry;
+  private ShortCircuitRead direct;
+  /**
+   * CRC of everything delivered, kept when the read covers the whole entry; short-circuited bytes
+   * are not in it but in directCrc (their CRC32C is known from the block checks).
+   */
   private CRC32C wholeCrc;
+  /** CRC32C of the short-circuited bytes delivered, all before any other, and how many. */
+  private int directCrc;
+  private long directCrcLength;
+  /** CRC32C and length of the short-circuit chunk being handed out, folded in once it is. */
+  private int chunkCrc;
+  private int chunkLength;
   /** Set once {@link #checkWhole} has run: the verdict is reached once, at the last byte. */
   private boolean wholeChecked;
   /** The verified chunk being handed out; its position is the next byte to deliver. */
@@ -120,7 +139,7 @@ public final class CheckpointReadStream extends InputStream {
 
   /** The entry as the agent described it, once it sent a header. */
   public Optional<EntryInfo> entry() {
-    return header != null && header.hasEntry() ? Optional.of(header.getEntry()) : Optional.empty();
+    return Optional.ofNullable(entry);
   }
 
   /** Bytes the read delivers in all, once known (requested length, or the agent's header). */
@@ -145,6 +164,25 @@ public final class CheckpointReadStream extends InputStream {
     for (; ; ) {
       switch (phase) {
         case IDLE -> start();
+        case DIRECT -> {
+          if (chunk != null && chunk.hasRemaining()) {
+            int n = Math.min(len, chunk.remaining());
+            chunk.get(b, off, n);
+            delivered(b, off, n, true, false);
+            plan.stats().shortCircuited(n);
+            if (!chunk.hasRemaining() && wholeCrc != null) {
+              directCrc = Crc32cCombine.combine(directCrc, chunkCrc, chunkLength);
+              directCrcLength += chunkLength;
+            }
+            if (atEnd()) {
+              closeDirect();
+              checkWhole();
+            }
+            return n;
+          }
+          chunk = null;
+          nextSpan();
+        }
         case LOCAL -> {
           if (chunk != null && chunk.hasRemaining()) {
             int n = Math.min(len, chunk.remaining());
@@ -188,7 +226,7 @@ public final class CheckpointReadStream extends InputStream {
   @Override
   public int available() throws IOException {
     return switch (phase) {
-      case LOCAL -> chunk == null ? 0 : chunk.remaining();
+      case DIRECT, LOCAL -> chunk == null ? 0 : chunk.remaining();
       case REMOTE -> remoteStream.available();
       default -> 0;
     };
@@ -199,26 +237,128 @@ public final class CheckpointReadStream extends InputStream {
   public void close() {
     if (phase == Phase.CLOSED) return;
     phase = Phase.CLOSED;
+    closeDirect();
     abandonCall();
     closeRemote();
   }
 
-  // ---- local phase ---------------------------------------------------------------------------
-
   private void start() throws IOException {
     if (plan.remoteOnly() && plan.remoteStore() != null) {
       openRemote();
+    } else if (plan.shortCircuit() != null) {
+      startDirect();
+    } else {
+      startLocal();
+    }
+  }
+
+  // ---- direct phase (same-node short circuit) ------------------------------------------------
+
+  private void startDirect() throws IOException {
+    phase = Phase.DIRECT;
+    ShortCircuitRead opened;
+    try {
+      opened = ShortCircuitRead.open(plan.shortCircuit(), plan.key(), plan.offset(), plan.length());
+    } catch (StatusRuntimeException e) {
+      plan.stats().shortCircuitMissed();
+      Status.Code code = e.getStatus().getCode();
+      Optional<FallbackReason> reason = FallbackReason.ofStatus(code);
+      if (code != Status.Code.UNIMPLEMENTED && reason.isPresent()) {
+        // The agent itself failed the lease (down, hung, entry absent): asking it again with
+        // Read would only delay the remote read by another deadline.
+        localFailed(
+            reason.get(), CheckpointCacheException.fromGrpc(e, "Lease", plan.key()));
+      } else {
+        // An agent without Lease, or an answer the fallback policy does not act on (a bad key):
+        // the agent's stream answers for it.
+        startLocal();
+      }
+      return;
+    } catch (ShortCircuitRead.Miss e) {
+      // No file to read here (not mounted, removed, another size): the agent's stream answers.
+      plan.stats().shortCircuitMissed();
+      startLocal();
       return;
     }
+    direct = opened;
+    EntryInfo leased = opened.entry();
+    if (plan.expected() != null) {
+      String stale = plan.expected().staleness(leased);
+      if (stale != null) {
+        closeDirect();
+        plan.stats().shortCircuitMissed();
+        localFailed(FallbackReason.STALE_ENTRY, stale);
+        return;
+      }
+    }
+    entry = leased;
+    end = opened.end();
+    if (plan.offset() == 0 && end == leased.getSize()) wholeCrc = new CRC32C();
+    if (position == end) {
+      closeDirect();
+      finish();
+    }
+  }
+
+  /** The next verified span; any failure of the file goes on by streaming from the agent. */
+  private void nextSpan() throws IOException {
+    if (position == end) {
+      closeDirect();
+      finish();
+      return;
+    }
+    ShortCircuitRead.Span span;
+    try {
+      span = direct.next(position);
+    } catch (InterruptedIOException e) {
+      throw fail(e);
+    } catch (IOException e) {
+      // Whatever went wrong (file removed, truncated, corrupt, lease lost), the agent's own
+      // stream decides: it serves the rest, or answers with a status the fallback policy acts on.
+      closeDirect();
+      plan.stats().shortCircuitMissed();
+      startLocal();
+      return;
+    }
+    ByteBuffer data = span.data();
+    int spanLength = data.limit();
+    data.position((int) (position - span.start()));
+    data.limit((int) (Math.min(end, span.start() + spanLength) - span.start()));
+    chunkLength = data.remaining();
+    if (wholeCrc != null) {
+      // A whole-entry read takes whole spans; anything else is checksummed here, once.
+      if (chunkLength == spanLength) {
+        chunkCrc = span.crc32c();
+      } else {
+        CRC32C crc = new CRC32C();
+        crc.update(data.duplicate());
+        chunkCrc = (int) crc.getValue();
+      }
+    }
+    chunk = data;
+  }
+
+  private void closeDirect() {
+    ShortCircuitRead d = direct;
+    direct = null;
+    if (d != null) d.close();
+  }
+
+  // ---- local phase ---------------------------------------------------------------------------
+
+  /** Streams from the agent, from where a short circuit stopped if it ran, else the range asked. */
+  private void startLocal() {
     phase = Phase.LOCAL;
+    chunk = null;
     LocalCall c = new LocalCall();
     call = c;
     ReadRequest.Builder request =
         ReadRequest.newBuilder()
             .setKey(plan.key())
-            .setOffset(plan.offset())
+            .setOffset(position)
             .setMaxChunkSize(plan.maxChunkSize());
-    if (plan.length() != null) request.setLength(plan.length());
+    if (end != null) request.setLength(end - position);
+    else if (plan.length() != null) request.setLength(plan.length());
     plan.stub().read(request.build(), c);
   }
 
@@ -259,8 +399,9 @@ public final class CheckpointReadStream extends InputStream {
       localFailed(FallbackReason.PROTOCOL_ERROR, "second header");
       return;
     }
-    long offset = plan.offset();
-    Long length = plan.length();
+    // The range asked of the agent: the read's, or the rest of it after a short circuit.
+    long offset = position;
+    Long length = end != null ? Long.valueOf(end - position) : plan.length();
     EntryInfo entry = h.hasEntry() ? h.getEntry() : null;
     String problem = null;
     if (h.getOffset() != offset) {
@@ -276,6 +417,14 @@ public final class CheckpointReadStream extends InputStream {
           "header range " + h.getOffset() + "+" + h.getLength() + " stops before the end ("
               + entry.getSize() + ")";
     }
+    EntryInfo leased = this.entry;
+    if (problem == null
+        && leased != null
+        && (entry == null
+            || entry.getSize() != leased.getSize()
+            || entry.getCrc32C() != leased.getCrc32C())) {
+      problem = "the entry changed between the lease and the stream";
+    }
     if (problem != null) {
       localFailed(FallbackReason.BAD_HEADER, problem);
       return;
@@ -289,6 +438,7 @@ public final class CheckpointReadStream extends InputStream {
       }
     }
     header = h;
+    if (leased == null) this.entry = entry;
     end = offset + h.getLength();
     if (entry != null && offset == 0 && h.getLength() == entry.getSize()) wholeCrc = new CRC32C();
   }
@@ -360,6 +510,7 @@ public final class CheckpointReadStream extends InputStream {
   /** The agent failed: continue from the remote store, or fail the read when there is none. */
   private void localFailed(FallbackReason reason, CheckpointCacheException error)
       throws IOException {
+    closeDirect();
     abandonCall();
     chunk = null;
     if (end != null && position == end) {
@@ -418,6 +569,11 @@ public final class CheckpointReadStream extends InputStream {
   // ---- both ----------------------------------------------------------------------------------
 
   private void delivered(byte[] b, int off, int n, boolean fromCacheSource) {
+    delivered(b, off, n, fromCacheSource, true);
+  }
+
+  /** {@code checksum} false: the bytes' CRC32C is already known (see directCrc). */
+  private void delivered(byte[] b, int off, int n, boolean fromCacheSource, boolean checksum) {
     position += n;
     if (fromCacheSource) {
       fromCache += n;
@@ -426,7 +582,7 @@ public final class CheckpointReadStream extends InputStream {
       fromRemote += n;
       plan.stats().deliveredFromRemote(n);
     }
-    if (wholeCrc != null) wholeCrc.update(b, off, n);
+    if (wholeCrc != null && checksum) wholeCrc.update(b, off, n);
   }
 
   private void finish() throws IOException {
@@ -454,7 +610,12 @@ public final class CheckpointReadStream extends InputStream {
     if (wholeCrc == null || wholeChecked) return;
     wholeChecked = true;
     int observed = (int) wholeCrc.getValue();
-    int expected = header.getEntry().getCrc32C();
+    if (directCrcLength > 0) {
+      // Short-circuited bytes came first; wholeCrc holds only the streamed ones after them.
+      long streamed = position - plan.offset() - directCrcLength;
+      observed = Crc32cCombine.combine(directCrc, observed, streamed);
+    }
+    int expected = entry.getCrc32C();
     if (observed != expected) wholeMismatch(observed, expected);
   }
 
@@ -467,6 +628,7 @@ public final class CheckpointReadStream extends InputStream {
    * another one fails the read with DATA_LOSS. The agent is told either way (best effort).
    */
   private void wholeMismatch(int observed, int expected) throws IOException {
+    closeDirect();
     abandonCall();
     chunk = null;
     WholeEntryCheck.reportCorrupt(plan, expected, observed);
@@ -527,6 +689,7 @@ public final class CheckpointReadStream extends InputStream {
     if (phase != Phase.FAILED && phase != Phase.CLOSED) plan.stats().readFailed();
     phase = Phase.FAILED;
     failure = e;
+    closeDirect();
     abandonCall();
     closeRemote();
     return e;

@@ -15,6 +15,8 @@ final class ClientStats {
   private final LongAdder failedReads = new LongAdder();
   private final LongAdder bytesFromCache = new LongAdder();
   private final LongAdder bytesFromRemote = new LongAdder();
+  private final LongAdder bytesShortCircuit = new LongAdder();
+  private final LongAdder shortCircuitMisses = new LongAdder();
   private final AtomicLongArray fallbacks = new AtomicLongArray(FallbackReason.values().length);
 
   void readStarted() {
@@ -33,6 +35,16 @@ final class ClientStats {
     bytesFromRemote.add(bytes);
   }
 
+  /** Also counted in bytesFromCache: the short circuit is one way of reading the node's copy. */
+  void shortCircuited(long bytes) {
+    bytesShortCircuit.add(bytes);
+  }
+
+  /** A read's short circuit that could not serve its whole range (it streamed or fell back). */
+  void shortCircuitMissed() {
+    shortCircuitMisses.increment();
+  }
+
   void fellBack(FallbackReason reason) {
     fallbacks.incrementAndGet(reason.ordinal());
   }
@@ -44,6 +56,12 @@ final class ClientStats {
       if (n > 0) byReason.put(reason, n);
     }
     return new ClientStatsSnapshot(
-        reads.sum(), failedReads.sum(), bytesFromCache.sum(), bytesFromRemote.sum(), byReason);
+        reads.sum(),
+        failedReads.sum(),
+        bytesFromCache.sum(),
+        bytesFromRemote.sum(),
+        bytesShortCircuit.sum(),
+        shortCircuitMisses.sum(),
+        byReason);
   }
 }

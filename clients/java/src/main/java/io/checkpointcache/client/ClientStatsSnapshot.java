@@ -9,6 +9,11 @@ import java.util.Map;
  * @param failedReads reads that ended with an error (after any fallback)
  * @param bytesFromCache bytes delivered to callers from the node agent
  * @param bytesFromRemote bytes delivered to callers from remote stores
+ * @param bytesShortCircuit of {@code bytesFromCache}, the bytes read directly from the entry's file
+ *     (same-node short circuit) instead of streamed by the agent
+ * @param shortCircuitMisses reads whose short circuit could not serve their whole range (lease
+ *     refused, file missing or of another size, a block failing its CRC32C, lease lost): they
+ *     went on by streaming from the agent or from the remote store
  * @param fallbacks reads that continued from the remote store, by reason (only non-zero ones)
  */
 public record ClientStatsSnapshot(
@@ -16,6 +21,8 @@ public record ClientStatsSnapshot(
     long failedReads,
     long bytesFromCache,
     long bytesFromRemote,
+    long bytesShortCircuit,
+    long shortCircuitMisses,
     Map<FallbackReason, Long> fallbacks) {
   public ClientStatsSnapshot {
     fallbacks = Map.copyOf(fallbacks);

@@ -34,6 +34,12 @@ import org.junit.jupiter.api.io.TempDir;
  * test/conformance/scenarios.json and every vector of crc32c-vectors.json, run against a real
  * agent. The format is described in test/conformance/README.md; nothing here may special-case a
  * scenario by name.
+ *
+ * <p>Every scenario runs twice: streamed, and with the same-node short circuit on (the client
+ * reads the agent's files directly, as a TaskManager with the cache directory mounted does). The
+ * expectations are the scenario's in both runs, with one difference by fault kind, not by name:
+ * an agent killed mid-read does not interrupt a short-circuited read (its file outlives it), so
+ * {@code kill_midstream} then expects every byte from the cache and no fallback.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ConformanceTest {
@@ -105,7 +111,12 @@ class ConformanceTest {
     JsonNode doc = readScenarios();
     assertEquals(1, doc.get("version").asInt(), "scenarios.json version this runner understands");
     return elements(doc.get("scenarios"))
-        .map(s -> DynamicTest.dynamicTest(s.get("name").asText(), () -> run(s)));
+        .flatMap(
+            s ->
+                Stream.of(
+                    DynamicTest.dynamicTest(s.get("name").asText(), () -> run(s, false)),
+                    DynamicTest.dynamicTest(
+                        s.get("name").asText() + " (short circuit)", () -> run(s, true))));
   }
 
   private static JsonNode readScenarios() throws IOException {
@@ -116,8 +127,8 @@ class ConformanceTest {
     return StreamSupport.stream(array.spliterator(), false);
   }
 
-  private void run(JsonNode s) throws Exception {
-    String name = s.get("name").asText();
+  private void run(JsonNode s, boolean shortCircuit) throws Exception {
+    String name = s.get("name").asText() + (shortCircuit ? " (short circuit)" : "");
     int size = s.get("size").asInt();
     int seed = s.get("seed").asInt();
     String transport = s.get("transport").asText();
@@ -129,6 +140,8 @@ class ConformanceTest {
     assertTrue(FAULTS.contains(kind), "unknown fault kind " + kind);
     boolean withRemote = !s.has("remote") || s.get("remote").asBoolean();
     JsonNode expect = s.get("expect");
+    // The file outlives the agent: a short-circuited read is not interrupted by its death.
+    boolean survivesKill = shortCircuit && kind.equals("kill_midstream");
 
     boolean ownAgent = kind.equals("agent_down") || kind.equals("kill_midstream");
     TestAgent agent = ownAgent ? TestAgent.start(tmp) : shared;
@@ -136,12 +149,14 @@ class ConformanceTest {
       String key =
           s.has("keyLength")
               ? "k".repeat(s.get("keyLength").asInt())
-              : "conformance/" + name + "/" + UUID.randomUUID();
+              : "conformance/" + s.get("name").asText() + "/" + UUID.randomUUID();
       byte[] data = TestBytes.generate(size, seed);
       URI remote = withRemote ? TestBytes.remoteCopy(tmp, name, data) : null;
       try (CheckpointCacheClient client =
           new CheckpointCacheClient(
-              CheckpointCacheClientOptions.builder(agent.address(transport)).build())) {
+              CheckpointCacheClientOptions.builder(agent.address(transport))
+                  .shortCircuit(shortCircuit)
+                  .build())) {
         if (!kind.equals("not_cached")) {
           int crc = TestBytes.crc32c(data);
           PutResult put =
@@ -187,7 +202,7 @@ class ConformanceTest {
         if (status.equals("OK")) {
           if (error != null) throw new AssertionError("expected the read to succeed", error);
           assertSameBytes(data, (int) offset, (int) expectedLength, got.toByteArray());
-          checkSource(expect.get("source").asText(), in, expectedLength);
+          checkSource(survivesKill ? "cache" : expect.get("source").asText(), in, expectedLength);
         } else {
           IOException failure = error;
           CheckpointCacheException e =
@@ -197,8 +212,8 @@ class ConformanceTest {
                   () -> "expected " + status + ", got " + failure);
           assertEquals(Status.Code.valueOf(status), e.code(), e.getMessage());
         }
-        checkFallback(expect.get("fallback"), in, client, offset);
-        JsonNode cacheBytes = expect.get("bytesFromCache");
+        checkFallback(survivesKill ? null : expect.get("fallback"), in, client, offset);
+        JsonNode cacheBytes = survivesKill ? null : expect.get("bytesFromCache");
         if (cacheBytes != null) {
           long from = in.bytesFromCache();
           assertTrue(
@@ -208,6 +223,7 @@ class ConformanceTest {
         assertEquals(in.bytesFromCache(), client.stats().bytesFromCache(), "stats().bytesFromCache");
         assertEquals(
             in.bytesFromRemote(), client.stats().bytesFromRemote(), "stats().bytesFromRemote");
+        checkShortCircuit(shortCircuit, kind, client.stats());
         JsonNode entryAfter = expect.get("entryAfter");
         if (entryAfter != null && !entryAfter.isNull() && agent.isAlive()) {
           checkEntryAfter(entryAfter.asText(), client, key);
@@ -217,6 +233,29 @@ class ConformanceTest {
       throw new AssertionError(name + ": " + e.getMessage() + "\nagent log:\n" + agent.logTail(), e);
     } finally {
       if (ownAgent) agent.stop();
+    }
+  }
+
+  /**
+   * Streamed runs never short-circuit. Short-circuited runs of an undisturbed entry read every
+   * cache byte from its file (the agent's Read is not called); with a fault, the short circuit may
+   * have stopped and left the rest to the agent's stream, but never counts more than the cache.
+   */
+  private static void checkShortCircuit(
+      boolean shortCircuit, String kind, ClientStatsSnapshot stats) {
+    if (!shortCircuit) {
+      assertEquals(0, stats.bytesShortCircuit(), "bytes short-circuited with the option off");
+      assertEquals(0, stats.shortCircuitMisses(), "short-circuit misses with the option off");
+    } else if (kind.equals("none") || kind.equals("kill_midstream")) {
+      if (stats.failedReads() == 0) {
+        assertEquals(
+            stats.bytesFromCache(), stats.bytesShortCircuit(), "cache bytes short-circuited");
+        assertEquals(0, stats.shortCircuitMisses(), "short-circuit misses");
+      }
+    } else {
+      assertTrue(
+          stats.bytesShortCircuit() <= stats.bytesFromCache(),
+          "short-circuited bytes are cache bytes: " + stats);
     }
   }
 

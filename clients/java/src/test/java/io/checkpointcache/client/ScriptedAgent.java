@@ -6,6 +6,8 @@ import io.checkpointcache.v1.Chunk;
 import io.checkpointcache.v1.DeleteRequest;
 import io.checkpointcache.v1.DeleteResponse;
 import io.checkpointcache.v1.EntryInfo;
+import io.checkpointcache.v1.LeaseRequest;
+import io.checkpointcache.v1.LeaseResponse;
 import io.checkpointcache.v1.ReadHeader;
 import io.checkpointcache.v1.ReadRequest;
 import io.checkpointcache.v1.ReadResponse;
@@ -22,7 +24,11 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -39,8 +45,11 @@ import java.util.zip.CRC32C;
  * whose block CRCs do not combine to their whole CRC), so this stands in for an agent with such
  * a bug, and records the ReportCorrupt calls clients make. Write, Stat and Delete work on the
  * same map (Write as the agent's: ALREADY_EXISTS for other bytes under a key), and a Write can be
- * held back to order two uploads of one key, which the real agent cannot be made to do either;
- * every other RPC is UNIMPLEMENTED. Public for the Flink plugin's tests (test-jar).
+ * held back to order two uploads of one key, which the real agent cannot be made to do either.
+ * Lease is UNIMPLEMENTED (an agent older than the short circuit) until {@link #serveLeases} turns
+ * it on: then it writes each leased entry's bytes to a file and answers with true block CRC32Cs,
+ * the scripted whole CRC32C, and a lease as short as the test wants, and can refuse renewals.
+ * Every other RPC is UNIMPLEMENTED. Public for the Flink plugin's tests (test-jar).
  */
 public final class ScriptedAgent implements AutoCloseable {
   private static final int CHUNK = 64 * 1024;
@@ -62,6 +71,12 @@ public final class ScriptedAgent implements AutoCloseable {
   private final CountDownLatch laterWriteDone = new CountDownLatch(1);
   private final AtomicInteger writesOfHeldKey = new AtomicInteger();
   private final CountDownLatch heldWriteArrived = new CountDownLatch(1);
+  private volatile Path leaseDir;
+  private volatile int leaseBlockSize;
+  private volatile long leaseMs;
+  private volatile int grantLeases = Integer.MAX_VALUE;
+  private final AtomicInteger leases = new AtomicInteger();
+  private final AtomicInteger reads = new AtomicInteger();
   private final Server server;
 
   private ScriptedAgent() throws IOException {
@@ -111,6 +126,36 @@ public final class ScriptedAgent implements AutoCloseable {
   /** Reads end with DATA_LOSS after the chunks that hold the first {@code bytes} (-1: never). */
   public void failReadsAfter(long bytes) {
     failReadsAfter = bytes;
+  }
+
+  /**
+   * Lease answers: the entry's file under {@code dir}, {@code blockSize}-byte blocks, expiring
+   * {@code leaseMs} from now.
+   */
+  public void serveLeases(Path dir, int blockSize, long leaseMs) {
+    this.leaseBlockSize = blockSize;
+    this.leaseMs = leaseMs;
+    this.leaseDir = dir;
+  }
+
+  /** Only the first {@code n} Lease calls are granted; later ones are UNAVAILABLE. */
+  public void grantLeases(int n) {
+    grantLeases = n;
+  }
+
+  /** Lease calls received so far. */
+  public int leases() {
+    return leases.get();
+  }
+
+  /** Read calls received so far. */
+  public int reads() {
+    return reads.get();
+  }
+
+  /** Where {@link #serveLeases} keeps the file of {@code key}. */
+  public static String leasedFileName(String key) {
+    return Integer.toHexString(key.hashCode()) + ".entry";
   }
 
   /** Off: ReportCorrupt never answers (a hung agent); the client must not wait for it. */
@@ -185,7 +230,50 @@ public final class ScriptedAgent implements AutoCloseable {
 
   private final class Service extends CheckpointCacheGrpc.CheckpointCacheImplBase {
     @Override
+    public void lease(LeaseRequest request, StreamObserver<LeaseResponse> out) {
+      Path dir = leaseDir;
+      if (dir == null) {
+        super.lease(request, out); // UNIMPLEMENTED: an agent older than the short circuit
+        return;
+      }
+      if (leases.incrementAndGet() > grantLeases) {
+        out.onError(Status.UNAVAILABLE.withDescription("scripted refusal").asRuntimeException());
+        return;
+      }
+      Entry e = entries.get(request.getKey());
+      if (e == null) {
+        out.onError(Status.NOT_FOUND.withDescription("not cached").asRuntimeException());
+        return;
+      }
+      String name = leasedFileName(request.getKey());
+      try {
+        if (!Files.exists(dir.resolve(name))) Files.write(dir.resolve(name), e.bytes());
+      } catch (IOException io) {
+        throw new UncheckedIOException(io);
+      }
+      int block = leaseBlockSize;
+      int blocks = (e.bytes().length + block - 1) / block;
+      ByteBuffer crcs = ByteBuffer.allocate(blocks * 4);
+      for (int b = 0; b < blocks; b++) {
+        CRC32C crc = new CRC32C();
+        crc.update(e.bytes(), b * block, Math.min(block, e.bytes().length - b * block));
+        crcs.putInt((int) crc.getValue());
+      }
+      out.onNext(
+          LeaseResponse.newBuilder()
+              .setEntry(info(request.getKey(), e))
+              .setCacheRoot(dir.toString())
+              .setRelativePath(name)
+              .setBlockSize(block)
+              .setBlockCrc32C(ByteString.copyFrom(crcs.flip()))
+              .setExpiresAtMs(System.currentTimeMillis() + leaseMs)
+              .build());
+      out.onCompleted();
+    }
+
+    @Override
     public void read(ReadRequest request, StreamObserver<ReadResponse> out) {
+      reads.incrementAndGet();
       Entry e = entries.get(request.getKey());
       if (e == null) {
         out.onError(Status.NOT_FOUND.withDescription("not cached").asRuntimeException());
