@@ -439,7 +439,7 @@ class CheckpointCacheFileSystemTest {
     var settings =
         CheckpointCacheSettings.from(
             fileSystemConfig(agent.address(), "async", true, mount), java.util.Map.of());
-    var stats = CacheConnection.forSettings(settings).client.stats();
+    var stats = ((AgentCacheAccess) CacheConnection.forSettings(settings).cache).client.stats();
     assertEquals(data.length + 1000, stats.bytesShortCircuit(), "read from the file directly");
     assertEquals(0, stats.shortCircuitMisses());
   }
