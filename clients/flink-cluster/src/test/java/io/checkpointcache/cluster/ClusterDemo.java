@@ -54,13 +54,13 @@ public final class ClusterDemo {
     int parallelism = 4;
     Scenario.Shape shape =
         new Scenario.Shape(
-            new KeyedStateJob.Params(keys, payload, 10), parallelism, tmsPerNode, 2,
+            new KeyedStateJob.Params(keys, payload, 10), parallelism, tmsPerNode,
             Math.max(128, stateMb), 64, "hashmap", Duration.ofSeconds(2), 4);
     List<Scenario.Result> results = new ArrayList<>();
     List<String> failures = new ArrayList<>();
     try (Cluster cluster = Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, NODES, STORAGE_MBIT, keep)) {
       System.out.printf(Locale.ROOT,
-          "cluster: %d nodes × %d TaskManagers × 2 slots, parallelism %d, hashmap, %d keys × 16 KiB; HDFS at %s behind %d Mbit/s; work dir %s%n",
+          "cluster: %d nodes × %d TaskManagers × 1 slot (2 where lost subtasks need room), parallelism %d, hashmap, %d keys × 16 KiB; HDFS at %s behind %d Mbit/s; work dir %s%n",
           NODES, tmsPerNode, parallelism, keys, cluster.hdfsUri(), STORAGE_MBIT, cluster.work);
       Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
       for (Scenario.Kind kind : kinds) {

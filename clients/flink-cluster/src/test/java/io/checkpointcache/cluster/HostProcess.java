@@ -65,6 +65,11 @@ final class HostProcess {
     process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
   }
 
+  /** SIGTERM, without waiting. */
+  void requestStop() {
+    if (process.isAlive()) process.destroy();
+  }
+
   /** SIGTERM, then SIGKILL if it does not exit in time. */
   void stop() throws InterruptedException {
     if (!process.isAlive()) return;
