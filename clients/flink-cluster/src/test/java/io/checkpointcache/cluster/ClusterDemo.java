@@ -67,7 +67,9 @@ public final class ClusterDemo {
         for (FlinkRun.Setup setup : setups) {
           try {
             Scenario.Result r = Scenario.run(cluster, jar, shape, kind, setup);
-            System.out.println(r.line() + " moved=" + r.moved() + (r.problems().isEmpty() ? "" : " problems=" + r.problems()));
+            System.out.println(
+                r.line() + " moved=" + r.moved() + " since_checkpoint_ms=" + r.sinceCheckpointMs()
+                    + (r.problems().isEmpty() ? "" : " problems=" + r.problems()));
             results.add(r);
           } catch (RuntimeException | java.io.IOException e) {
             String failure = String.format(Locale.ROOT,
@@ -91,8 +93,11 @@ public final class ClusterDemo {
         "\nMB remote: bytes the storage host sent while the job restored (its interface counter)."
             + " MB cache: bytes the agents served (ckc_read_bytes_total). restore s: from the fault until"
             + " every subtask's latest attempt had its state back (the job's own record). moved: subtasks"
-            + " placed on another node than before the fault.\n");
-    for (Scenario.Result r : results) System.out.println(r.line());
+            + " placed on another node than before the fault. since_checkpoint_ms: how long before the"
+            + " fault the restored checkpoint had completed.\n");
+    for (Scenario.Result r : results) {
+      System.out.println(r.line() + " moved=" + r.moved() + " since_checkpoint_ms=" + r.sinceCheckpointMs());
+    }
     for (String f : failures) System.out.println(f);
     boolean ok = failures.isEmpty() && results.stream().allMatch(Scenario.Result::exactlyOnce);
     System.exit(ok ? 0 : 1);

@@ -58,10 +58,13 @@ final class Scenario {
    * What one run measured.
    *
    * @param moved subtasks whose latest attempt runs on another node than before the fault
+   * @param sinceCheckpointMs how long before the fault the restored checkpoint had completed (an
+   *     ASYNC upload still running then is lost with a killed TaskManager)
    */
   record Result(
       Kind kind, FlinkRun.Setup setup, long stateBytes, long remoteBytes, long cacheBytes,
-      double restoreSeconds, int restarts, int moved, boolean exactlyOnce, List<String> problems) {
+      double restoreSeconds, int restarts, int moved, long sinceCheckpointMs, boolean exactlyOnce,
+      List<String> problems) {
     String line() {
       return String.format(
           Locale.ROOT,
@@ -167,6 +170,8 @@ final class Scenario {
         // The task's own clock of the failure, not the trigger's: it looks for the file now and then.
         faultAt = Long.parseLong(Files.readString(out.resolve("failed-at"), StandardCharsets.UTF_8).trim());
       }
+      var restored = rest.checkpoints(jobId).path("latest").path("restored");
+      long restoredCompletedAt = completedAt(rest.checkpoints(jobId), restored.path("id").asLong());
       waitUntil("the end of " + name, JOB_TIMEOUT, () -> rest.jobState(jobId).equals("FINISHED"), rest, jobId);
       List<String> problems = JobFiles.checkResults(out, parallelism, p);
       int restarts = seen.values().stream().mapToInt(JobFiles.Attempt::attempt).max().orElse(0);
@@ -176,8 +181,17 @@ final class Scenario {
       }
       return new Result(
           kind, setup, stateBytes, remoteAtRestore - remoteBefore, cacheAtRestore - cacheBefore,
-          (restoredAt - faultAt) / 1000.0, restarts, moved, problems.isEmpty(), problems);
+          (restoredAt - faultAt) / 1000.0, restarts, moved,
+          restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(), problems);
     }
+  }
+
+  /** When checkpoint {@code id} completed (its last acknowledgement, epoch ms); -1 if not listed. */
+  private static long completedAt(org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode stats, long id) {
+    for (var c : stats.path("history")) {
+      if (c.path("id").asLong() == id) return c.path("latest_ack_timestamp").asLong(-1);
+    }
+    return -1;
   }
 
   /** TaskManager resource ids start with their node's name ({@code node0-tm3}). */
