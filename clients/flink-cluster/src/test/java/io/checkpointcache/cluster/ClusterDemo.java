@@ -14,7 +14,8 @@ import java.util.Locale;
  * (the issue's format) as the last lines. Needs root (namespaces, tc); says so and exits 2 without.
  *
  * <p>Options: {@code --state-mb N} (default 256), {@code --scenarios a,b}, {@code --setups a,b}
- * (default: all), {@code --tms-per-node N} (default 2), {@code --keep} (keep the work dir under
+ * (default: every scenario; none, local-recovery, ckc, ckc+local-recovery; also ckc+sticky),
+ * {@code --tms-per-node N} (default 2), {@code --keep} (keep the work dir under
  * /tmp with every process's log). Exits 1 when a run failed or was not exactly-once.
  */
 public final class ClusterDemo {
@@ -29,7 +30,9 @@ public final class ClusterDemo {
     int stateMb = 256;
     int tmsPerNode = 2;
     boolean keep = false;
-    List<FlinkRun.Setup> setups = List.of(FlinkRun.Setup.values());
+    // The four; ckc+sticky on request.
+    List<FlinkRun.Setup> setups =
+        List.of(FlinkRun.Setup.NONE, FlinkRun.Setup.LOCAL_RECOVERY, FlinkRun.Setup.CKC, FlinkRun.Setup.CKC_LOCAL_RECOVERY);
     List<Scenario.Kind> kinds = List.of(Scenario.Kind.values());
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {

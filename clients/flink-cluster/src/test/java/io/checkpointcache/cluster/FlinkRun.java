@@ -27,21 +27,28 @@ final class FlinkRun implements AutoCloseable {
   static final int AGENT_METRICS_PORT = 9464;
   private static final Pattern READ_BYTES = Pattern.compile("(?m)^ckc_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
 
-  /** The compared set-ups (issue 12). */
+  /**
+   * The compared set-ups (issue 12), plus the cache with Flink's sticky scheduling alone:
+   * {@code execution.state-recovery.from-local} is what makes Flink's scheduler give a restarted
+   * subtask its previous slot (PreviousAllocationSlotSelectionStrategy), without local copies.
+   */
   enum Setup {
-    NONE("none", false, false),
-    LOCAL_RECOVERY("local-recovery", false, true),
-    CKC("ckc", true, false),
-    CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true);
+    NONE("none", false, false, false),
+    LOCAL_RECOVERY("local-recovery", false, true, true),
+    CKC("ckc", true, false, false),
+    CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true),
+    CKC_STICKY("ckc+sticky", true, false, true);
 
     final String label;
     final boolean cache;
-    final boolean localRecovery;
+    final boolean localBackup;
+    final boolean fromLocal;
 
-    Setup(String label, boolean cache, boolean localRecovery) {
+    Setup(String label, boolean cache, boolean localBackup, boolean fromLocal) {
       this.label = label;
       this.cache = cache;
-      this.localRecovery = localRecovery;
+      this.localBackup = localBackup;
+      this.fromLocal = fromLocal;
     }
 
     static Setup of(String label) {
@@ -207,8 +214,8 @@ final class FlinkRun implements AutoCloseable {
     } else {
       c.put("execution.checkpointing.dir", cluster.hdfsUri() + checkpoints);
     }
-    c.put("execution.checkpointing.local-backup.enabled", String.valueOf(o.setup().localRecovery));
-    c.put("execution.state-recovery.from-local", String.valueOf(o.setup().localRecovery));
+    c.put("execution.checkpointing.local-backup.enabled", String.valueOf(o.setup().localBackup));
+    c.put("execution.state-recovery.from-local", String.valueOf(o.setup().fromLocal));
     return c;
   }
 
