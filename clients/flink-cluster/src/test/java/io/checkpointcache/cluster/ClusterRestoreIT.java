@@ -14,6 +14,11 @@ import org.junit.jupiter.api.Test;
  * TaskManager is SIGKILLed and a new one with a new resource id starts on the same node, once with
  * the node cache and once with Flink's own local recovery, on real processes, real HDFS and real
  * agents. Needs root for network namespaces; without it the test is skipped and says why.
+ *
+ * <p>The cache runs as {@code ckc-sync+sticky}: with plain {@code ckc} the outcome is not the
+ * cache's to decide (Flink may place a restarted subtask on the other node, and a TaskManager
+ * killed while its ASYNC uploads run loses them; both measured), so an assertion on it would be
+ * flaky, not informative.
  */
 class ClusterRestoreIT {
   /** Not the demo's /24, so that the demo and this test can run at the same time. */
@@ -35,7 +40,8 @@ class ClusterRestoreIT {
         Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, 2, ClusterDemo.STORAGE_MBIT, false)) {
       Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
       Scenario.Result ckc =
-          Scenario.run(cluster, jar, shape, Scenario.Kind.TM_RESTART_NEW_ID, FlinkRun.Setup.CKC);
+          Scenario.run(
+              cluster, jar, shape, Scenario.Kind.TM_RESTART_NEW_ID, FlinkRun.Setup.CKC_SYNC_STICKY);
       System.out.println(ckc.line());
       Scenario.Result local =
           Scenario.run(cluster, jar, shape, Scenario.Kind.TM_RESTART_NEW_ID, FlinkRun.Setup.LOCAL_RECOVERY);
@@ -45,6 +51,7 @@ class ClusterRestoreIT {
       assertTrue(local.exactlyOnce(), "local-recovery: " + local.problems());
       // Through the cache, every subtask's state comes from its node's agent; what the storage host
       // sends is RPC answers (file lengths, the checkpoint's metadata), not state.
+      assertEquals(0, ckc.moved(), "subtasks moved to another node: " + ckc.line());
       assertTrue(ckc.cacheBytes() >= ckc.stateBytes() / 2, "ckc read from the cache: " + ckc.line());
       assertTrue(ckc.remoteBytes() < ckc.stateBytes() / 20, "ckc read from remote: " + ckc.line());
       // Local recovery cannot serve the new TaskManager: its subtask's share comes from HDFS.

@@ -30,25 +30,29 @@ final class FlinkRun implements AutoCloseable {
   /**
    * The compared set-ups (issue 12), plus the cache with Flink's sticky scheduling alone:
    * {@code execution.state-recovery.from-local} is what makes Flink's scheduler give a restarted
-   * subtask its previous slot (PreviousAllocationSlotSelectionStrategy), without local copies.
+   * subtask its previous slot (PreviousAllocationSlotSelectionStrategy), without local copies;
+   * and that with SYNC uploads, so no checkpoint completes before its files are in the cache.
    */
   enum Setup {
-    NONE("none", false, false, false),
-    LOCAL_RECOVERY("local-recovery", false, true, true),
-    CKC("ckc", true, false, false),
-    CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true),
-    CKC_STICKY("ckc+sticky", true, false, true);
+    NONE("none", false, false, false, false),
+    LOCAL_RECOVERY("local-recovery", false, true, true, false),
+    CKC("ckc", true, false, false, false),
+    CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true, false),
+    CKC_STICKY("ckc+sticky", true, false, true, false),
+    CKC_SYNC_STICKY("ckc-sync+sticky", true, false, true, true);
 
     final String label;
     final boolean cache;
     final boolean localBackup;
     final boolean fromLocal;
+    final boolean syncUpload;
 
-    Setup(String label, boolean cache, boolean localBackup, boolean fromLocal) {
+    Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload) {
       this.label = label;
       this.cache = cache;
       this.localBackup = localBackup;
       this.fromLocal = fromLocal;
+      this.syncUpload = syncUpload;
     }
 
     static Setup of(String label) {
@@ -211,6 +215,7 @@ final class FlinkRun implements AutoCloseable {
     if (o.setup().cache) {
       c.put("execution.checkpointing.dir", "ckc://" + checkpoints);
       c.put("checkpoint-cache.target", cluster.hdfsUri() + "/");
+      if (o.setup().syncUpload) c.put("checkpoint-cache.upload", "SYNC");
     } else {
       c.put("execution.checkpointing.dir", cluster.hdfsUri() + checkpoints);
     }
