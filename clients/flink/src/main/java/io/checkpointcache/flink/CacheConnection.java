@@ -91,8 +91,19 @@ final class CacheConnection implements AutoCloseable {
   FileSystem target() throws IOException {
     FileSystem fs = target;
     if (fs == null) {
-      // Unguarded: the caller's ckc:// file system is what Flink's safety net wraps.
-      fs = FileSystem.getUnguardedFileSystem(new Path(settings.target()).toUri());
+      // Flink calls a plugin's file system with the plugin's class loader as the thread's
+      // context loader, and Hadoop looks up its file systems (hdfs://) through the context
+      // loader's service files, which the plugin's loader does not show: the target is created
+      // with the loader of Flink's own classes, as it would be without the plugin.
+      Thread thread = Thread.currentThread();
+      ClassLoader previous = thread.getContextClassLoader();
+      thread.setContextClassLoader(FileSystem.class.getClassLoader());
+      try {
+        // Unguarded: the caller's ckc:// file system is what Flink's safety net wraps.
+        fs = FileSystem.getUnguardedFileSystem(new Path(settings.target()).toUri());
+      } finally {
+        thread.setContextClassLoader(previous);
+      }
       target = fs;
     }
     return fs;

@@ -1,0 +1,360 @@
+package io.checkpointcache.cluster;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * One Flink session cluster on the {@link Cluster}'s hosts, configured for one of the compared
+ * set-ups: a JobManager process, TaskManager processes on the worker nodes, and (for the ckc
+ * set-ups) one agent per node with a cache dir and Unix socket of its own, all on the shared Redis
+ * under a prefix of this run. TaskManagers can be killed and new ones started while it runs.
+ *
+ * <p>Owns: those processes (stopped by pid in {@link #close}) and the run's dir. Never: reuse
+ * another run's cache, working dirs or checkpoint dir.
+ */
+final class FlinkRun implements AutoCloseable {
+  static final int REST_PORT = 8081;
+  static final int AGENT_PORT = 7878;
+  static final int AGENT_METRICS_PORT = 9464;
+  private static final Pattern READ_BYTES = Pattern.compile("(?m)^ckc_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
+
+  /**
+   * The compared set-ups (issue 12), plus the cache with Flink's sticky scheduling alone:
+   * {@code execution.state-recovery.from-local} is what makes Flink's scheduler give a restarted
+   * subtask its previous slot (PreviousAllocationSlotSelectionStrategy), without local copies;
+   * and that with SYNC uploads, so no checkpoint completes before its files are in the cache.
+   */
+  enum Setup {
+    NONE("none", false, false, false, false),
+    LOCAL_RECOVERY("local-recovery", false, true, true, false),
+    CKC("ckc", true, false, false, false),
+    CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true, false),
+    CKC_STICKY("ckc+sticky", true, false, true, false),
+    CKC_SYNC_STICKY("ckc-sync+sticky", true, false, true, true);
+
+    final String label;
+    final boolean cache;
+    final boolean localBackup;
+    final boolean fromLocal;
+    final boolean syncUpload;
+
+    Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload) {
+      this.label = label;
+      this.cache = cache;
+      this.localBackup = localBackup;
+      this.fromLocal = fromLocal;
+      this.syncUpload = syncUpload;
+    }
+
+    static Setup of(String label) {
+      for (Setup s : values()) if (s.label.equals(label)) return s;
+      throw new IllegalArgumentException("unknown set-up " + label);
+    }
+  }
+
+  /**
+   * @param taskHeapMb task heap of each TaskManager (the hashmap backend's state lives there)
+   * @param managedMb managed memory of each TaskManager (RocksDB's)
+   */
+  record Options(
+      Setup setup, int tmsPerNode, int slotsPerTm, int taskHeapMb, int managedMb, String backend,
+      Duration checkpointInterval) {}
+
+  /** A TaskManager process and what identifies it. */
+  record TaskManager(int node, String resourceId, Path workingDir, HostProcess process) {}
+
+  private final Cluster cluster;
+  private final Options options;
+  private final Path dir;
+  private final Map<String, String> common;
+  private final List<HostProcess> agents = new ArrayList<>();
+  private final List<TaskManager> taskManagers = new ArrayList<>();
+  private HostProcess jobManager;
+  private int started;
+
+  private FlinkRun(Cluster cluster, Options options, Path dir, Map<String, String> common) {
+    this.cluster = cluster;
+    this.options = options;
+    this.dir = dir;
+    this.common = common;
+  }
+
+  /** Starts agents (ckc set-ups), the JobManager and every TaskManager; waits until all registered. */
+  static FlinkRun start(Cluster cluster, Options options, String name)
+      throws IOException, InterruptedException {
+    Path dir = Files.createDirectories(cluster.work.resolve("runs").resolve(name));
+    FlinkRun run = new FlinkRun(cluster, options, dir, commonConfig(cluster, options, name));
+    try {
+      if (options.setup().cache) {
+        for (int n = 0; n < cluster.nodes.size(); n++) run.startAgent(n, name);
+      }
+      run.startJobManager();
+      for (int n = 0; n < cluster.nodes.size(); n++) {
+        for (int t = 0; t < options.tmsPerNode(); t++) run.startTaskManager(n);
+      }
+      FlinkRest rest = run.rest();
+      int expected = cluster.nodes.size() * options.tmsPerNode();
+      Cluster.waitFor("TaskManagers", Duration.ofSeconds(120), run.jobManager, () -> registered(rest) >= expected);
+      return run;
+    } catch (IOException | InterruptedException | RuntimeException e) {
+      run.close();
+      throw e;
+    }
+  }
+
+  FlinkRest rest() {
+    return new FlinkRest(cluster.jmHost.address() + ":" + REST_PORT);
+  }
+
+  Path dir() {
+    return dir;
+  }
+
+  List<TaskManager> taskManagers() {
+    return List.copyOf(taskManagers);
+  }
+
+  /** Starts a TaskManager on {@code node} with a new resource id and working directory. */
+  TaskManager startTaskManager(int node) throws IOException {
+    String resourceId = "node" + node + "-tm" + (started++);
+    return startTaskManager(node, resourceId, dir.resolve("node" + node).resolve(resourceId));
+  }
+
+  /**
+   * Starts a TaskManager in place of the (killed) {@code tm}: the same resource id and working
+   * directory, as a StatefulSet pod with a persistent volume comes back (FLIP-198).
+   */
+  TaskManager restartSameId(TaskManager tm) throws IOException {
+    return startTaskManager(tm.node(), tm.resourceId(), tm.workingDir());
+  }
+
+  /** SIGKILLs {@code tm}: no deregistration, as when a pod or machine dies. */
+  void kill(TaskManager tm) throws InterruptedException {
+    tm.process().kill();
+    taskManagers.remove(tm);
+  }
+
+  /** The TaskManager with this resource id, if it runs. */
+  TaskManager taskManager(String resourceId) {
+    return taskManagers.stream()
+        .filter(tm -> tm.resourceId().equals(resourceId))
+        .findFirst()
+        .orElseThrow(() -> new IllegalStateException("no TaskManager " + resourceId));
+  }
+
+  /** SIGKILLs {@code node}'s agent (ckc set-ups) and every TaskManager on it: the node is lost. */
+  void killNode(int node) throws InterruptedException {
+    for (TaskManager tm : taskManagers()) {
+      if (tm.node() == node) kill(tm);
+    }
+    for (HostProcess agent : agents) {
+      if (agent.name().equals("agent-" + cluster.nodes.get(node).name())) agent.kill();
+    }
+  }
+
+  /** Bytes every agent has served to readers so far (their ckc_read_bytes_total). */
+  long cacheBytesRead() {
+    long total = 0;
+    for (NodeNetwork.Host node : options.setup().cache ? cluster.nodes : List.<NodeNetwork.Host>of()) {
+      String body = Cluster.httpGet("http://" + node.address() + ":" + AGENT_METRICS_PORT + "/metrics");
+      if (body == null) continue;
+      Matcher m = READ_BYTES.matcher(body);
+      while (m.find()) total += (long) Double.parseDouble(m.group(1));
+    }
+    return total;
+  }
+
+  private static int registered(FlinkRest rest) {
+    try {
+      return rest.taskManagers();
+    } catch (IOException e) {
+      return -1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return -1;
+    }
+  }
+
+  private static Map<String, String> commonConfig(Cluster cluster, Options o, String name) {
+    Map<String, String> c = new LinkedHashMap<>();
+    String jm = cluster.jmHost.address();
+    c.put("jobmanager.rpc.address", jm);
+    c.put("jobmanager.rpc.port", "6123");
+    // Every address of the JobManager's namespace (its own /24 address and loopback): a jar run
+    // through REST uploads its job graph to the blob server at localhost.
+    c.put("jobmanager.bind-host", "0.0.0.0");
+    c.put("rest.address", jm);
+    c.put("rest.bind-address", jm);
+    c.put("rest.port", String.valueOf(REST_PORT));
+    c.put("blob.server.port", "6124");
+    // Notice a dead TaskManager within seconds, as LocalRecoveryITCase does: the restore time then
+    // measures the restore, not a 50 s default heartbeat timeout.
+    c.put("heartbeat.interval", "1000");
+    c.put("heartbeat.timeout", "5000");
+    c.put("heartbeat.rpc-failure-threshold", "1");
+    c.put("restart-strategy.type", "fixed-delay");
+    c.put("restart-strategy.fixed-delay.attempts", "50");
+    c.put("restart-strategy.fixed-delay.delay", "1 s");
+    c.put("execution.checkpointing.interval", o.checkpointInterval().toMillis() + " ms");
+    c.put("execution.checkpointing.num-retained", "1");
+    c.put("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
+    // One subtask per TaskManager while there are enough: a lost TaskManager takes one subtask.
+    c.put("taskmanager.load-balance.mode", "SLOTS");
+    c.put("state.backend.type", o.backend());
+    c.put("execution.checkpointing.incremental", String.valueOf(o.backend().equals("rocksdb")));
+    String checkpoints = "/flink/" + name + "/checkpoints";
+    if (o.setup().cache) {
+      c.put("execution.checkpointing.dir", "ckc://" + checkpoints);
+      c.put("checkpoint-cache.target", cluster.hdfsUri() + "/");
+      if (o.setup().syncUpload) c.put("checkpoint-cache.upload", "SYNC");
+    } else {
+      c.put("execution.checkpointing.dir", cluster.hdfsUri() + checkpoints);
+    }
+    c.put("execution.checkpointing.local-backup.enabled", String.valueOf(o.setup().localBackup));
+    c.put("execution.state-recovery.from-local", String.valueOf(o.setup().fromLocal));
+    return c;
+  }
+
+  private void startAgent(int node, String runName) throws IOException, InterruptedException {
+    NodeNetwork.Host host = cluster.nodes.get(node);
+    Path home = Files.createDirectories(nodeDir(node));
+    List<String> cmd =
+        List.of(
+            "node", cluster.inputs.repoRoot().resolve("agents/node-agent/bin/ckc-agent.js").toString(),
+            "--listen", host.address() + ":" + AGENT_PORT,
+            "--socket", socket(node).toString(),
+            "--cache-dir", home.resolve("cache").toString(),
+            "--node-id", host.name(),
+            "--redis-url", cluster.redisUrl(),
+            "--redis-prefix", "ckc-" + runName,
+            "--metrics-listen", host.address() + ":" + AGENT_METRICS_PORT,
+            "--min-free-percent", "0",
+            "--log-format", "text",
+            "--shutdown-grace", "2s");
+    HostProcess agent = HostProcess.start("agent-" + host.name(), host, cmd, Map.of(), home.resolve("agent.log"));
+    agents.add(agent);
+    String metrics = "http://" + host.address() + ":" + AGENT_METRICS_PORT + "/metrics";
+    Cluster.waitFor(
+        "agent on " + host.name(), Duration.ofSeconds(60), agent,
+        () -> Files.exists(socket(node)) && Cluster.httpGet(metrics) != null);
+  }
+
+  private Path nodeDir(int node) {
+    return dir.resolve("node" + node);
+  }
+
+  private Path socket(int node) {
+    return nodeDir(node).resolve("agent.sock");
+  }
+
+  private Path pluginsDir() throws IOException {
+    Path plugins = dir.resolve("plugins");
+    if (options.setup().cache && !Files.isDirectory(plugins.resolve("checkpoint-cache"))) {
+      Path jar = cluster.inputs.pluginJar();
+      if (!Files.isRegularFile(jar)) throw new IOException(jar + " is missing: build the plugin (mvn -P cluster package)");
+      Files.createDirectories(plugins.resolve("checkpoint-cache"));
+      Files.copy(jar, plugins.resolve("checkpoint-cache").resolve(jar.getFileName()));
+    }
+    return Files.createDirectories(plugins);
+  }
+
+  private void startJobManager() throws IOException, InterruptedException {
+    Path home = Files.createDirectories(dir.resolve("jm"));
+    Map<String, String> conf = new LinkedHashMap<>(common);
+    conf.put("web.upload.dir", Files.createDirectories(home.resolve("upload")).toString());
+    conf.put("io.tmp.dirs", Files.createDirectories(home.resolve("tmp")).toString());
+    conf.put("process.jobmanager.working-dir", home.resolve("work").toString());
+    // No agent on the JobManager's host: its cache calls fail fast, its deletes reach HDFS.
+    if (options.setup().cache) conf.put("checkpoint-cache.agent", "unix:" + home.resolve("no-agent.sock"));
+    jobManager =
+        startFlinkProcess(
+            "jobmanager", cluster.jmHost, home, conf, 512, List.of(),
+            "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint");
+    FlinkRest rest = rest();
+    Cluster.waitFor("JobManager REST", Duration.ofSeconds(120), jobManager, () -> registered(rest) >= 0);
+  }
+
+  private TaskManager startTaskManager(int node, String resourceId, Path workingDir) throws IOException {
+    NodeNetwork.Host host = cluster.nodes.get(node);
+    Files.createDirectories(workingDir);
+    Map<String, String> conf = new LinkedHashMap<>(common);
+    conf.put("taskmanager.host", host.address());
+    conf.put("taskmanager.bind-host", host.address());
+    conf.put("taskmanager.resource-id", resourceId);
+    conf.put("process.taskmanager.working-dir", workingDir.resolve("work").toString());
+    conf.put("io.tmp.dirs", Files.createDirectories(workingDir.resolve("tmp")).toString());
+    conf.put("execution.checkpointing.local-backup.dirs", workingDir.resolve("local-state").toString());
+    conf.put("taskmanager.numberOfTaskSlots", String.valueOf(options.slotsPerTm()));
+    if (options.setup().cache) conf.put("checkpoint-cache.agent", "unix:" + socket(node));
+    // Every memory component explicit (what Flink's start scripts would otherwise compute): the
+    // TaskManager refuses to start without them.
+    int frameworkHeap = 64, frameworkOffHeap = 64, taskOffHeap = 0, network = 32, metaspace = 128, overhead = 96;
+    conf.put("taskmanager.cpu.cores", String.valueOf(options.slotsPerTm()));
+    conf.put("taskmanager.memory.framework.heap.size", frameworkHeap + "m");
+    conf.put("taskmanager.memory.task.heap.size", options.taskHeapMb() + "m");
+    conf.put("taskmanager.memory.managed.size", options.managedMb() + "m");
+    conf.put("taskmanager.memory.network.min", network + "m");
+    conf.put("taskmanager.memory.network.max", network + "m");
+    conf.put("taskmanager.memory.framework.off-heap.size", frameworkOffHeap + "m");
+    conf.put("taskmanager.memory.task.off-heap.size", taskOffHeap + "m");
+    conf.put("taskmanager.memory.jvm-metaspace.size", metaspace + "m");
+    conf.put("taskmanager.memory.jvm-overhead.min", overhead + "m");
+    conf.put("taskmanager.memory.jvm-overhead.max", overhead + "m");
+    List<String> jvm =
+        List.of(
+            "-Xms" + (frameworkHeap + options.taskHeapMb()) + "m",
+            "-XX:MaxDirectMemorySize=" + (frameworkOffHeap + taskOffHeap + network) + "m",
+            "-XX:MaxMetaspaceSize=" + metaspace + "m",
+            "-Dckc.taskmanager=" + resourceId);
+    HostProcess process =
+        startFlinkProcess(
+            resourceId, host, workingDir, conf, frameworkHeap + options.taskHeapMb(), jvm,
+            "org.apache.flink.runtime.taskexecutor.TaskManagerRunner");
+    TaskManager tm = new TaskManager(node, resourceId, workingDir, process);
+    taskManagers.add(tm);
+    return tm;
+  }
+
+  private HostProcess startFlinkProcess(
+      String name, NodeNetwork.Host host, Path home, Map<String, String> conf, int heapMb,
+      List<String> jvm, String mainClass) throws IOException {
+    Path confDir = Files.createDirectories(home.resolve("conf"));
+    StringBuilder yaml = new StringBuilder();
+    conf.forEach((k, v) -> yaml.append(k).append(": '").append(v.replace("'", "''")).append("'\n"));
+    Files.writeString(confDir.resolve("config.yaml"), yaml, StandardCharsets.UTF_8);
+    List<String> cmd = cluster.java(heapMb, jvm);
+    cmd.addAll(List.of(
+        "-Dlog4j.configurationFile=" + Cluster.log4jConfig(confDir.resolve("log4j2.properties")).toUri(),
+        "-Dlog.file=" + home.resolve(name + ".log"),
+        "-cp", cluster.flinkClasspath(),
+        mainClass, "--configDir", confDir.toString()));
+    return HostProcess.start(
+        name, host, cmd, Map.of("FLINK_PLUGINS_DIR", pluginsDir().toString()), home.resolve(name + ".out"));
+  }
+
+  @Override
+  public void close() {
+    List<HostProcess> all = new ArrayList<>();
+    for (TaskManager tm : taskManagers) all.add(tm.process());
+    if (jobManager != null) all.add(jobManager);
+    all.addAll(agents);
+    // All at once: one by one, graceful stops add up to most of a short run.
+    for (HostProcess p : all) p.requestStop();
+    for (HostProcess p : all) {
+      try {
+        p.stop();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+}

@@ -1,0 +1,221 @@
+package io.checkpointcache.cluster;
+
+import io.checkpointcache.cluster.job.KeyedStateJob;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One scenario of issue 12 on one set-up: a fresh {@link FlinkRun}, the job submitted through
+ * REST, a fault once a few checkpoints completed, then the measurements: restore time (from the
+ * fault until every subtask's latest attempt had its state back, as the job itself records it),
+ * bytes the storage host sent during the restore (its interface counter: an independent count),
+ * bytes the agents served (their ckc_read_bytes_total), and whether the final state is
+ * exactly-once.
+ */
+final class Scenario {
+  private static final Duration RESTORE_TIMEOUT = Duration.ofSeconds(240);
+  private static final Duration JOB_TIMEOUT = Duration.ofSeconds(600);
+
+  /**
+   * The faults (issue 12's scenarios); the victim is the TaskManager running subtask 0. Where the
+   * lost subtasks must find room elsewhere, every TaskManager has a spare slot; otherwise each has
+   * exactly one, so the restarted job waits for the replacement, as LocalRecoveryITCase's does (a
+   * spare slot elsewhere would take the subtask before the replacement registers).
+   */
+  enum Kind {
+    /** Subtask 0 throws; its TaskManager lives. */
+    TASK_FAILURE("task-failure", false),
+    /** The TaskManager is SIGKILLed; a new one with a new resource id starts on the same node. */
+    TM_RESTART_NEW_ID("tm-restart-new-id", false),
+    /** As above, restarted with the same resource id and working directory (FLIP-198). */
+    TM_RESTART_SAME_ID("tm-restart-same-id", false),
+    /** The TaskManager is SIGKILLed and not replaced; the node's other TaskManager has room. */
+    TM_LOST_SAME_NODE("tm-lost-same-node", true),
+    /** The node's agent and TaskManagers are SIGKILLed; the other nodes have room. */
+    NODE_LOST("node-lost", true);
+
+    final String label;
+    final boolean spareSlots;
+
+    Kind(String label, boolean spareSlots) {
+      this.label = label;
+      this.spareSlots = spareSlots;
+    }
+
+    static Kind of(String label) {
+      for (Kind k : values()) if (k.label.equals(label)) return k;
+      throw new IllegalArgumentException("unknown scenario " + label);
+    }
+  }
+
+  /**
+   * What one run measured.
+   *
+   * @param moved subtasks whose latest attempt runs on another node than before the fault
+   * @param sinceCheckpointMs how long before the fault the restored checkpoint had completed (an
+   *     ASYNC upload still running then is lost with a killed TaskManager)
+   */
+  record Result(
+      Kind kind, FlinkRun.Setup setup, long stateBytes, long remoteBytes, long cacheBytes,
+      double restoreSeconds, int restarts, int moved, long sinceCheckpointMs, boolean exactlyOnce,
+      List<String> problems) {
+    String line() {
+      return String.format(
+          Locale.ROOT,
+          "scenario=%s config=%s remote_bytes=%d cache_bytes=%d restore_s=%.2f exactly_once=%s",
+          kind.label, setup.label, remoteBytes, cacheBytes, restoreSeconds, exactlyOnce ? "yes" : "no");
+    }
+  }
+
+  /**
+   * The shape of every run: job size, cluster size (slots per TaskManager: 1, or 2 where the
+   * scenario needs spare slots), checkpoint pace.
+   */
+  record Shape(
+      KeyedStateJob.Params job, int parallelism, int tmsPerNode, int taskHeapMb, int managedMb,
+      String backend, Duration checkpointInterval, long faultAfterCheckpoint) {}
+
+  private Scenario() {}
+
+  static Result run(Cluster cluster, Path jobJar, Shape shape, Kind kind, FlinkRun.Setup setup)
+      throws IOException, InterruptedException {
+    String name = kind.label + "-" + setup.label.replace('+', '-');
+    FlinkRun.Options options =
+        new FlinkRun.Options(
+            setup, shape.tmsPerNode(), kind.spareSlots ? 2 : 1, shape.taskHeapMb(), shape.managedMb(),
+            shape.backend(), shape.checkpointInterval());
+    try (FlinkRun run = FlinkRun.start(cluster, options, name)) {
+      int parallelism = shape.parallelism();
+      Path out = Files.createDirectories(run.dir().resolve("out"));
+      Path trigger = out.resolve("fail-now");
+      FlinkRest rest = run.rest();
+      String jarId = rest.uploadJar(jobJar);
+      KeyedStateJob.Params p = shape.job();
+      String jobId =
+          rest.runJar(
+              jarId, KeyedStateJob.class.getName(),
+              List.of("--keys", String.valueOf(p.keys()), "--payload-bytes", String.valueOf(p.payloadBytes()),
+                  "--rounds", String.valueOf(p.rounds()), "--out", out.toString(),
+                  "--fail-trigger", trigger.toString()),
+              parallelism);
+      waitUntil("checkpoint " + shape.faultAfterCheckpoint() + " of " + name, JOB_TIMEOUT,
+          () -> rest.completedCheckpoints(jobId) >= shape.faultAfterCheckpoint(), rest, jobId);
+      // The fault comes half an interval after a checkpoint completed, not at once: a TaskManager
+      // killed within moments of a completion takes its not yet finished ASYNC cache uploads with
+      // it (measured: then that subtask's files come from remote), and a failure is no likelier
+      // then than at any other time.
+      long completed = rest.completedCheckpoints(jobId);
+      waitUntil("the checkpoint after " + completed + " of " + name, JOB_TIMEOUT,
+          () -> rest.completedCheckpoints(jobId) > completed, rest, jobId);
+      Thread.sleep(shape.checkpointInterval().toMillis() / 2);
+      long checkpointsBefore = rest.completedCheckpoints(jobId);
+      long stateBytes = rest.checkpoints(jobId).path("latest").path("completed").path("checkpointed_size").asLong();
+      Map<Integer, JobFiles.Attempt> before = JobFiles.latestAttempts(out);
+      if (before.size() != parallelism) throw new IllegalStateException(name + ": not every subtask opened");
+
+      long remoteBefore = NodeNetwork.bytesSent(cluster.storage);
+      long cacheBefore = run.cacheBytesRead();
+      long faultAt = System.currentTimeMillis();
+      FlinkRun.TaskManager victim = run.taskManager(before.get(0).taskManager());
+      switch (kind) {
+        case TASK_FAILURE -> Files.writeString(trigger, "now\n", StandardCharsets.UTF_8);
+        case TM_RESTART_NEW_ID -> {
+          run.kill(victim);
+          run.startTaskManager(victim.node());
+        }
+        case TM_RESTART_SAME_ID -> {
+          run.kill(victim);
+          run.restartSameId(victim);
+        }
+        case TM_LOST_SAME_NODE -> run.kill(victim);
+        case NODE_LOST -> run.killNode(victim.node());
+      }
+
+      // Every subtask's latest attempt restored; a later failover (a first attempt deployed to the
+      // dead TaskManager's slots, say) starts the clock over, so keep the figures of the attempts
+      // that are still the latest once the job checkpoints again.
+      long remoteAtRestore = -1;
+      long cacheAtRestore = -1;
+      long restoredAt = -1;
+      Map<Integer, JobFiles.Attempt> seen = Map.of();
+      long deadline = System.nanoTime() + RESTORE_TIMEOUT.toNanos();
+      while (true) {
+        Map<Integer, JobFiles.Attempt> latest = JobFiles.latestAttempts(out);
+        boolean allRestored =
+            latest.size() == parallelism
+                && latest.entrySet().stream().allMatch(e -> e.getValue().attempt() > before.get(e.getKey()).attempt());
+        if (allRestored && !latest.equals(seen)) {
+          seen = latest;
+          restoredAt = latest.values().stream().mapToLong(JobFiles.Attempt::openedAtMs).max().orElseThrow();
+          remoteAtRestore = NodeNetwork.bytesSent(cluster.storage);
+          cacheAtRestore = run.cacheBytesRead();
+        }
+        String state = rest.jobState(jobId);
+        if (restoredAt > 0 && (state.equals("FINISHED") || rest.completedCheckpoints(jobId) > checkpointsBefore)) break;
+        if (state.equals("FAILED") || state.equals("CANCELED")) {
+          throw new IllegalStateException(name + ": job " + state + ": " + rest.exceptions(jobId));
+        }
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException(name + ": no restore within " + RESTORE_TIMEOUT.toSeconds() + " s");
+        }
+        Thread.sleep(100);
+      }
+      if (kind == Kind.TASK_FAILURE) {
+        // The task's own clock of the failure, not the trigger's: it looks for the file now and then.
+        faultAt = Long.parseLong(Files.readString(out.resolve("failed-at"), StandardCharsets.UTF_8).trim());
+      }
+      var restored = rest.checkpoints(jobId).path("latest").path("restored");
+      long restoredCompletedAt = completedAt(rest.checkpoints(jobId), restored.path("id").asLong());
+      waitUntil("the end of " + name, JOB_TIMEOUT, () -> rest.jobState(jobId).equals("FINISHED"), rest, jobId);
+      List<String> problems = JobFiles.checkResults(out, parallelism, p);
+      int restarts = seen.values().stream().mapToInt(JobFiles.Attempt::attempt).max().orElse(0);
+      int moved = 0;
+      for (var e : seen.entrySet()) {
+        if (!nodeOf(e.getValue().taskManager()).equals(nodeOf(before.get(e.getKey()).taskManager()))) moved++;
+      }
+      return new Result(
+          kind, setup, stateBytes, remoteAtRestore - remoteBefore, cacheAtRestore - cacheBefore,
+          (restoredAt - faultAt) / 1000.0, restarts, moved,
+          restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(), problems);
+    }
+  }
+
+  /** When checkpoint {@code id} completed (its last acknowledgement, epoch ms); -1 if not listed. */
+  private static long completedAt(org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.JsonNode stats, long id) {
+    for (var c : stats.path("history")) {
+      if (c.path("id").asLong() == id) return c.path("latest_ack_timestamp").asLong(-1);
+    }
+    return -1;
+  }
+
+  /** TaskManager resource ids start with their node's name ({@code node0-tm3}). */
+  private static String nodeOf(String resourceId) {
+    int dash = resourceId.indexOf('-');
+    return dash < 0 ? resourceId : resourceId.substring(0, dash);
+  }
+
+  interface Check {
+    boolean holds() throws IOException, InterruptedException;
+  }
+
+  private static void waitUntil(String what, Duration timeout, Check check, FlinkRest rest, String jobId)
+      throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!check.holds()) {
+      String state = rest.jobState(jobId);
+      if (state.equals("FAILED") || state.equals("CANCELED")) {
+        throw new IllegalStateException("waiting for " + what + ": job " + state + ": " + rest.exceptions(jobId));
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException("no " + what + " within " + timeout.toSeconds() + " s (job " + state + ")");
+      }
+      Thread.sleep(200);
+    }
+  }
+}
