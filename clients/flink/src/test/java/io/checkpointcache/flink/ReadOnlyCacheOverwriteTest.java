@@ -6,11 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.checkpointcache.client.ScriptedAgent;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.List;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.fs.FSDataOutputStream;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.FileSystem.WriteMode;
@@ -35,14 +33,7 @@ class ReadOnlyCacheOverwriteTest {
   void start() throws IOException {
     scripted = ScriptedAgent.start();
     remote = Files.createDirectories(tmp.resolve("remote"));
-    Configuration c = new Configuration();
-    c.setString("checkpoint-cache.target", remote.toUri().toString());
-    c.setString("checkpoint-cache.agent", scripted.address());
-    c.setString("checkpoint-cache.upload", "off");
-    c.setString("checkpoint-cache.spool-dir", tmp.resolve("spool").toString());
-    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
-    factory.configure(c);
-    fs = factory.create(URI.create("ckc:///"));
+    fs = ScriptedFileSystem.over(scripted, remote, tmp.resolve("spool"), "off");
   }
 
   @AfterEach

@@ -6,11 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.checkpointcache.client.ScriptedAgent;
-import java.net.URI;
 import java.nio.file.Files;
 import java.time.Duration;
 import java.util.Random;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.fs.FSDataOutputStream;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.FileSystem.WriteMode;
@@ -38,14 +36,9 @@ class StaleUploadTest {
   @BeforeEach
   void start() throws Exception {
     scripted = ScriptedAgent.start();
-    Configuration c = new Configuration();
-    c.setString("checkpoint-cache.target", Files.createDirectories(tmp.resolve("remote")).toUri().toString());
-    c.setString("checkpoint-cache.agent", scripted.address());
-    c.setString("checkpoint-cache.upload", "async");
-    c.setString("checkpoint-cache.spool-dir", tmp.resolve("spool").toString());
-    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
-    factory.configure(c);
-    fs = factory.create(URI.create("ckc:///"));
+    fs =
+        ScriptedFileSystem.over(
+            scripted, Files.createDirectories(tmp.resolve("remote")), tmp.resolve("spool"), "async");
     metrics.reset();
   }
 

@@ -11,11 +11,9 @@ import io.checkpointcache.client.ScriptedAgent;
 import io.checkpointcache.v1.ReportCorruptRequest;
 import io.grpc.Status;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.util.List;
 import java.util.Random;
-import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
@@ -43,14 +41,7 @@ class WholeEntryChecksumFileSystemTest {
   void start() throws IOException {
     scripted = ScriptedAgent.start();
     remote = Files.createDirectories(tmp.resolve("remote"));
-    Configuration c = new Configuration();
-    c.setString("checkpoint-cache.target", remote.toUri().toString());
-    c.setString("checkpoint-cache.agent", scripted.address());
-    c.setString("checkpoint-cache.upload", "off");
-    c.setString("checkpoint-cache.spool-dir", tmp.resolve("spool").toString());
-    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
-    factory.configure(c);
-    fs = factory.create(URI.create("ckc:///"));
+    fs = ScriptedFileSystem.over(scripted, remote, tmp.resolve("spool"), "off");
     metrics.reset();
   }
 
