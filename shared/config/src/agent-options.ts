@@ -2,53 +2,11 @@
  * The node agent's options, as data: the single source for flags, environment variables, YAML
  * keys, defaults, bounds, `--help` and (later) the validation of Kubernetes manifests.
  * Owns: names, spellings, defaults and docs. Never: parsing or I/O (load-agent-config.ts does).
+ * One file on purpose, although it grows by one entry per option: AgentConfig's type is derived
+ * from the one literal below, and the options read best as one list in `--help` order. The shape
+ * of an entry is in option-spec.ts.
  */
-
-export type OptionType =
-  | 'string'
-  | 'duration'
-  | 'size'
-  | 'int'
-  | 'enum'
-  | 'bool'
-  | 'hostport'
-  | 'path'
-  | 'url'
-  /** A file mode in octal, such as 0660. */
-  | 'mode';
-
-export interface OptionSpec {
-  /** camelCase: the YAML key and the AgentConfig field. */
-  readonly name: string;
-  /** kebab-case, without the leading `--`. */
-  readonly flag: string;
-  readonly env: string;
-  readonly type: OptionType;
-  /**
-   * The default, written as a user would write it and parsed like user input. `<cacheDir>` at
-   * the start stands for the resolved cache directory. Absent: no default (the value is unset).
-   */
-  readonly default?: string;
-  /** How `--help` describes the behaviour when the option is unset and has no default. */
-  readonly unsetDoc?: string;
-  /** Placeholder for the value in `--help`. */
-  readonly metavar: string;
-  readonly doc: string;
-  /** `off` (or an empty string) turns the feature off: the value becomes unset. */
-  readonly canDisable?: boolean;
-  /** Inclusive bounds: milliseconds for durations, bytes for sizes. */
-  readonly min?: number;
-  readonly max?: number;
-  /** For enums: the accepted values (matched case-insensitively). */
-  readonly values?: readonly string[];
-  /** For strings: the accepted shape and how messages describe it. */
-  readonly pattern?: RegExp;
-  readonly patternDoc?: string;
-  /** For URLs: accepted schemes, with their colon. */
-  readonly protocols?: readonly string[];
-  /** False for options that cannot be set from the config file (the file's own path). */
-  readonly inFile?: boolean;
-}
+import type { OptionSpec } from './option-spec';
 
 /** Node ids end up in Redis keys and file names: no separators, braces or spaces. */
 /** Kubernetes node names are DNS subdomains of up to 253 characters; every one must fit. */
@@ -403,6 +361,13 @@ const OPTIONS = [
 export const AGENT_OPTIONS: readonly OptionSpec[] = Object.freeze(
   OPTIONS.map((o) => Object.freeze(o as OptionSpec)),
 );
+
+/** The option named `name` (its camelCase name); a programming error when there is none. */
+export function optionNamed(name: string): OptionSpec {
+  const option = AGENT_OPTIONS.find((o) => o.name === name);
+  if (!option) throw new Error(`no option named ${name}`);
+  return option;
+}
 
 type AgentOption = (typeof OPTIONS)[number];
 

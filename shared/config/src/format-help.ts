@@ -1,7 +1,8 @@
 /**
  * `ckc-agent --help`, generated from AGENT_OPTIONS so that it cannot drift from what is accepted.
  */
-import { AGENT_OPTIONS, type OptionSpec } from './agent-options';
+import { AGENT_OPTIONS } from './agent-options';
+import type { OptionSpec } from './option-spec';
 
 const WIDTH = 100;
 const INDENT = '      ';

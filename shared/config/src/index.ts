@@ -4,14 +4,8 @@
  * Owns: every option's name, spelling, default and doc. The only code that reads the environment.
  * Never: I/O besides reading the YAML file.
  */
-export {
-  AGENT_OPTIONS,
-  NODE_ID_PATTERN,
-  MAX_NODE_ID_LENGTH,
-  NODE_ID_DOC,
-  type OptionSpec,
-  type OptionType,
-} from './agent-options';
+export { AGENT_OPTIONS, NODE_ID_PATTERN, MAX_NODE_ID_LENGTH, NODE_ID_DOC } from './agent-options';
+export type { OptionSpec, OptionType } from './option-spec';
 export { ConfigError, isConfigError } from './config-error';
 export { formatHelp } from './format-help';
 export {
