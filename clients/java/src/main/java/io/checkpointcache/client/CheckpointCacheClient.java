@@ -134,7 +134,7 @@ public final class CheckpointCacheClient implements AutoCloseable {
     }
     RemoteStore store = remote == null ? null : options.remoteStores().resolve(remote);
     return new CheckpointReadStream(
-        new CheckpointReadStream.Plan(
+        new ReadPlan(
             asyncStub,
             channel,
             key,

@@ -78,6 +78,11 @@ public enum FallbackReason {
     return status;
   }
 
+  /** The error a read of {@code key} records (or fails with) for this reason: {@link #status()}. */
+  CheckpointCacheException error(String details, String key) {
+    return new CheckpointCacheException(status, details, "Read", key, null);
+  }
+
   /** True when the client detected the failure itself (the agent did not end the call). */
   public boolean isClientDetected() {
     return ordinal() >= CHECKSUM_MISMATCH.ordinal();
@@ -87,5 +92,16 @@ public enum FallbackReason {
   public static Optional<FallbackReason> ofStatus(Status.Code code) {
     if (!FALLBACK_STATUSES.contains(code)) return Optional.empty();
     return Optional.of(valueOf(code.name()));
+  }
+
+  /**
+   * The reason for a short circuit's Lease that failed with {@code code}, when the read should go
+   * to the remote store at once: the agent itself failed it (down, hung, entry absent), and asking
+   * it again with Read would only add another deadline. Empty when the agent's stream answers
+   * instead: an agent without Lease ({@code UNIMPLEMENTED}), or a status the policy does not act
+   * on (a bad key).
+   */
+  static Optional<FallbackReason> ofLeaseStatus(Status.Code code) {
+    return code == Status.Code.UNIMPLEMENTED ? Optional.empty() : ofStatus(code);
   }
 }
