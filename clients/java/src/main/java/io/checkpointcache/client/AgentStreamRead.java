@@ -96,7 +96,8 @@ final class AgentStreamRead {
           ? failed(
               FallbackReason.FIRST_MESSAGE_TIMEOUT,
               "no header from the agent within " + timeoutMs + " ms")
-          : failed(FallbackReason.IDLE_TIMEOUT, "no message from the agent for " + timeoutMs + " ms");
+          : failed(
+              FallbackReason.IDLE_TIMEOUT, "no message from the agent for " + timeoutMs + " ms");
     }
     if (event instanceof ReadResponse message) {
       call.requestStream.request(1);

@@ -165,7 +165,6 @@ public final class CheckpointReadStream extends InputStream {
   /** Ends the read; the call to the agent is cancelled and the remote stream closed. */
   @Override
   public void close() {
-    if (phase == Phase.CLOSED) return;
     enter(Phase.CLOSED);
   }
 
@@ -217,7 +216,8 @@ public final class CheckpointReadStream extends InputStream {
       String stale = plan.expected().staleness(leased);
       if (stale != null) {
         plan.stats().shortCircuitMissed();
-        localFailed(FallbackReason.STALE_ENTRY, FallbackReason.STALE_ENTRY.error(stale, plan.key()));
+        FallbackReason reason = FallbackReason.STALE_ENTRY;
+        localFailed(reason, reason.error(stale, plan.key()));
         return;
       }
     }
@@ -380,10 +380,12 @@ public final class CheckpointReadStream extends InputStream {
     if (observed == expected) return;
     String mismatch = WholeEntryCheck.describe(observed, expected, delivered);
     FallbackReason reason = FallbackReason.WHOLE_CHECKSUM_MISMATCH;
-    if (fallback == null) fallback = new FallbackEvent(reason, position, reason.error(mismatch, key()));
+    if (fallback == null) {
+      fallback = new FallbackEvent(reason, position, reason.error(mismatch, key()));
+    }
     enter(Phase.ENDED);
     try {
-      WholeEntryCheck.settle(plan, observed, expected, end - plan.offset(), fromCache == 0, mismatch);
+      WholeEntryCheck.settle(plan, observed, expected, delivered, fromCache == 0, mismatch);
     } catch (IOException e) {
       throw fail(e);
     }

@@ -33,7 +33,9 @@ final class ReadChecks {
     } else if (entry != null && h.getOffset() + h.getLength() > entry.getSize()) {
       return "header range " + h.getOffset() + "+" + h.getLength() + " exceeds entry size "
           + entry.getSize();
-    } else if (entry != null && length == null && h.getOffset() + h.getLength() != entry.getSize()) {
+    } else if (entry != null
+        && length == null
+        && h.getOffset() + h.getLength() != entry.getSize()) {
       return "header range " + h.getOffset() + "+" + h.getLength() + " stops before the end ("
           + entry.getSize() + ")";
     }

@@ -104,7 +104,8 @@ final class WholeEntryCheck {
         Status.Code.DATA_LOSS,
         mismatch + "; the remote store's copy, re-read to check, has "
             + CheckpointReadStream.hex(remote) + ": " + cause + ". The bytes already returned are"
-            + " not the remote's: discard them and read again (the entry was reported to the agent)",
+            + " not the remote's: discard them and read again (the entry was reported to the"
+            + " agent)",
         "Read",
         plan.key(),
         null);
