@@ -24,6 +24,8 @@ export class AgentProcess {
     readonly tcpAddress: string,
     /** `unix:/path`, as client stubs take it. */
     readonly unixAddress: string,
+    /** Its cache directory (what a same-node short circuit mounts). */
+    readonly cacheDir: string,
   ) {}
 
   static async start(options: AgentProcessOptions): Promise<AgentProcess> {
@@ -58,7 +60,7 @@ export class AgentProcess {
           ? record.tcp
           : undefined;
       }, START_TIMEOUT_MS);
-      return new AgentProcess(child, tcp, `unix:${options.socketPath}`);
+      return new AgentProcess(child, tcp, `unix:${options.socketPath}`, options.cacheDir);
     } catch (err) {
       await child.stop();
       throw err;

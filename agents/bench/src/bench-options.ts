@@ -17,6 +17,8 @@ export const SCENARIO_GROUPS = [
   'concurrency',
   'recovery',
   'memory',
+  'java',
+  'write',
 ] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 
@@ -72,7 +74,8 @@ export const USAGE = `Usage: npm run bench [-- options]      the throughput / la
   --docs / --no-docs      update docs/benchmarks.md and docs/benchmarks/ (default: on unless --quick)
   --keep                  keep the temp dir
   --load                  npm run load: ghz configs from test/load/ (with --quick: fewer calls)
-Needs: redis-server, nginx (apt-get install -y nginx-light), root for the shaped link (else a
+Needs: redis-server, nginx (apt-get install -y nginx-light), iperf3 (apt-get install -y iperf3),
+Java 17 and Maven for the group java, root for the shaped link (else a
 throttled loopback server stands in, and the output says so), Go for installing ghz.`;
 
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {

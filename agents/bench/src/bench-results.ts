@@ -61,6 +61,11 @@ export class BenchResults {
     byRound.set(round, value);
   }
 
+  /** The value recorded for `round`, if any. */
+  sample(id: string, round: number): number | undefined {
+    return this.samples.get(id)?.get(round);
+  }
+
   /** Drops a sample recorded for `round` (it turned out not to measure what it claims). */
   forget(id: string, round: number): void {
     this.samples.get(id)?.delete(round);

@@ -15,6 +15,8 @@ export interface ManagedChildOptions {
   args: readonly string[];
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Keep a pipe to its standard input open, for `send` (default: no stdin). */
+  stdin?: boolean;
 }
 
 const OUTPUT_TAIL_CHARS = 6000;
@@ -48,7 +50,7 @@ export class ManagedChild {
 
   static spawn(options: ManagedChildOptions): ManagedChild {
     const child = spawn(options.command, options.args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       env: options.env ?? process.env,
       cwd: options.cwd,
       detached: true,
@@ -100,6 +102,18 @@ export class ManagedChild {
         finish(this.failure(`exited (${signal ?? code}) before it was ready`)),
       );
     });
+  }
+
+  /** Calls `listener` with every later line of its output; returns the unsubscribe. */
+  onLine(listener: (line: string) => void): () => void {
+    this.lineListeners.add(listener);
+    return () => this.lineListeners.delete(listener);
+  }
+
+  /** Writes one line to its standard input (spawned with `stdin: true`). */
+  send(line: string): void {
+    if (!this.child.stdin) throw new Error(`${this.name} was started without a stdin pipe`);
+    this.child.stdin.write(line + '\n');
   }
 
   /** An Error naming the child, with its output tail. */

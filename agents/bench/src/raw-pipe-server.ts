@@ -8,17 +8,26 @@ import { createReadStream } from 'node:fs';
 import * as net from 'node:net';
 import { pipeline } from 'node:stream/promises';
 
-/** Same read size as the agent's checksum blocks, so both sides issue the same disk reads. */
+/** The agent's checksum block size: the pipe's smaller read size, and the Node file-read limit's. */
 export const RAW_PIPE_READ_SIZE = 256 * 1024;
+/**
+ * The read sizes the bench measures the raw pipes at; the faster one is the limit (on this machine
+ * 1 MiB reads moved about twice what 256 KiB reads did, see docs/benchmarks.md).
+ */
+export const RAW_PIPE_READ_SIZES = { '256k': RAW_PIPE_READ_SIZE, '1m': 1024 * 1024 } as const;
+export type RawPipeReadSize = keyof typeof RAW_PIPE_READ_SIZES;
 
 export class RawPipeServer {
   private readonly server: net.Server;
 
-  constructor(private readonly file: string) {
+  constructor(
+    private readonly file: string,
+    private readonly readSize: number = RAW_PIPE_READ_SIZE,
+  ) {
     this.server = net.createServer((socket) => {
       socket.on('error', () => undefined);
-      pipeline(createReadStream(this.file, { highWaterMark: RAW_PIPE_READ_SIZE }), socket).catch(
-        () => socket.destroy(),
+      pipeline(createReadStream(this.file, { highWaterMark: this.readSize }), socket).catch(() =>
+        socket.destroy(),
       );
     });
   }

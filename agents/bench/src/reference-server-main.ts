@@ -9,26 +9,37 @@
 import * as grpc from '@grpc/grpc-js';
 import { GRPC_SERVER_OPTIONS } from '@checkpoint-cache/node-agent';
 import { ConstantCheckpointCacheService } from './constant-checkpoint-cache-service';
-import { RawPipeServer } from './raw-pipe-server';
+import { RAW_PIPE_READ_SIZES, RawPipeServer, type RawPipeReadSize } from './raw-pipe-server';
 
 export interface ReferenceServerArgs {
   /** The file the raw pipes send. */
   file: string;
-  /** Where the raw Unix socket pipe listens. */
+  /** Where the raw Unix socket pipes listen: `<unixPath>.<read size>`. */
   unixPath: string;
   /** Keys and sizes of the constant gRPC entries. */
   constantSizes: Record<string, number>;
 }
 
 export interface ReferenceServerAddresses {
-  tcp: string;
-  unix: string;
+  /** One raw pipe per read size and transport. */
+  tcp: Record<RawPipeReadSize, string>;
+  unix: Record<RawPipeReadSize, string>;
   grpc: string;
 }
 
 async function main(args: ReferenceServerArgs): Promise<void> {
-  const tcp = new RawPipeServer(args.file);
-  const unix = new RawPipeServer(args.file);
+  const sizes = Object.keys(RAW_PIPE_READ_SIZES) as RawPipeReadSize[];
+  const pipes = sizes.map((size) => ({
+    size,
+    tcp: new RawPipeServer(args.file, RAW_PIPE_READ_SIZES[size]),
+    unix: new RawPipeServer(args.file, RAW_PIPE_READ_SIZES[size]),
+  }));
+  const tcp = {} as Record<RawPipeReadSize, string>;
+  const unix = {} as Record<RawPipeReadSize, string>;
+  for (const pipe of pipes) {
+    tcp[pipe.size] = await pipe.tcp.listen({ port: 0 });
+    unix[pipe.size] = await pipe.unix.listen({ path: `${args.unixPath}.${pipe.size}` });
+  }
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   new ConstantCheckpointCacheService(args.constantSizes).addToServer(server);
   const port = await new Promise<number>((resolve, reject) =>
@@ -37,13 +48,15 @@ async function main(args: ReferenceServerArgs): Promise<void> {
     ),
   );
   const addresses: ReferenceServerAddresses = {
-    tcp: await tcp.listen({ port: 0 }),
-    unix: await unix.listen({ path: args.unixPath }),
+    tcp,
+    unix,
     grpc: `127.0.0.1:${port}`,
   };
   process.on('SIGTERM', () => {
     server.forceShutdown();
-    void Promise.all([tcp.close(), unix.close()]).then(() => process.exit(0));
+    void Promise.all(pipes.flatMap((p) => [p.tcp.close(), p.unix.close()])).then(() =>
+      process.exit(0),
+    );
     setTimeout(() => process.exit(0), 2000).unref();
   });
   process.stdout.write(JSON.stringify({ ready: addresses }) + '\n');
