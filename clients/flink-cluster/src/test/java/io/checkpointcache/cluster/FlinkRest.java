@@ -57,7 +57,17 @@ final class FlinkRest {
   /** Runs {@code entryClass} of an uploaded jar; returns the job id. */
   String runJar(String jarId, String entryClass, List<String> args, int parallelism)
       throws IOException, InterruptedException {
+    return runJar(jarId, entryClass, args, parallelism, null);
+  }
+
+  /**
+   * As {@link #runJar(String, String, List, int)}, restoring from {@code restorePath} (a retained
+   * checkpoint's or a savepoint's directory) when it is not null.
+   */
+  String runJar(String jarId, String entryClass, List<String> args, int parallelism, String restorePath)
+      throws IOException, InterruptedException {
     ObjectNode request = JSON.createObjectNode();
+    if (restorePath != null) request.put("savepointPath", restorePath);
     request.put("entryClass", entryClass);
     request.putPOJO("programArgsList", args);
     request.put("parallelism", parallelism);
@@ -96,7 +106,7 @@ final class FlinkRest {
     return get("/taskmanagers").path("taskmanagers").size();
   }
 
-  /** Cancels the job (when a run is abandoned). */
+  /** Cancels the job (a rescale, or when a run is abandoned). */
   void cancel(String jobId) throws IOException, InterruptedException {
     http.send(
         HttpRequest.newBuilder(URI.create(base + "/jobs/" + jobId + "?mode=cancel"))

@@ -38,7 +38,12 @@ final class Scenario {
     /** The TaskManager is SIGKILLed and not replaced; the node's other TaskManager has room. */
     TM_LOST_SAME_NODE("tm-lost-same-node", true),
     /** The node's agent and TaskManagers are SIGKILLed; the other nodes have room. */
-    NODE_LOST("node-lost", true);
+    NODE_LOST("node-lost", true),
+    /**
+     * The job is cancelled and submitted again from its retained latest checkpoint with half the
+     * parallelism: every new subtask restores the key groups of two old ones.
+     */
+    RESCALE("rescale", false);
 
     final String label;
     final boolean spareSlots;
@@ -119,6 +124,9 @@ final class Scenario {
       Map<Integer, JobFiles.Attempt> before = JobFiles.latestAttempts(out);
       if (before.size() != parallelism) throw new IllegalStateException(name + ": not every subtask opened");
 
+      if (kind == Kind.RESCALE) {
+        return rescale(cluster, run, shape, setup, jarId, jobId, stateBytes, name);
+      }
       long remoteBefore = NodeNetwork.bytesSent(cluster.storage);
       long cacheBefore = run.cacheBytesRead();
       long faultAt = System.currentTimeMillis();
@@ -135,6 +143,7 @@ final class Scenario {
         }
         case TM_LOST_SAME_NODE -> run.kill(victim);
         case NODE_LOST -> run.killNode(victim.node());
+        case RESCALE -> throw new AssertionError("handled above");
       }
 
       // Every subtask's latest attempt restored; a later failover (a first attempt deployed to the
@@ -184,6 +193,59 @@ final class Scenario {
           (restoredAt - faultAt) / 1000.0, restarts, moved,
           restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(), problems);
     }
+  }
+
+  /**
+   * The rescale: cancel the running job (its latest checkpoint is retained), submit it again from
+   * that checkpoint with half the parallelism, and measure from the submission until every new
+   * subtask had its state back. Every subtask of the new job restores key groups that two old
+   * subtasks wrote, from files their nodes' agents cached (or not: without peer reads a file cached
+   * only on the other node comes from remote).
+   */
+  private static Result rescale(
+      Cluster cluster, FlinkRun run, Shape shape, FlinkRun.Setup setup, String jarId, String jobId,
+      long stateBytes, String name) throws IOException, InterruptedException {
+    FlinkRest rest = run.rest();
+    var latest = rest.checkpoints(jobId).path("latest").path("completed");
+    long checkpointCompletedAt = latest.path("latest_ack_timestamp").asLong(-1);
+    rest.cancel(jobId);
+    Check cancelled = () -> rest.jobState(jobId).equals("CANCELED");
+    long cancelDeadline = System.nanoTime() + JOB_TIMEOUT.toNanos();
+    while (!cancelled.holds()) {
+      if (System.nanoTime() > cancelDeadline) throw new IllegalStateException(name + ": not cancelled");
+      Thread.sleep(100);
+    }
+    // Read after the cancel: a checkpoint may have completed while the job was being cancelled.
+    latest = rest.checkpoints(jobId).path("latest").path("completed");
+    String retained = latest.path("external_path").asText();
+    if (retained.isEmpty()) throw new IllegalStateException(name + ": no retained checkpoint: " + latest);
+    checkpointCompletedAt = latest.path("latest_ack_timestamp").asLong(checkpointCompletedAt);
+
+    int parallelism = Math.max(1, shape.parallelism() / 2);
+    Path out = Files.createDirectories(run.dir().resolve("out-rescaled"));
+    KeyedStateJob.Params p = shape.job();
+    long remoteBefore = NodeNetwork.bytesSent(cluster.storage);
+    long cacheBefore = run.cacheBytesRead();
+    long submittedAt = System.currentTimeMillis();
+    String rescaled =
+        rest.runJar(
+            jarId, KeyedStateJob.class.getName(),
+            List.of("--keys", String.valueOf(p.keys()), "--payload-bytes", String.valueOf(p.payloadBytes()),
+                "--rounds", String.valueOf(p.rounds()), "--out", out.toString()),
+            parallelism, retained);
+    waitUntil("every subtask of the rescaled " + name + " restored", RESTORE_TIMEOUT,
+        () -> JobFiles.latestAttempts(out).size() == parallelism, rest, rescaled);
+    long restoredAt =
+        JobFiles.latestAttempts(out).values().stream().mapToLong(JobFiles.Attempt::openedAtMs).max().orElseThrow();
+    long remoteBytes = NodeNetwork.bytesSent(cluster.storage) - remoteBefore;
+    long cacheBytes = run.cacheBytesRead() - cacheBefore;
+    waitUntil("the end of the rescaled " + name, JOB_TIMEOUT, () -> rest.jobState(rescaled).equals("FINISHED"), rest, rescaled);
+    List<String> problems = JobFiles.checkResults(out, parallelism, p);
+    int restarts = JobFiles.latestAttempts(out).values().stream().mapToInt(JobFiles.Attempt::attempt).max().orElse(0);
+    return new Result(
+        Kind.RESCALE, setup, stateBytes, remoteBytes, cacheBytes, (restoredAt - submittedAt) / 1000.0,
+        restarts, 0, checkpointCompletedAt > 0 ? submittedAt - checkpointCompletedAt : -1,
+        problems.isEmpty(), problems);
   }
 
   /** When checkpoint {@code id} completed (its last acknowledgement, epoch ms); -1 if not listed. */
