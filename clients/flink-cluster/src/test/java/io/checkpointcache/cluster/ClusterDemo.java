@@ -15,7 +15,8 @@ import java.util.Locale;
  *
  * <p>Options: {@code --state-mb N} (default 256), {@code --scenarios a,b}, {@code --setups a,b}
  * (default: every scenario, rescale included; none, local-recovery, ckc, ckc+local-recovery; also ckc+sticky, ckc-sync+sticky),
- * {@code --tms-per-node N} (default 2), {@code --keep} (keep the work dir under
+ * {@code --tms-per-node N} (default 2), {@code --backend hashmap|rocksdb} (default hashmap;
+ * rocksdb checkpoints incrementally), {@code --keep} (keep the work dir under
  * /tmp with every process's log). Exits 1 when a run failed or was not exactly-once.
  */
 public final class ClusterDemo {
@@ -30,6 +31,7 @@ public final class ClusterDemo {
     int stateMb = 256;
     int tmsPerNode = 2;
     boolean keep = false;
+    String backend = "hashmap";
     // The four; ckc+sticky on request.
     List<FlinkRun.Setup> setups =
         List.of(FlinkRun.Setup.NONE, FlinkRun.Setup.LOCAL_RECOVERY, FlinkRun.Setup.CKC, FlinkRun.Setup.CKC_LOCAL_RECOVERY);
@@ -39,6 +41,12 @@ public final class ClusterDemo {
         case "--state-mb" -> stateMb = Integer.parseInt(args[++i]);
         case "--tms-per-node" -> tmsPerNode = Integer.parseInt(args[++i]);
         case "--keep" -> keep = true;
+        case "--backend" -> {
+          backend = args[++i];
+          if (!backend.equals("hashmap") && !backend.equals("rocksdb")) {
+            throw new IllegalArgumentException("--backend: hashmap or rocksdb (incremental), not " + backend);
+          }
+        }
         case "--setups" -> setups = Arrays.stream(args[++i].split(",")).map(FlinkRun.Setup::of).toList();
         case "--scenarios" -> kinds = Arrays.stream(args[++i].split(",")).map(Scenario.Kind::of).toList();
         default -> throw new IllegalArgumentException("unknown option " + args[i]);
@@ -58,13 +66,13 @@ public final class ClusterDemo {
     Scenario.Shape shape =
         new Scenario.Shape(
             new KeyedStateJob.Params(keys, payload, 10), parallelism, tmsPerNode,
-            Math.max(128, stateMb), 64, "hashmap", Duration.ofSeconds(2), 4);
+            Math.max(128, stateMb), 64, backend, Duration.ofSeconds(2), 4);
     List<Scenario.Result> results = new ArrayList<>();
     List<String> failures = new ArrayList<>();
     try (Cluster cluster = Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, NODES, STORAGE_MBIT, keep)) {
       System.out.printf(Locale.ROOT,
-          "cluster: %d nodes × %d TaskManagers × 1 slot (2 where lost subtasks need room), parallelism %d, hashmap, %d keys × 16 KiB; HDFS at %s behind %d Mbit/s; work dir %s%n",
-          NODES, tmsPerNode, parallelism, keys, cluster.hdfsUri(), STORAGE_MBIT, cluster.work);
+          "cluster: %d nodes × %d TaskManagers × 1 slot (2 where lost subtasks need room), parallelism %d, %s, %d keys × 16 KiB; HDFS at %s behind %d Mbit/s; work dir %s%n",
+          NODES, tmsPerNode, parallelism, backend.equals("rocksdb") ? "rocksdb (incremental)" : "hashmap", keys, cluster.hdfsUri(), STORAGE_MBIT, cluster.work);
       Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
       for (Scenario.Kind kind : kinds) {
         for (FlinkRun.Setup setup : setups) {

@@ -294,6 +294,11 @@ final class FlinkRun implements AutoCloseable {
     conf.put("io.tmp.dirs", Files.createDirectories(workingDir.resolve("tmp")).toString());
     conf.put("execution.checkpointing.local-backup.dirs", workingDir.resolve("local-state").toString());
     conf.put("taskmanager.numberOfTaskSlots", String.valueOf(options.slotsPerTm()));
+    // A short RocksDB dir: RocksDB names its LOG file in Flink's log dir after the whole instance
+    // path, and a rescale's temporary instances (restoreTempDBInstanceFromLocalState) under the
+    // default dir in the working dir made names over 255 bytes ("File name too long").
+    conf.put("state.backend.rocksdb.localdir",
+        Files.createDirectories(cluster.work.resolve("rdb").resolve(resourceId)).toString());
     if (options.setup().cache) conf.put("checkpoint-cache.agent", "unix:" + socket(node));
     // Every memory component explicit (what Flink's start scripts would otherwise compute): the
     // TaskManager refuses to start without them.

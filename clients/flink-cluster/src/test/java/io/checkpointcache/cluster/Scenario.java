@@ -168,7 +168,7 @@ final class Scenario {
         String state = rest.jobState(jobId);
         if (restoredAt > 0 && (state.equals("FINISHED") || rest.completedCheckpoints(jobId) > checkpointsBefore)) break;
         if (state.equals("FAILED") || state.equals("CANCELED")) {
-          throw new IllegalStateException(name + ": job " + state + ": " + rest.exceptions(jobId));
+          throw new IllegalStateException(name + ": job " + state + ": " + rootCause(rest.exceptions(jobId)));
         }
         if (System.nanoTime() > deadline) {
           throw new IllegalStateException(name + ": no restore within " + RESTORE_TIMEOUT.toSeconds() + " s");
@@ -262,6 +262,22 @@ final class Scenario {
     return dash < 0 ? resourceId : resourceId.substring(0, dash);
   }
 
+  /**
+   * The innermost "Caused by" of the newest exception in Flink's exception history (the whole
+   * history is tens of KB of stack traces), or its first 2,000 characters when there is none.
+   */
+  static String rootCause(String exceptionsJson) {
+    int at = exceptionsJson.indexOf("\"stacktrace\":\"");
+    String trace = at < 0 ? exceptionsJson : exceptionsJson.substring(at + 14);
+    int end = trace.indexOf("\",\"");
+    if (end > 0) trace = trace.substring(0, end);
+    int cause = trace.lastIndexOf("Caused by: ");
+    String line = cause < 0 ? trace : trace.substring(cause);
+    int newline = line.indexOf("\\n");
+    if (newline > 0) line = line.substring(0, newline);
+    return line.length() > 2000 ? line.substring(0, 2000) + "…" : line;
+  }
+
   interface Check {
     boolean holds() throws IOException, InterruptedException;
   }
@@ -272,7 +288,7 @@ final class Scenario {
     while (!check.holds()) {
       String state = rest.jobState(jobId);
       if (state.equals("FAILED") || state.equals("CANCELED")) {
-        throw new IllegalStateException("waiting for " + what + ": job " + state + ": " + rest.exceptions(jobId));
+        throw new IllegalStateException("waiting for " + what + ": job " + state + ": " + rootCause(rest.exceptions(jobId)));
       }
       if (System.nanoTime() > deadline) {
         throw new IllegalStateException("no " + what + " within " + timeout.toSeconds() + " s (job " + state + ")");
