@@ -170,7 +170,10 @@ final class CacheUploader implements AutoCloseable {
 
   @Override
   public void close() {
-    executor.shutdownNow();
+    // Tasks that never ran still own a spool file and count as pending: finish them.
+    for (Runnable never : executor.shutdownNow()) {
+      if (never instanceof Task task) task.finish();
+    }
     try {
       executor.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {

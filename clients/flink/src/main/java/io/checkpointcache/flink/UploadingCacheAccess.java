@@ -13,7 +13,8 @@ import org.apache.flink.core.fs.Path;
  * files written are copied into the cache once closed, files read whole from the real file system
  * too (fill on miss, unless {@code checkpoint-cache.fill-on-miss} is false), and dropping a cached
  * copy also cancels any upload or fill of it in progress.
- * Owns: the uploader (closed with this, before the client it uploads through).
+ * Owns: the fill recorder and the uploader (closed with this, in that order, before the client
+ * they upload through).
  */
 final class UploadingCacheAccess extends AgentCacheAccess {
   final CacheUploader uploader;
@@ -26,7 +27,7 @@ final class UploadingCacheAccess extends AgentCacheAccess {
       CheckpointCacheMetrics metrics) {
     super(client, settings, metrics);
     this.uploader = uploader;
-    this.fillOnMiss = new FillOnMiss(uploader, settings);
+    this.fillOnMiss = new FillOnMiss(uploader, settings, metrics);
   }
 
   @Override
@@ -79,6 +80,7 @@ final class UploadingCacheAccess extends AgentCacheAccess {
 
   @Override
   public void close() {
+    fillOnMiss.close();
     uploader.close();
     super.close();
   }

@@ -77,6 +77,16 @@ class FillQueueTest {
     }
   }
 
+  private static boolean awaitTrue(java.util.function.BooleanSupplier condition, Duration timeout)
+      throws InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (!condition.getAsBoolean()) {
+      if (System.nanoTime() > deadline) return false;
+      Thread.sleep(5);
+    }
+    return true;
+  }
+
   private String key(Path p) {
     return ((CheckpointCacheFileSystem) fs).cacheKey(p);
   }
@@ -96,8 +106,13 @@ class FillQueueTest {
     Path dropped = real("dropped", second);
     readWhole(queued, first);
     readWhole(dropped, second);
+    // Both recordings reach the uploader from the recorder thread, in order.
+    assertTrue(
+        awaitTrue(
+            () -> metrics.snapshot().fillsDropped() == 1 && metrics.snapshot().pendingUploads() == 2,
+            Duration.ofSeconds(10)),
+        "the second fill found the queue half full: " + metrics.snapshot());
     var s = metrics.snapshot();
-    assertEquals(1, s.fillsDropped(), "the second fill found the queue half full");
     assertEquals(2, s.pendingUploads(), "the hanging upload and the queued fill");
 
     // Deleted through ckc:// while its fill waits: the fill is cancelled, not stored.
