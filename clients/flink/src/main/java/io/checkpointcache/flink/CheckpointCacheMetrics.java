@@ -229,7 +229,7 @@ public final class CheckpointCacheMetrics {
     fillsFailed.increment();
   }
 
-  /** A fill found the upload queue too full and was not queued. */
+  /** A fill was not queued: the upload queue was half full, or the recorder 32 MiB behind. */
   void fillDropped() {
     fillsDropped.increment();
   }

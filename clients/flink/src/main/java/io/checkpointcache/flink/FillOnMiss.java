@@ -9,7 +9,7 @@ import java.nio.file.Files;
 import java.util.EnumSet;
 import java.util.Optional;
 import java.util.Set;
-import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -72,8 +72,11 @@ final class FillOnMiss implements AutoCloseable {
   /** One thread, so the chunks of a recording are written in the order they were handed over. */
   private final ThreadPoolExecutor recorder;
   private final AtomicLong pendingBytes = new AtomicLong();
-  /** Chunks the recorder has written, for readers to fill again (no 256 KiB allocation each). */
-  private final ConcurrentLinkedQueue<byte[]> freeChunks = new ConcurrentLinkedQueue<>();
+  /**
+   * A few chunks the recorder has written, for readers to fill again (no 256 KiB allocation and
+   * zeroing each); bounded, so that a burst's chunks do not stay on the heap after it.
+   */
+  private final ArrayBlockingQueue<byte[]> freeChunks = new ArrayBlockingQueue<>(8);
 
   FillOnMiss(
       CacheUploader uploader, CheckpointCacheSettings settings, CheckpointCacheMetrics metrics) {
@@ -217,7 +220,6 @@ final class FillOnMiss implements AutoCloseable {
           write(c, len);
         } finally {
           pendingBytes.addAndGet(-len);
-          // At most MAX_PENDING_BYTES / CHUNK of them exist beyond those being filled.
           freeChunks.offer(c);
         }
       })) {
