@@ -257,6 +257,32 @@ class FillOnMissTest {
   }
 
   @Test
+  void aCopyCorruptInItsFirstBlockIsReplacedByAFill() throws Exception {
+    Path p = new Path("ckc:///ckpt/" + JOB + "/shared/corrupt-at-start");
+    byte[] data = bytes(2 * MIB, 9);
+    try (FSDataOutputStream out = fs.create(p, WriteMode.NO_OVERWRITE)) {
+      out.write(data);
+    }
+    awaitUploads();
+    agent.corrupt(key(p), 7);
+    metrics.reset();
+
+    // The agent finds the bad block before sending a byte, quarantines the copy, answers
+    // DATA_LOSS: the whole file comes from the real file system, and is filled.
+    assertArrayEquals(data, read(p));
+    awaitUploads();
+    var s = metrics.snapshot();
+    assertEquals(1, s.fallbacks("DATA_LOSS"));
+    assertEquals(data.length, s.bytesFromRemote());
+    assertEquals(1, s.filesFilled());
+
+    metrics.reset();
+    assertArrayEquals(data, read(p));
+    assertEquals(data.length, metrics.snapshot().bytesFromCache());
+    assertEquals(0, metrics.snapshot().bytesFromRemote());
+  }
+
+  @Test
   void aFileChangedBeforeItsFillRunsIsNotFilled() throws Exception {
     Path p = new Path("ckc:///ckpt/" + JOB + "/chk-3/changing");
     byte[] data = bytes(MIB, 5);
