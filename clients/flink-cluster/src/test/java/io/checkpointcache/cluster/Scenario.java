@@ -38,7 +38,15 @@ final class Scenario {
     /** The TaskManager is SIGKILLed and not replaced; the node's other TaskManager has room. */
     TM_LOST_SAME_NODE("tm-lost-same-node", true),
     /** The node's agent and TaskManagers are SIGKILLed; the other nodes have room. */
-    NODE_LOST("node-lost", true),
+    NODE_LOST("node-lost", true, false),
+    /**
+     * NODE_LOST, then, once the job has checkpointed twice on its new placement, subtask 0 (now on
+     * the other node) throws: the figures are the second restore's (the first one's follow as
+     * {@code first_remote_bytes}, {@code first_cache_bytes}). RocksDB incremental, whatever the
+     * shape says: its shared files outlive the first restore, which read them from remote on the
+     * new node, so only the plugin's fill on miss lets the second restore read them locally.
+     */
+    NODE_LOST_THEN_TASK_FAILURE("node-lost-then-task-failure", true, true),
     /**
      * The job is cancelled and submitted again from its retained latest checkpoint with half the
      * parallelism: every new subtask restores the key groups of two old ones.
@@ -47,10 +55,16 @@ final class Scenario {
 
     final String label;
     final boolean spareSlots;
+    final boolean incrementalRocksDb;
 
     Kind(String label, boolean spareSlots) {
+      this(label, spareSlots, false);
+    }
+
+    Kind(String label, boolean spareSlots, boolean incrementalRocksDb) {
       this.label = label;
       this.spareSlots = spareSlots;
+      this.incrementalRocksDb = incrementalRocksDb;
     }
 
     static Kind of(String label) {
@@ -65,18 +79,23 @@ final class Scenario {
    * @param moved subtasks whose latest attempt runs on another node than before the fault
    * @param sinceCheckpointMs how long before the fault the restored checkpoint had completed (an
    *     ASYNC upload still running then is lost with a killed TaskManager)
+   * @param extra more {@code name=value} fields for the line, each with a leading space; "" for none
    */
   record Result(
       Kind kind, FlinkRun.Setup setup, long stateBytes, long remoteBytes, long cacheBytes,
       double restoreSeconds, int restarts, int moved, long sinceCheckpointMs, boolean exactlyOnce,
-      List<String> problems) {
+      List<String> problems, String extra) {
     String line() {
       return String.format(
           Locale.ROOT,
-          "scenario=%s config=%s remote_bytes=%d cache_bytes=%d restore_s=%.2f exactly_once=%s",
-          kind.label, setup.label, remoteBytes, cacheBytes, restoreSeconds, exactlyOnce ? "yes" : "no");
+          "scenario=%s config=%s remote_bytes=%d cache_bytes=%d restore_s=%.2f exactly_once=%s%s",
+          kind.label, setup.label, remoteBytes, cacheBytes, restoreSeconds, exactlyOnce ? "yes" : "no",
+          extra);
     }
   }
+
+  /** A restore as the job recorded it: each subtask's latest attempt, and the counters then. */
+  private record Restore(Map<Integer, JobFiles.Attempt> attempts, long restoredAt, long remoteBytes, long cacheBytes) {}
 
   /**
    * The shape of every run: job size, cluster size (slots per TaskManager: 1, or 2 where the
@@ -94,7 +113,7 @@ final class Scenario {
     FlinkRun.Options options =
         new FlinkRun.Options(
             setup, shape.tmsPerNode(), kind.spareSlots ? 2 : 1, shape.taskHeapMb(), shape.managedMb(),
-            shape.backend(), shape.checkpointInterval());
+            kind.incrementalRocksDb ? "rocksdb" : shape.backend(), shape.checkpointInterval());
     try (FlinkRun run = FlinkRun.start(cluster, options, name)) {
       int parallelism = shape.parallelism();
       Path out = Files.createDirectories(run.dir().resolve("out"));
@@ -142,38 +161,34 @@ final class Scenario {
           run.restartSameId(victim);
         }
         case TM_LOST_SAME_NODE -> run.kill(victim);
-        case NODE_LOST -> run.killNode(victim.node());
+        case NODE_LOST, NODE_LOST_THEN_TASK_FAILURE -> run.killNode(victim.node());
         case RESCALE -> throw new AssertionError("handled above");
       }
 
-      // Every subtask's latest attempt restored; a later failover (a first attempt deployed to the
-      // dead TaskManager's slots, say) starts the clock over, so keep the figures of the attempts
-      // that are still the latest once the job checkpoints again.
-      long remoteAtRestore = -1;
-      long cacheAtRestore = -1;
-      long restoredAt = -1;
-      Map<Integer, JobFiles.Attempt> seen = Map.of();
-      long deadline = System.nanoTime() + RESTORE_TIMEOUT.toNanos();
-      while (true) {
-        Map<Integer, JobFiles.Attempt> latest = JobFiles.latestAttempts(out);
-        boolean allRestored =
-            latest.size() == parallelism
-                && latest.entrySet().stream().allMatch(e -> e.getValue().attempt() > before.get(e.getKey()).attempt());
-        if (allRestored && !latest.equals(seen)) {
-          seen = latest;
-          restoredAt = latest.values().stream().mapToLong(JobFiles.Attempt::openedAtMs).max().orElseThrow();
-          remoteAtRestore = NodeNetwork.bytesSent(cluster.storage);
-          cacheAtRestore = run.cacheBytesRead();
-        }
-        String state = rest.jobState(jobId);
-        if (restoredAt > 0 && (state.equals("FINISHED") || rest.completedCheckpoints(jobId) > checkpointsBefore)) break;
-        if (state.equals("FAILED") || state.equals("CANCELED")) {
-          throw new IllegalStateException(name + ": job " + state + ": " + rootCause(rest.exceptions(jobId)));
-        }
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException(name + ": no restore within " + RESTORE_TIMEOUT.toSeconds() + " s");
-        }
-        Thread.sleep(100);
+      Restore restore = awaitRestore(name, run, cluster, rest, jobId, out, parallelism, before, checkpointsBefore);
+      Map<Integer, JobFiles.Attempt> measuredFrom = before;
+      String extra = "";
+      if (kind == Kind.NODE_LOST_THEN_TASK_FAILURE) {
+        // The first restore's fills (and the new checkpoints' uploads) run in the background: the
+        // second fault comes, as the first did, half an interval after a checkpoint, two after
+        // the first restore's.
+        long afterFirst = rest.completedCheckpoints(jobId);
+        waitUntil("two checkpoints after the first restore of " + name, JOB_TIMEOUT,
+            () -> rest.completedCheckpoints(jobId) >= afterFirst + 2, rest, jobId);
+        Thread.sleep(shape.checkpointInterval().toMillis() / 2);
+        measuredFrom = JobFiles.latestAttempts(out);
+        long checkpointsBeforeSecond = rest.completedCheckpoints(jobId);
+        extra = " first_remote_bytes=" + (restore.remoteBytes() - remoteBefore)
+            + " first_cache_bytes=" + (restore.cacheBytes() - cacheBefore)
+            + " first_moved=" + moved(restore.attempts(), before);
+        remoteBefore = NodeNetwork.bytesSent(cluster.storage);
+        cacheBefore = run.cacheBytesRead();
+        int attempt = measuredFrom.get(0).attempt();
+        Files.writeString(Path.of(trigger + "-" + attempt), "now\n", StandardCharsets.UTF_8);
+        restore = awaitRestore(
+            name, run, cluster, rest, jobId, out, parallelism, measuredFrom, checkpointsBeforeSecond);
+        faultAt = Long.parseLong(
+            Files.readString(out.resolve("failed-at-" + attempt), StandardCharsets.UTF_8).trim());
       }
       if (kind == Kind.TASK_FAILURE) {
         // The task's own clock of the failure, not the trigger's: it looks for the file now and then.
@@ -183,15 +198,11 @@ final class Scenario {
       long restoredCompletedAt = completedAt(rest.checkpoints(jobId), restored.path("id").asLong());
       waitUntil("the end of " + name, JOB_TIMEOUT, () -> rest.jobState(jobId).equals("FINISHED"), rest, jobId);
       List<String> problems = JobFiles.checkResults(out, parallelism, p);
-      int restarts = seen.values().stream().mapToInt(JobFiles.Attempt::attempt).max().orElse(0);
-      int moved = 0;
-      for (var e : seen.entrySet()) {
-        if (!nodeOf(e.getValue().taskManager()).equals(nodeOf(before.get(e.getKey()).taskManager()))) moved++;
-      }
+      int restarts = restore.attempts().values().stream().mapToInt(JobFiles.Attempt::attempt).max().orElse(0);
       return new Result(
-          kind, setup, stateBytes, remoteAtRestore - remoteBefore, cacheAtRestore - cacheBefore,
-          (restoredAt - faultAt) / 1000.0, restarts, moved,
-          restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(), problems);
+          kind, setup, stateBytes, restore.remoteBytes() - remoteBefore, restore.cacheBytes() - cacheBefore,
+          (restore.restoredAt() - faultAt) / 1000.0, restarts, moved(restore.attempts(), measuredFrom),
+          restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(), problems, extra);
     }
   }
 
@@ -245,7 +256,51 @@ final class Scenario {
     return new Result(
         Kind.RESCALE, setup, stateBytes, remoteBytes, cacheBytes, (restoredAt - submittedAt) / 1000.0,
         restarts, 0, checkpointCompletedAt > 0 ? submittedAt - checkpointCompletedAt : -1,
-        problems.isEmpty(), problems);
+        problems.isEmpty(), problems, "");
+  }
+
+  /**
+   * Waits until every subtask's latest attempt is newer than in {@code before} and restored; a
+   * later failover (a first attempt deployed to a dead TaskManager's slots, say) starts the clock
+   * over, so the figures are those of the attempts that are still the latest once the job
+   * checkpoints again (or ends).
+   */
+  private static Restore awaitRestore(
+      String name, FlinkRun run, Cluster cluster, FlinkRest rest, String jobId, Path out, int parallelism,
+      Map<Integer, JobFiles.Attempt> before, long checkpointsBefore) throws IOException, InterruptedException {
+    Restore restore = null;
+    long deadline = System.nanoTime() + RESTORE_TIMEOUT.toNanos();
+    while (true) {
+      Map<Integer, JobFiles.Attempt> latest = JobFiles.latestAttempts(out);
+      boolean allRestored =
+          latest.size() == parallelism
+              && latest.entrySet().stream().allMatch(e -> e.getValue().attempt() > before.get(e.getKey()).attempt());
+      if (allRestored && (restore == null || !latest.equals(restore.attempts()))) {
+        restore = new Restore(
+            latest, latest.values().stream().mapToLong(JobFiles.Attempt::openedAtMs).max().orElseThrow(),
+            NodeNetwork.bytesSent(cluster.storage), run.cacheBytesRead());
+      }
+      String state = rest.jobState(jobId);
+      if (restore != null && (state.equals("FINISHED") || rest.completedCheckpoints(jobId) > checkpointsBefore)) {
+        return restore;
+      }
+      if (state.equals("FAILED") || state.equals("CANCELED")) {
+        throw new IllegalStateException(name + ": job " + state + ": " + rootCause(rest.exceptions(jobId)));
+      }
+      if (System.nanoTime() > deadline) {
+        throw new IllegalStateException(name + ": no restore within " + RESTORE_TIMEOUT.toSeconds() + " s");
+      }
+      Thread.sleep(100);
+    }
+  }
+
+  /** Subtasks whose attempt in {@code after} runs on another node than in {@code before}. */
+  private static int moved(Map<Integer, JobFiles.Attempt> after, Map<Integer, JobFiles.Attempt> before) {
+    int moved = 0;
+    for (var e : after.entrySet()) {
+      if (!nodeOf(e.getValue().taskManager()).equals(nodeOf(before.get(e.getKey()).taskManager()))) moved++;
+    }
+    return moved;
   }
 
   /** When checkpoint {@code id} completed (its last acknowledgement, epoch ms); -1 if not listed. */

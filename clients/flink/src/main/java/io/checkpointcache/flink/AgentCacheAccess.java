@@ -57,7 +57,13 @@ sealed class AgentCacheAccess implements CacheAccess permits UploadingCacheAcces
         key,
         status.getLen(),
         metrics,
-        this::dropStaleCopy);
+        this::dropStaleCopy,
+        observe(target, real, status));
+  }
+
+  /** What watches a read of {@code real} (fill on miss); nothing here, where nothing is written. */
+  CachedInputStream.Observer observe(FileSystem target, Path real, FileStatus status) {
+    return CachedInputStream.Observer.NONE;
   }
 
   /**

@@ -23,17 +23,29 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Copies files the plugin wrote into the node cache, from their local spool copies, after the
- * real file system has them. The cache is an optimisation: every failure here is logged and
- * counted, never thrown to the writer, so a checkpoint never fails because the cache is down.
- * Owns: the spool directory, the upload threads, and cancelling uploads of files that are deleted
- * or overwritten before (or while) they are copied. Never: touching the real file system.
+ * Copies files into the node cache from their local spool copies: files the plugin wrote, after
+ * the real file system has them (uploads), and files a read got whole from the real file system
+ * (fills, see {@link FillOnMiss}). The cache is an optimisation: every failure here is logged and
+ * counted, never thrown to the writer or reader, so a checkpoint never fails because the cache is
+ * down.
+ * Owns: the spool directory, the upload threads and their bounded queue (shared by uploads and
+ * fills), and cancelling copies of files that are deleted or overwritten before (or while) they
+ * are copied. Never: touching the real file system itself (a fill's {@link StillCurrent} check
+ * is its caller's code), a fill on the caller's thread.
  */
 final class CacheUploader implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CacheUploader.class);
 
-  /** A written file waiting to be cached. */
+  /** A written (or, for a fill, read) file waiting to be cached. */
   record Upload(String key, Path spool, long size, int crc32c, CheckpointLabels labels) {}
+
+  /** Whether a fill's bytes are still those of the real file, checked just before it is stored. */
+  interface StillCurrent {
+    /** Uploads of written files: the writer's own bytes, cancelled by any later change. */
+    StillCurrent WRITTEN = () -> true;
+
+    boolean check() throws IOException;
+  }
 
   private final CheckpointCacheClient client;
   private final CheckpointCacheSettings settings;
@@ -82,7 +94,7 @@ final class CacheUploader implements AutoCloseable {
    * later. Takes ownership of the spool file. Never throws.
    */
   void upload(Upload upload) {
-    Task task = new Task(upload);
+    Task task = new Task(upload, StillCurrent.WRITTEN);
     Task previous = inFlight.put(upload.key(), task);
     if (previous != null) {
       previous.cancel();
@@ -99,6 +111,38 @@ final class CacheUploader implements AutoCloseable {
       metrics.uploadDropped();
       warning.warn(
           "upload queue full ({} files); not caching {}", settings.maxPendingUploads(), upload.key());
+      task.finish();
+    }
+  }
+
+  /**
+   * Caches a file a read got whole from the real file system: always later, on an upload thread
+   * (also in SYNC mode: a restore never waits for a fill), and only if {@code stillCurrent} holds
+   * then. Skipped while the key has an upload or fill in flight (that one caches the file; a fill
+   * never replaces an upload). Dropped, and counted, when the queue is half full or more, so that
+   * the fills of a large restore never crowd out the uploads of the next checkpoints. Takes
+   * ownership of the spool file. Never throws.
+   */
+  void fill(Upload upload, StillCurrent stillCurrent) {
+    if (executor.getQueue().remainingCapacity() <= settings.maxPendingUploads() / 2) {
+      metrics.fillDropped();
+      warning.warn(
+          "upload queue half full (of {} files); not filling {}",
+          settings.maxPendingUploads(),
+          upload.key());
+      deleteSpool(upload.spool());
+      return;
+    }
+    Task task = new Task(upload, stillCurrent);
+    if (inFlight.putIfAbsent(upload.key(), task) != null) {
+      deleteSpool(upload.spool());
+      return;
+    }
+    metrics.uploadQueued();
+    try {
+      executor.execute(task);
+    } catch (RejectedExecutionException e) {
+      metrics.fillDropped();
       task.finish();
     }
   }
@@ -126,7 +170,10 @@ final class CacheUploader implements AutoCloseable {
 
   @Override
   public void close() {
-    executor.shutdownNow();
+    // Tasks that never ran still own a spool file and count as pending: finish them.
+    for (Runnable never : executor.shutdownNow()) {
+      if (never instanceof Task task) task.finish();
+    }
     try {
       executor.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
@@ -141,13 +188,24 @@ final class CacheUploader implements AutoCloseable {
     }
   }
 
+  private static void deleteSpool(Path spool) {
+    try {
+      Files.deleteIfExists(spool);
+    } catch (IOException e) {
+      LOG.debug("checkpoint-cache: cannot delete spool file {}", spool, e);
+    }
+  }
+
   /**
-   * One file's upload. Uploads of one key never overlap: a newer one waits for the one it
+   * One file's upload, or fill. Uploads of one key never overlap: a newer one waits for the one it
    * replaced (cancelled by then) to finish, so the older one's clean-up, or its retry after
    * ALREADY_EXISTS, can only ever touch its own copy, never the newer one.
    */
   private final class Task implements Runnable {
     private final Upload upload;
+    private final StillCurrent stillCurrent;
+    /** A fill: counted apart, checked against the real file first, never replaces other bytes. */
+    private final boolean fill;
     private final AtomicBoolean cancelled = new AtomicBoolean();
     private final AtomicBoolean finished = new AtomicBoolean();
     private final CountDownLatch done = new CountDownLatch(1);
@@ -156,8 +214,10 @@ final class CacheUploader implements AutoCloseable {
     /** The Write in progress, as a context {@link #cancel} can cancel. Guarded by this. */
     private Context.CancellableContext call;
 
-    Task(Upload upload) {
+    Task(Upload upload, StillCurrent stillCurrent) {
       this.upload = upload;
+      this.stillCurrent = stillCurrent;
+      this.fill = stillCurrent != StillCurrent.WRITTEN;
     }
 
     void after(Task replaced) {
@@ -182,26 +242,47 @@ final class CacheUploader implements AutoCloseable {
           previous = null;
           p.done.await();
         }
-        if (cancelled.get()) {
-          metrics.uploadCancelled();
+        if (cancelled.get() || !stillCurrent()) {
+          countCancelled();
           return;
         }
         long start = System.nanoTime();
         if (put()) {
-          metrics.uploadSucceeded(upload.size(), System.nanoTime() - start);
+          if (fill) metrics.fillSucceeded(upload.size());
+          else metrics.uploadSucceeded(upload.size(), System.nanoTime() - start);
           // Deleted or overwritten while being copied: the caller's delete may have run first.
           if (cancelled.get()) deleteQuietly();
         }
       } catch (InterruptedException e) {
         // The uploader is closing.
         Thread.currentThread().interrupt();
-        metrics.uploadCancelled();
+        countCancelled();
       } catch (RuntimeException e) {
-        metrics.uploadFailed();
-        warning.warn("upload of {} failed: {}", upload.key(), e.toString());
+        countFailed();
+        warning.warn("{} of {} failed: {}", fill ? "fill" : "upload", upload.key(), e.toString());
       } finally {
         finish();
       }
+    }
+
+    /** False when a fill's file changed (or is gone) since the read that recorded it. */
+    private boolean stillCurrent() {
+      try {
+        return stillCurrent.check();
+      } catch (IOException e) {
+        LOG.debug("checkpoint-cache: not filling {}: {}", upload.key(), e.toString());
+        return false;
+      }
+    }
+
+    private void countCancelled() {
+      if (fill) metrics.fillCancelled();
+      else metrics.uploadCancelled();
+    }
+
+    private void countFailed() {
+      if (fill) metrics.fillFailed();
+      else metrics.uploadFailed();
     }
 
     /** True when the cache holds the file now. */
@@ -216,7 +297,7 @@ final class CacheUploader implements AutoCloseable {
                   upload.crc32c(),
                   settings.ttl());
           if (!putOnce(in, options)) {
-            metrics.uploadCancelled();
+            countCancelled();
             return false;
           }
           return true;
@@ -226,30 +307,31 @@ final class CacheUploader implements AutoCloseable {
             // storing the bytes, so that copy goes; no other answer stored anything of this
             // upload (after ALREADY_EXISTS the other bytes may be the newer copy, and they stay).
             if (e.code() == Status.Code.CANCELLED) deleteQuietly();
-            metrics.uploadCancelled();
+            countCancelled();
             return false;
           }
-          if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1) {
+          // A fill never deletes: the other bytes may be a newer copy it cannot judge.
+          if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1 && !fill) {
             // The key holds other bytes: a file that was replaced outside this plugin. The real
             // file system is the source of truth, so the stale copy goes, unless this upload is
             // itself stale (the file was overwritten or deleted since): then those other bytes
             // may be the newer copy, and they stay.
             if (!deleteUnlessCancelled()) {
-              metrics.uploadCancelled();
+              countCancelled();
               return false;
             }
             LOG.info("checkpoint-cache: replaced a stale cached copy of {}", upload.key());
             continue;
           }
-          metrics.uploadFailed();
+          countFailed();
           warning.warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
           return false;
         } catch (IOException e) {
           if (cancelled.get()) {
-            metrics.uploadCancelled();
+            countCancelled();
             return false;
           }
-          metrics.uploadFailed();
+          countFailed();
           warning.warn("not cached: {}: {}", upload.key(), e.toString());
           return false;
         }
@@ -297,11 +379,7 @@ final class CacheUploader implements AutoCloseable {
     void finish() {
       if (!finished.compareAndSet(false, true)) return;
       inFlight.remove(upload.key(), this);
-      try {
-        Files.deleteIfExists(upload.spool());
-      } catch (IOException e) {
-        LOG.debug("checkpoint-cache: cannot delete spool file {}", upload.spool(), e);
-      }
+      deleteSpool(upload.spool());
       metrics.uploadLeftQueue();
       done.countDown();
     }

@@ -6,6 +6,7 @@ import io.checkpointcache.client.SeekableCachedStream;
 import java.io.EOFException;
 import java.io.IOException;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.function.Consumer;
 import org.apache.flink.core.fs.FSDataInputStream;
 
@@ -14,7 +15,8 @@ import org.apache.flink.core.fs.FSDataInputStream;
  * at the first undelivered byte when the cache cannot serve (the client's contract); seeks
  * re-open a range read. Knows the file's length from the real file system, so reads at the end
  * return -1 without a call. Reports where its bytes came from when closed, and hands on a cached
- * copy its reads found stale (of another version of the file) to be dropped.
+ * copy its reads found stale (of another version of the file) to be dropped, and shows every byte
+ * it delivers, and how it ended, to its {@link Observer} (fill on miss).
  * Not thread-safe (nor is any FSDataInputStream).
  */
 final class CachedInputStream extends FSDataInputStream {
@@ -23,6 +25,7 @@ final class CachedInputStream extends FSDataInputStream {
   private final long length;
   private final CheckpointCacheMetrics metrics;
   private final Consumer<String> onStaleCopy;
+  private final Observer observer;
   private final long openedAtMillis = System.currentTimeMillis();
   private boolean closed;
 
@@ -31,12 +34,41 @@ final class CachedInputStream extends FSDataInputStream {
       String key,
       long length,
       CheckpointCacheMetrics metrics,
-      Consumer<String> onStaleCopy) {
+      Consumer<String> onStaleCopy,
+      Observer observer) {
     this.in = in;
     this.key = key;
     this.length = length;
     this.metrics = metrics;
     this.onStaleCopy = onStaleCopy;
+    this.observer = observer;
+  }
+
+  /** Sees what a read delivers; {@link #NONE} when nothing needs to. */
+  interface Observer {
+    Observer NONE =
+        new Observer() {
+          @Override
+          public void delivered(long pos, byte[] b, int off, int n, boolean allFromTarget) {}
+
+          @Override
+          public void delivered(long pos, int b, boolean allFromTarget) {}
+
+          @Override
+          public void closed(Optional<FallbackEvent> fallback) {}
+        };
+
+    /**
+     * {@code n} bytes delivered at {@code pos}; {@code allFromTarget}: every byte the stream
+     * delivered so far came from the real file system. Must neither throw nor block for long.
+     */
+    void delivered(long pos, byte[] b, int off, int n, boolean allFromTarget);
+
+    /** One byte {@code b} delivered at {@code pos} (a {@code read()}: no array per byte). */
+    void delivered(long pos, int b, boolean allFromTarget);
+
+    /** The stream closed, its reads having left the cache for this reason (or not at all). */
+    void closed(Optional<FallbackEvent> fallback);
   }
 
   @Override
@@ -55,8 +87,11 @@ final class CachedInputStream extends FSDataInputStream {
 
   @Override
   public int read() throws IOException {
-    if (in.getPos() >= length) return -1;
-    return endedEarlyIfNegative(in.read());
+    long pos = in.getPos();
+    if (pos >= length) return -1;
+    int b = endedEarlyIfNegative(in.read());
+    observer.delivered(pos, b, in.bytesFromCache() == 0);
+    return b;
   }
 
   @Override
@@ -65,7 +100,10 @@ final class CachedInputStream extends FSDataInputStream {
     if (len == 0) return 0;
     long remaining = length - in.getPos();
     if (remaining <= 0) return -1;
-    return endedEarlyIfNegative(in.read(b, off, (int) Math.min(len, remaining)));
+    long pos = in.getPos();
+    int n = endedEarlyIfNegative(in.read(b, off, (int) Math.min(len, remaining)));
+    if (n > 0) observer.delivered(pos, b, off, n, in.bytesFromCache() == 0);
+    return n;
   }
 
   /** An end before the real file's length is an error, never a silently short file. */
@@ -100,6 +138,8 @@ final class CachedInputStream extends FSDataInputStream {
     if (in.fallback().map(f -> f.reason() == FallbackReason.STALE_ENTRY).orElse(false)) {
       onStaleCopy.accept(key);
     }
+    // After the stale copy's delete: a fill then stores the real file's current bytes.
+    observer.closed(in.fallback());
     metrics.readFinished(
         new CheckpointCacheMetrics.ReadRecord(
             key,

@@ -17,7 +17,9 @@ import org.slf4j.LoggerFactory;
  * The plugin's counters, one set per class loader (one per TaskManager or JobManager process when
  * loaded from Flink's plugins/ folder): where read bytes came from, why reads left the cache, what
  * was copied into it. Also a bounded log of the last reads, so a test or an operator can tell
- * which files a restore read and from where.
+ * which files a restore read and from where. Fills (files a read got from the target, copied into
+ * the cache afterwards) are counted apart from uploads of written files, but share their queue
+ * and so {@link #awaitUploadsIdle}.
  *
  * <p>A file system has no metric group in Flink, so the counters are exported as a JMX MXBean,
  * {@code io.checkpointcache.flink:type=CheckpointCacheFileSystem,name=<loader>}, which Flink's
@@ -60,7 +62,12 @@ public final class CheckpointCacheMetrics {
       long uploadNanos,
       int pendingUploads,
       long cacheDeletes,
-      long cacheDeleteFailures) {
+      long cacheDeleteFailures,
+      long filesFilled,
+      long filledBytes,
+      long fillsFailed,
+      long fillsDropped,
+      long fillsCancelled) {
     public Snapshot {
       fallbacks = Map.copyOf(fallbacks);
     }
@@ -90,6 +97,11 @@ public final class CheckpointCacheMetrics {
   private final AtomicInteger pendingUploads = new AtomicInteger();
   private final LongAdder cacheDeletes = new LongAdder();
   private final LongAdder cacheDeleteFailures = new LongAdder();
+  private final LongAdder filesFilled = new LongAdder();
+  private final LongAdder filledBytes = new LongAdder();
+  private final LongAdder fillsFailed = new LongAdder();
+  private final LongAdder fillsDropped = new LongAdder();
+  private final LongAdder fillsCancelled = new LongAdder();
   private final ArrayDeque<ReadRecord> readLog = new ArrayDeque<>();
 
   CheckpointCacheMetrics() {}
@@ -117,7 +129,12 @@ public final class CheckpointCacheMetrics {
         uploadNanos.sum(),
         pendingUploads.get(),
         cacheDeletes.sum(),
-        cacheDeleteFailures.sum());
+        cacheDeleteFailures.sum(),
+        filesFilled.sum(),
+        filledBytes.sum(),
+        fillsFailed.sum(),
+        fillsDropped.sum(),
+        fillsCancelled.sum());
   }
 
   /** The last reads (at most 10,000), oldest first. */
@@ -132,7 +149,7 @@ public final class CheckpointCacheMetrics {
     return reads().stream().filter(r -> r.openedAtMillis() >= millis).toList();
   }
 
-  /** Waits until no upload is queued or running; false when {@code timeout} passed first. */
+  /** Waits until no upload (nor fill) is queued or running; false when {@code timeout} passed first. */
   public boolean awaitUploadsIdle(Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (pendingUploads.get() > 0) {
@@ -148,7 +165,8 @@ public final class CheckpointCacheMetrics {
         List.of(
             reads, bytesFromCache, bytesFromRemote, filesWritten, bytesWritten, uploadsSucceeded,
             uploadsFailed, uploadsDropped, uploadsCancelled, uploadedBytes, uploadNanos,
-            cacheDeletes, cacheDeleteFailures)) {
+            cacheDeletes, cacheDeleteFailures, filesFilled, filledBytes, fillsFailed,
+            fillsDropped, fillsCancelled)) {
       a.reset();
     }
     fallbacks.clear();
@@ -201,6 +219,26 @@ public final class CheckpointCacheMetrics {
     uploadsCancelled.increment();
   }
 
+  void fillSucceeded(long bytes) {
+    filesFilled.increment();
+    filledBytes.add(bytes);
+  }
+
+  /** The agent refused or failed a fill (a write-access policy, a full cache, a conflict). */
+  void fillFailed() {
+    fillsFailed.increment();
+  }
+
+  /** A fill was not queued: the upload queue was half full, or the recorder 32 MiB behind. */
+  void fillDropped() {
+    fillsDropped.increment();
+  }
+
+  /** A fill whose file changed, or was deleted or written through ckc://, before it was stored. */
+  void fillCancelled() {
+    fillsCancelled.increment();
+  }
+
   void cacheDeleted(boolean ok) {
     if (ok) cacheDeletes.increment();
     else cacheDeleteFailures.increment();
@@ -229,6 +267,14 @@ public final class CheckpointCacheMetrics {
     long getUploadedBytes();
 
     int getPendingUploads();
+
+    long getFilesFilled();
+
+    long getFilledBytes();
+
+    long getFillsFailed();
+
+    long getFillsDropped();
   }
 
   private CheckpointCacheMetrics register() {
@@ -288,6 +334,26 @@ public final class CheckpointCacheMetrics {
           @Override
           public int getPendingUploads() {
             return m.pendingUploads.get();
+          }
+
+          @Override
+          public long getFilesFilled() {
+            return m.filesFilled.sum();
+          }
+
+          @Override
+          public long getFilledBytes() {
+            return m.filledBytes.sum();
+          }
+
+          @Override
+          public long getFillsFailed() {
+            return m.fillsFailed.sum();
+          }
+
+          @Override
+          public long getFillsDropped() {
+            return m.fillsDropped.sum();
           }
         };
     try {

@@ -77,6 +77,16 @@ public final class CheckpointCacheOptions {
               "When a written file is copied into the cache: ASYNC (after close, on upload"
                   + " threads), SYNC (inside close) or OFF.");
 
+  public static final ConfigOption<Boolean> FILL_ON_MISS =
+      ConfigOptions.key("checkpoint-cache.fill-on-miss")
+          .booleanType()
+          .defaultValue(true)
+          .withDescription(
+              "With upload ASYNC or SYNC: a file that a read got whole from the target (a miss,"
+                  + " a stale or corrupt copy) is copied into the cache afterwards, from the bytes"
+                  + " the read delivered, on the upload threads; the read never waits for it."
+                  + " Ignored with upload OFF (nothing is written to the cache then).");
+
   public static final ConfigOption<Integer> UPLOAD_THREADS =
       ConfigOptions.key("checkpoint-cache.upload.threads")
           .intType()

@@ -22,6 +22,7 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param jobId job label for files whose path names none; empty for none
  * @param maxClockSkew see {@link CheckpointCacheOptions#MAX_CLOCK_SKEW}; zero: lengths only
  * @param cacheDir see {@link CheckpointCacheOptions#CACHE_DIR}; null: no short circuit
+ * @param fillOnMiss see {@link CheckpointCacheOptions#FILL_ON_MISS}; only with uploads on
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -36,7 +37,8 @@ public record CheckpointCacheSettings(
     Duration firstMessageTimeout,
     Duration idleTimeout,
     Duration maxClockSkew,
-    Path cacheDir) {
+    Path cacheDir,
+    boolean fillOnMiss) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -84,7 +86,8 @@ public record CheckpointCacheSettings(
             config.get(CheckpointCacheOptions.IDLE_TIMEOUT)),
         notNegative(CheckpointCacheOptions.MAX_CLOCK_SKEW.key(),
             config.get(CheckpointCacheOptions.MAX_CLOCK_SKEW)),
-        cacheDir == null || cacheDir.isBlank() ? null : Path.of(cacheDir.trim()));
+        cacheDir == null || cacheDir.isBlank() ? null : Path.of(cacheDir.trim()),
+        config.get(CheckpointCacheOptions.FILL_ON_MISS));
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */

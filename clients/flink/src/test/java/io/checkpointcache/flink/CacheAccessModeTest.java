@@ -106,7 +106,7 @@ class CacheAccessModeTest {
 
     CacheAccess uploading = CacheConnection.forSettings(settings(true, "sync", spool)).cache;
     assertEquals(UploadingCacheAccess.class, uploading.getClass());
-    assertEquals("agent " + agentAddress() + "; upload SYNC", uploading.describe());
+    assertEquals("agent " + agentAddress() + "; upload SYNC; fill-on-miss on", uploading.describe());
   }
 
   @Test

@@ -34,6 +34,7 @@ class CheckpointCacheSettingsTest {
     assertEquals(null, s.ttl());
     assertEquals(null, s.cacheDir(), "no short circuit unless the cache directory is mounted");
     assertEquals("", s.jobId());
+    assertEquals(true, s.fillOnMiss(), "fill on miss is on (where uploads are)");
   }
 
   @Test
@@ -66,7 +67,8 @@ class CheckpointCacheSettingsTest {
                 "checkpoint-cache.first-message-timeout", "500 ms",
                 "checkpoint-cache.idle-timeout", "1 min",
                 "checkpoint-cache.max-clock-skew", "0 s",
-                "checkpoint-cache.cache-dir", "/mnt/checkpoint-cache"),
+                "checkpoint-cache.cache-dir", "/mnt/checkpoint-cache",
+                "checkpoint-cache.fill-on-miss", "false"),
             Map.of());
     assertEquals(
         new CheckpointCacheSettings(
@@ -82,7 +84,8 @@ class CheckpointCacheSettingsTest {
             Duration.ofMillis(500),
             Duration.ofMinutes(1),
             Duration.ZERO,
-            Path.of("/mnt/checkpoint-cache")),
+            Path.of("/mnt/checkpoint-cache"),
+            false),
         s);
   }
 

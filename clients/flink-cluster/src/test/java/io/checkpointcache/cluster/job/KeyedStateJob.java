@@ -38,7 +38,8 @@ import org.apache.flink.util.Collector;
  * {@code opened/<subtask>-<attempt>} (time, TaskManager) once its state is restored. The source
  * emits {@code keys / 2} records per checkpoint, so checkpoints come at a known pace. With
  * {@code --fail-trigger FILE}, subtask 0's first attempt throws once that file exists (its time
- * goes to {@code failed-at}): a task failure while its TaskManager lives.
+ * goes to {@code failed-at}): a task failure while its TaskManager lives; its attempt N > 0 throws
+ * once {@code FILE-N} exists (time in {@code failed-at-N}), for a second fault after a first.
  */
 public final class KeyedStateJob {
   private KeyedStateJob() {}
@@ -137,7 +138,9 @@ public final class KeyedStateJob {
     private transient BufferedWriter results;
     private final String failTrigger;
     private transient String attemptName;
-    private transient boolean mayFail;
+    /** The trigger file of this attempt (subtask 0 only); null: it never fails. */
+    private transient Path trigger;
+    private transient String failedAt;
     private transient long records;
 
     PayloadUpdater(Params params, String out, String failTrigger) {
@@ -155,7 +158,11 @@ public final class KeyedStateJob {
                       "payload", PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
       var task = getRuntimeContext().getTaskInfo();
       attemptName = task.getIndexOfThisSubtask() + "-" + task.getAttemptNumber();
-      mayFail = failTrigger != null && task.getIndexOfThisSubtask() == 0 && task.getAttemptNumber() == 0;
+      if (failTrigger != null && task.getIndexOfThisSubtask() == 0) {
+        int attempt = task.getAttemptNumber();
+        trigger = Path.of(attempt == 0 ? failTrigger : failTrigger + "-" + attempt);
+        failedAt = attempt == 0 ? "failed-at" : "failed-at-" + attempt;
+      }
       // Keyed state is restored before open(): this is when this subtask has its state back.
       Path opened = Files.createDirectories(Path.of(out, "opened")).resolve(attemptName);
       Files.writeString(
@@ -167,8 +174,8 @@ public final class KeyedStateJob {
     @Override
     public void processElement(Long record, Context ctx, Collector<Void> collector) throws Exception {
       // The harness asks for a task failure by creating the trigger file; looked for now and then.
-      if (mayFail && ++records % 64 == 0 && Files.exists(Path.of(failTrigger))) {
-        Files.writeString(Path.of(out, "failed-at"), System.currentTimeMillis() + "\n", StandardCharsets.UTF_8);
+      if (trigger != null && ++records % 64 == 0 && Files.exists(trigger)) {
+        Files.writeString(Path.of(out, failedAt), System.currentTimeMillis() + "\n", StandardCharsets.UTF_8);
         throw new IllegalStateException("injected task failure");
       }
       byte[] bytes = payload.value();

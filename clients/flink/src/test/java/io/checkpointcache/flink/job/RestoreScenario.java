@@ -56,6 +56,11 @@ public final class RestoreScenario {
     AGENT_STOPPED,
     /** Every cached file gets one byte flipped in its middle: DATA_LOSS, then the real file. */
     CACHE_CORRUPTED,
+    /**
+     * Every cached copy is deleted, as on a node that replaced a lost one: the restore reads
+     * everything from the real file system, and fill on miss copies what it read into the cache.
+     */
+    CACHE_EMPTIED,
     /** No plugin at all: checkpoints go to the real file system's file:// URI (a baseline). */
     NO_CACHE
   }
@@ -193,6 +198,11 @@ public final class RestoreScenario {
             for (EntryInfo e : client.list(null, null)) {
               if (e.getSize() > 1) agent.corrupt(e.getKey(), e.getSize() / 2);
             }
+          }
+        }
+        case CACHE_EMPTIED -> {
+          try (CheckpointCacheClient client = agent.client()) {
+            for (EntryInfo e : client.list(null, null)) client.delete(e.getKey());
           }
         }
         default -> {}

@@ -13,12 +13,20 @@ import org.apache.flink.core.fs.local.LocalFileSystem;
  * link of {@link #setReadBytesPerSecond a given bandwidth}, standing in for a remote store (HDFS
  * over a 1 Gbit/s network) in the demo, where a local disk would make "remote" as fast as the
  * cache. Writes are not paced: the demo's subject is the restore, and unpaced writes make the
- * checkpoint-duration comparison the worst case for the plugin's overhead. Test code only.
+ * checkpoint-duration comparison the worst case for the plugin's overhead. Also counts the bytes
+ * read (paced or not), so a test can tell whether the "remote" was read. Test code only.
  */
 public final class ThrottledFileSystemFactory implements FileSystemFactory {
   public static final String SCHEME = "slowfile";
   private static volatile long bytesPerSecond;
   private static long nextFreeNanos;
+  private static final java.util.concurrent.atomic.LongAdder BYTES_READ =
+      new java.util.concurrent.atomic.LongAdder();
+
+  /** Bytes read through every slowfile:// stream of this JVM so far. */
+  public static long bytesRead() {
+    return BYTES_READ.sum();
+  }
 
   /** Paces reads of every slowfile:// stream together; 0 = not at all. */
   public static void setReadBytesPerSecond(long rate) {
@@ -44,6 +52,7 @@ public final class ThrottledFileSystemFactory implements FileSystemFactory {
    * reader slices its reads.
    */
   static void pace(long bytes) throws IOException {
+    if (bytes > 0) BYTES_READ.add(bytes);
     long rate = bytesPerSecond;
     if (rate <= 0 || bytes <= 0) return;
     long done;
