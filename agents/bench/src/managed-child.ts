@@ -74,6 +74,11 @@ export class ManagedChild {
     return this.output;
   }
 
+  /** Calls `listener` with every later output line until the process exits. */
+  onLine(listener: (line: string) => void): void {
+    this.lineListeners.add(listener);
+  }
+
   /**
    * Resolves with the first non-undefined `match(line)` over its output lines; rejects when the
    * process exits first or after `timeoutMs`, with the output so far.
