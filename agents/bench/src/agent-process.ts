@@ -13,6 +13,10 @@ export interface AgentProcessOptions {
   socketPath: string;
   /** Extra ckc-agent flags, e.g. `['--max-chunk-size', '256KiB']`. */
   extraArgs?: readonly string[];
+  /** Every output line of the agent from its first one (the scale bench reads the load's line). */
+  onLine?: (line: string) => void;
+  /** Node id in Redis keys. Default `bench-node`. */
+  nodeId?: string;
 }
 
 const START_TIMEOUT_MS = 30_000;
@@ -46,13 +50,14 @@ export class AgentProcess {
         '--listen', '127.0.0.1:0',
         '--socket', options.socketPath,
         '--cache-dir', options.cacheDir,
-        '--node-id', 'bench-node',
+        '--node-id', options.nodeId ?? 'bench-node',
         '--log-format', 'json',
         '--log-level', 'info',
         ...(options.extraArgs ?? []),
       ], // prettier-ignore
       env,
     });
+    if (options.onLine) child.onLine(options.onLine);
     try {
       const tcp = await child.waitForLine((line) => {
         const record = parseJson(line);

@@ -19,8 +19,11 @@ export const SCENARIO_GROUPS = [
   'memory',
   'java',
   'write',
+  'scale',
 ] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
+/** What runs without --only: every group but scale (minutes of seeding; run it on its own). */
+const DEFAULT_GROUPS = SCENARIO_GROUPS.filter((g) => g !== 'scale');
 
 export interface BenchOptions {
   mode: 'bench' | 'load' | 'help';
@@ -50,6 +53,8 @@ export interface BenchOptions {
   docs: boolean;
   /** Keep the temp dir (data, cache, logs) for a look. */
   keep: boolean;
+  /** Scale bench: entries held by the agent (4 KiB each). */
+  entries: number;
   /** Load mode: scale ghz totals down for a fast check. */
   loadScale: number;
 }
@@ -70,7 +75,8 @@ export const USAGE = `Usage: npm run bench [-- options]      the throughput / la
   --memory-streams <n>    slow readers in the memory scenario (default 8)
   --memory-seconds <n>    how long they read (default 10; quick 4)
   --memory-reader-rate <size>  bytes per second each slow reader takes (default 16MiB)
-  --only <groups>         comma list of ${SCENARIO_GROUPS.join(', ')}
+  --only <groups>         comma list of ${DEFAULT_GROUPS.join(', ')}; or scale alone
+  --entries <n>           scale: 4 KiB entries the agent holds (default 100000; quick 20000)
   --docs / --no-docs      update docs/benchmarks.md and docs/benchmarks/ (default: on unless --quick)
   --keep                  keep the temp dir
   --load                  npm run load: ghz configs from test/load/ (with --quick: fewer calls)
@@ -100,18 +106,22 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       'memory-seconds': { type: 'string' },
       'memory-reader-rate': { type: 'string' },
       only: { type: 'string' },
+      entries: { type: 'string' },
       docs: { type: 'boolean' },
       keep: { type: 'boolean' },
     },
   });
   const quick = values.quick ?? false;
   const only = new Set<ScenarioGroup>();
-  for (const g of (values.only ?? SCENARIO_GROUPS.join(',')).split(',')) {
+  for (const g of (values.only ?? DEFAULT_GROUPS.join(',')).split(',')) {
     const group = g.trim() as ScenarioGroup;
     if (!SCENARIO_GROUPS.includes(group)) {
       throw new RangeError(`--only: unknown group "${g}" (known: ${SCENARIO_GROUPS.join(', ')})`);
     }
     only.add(group);
+  }
+  if (only.has('scale') && only.size > 1) {
+    throw new RangeError('--only: scale runs on its own (it seeds its own agent and Redis)');
   }
   const streams = (values.streams ?? '1,4,16').split(',').map((s) => count('--streams', s, 1));
   return Object.freeze({
@@ -135,6 +145,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     only,
     docs: values.docs ?? !quick,
     keep: values.keep ?? false,
+    entries: count('--entries', values.entries ?? (quick ? '20000' : '100000'), 100),
     loadScale: quick ? 0.2 : 1,
   });
 }

@@ -96,7 +96,8 @@ function labelOf(r: MetricResult): string {
 
 export function formatValue(r: { median: number; unit: string }): string {
   const v = r.median;
-  const digits = r.unit === 'ms' ? 3 : r.unit === 's' || r.unit === 'CPU s/GB' ? 2 : 0;
+  const digits =
+    r.unit === 'ms' ? 3 : ['s', 'CPU s/GB', 'ops/entry/h', 'ops/entry'].includes(r.unit) ? 2 : 0;
   return `${v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })} ${r.unit}`;
 }
 

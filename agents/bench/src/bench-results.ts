@@ -18,7 +18,17 @@ export interface MetricSpec {
   label: string;
   /** Shorter label for the chart, when `label` is long. */
   chartLabel?: string;
-  unit: 'MB/s' | 'ms' | 's' | 'MB' | 'CPU s/GB';
+  unit:
+    | 'MB/s'
+    | 'ms'
+    | 's'
+    | 'MB'
+    | 'CPU s/GB'
+    | 'entries/s'
+    | 'B/entry'
+    | 'ops/entry/h'
+    | 'ops/s'
+    | 'ops/entry';
   kind: MetricKind;
   /** Ratios printed beside the figure, in order. */
   ratios?: readonly RatioSpec[];

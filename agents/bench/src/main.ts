@@ -14,6 +14,7 @@ import { BenchmarksDoc } from './benchmarks-doc';
 import { CleanupStack } from './cleanup-stack';
 import { LoadRun } from './load-run';
 import { describeMachine } from './machine-info';
+import { ScaleBench } from './scale-bench';
 import { ThroughputBench } from './throughput-bench';
 
 /** agents/bench/lib → the repository. */
@@ -87,6 +88,43 @@ async function bench(options: BenchOptions, cleanup: CleanupStack, argv: string[
   );
 }
 
+/** npm run bench -- --only scale: its own table and block in docs/benchmarks.md. */
+async function scale(options: BenchOptions, cleanup: CleanupStack, argv: string[]): Promise<void> {
+  const startedAt = new Date();
+  say(`ckc-bench: ${commandLine(argv)}`);
+  const run = await new ScaleBench(options, cleanup, (l) => say(l)).run();
+  const machine = await describeMachine({});
+  const report = new BenchReport({
+    command: commandLine(argv),
+    startedAt,
+    machine,
+    metrics: run.results.results(),
+    notes: run.results.notes,
+    rounds: 1,
+    setup: { ...run.setup, options: { ...options, only: [...options.only] } },
+  });
+  say();
+  say(report.text());
+  // .bench/latest.json always (the ids the issue names); with --docs also its own file beside
+  // the throughput run's docs/benchmarks/latest.json, which it must not overwrite.
+  const json = JSON.stringify(report.json(), null, 2) + '\n';
+  const outputs = [path.join(REPO_ROOT, '.bench', 'latest.json')];
+  if (options.docs) outputs.push(path.join(DOCS, 'benchmarks', 'scale-latest.json'));
+  for (const file of outputs) {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.writeFile(file, json);
+  }
+  if (options.docs) {
+    await new BenchmarksDoc(path.join(DOCS, 'benchmarks.md')).replaceBlock(
+      'scale',
+      'Latest run: npm run bench -- --only scale',
+      report.markdown(undefined),
+    );
+    outputs.push(path.join(DOCS, 'benchmarks.md'));
+  }
+  say(`wrote ${outputs.map((f) => path.relative(REPO_ROOT, f)).join(', ')}`);
+}
+
 async function load(options: BenchOptions, cleanup: CleanupStack, argv: string[]): Promise<void> {
   say(`ckc-bench --load: ${commandLine(argv)}`);
   const summary = await new LoadRun(options, cleanup, REPO_ROOT, (l) => say(l)).run();
@@ -130,6 +168,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGHUP', onSignal);
   try {
     if (options.mode === 'load') await load(options, cleanup, argv);
+    else if (options.only.has('scale')) await scale(options, cleanup, argv);
     else await bench(options, cleanup, argv);
     return 0;
   } catch (err) {

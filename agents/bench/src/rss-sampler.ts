@@ -9,6 +9,8 @@ import { promises as fs } from 'node:fs';
 export interface RssReading {
   /** Largest VmRSS seen by sampling, bytes. */
   sampledPeak: number;
+  /** Smallest VmRSS seen by sampling, bytes (what the process holds once garbage is collected). */
+  sampledLow: number;
   /** VmHWM at the end, bytes; since the reset when `peakReset`, else since the process began. */
   kernelPeak: number;
   peakReset: boolean;
@@ -18,6 +20,7 @@ export interface RssReading {
 export class RssSampler {
   private timer: NodeJS.Timeout | undefined;
   private sampledPeak = 0;
+  private sampledLow = Infinity;
   private samples = 0;
   private peakReset = false;
 
@@ -39,7 +42,9 @@ export class RssSampler {
     }
     const sample = async (): Promise<void> => {
       try {
-        this.sampledPeak = Math.max(this.sampledPeak, (await this.status()).rss);
+        const { rss } = await this.status();
+        this.sampledPeak = Math.max(this.sampledPeak, rss);
+        this.sampledLow = Math.min(this.sampledLow, rss);
         this.samples++;
       } catch {
         // the process is gone; stop() reports what was seen
@@ -53,8 +58,10 @@ export class RssSampler {
     clearInterval(this.timer);
     const { rss, hwm } = await this.status();
     this.sampledPeak = Math.max(this.sampledPeak, rss);
+    this.sampledLow = Math.min(this.sampledLow, rss);
     return {
       sampledPeak: this.sampledPeak,
+      sampledLow: this.sampledLow,
       kernelPeak: hwm,
       peakReset: this.peakReset,
       samples: this.samples,

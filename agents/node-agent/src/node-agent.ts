@@ -210,6 +210,7 @@ async function start(
     cache: parts.cache,
     metadata: parts.metadata,
     intervalMs: config.reconcileInterval,
+    sweepMs: config.reconcileSweep,
     logger: log,
     onPass: (result) => metrics.reconcilePass(result),
   });

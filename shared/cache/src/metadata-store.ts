@@ -35,6 +35,12 @@ export interface EntryTouch {
  */
 export type EntryState = 'alive' | 'expired' | 'unknown';
 
+/** An entry's state and, when 'alive', what its TTL key has left (Infinity: no expiry). */
+export interface EntryTtlState {
+  state: EntryState;
+  ttlRemainingMs?: number;
+}
+
 export interface MetadataStore {
   /**
    * Records a newly published entry (or replaces the record of an entry that already exists,
@@ -51,6 +57,12 @@ export interface MetadataStore {
   remove(id: string): Promise<void>;
   /** States of entries, in the order of `ids`, in one pipelined round trip. */
   states(ids: readonly string[]): Promise<EntryState[]>;
+  /**
+   * States of entries with the time their TTL keys have left, in the order of `ids`: one command
+   * per entry whose TTL key exists (what reconcile checks most), a second round trip only for
+   * those whose TTL key is gone.
+   */
+  ttlStates(ids: readonly string[]): Promise<EntryTtlState[]>;
   /**
    * Atomically: when the entry's TTL key is gone and its record exists, marks the record as
    * expiring (later touches no longer revive it) and returns true; otherwise changes nothing and

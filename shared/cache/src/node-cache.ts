@@ -37,7 +37,13 @@ import {
 import { DiskFull } from './disk-full';
 import { DiskStore, isNotFound } from './disk-store';
 import { entryProblem } from './entry-check';
-import { EntryIndex, entryInfoOf, entryMetadataOf, type IndexedEntry } from './entry-index';
+import {
+  EntryIndex,
+  entryInfoOf,
+  entryMetadataOf,
+  type EntryTtlView,
+  type IndexedEntry,
+} from './entry-index';
 import { EntryWrites, withReference } from './entry-writes';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
 import { Eviction, Leases } from './eviction';
@@ -145,6 +151,11 @@ export class NodeCache {
   /** Ids of the entries in the index (a snapshot). */
   entryIds(): string[] {
     return this.index.ids();
+  }
+
+  /** The index as reconcile reads it: due TTL checks, what Redis said, membership. */
+  get ttlView(): EntryTtlView {
+    return this.index;
   }
 
   /**
@@ -314,6 +325,8 @@ export class NodeCache {
         await this.diskFull.guard(key, () => this.disk.rewriteSidecar(id, changed));
         entry.sidecar = changed;
         entry.lastAccessMs = now;
+        // A shorter TTL may end the key before what Redis said of the old one.
+        entry.ttlKnownUntilMs = undefined;
         await this.options.metadata.register(entryMetadataOf(entry));
       } else {
         entry.lastAccessMs = now;

@@ -7,6 +7,14 @@
  *   "unknown" is what a Redis that restarted without its data says about every healthy entry,
  *   and deleting those would throw away the cache exactly when it is needed;
  * - a record whose file is no longer on this node's disk is removed.
+ * Two kinds of pass, so that Redis's cost grows with what changed, not with what is held:
+ * - a full pass (at start, after a Redis reconnect or a resubscription of the expiry watcher,
+ *   after a failed pass): every entry, then every record of the node;
+ * - an interval pass: only the entries whose TTL key may be gone by now (EntryTtlView: only this
+ *   agent touches them, so a missed expiry is always of an entry that is due and is caught by the
+ *   first interval pass after it), plus a slice of the rest so that every entry and every record
+ *   is still checked once per sweep (default 6 h: an outsider deleting keys is caught then).
+ * A live entry costs one PTTL per check, and what Redis answers moves its due time.
  * Work is done in batches with a yield between them, so a large cache does not stall reads.
  * While the store is unreachable a pass stops at its first failure and deletes nothing.
  * Owns: the schedule and the pass. Never: deciding what a single entry's fate is (NodeCache does).
@@ -18,8 +26,12 @@ import type { NodeCache } from './node-cache';
 
 /** Delay before a failed pass is tried again (capped by the interval). */
 export const RETRY_AFTER_FAILURE_MS = 5_000;
+/** Every entry and record is checked at least once per sweep by interval passes. */
+export const DEFAULT_SWEEP_MS = 6 * 3600_000;
 
 export interface ReconcileResult {
+  /** A full pass, or an interval pass over due entries and a slice of the sweep. */
+  full: boolean;
   checked: number;
   expired: number;
   reregistered: number;
@@ -32,6 +44,8 @@ export interface ReconcilerOptions {
   metadata: MetadataStore;
   /** Time between passes. */
   intervalMs: number;
+  /** Interval passes check every entry at least this often. Default DEFAULT_SWEEP_MS. */
+  sweepMs?: number;
   /** Entries checked per round trip. Default 500. */
   batchSize?: number;
   logger?: Logger;
@@ -47,6 +61,10 @@ export class Reconciler {
   private stopped = true;
   private readonly logger: Logger;
   private readonly batchSize: number;
+  /** Where the sweep of interval passes is; undefined: start a new sweep. */
+  private sweep: IterableIterator<string> | undefined;
+  /** Entries of the sweep owed to the next interval pass (a fraction for small caches). */
+  private sliceCredit = 0;
 
   constructor(private readonly options: ReconcilerOptions) {
     this.logger = (options.logger ?? silentLogger).child({ component: 'reconcile' });
@@ -81,7 +99,7 @@ export class Reconciler {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.running = this.pass(reason);
+    this.running = this.pass(reason, reason !== 'interval');
     void this.running.finally(() => {
       this.running = undefined;
       if (this.stopped) return;
@@ -102,48 +120,91 @@ export class Reconciler {
     });
   }
 
-  /** One full pass; resolves with what it did, or undefined when it had to stop early. */
+  /** One full pass: every entry, then every record of the node. */
   async runOnce(): Promise<ReconcileResult> {
-    const { cache, metadata } = this.options;
+    await this.options.cache.whenIndexReady();
+    const started = Date.now();
+    const result = emptyResult(true);
+    await this.check(this.options.cache.entryIds(), result);
+    await this.forgetRecordsWithoutFiles(result);
+    this.sweep = undefined;
+    result.ms = Date.now() - started;
+    return result;
+  }
+
+  /**
+   * One interval pass: the entries due for a TTL check and the next slice of the sweep; the
+   * records too when the sweep comes round.
+   */
+  async runDue(): Promise<ReconcileResult> {
+    const { cache } = this.options;
     await cache.whenIndexReady();
     const started = Date.now();
-    const result: ReconcileResult = {
-      checked: 0,
-      expired: 0,
-      reregistered: 0,
-      forgotten: 0,
-      ms: 0,
-    };
-    const ids = cache.entryIds();
+    const result = emptyResult(false);
+    const view = cache.ttlView;
+    const ids = new Set(view.ttlCheckDue(started));
+    const sweepMs = this.options.sweepMs ?? DEFAULT_SWEEP_MS;
+    // Fractions carry over, so that a small cache is not swept faster than the period.
+    this.sliceCredit += (view.size * this.options.intervalMs) / sweepMs;
+    const slice = Math.floor(this.sliceCredit);
+    this.sliceCredit -= slice;
+    this.sweep ??= view.idCursor();
+    let sweptRound = false;
+    for (let taken = 0; taken < slice; taken++) {
+      const next = this.sweep.next();
+      if (next.done) {
+        sweptRound = true;
+        break;
+      }
+      ids.add(next.value);
+    }
+    await this.check([...ids], result);
+    if (sweptRound) {
+      await this.forgetRecordsWithoutFiles(result);
+      this.sweep = undefined;
+    }
+    result.ms = Date.now() - started;
+    return result;
+  }
+
+  /** Entries: expired ones deleted, unknown ones registered, live ones' TTL noted. */
+  private async check(ids: readonly string[], result: ReconcileResult): Promise<void> {
+    const { cache, metadata } = this.options;
+    const view = cache.ttlView;
     for (let i = 0; i < ids.length && !this.stopped; i += this.batchSize) {
       const batch = ids.slice(i, i + this.batchSize);
-      const states = await metadata.states(batch);
+      const asked = Date.now();
+      const states = await metadata.ttlStates(batch);
       for (let j = 0; j < batch.length; j++) {
         const id = batch[j]!;
-        if (states[j] === 'expired' && (await cache.expire(id)) === 'deleted') result.expired++;
-        if (states[j] === 'unknown' && (await cache.reregister(id))) result.reregistered++;
+        const { state, ttlRemainingMs } = states[j]!;
+        if (state === 'alive') view.noteTtlUntil(id, asked + (ttlRemainingMs ?? 0));
+        if (state === 'expired' && (await cache.expire(id)) === 'deleted') result.expired++;
+        if (state === 'unknown' && (await cache.reregister(id))) result.reregistered++;
       }
       result.checked += batch.length;
       await yieldToEventLoop();
     }
+  }
+
+  /** Records of this node whose files are not in the index are removed. */
+  private async forgetRecordsWithoutFiles(result: ReconcileResult): Promise<void> {
+    const { cache, metadata } = this.options;
     let cursor = '0';
     do {
       if (this.stopped) break;
       const page = await metadata.scanIds(cursor, this.batchSize);
       cursor = page.cursor;
-      const local = new Set(cache.entryIds());
       for (const id of page.ids) {
-        if (!local.has(id) && (await cache.forgetIfAbsent(id))) result.forgotten++;
+        if (!cache.ttlView.has(id) && (await cache.forgetIfAbsent(id))) result.forgotten++;
       }
       await yieldToEventLoop();
     } while (cursor !== '0');
-    result.ms = Date.now() - started;
-    return result;
   }
 
-  private async pass(reason: string): Promise<ReconcileResult | undefined> {
+  private async pass(reason: string, full: boolean): Promise<ReconcileResult | undefined> {
     try {
-      const result = await this.runOnce();
+      const result = full ? await this.runOnce() : await this.runDue();
       const changed = result.expired + result.reregistered + result.forgotten > 0;
       (changed ? this.logger.info : this.logger.debug).call(this.logger, 'reconcile pass done', {
         reason,
@@ -162,4 +223,8 @@ export class Reconciler {
       return undefined;
     }
   }
+}
+
+function emptyResult(full: boolean): ReconcileResult {
+  return { full, checked: 0, expired: 0, reregistered: 0, forgotten: 0, ms: 0 };
 }

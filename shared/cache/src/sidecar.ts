@@ -9,6 +9,34 @@ import { entryIdOf } from './entry-key';
 
 export const SIDECAR_VERSION = 1;
 
+/**
+ * Block checksums of entries live in shared slabs, not in an ArrayBuffer each: a buffer of its own
+ * costs ~200 bytes of bookkeeping for the 4 bytes a small entry's one block needs (issue #16). A
+ * slab is 1 KiB, so a long-lived entry keeps at most that much of a slab whose others are gone.
+ */
+const SLAB_CRCS = 256;
+let slab = new Uint32Array(SLAB_CRCS);
+let slabUsed = 0;
+
+/** A zeroed array for `count` block checksums, a view into a shared slab when it is small. */
+export function allocBlockCrcs(count: number): Uint32Array {
+  if (count > SLAB_CRCS / 4) return new Uint32Array(count);
+  if (slabUsed + count > SLAB_CRCS) {
+    slab = new Uint32Array(SLAB_CRCS);
+    slabUsed = 0;
+  }
+  const view = slab.subarray(slabUsed, slabUsed + count);
+  slabUsed += count;
+  return view;
+}
+
+/** `crcs` in an array from allocBlockCrcs. */
+export function copyBlockCrcs(crcs: readonly number[]): Uint32Array {
+  const out = allocBlockCrcs(crcs.length);
+  out.set(crcs);
+  return out;
+}
+
 export interface Sidecar {
   version: number;
   key: string;
@@ -64,7 +92,7 @@ export function decodeSidecar(raw: Buffer, where: string): Sidecar {
   const crcBytes = Buffer.from(typeof json.blockCrcs === 'string' ? json.blockCrcs : '', 'base64');
   const blocks = Math.ceil(json.size / json.blockSize);
   if (crcBytes.length !== blocks * 4) throw bad(`expected ${blocks} block checksums`);
-  const blockCrcs = new Uint32Array(blocks);
+  const blockCrcs = allocBlockCrcs(blocks);
   for (let i = 0; i < blocks; i++) blockCrcs[i] = crcBytes.readUInt32BE(i * 4);
   return {
     version: json.version,

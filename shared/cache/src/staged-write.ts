@@ -7,6 +7,7 @@ import { promises as fs } from 'node:fs';
 import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { TempFile } from './disk-store';
+import { copyBlockCrcs } from './sidecar';
 
 export class StagedWrite {
   private written = 0;
@@ -84,7 +85,7 @@ export class StagedWrite {
     return {
       size: this.written,
       crc32c: this.wholeCrc,
-      blockCrcs: Uint32Array.from(this.blockCrcs),
+      blockCrcs: copyBlockCrcs(this.blockCrcs),
     };
   }
 

@@ -242,6 +242,21 @@ const OPTIONS = [
       'and after every Redis reconnect.',
   },
   {
+    name: 'reconcileSweep',
+    flag: 'reconcile-sweep',
+    env: 'CKC_RECONCILE_SWEEP',
+    type: 'duration',
+    default: '6h',
+    min: 1000,
+    max: 7 * DAY_MS,
+    metavar: '<duration>',
+    doc:
+      'Passes between full ones check only entries whose TTL may have run out (known from the ' +
+      'touches the agent sent and what Redis last said), plus a slice of the rest, so that every ' +
+      'entry and every Redis record is checked at least once per this period (catching keys ' +
+      'deleted outside the agent). Redis cost: about one command per entry per period.',
+  },
+  {
     name: 'metricsListen',
     flag: 'metrics-listen',
     env: 'CKC_METRICS_LISTEN',

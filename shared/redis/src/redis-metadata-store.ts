@@ -6,7 +6,13 @@
  * every script, pipeline and multi-key command goes to one slot.
  * Never: touch another node's keys, wait for a connection (commands fail fast), or delete files.
  */
-import type { EntryMetadata, EntryState, EntryTouch, MetadataStore } from '@checkpoint-cache/cache';
+import type {
+  EntryMetadata,
+  EntryState,
+  EntryTtlState,
+  EntryTouch,
+  MetadataStore,
+} from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import type { KeyBuilder } from './key-builder';
@@ -146,26 +152,45 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   /**
-   * One pipelined round trip: EXISTS of the TTL key and of the entry hash per id. The answer is a
-   * snapshot, not a promise: an entry reported 'expired' may be touched or re-registered a moment
-   * later, which is why deleting goes through claimExpired, which re-checks atomically.
+   * A snapshot, not a promise: an entry reported 'expired' may be touched or re-registered a
+   * moment later, which is why deleting goes through claimExpired, which re-checks atomically.
    */
   async states(ids: readonly string[]): Promise<EntryState[]> {
+    return (await this.ttlStates(ids)).map((s) => s.state);
+  }
+
+  /**
+   * One pipelined round trip of PTTL per id; then, for the ids whose TTL key is gone, one of
+   * EXISTS of the entry hash ('expired' or 'unknown'). Reconcile's cost is thus one command per
+   * live entry checked.
+   */
+  async ttlStates(ids: readonly string[]): Promise<EntryTtlState[]> {
     if (ids.length === 0) return [];
     return this.call('read entry states', async () => {
-      const pipeline = this.connection.pipeline();
-      for (const id of ids) {
-        pipeline.exists(this.keys.ttl(id));
-        pipeline.exists(this.keys.entry(id));
-      }
-      const replies = await pipeline.exec();
-      if (!replies) throw new CacheError(ErrorCode.Internal, 'entry state pipeline was discarded');
-      for (const [err] of replies) if (err) throw err;
-      return ids.map((_, i): EntryState => {
-        if (Number(replies[2 * i]?.[1]) === 1) return 'alive';
-        return Number(replies[2 * i + 1]?.[1]) === 1 ? 'expired' : 'unknown';
+      const ttls = await this.pipelined(ids, (p, id) => p.pttl(this.keys.ttl(id)));
+      const gone = ids.filter((_, i) => ttls[i] === -2);
+      const known = await this.pipelined(gone, (p, id) => p.exists(this.keys.entry(id)));
+      let g = 0;
+      return ids.map((_, i): EntryTtlState => {
+        const ms = ttls[i] as number;
+        if (ms !== -2) return { state: 'alive', ttlRemainingMs: ms === -1 ? Infinity : ms };
+        return { state: known[g++] === 1 ? 'expired' : 'unknown' };
       });
     });
+  }
+
+  /** One pipeline of one numeric-reply command per id, its replies in order. */
+  private async pipelined(
+    ids: readonly string[],
+    add: (pipeline: ReturnType<RedisConnection['pipeline']>, id: string) => void,
+  ): Promise<number[]> {
+    if (ids.length === 0) return [];
+    const pipeline = this.connection.pipeline();
+    for (const id of ids) add(pipeline, id);
+    const replies = await pipeline.exec();
+    if (!replies) throw new CacheError(ErrorCode.Internal, 'entry state pipeline was discarded');
+    for (const [err] of replies) if (err) throw err;
+    return replies.map(([, value]) => Number(value));
   }
 
   async claimExpired(id: string): Promise<boolean> {

@@ -5,7 +5,13 @@
  * Never: timers (a TTL lapses only when the test says so, via lapse()).
  */
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import type { EntryMetadata, EntryState, EntryTouch, MetadataStore } from '@checkpoint-cache/cache';
+import type {
+  EntryMetadata,
+  EntryState,
+  EntryTtlState,
+  EntryTouch,
+  MetadataStore,
+} from '@checkpoint-cache/cache';
 
 export class MemoryMetadataStore implements MetadataStore {
   readonly records = new Map<string, EntryMetadata & { expiring?: boolean }>();
@@ -50,6 +56,17 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.run('states', () =>
       ids.map((id) =>
         this.ttlKeys.has(id) ? 'alive' : this.records.has(id) ? 'expired' : 'unknown',
+      ),
+    );
+  }
+
+  /** No timers here: a live TTL key has no known end (Infinity). */
+  ttlStates(ids: readonly string[]): Promise<EntryTtlState[]> {
+    return this.run('ttlStates', () =>
+      ids.map((id): EntryTtlState =>
+        this.ttlKeys.has(id)
+          ? { state: 'alive', ttlRemainingMs: Infinity }
+          : { state: this.records.has(id) ? 'expired' : 'unknown' },
       ),
     );
   }
