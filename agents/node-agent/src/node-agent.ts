@@ -217,7 +217,17 @@ async function start(
   reconciler.start();
   // After a reconnect of the main connection Redis may have lost data or let keys expire unseen.
   let connectedBefore = parts.redis.status === 'ready';
+  const metadata = parts.metadata;
+  // Written again after every reconnect: a Redis that restarted without its data forgot it.
+  const advertisePeer = (): void => {
+    if (!config.peerAddress) return;
+    metadata.advertisePeerAddress(config.peerAddress).catch((error: unknown) => {
+      log.warn('peer address not advertised; retried after the next Redis reconnect', { error });
+    });
+  };
+  if (connectedBefore) advertisePeer();
   parts.redis.on('ready', () => {
+    advertisePeer();
     if (connectedBefore) reconciler.trigger('redis reconnect');
     connectedBefore = true;
   });
@@ -303,6 +313,7 @@ async function start(
 
   log.info('node agent started', {
     tcp: tcpAddress ?? 'off',
+    peerAddress: config.peerAddress ?? 'off',
     metrics: metricsAddress ?? 'off',
     socket: config.socket ?? 'off',
     tls: listenerTls ? (listenerTls.mutual ? 'mutual' : 'server') : 'off',

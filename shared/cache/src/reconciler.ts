@@ -6,7 +6,8 @@
  * - a local entry the store does not know is registered again with a fresh TTL. Never removed:
  *   "unknown" is what a Redis that restarted without its data says about every healthy entry,
  *   and deleting those would throw away the cache exactly when it is needed;
- * - a record whose file is no longer on this node's disk is removed.
+ * - a record whose file is no longer on this node's disk is removed;
+ * - every entry found alive is listed again in the location index (MetadataStore.advertise).
  * Work is done in batches with a yield between them, so a large cache does not stall reads.
  * While the store is unreachable a pass stops at its first failure and deletes nothing.
  * Owns: the schedule and the pass. Never: deciding what a single entry's fate is (NodeCache does).
@@ -118,6 +119,7 @@ export class Reconciler {
     for (let i = 0; i < ids.length && !this.stopped; i += this.batchSize) {
       const batch = ids.slice(i, i + this.batchSize);
       const states = await metadata.states(batch);
+      await metadata.advertise?.(batch.filter((_, j) => states[j] === 'alive'));
       for (let j = 0; j < batch.length; j++) {
         const id = batch[j]!;
         if (states[j] === 'expired' && (await cache.expire(id)) === 'deleted') result.expired++;

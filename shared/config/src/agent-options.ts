@@ -94,6 +94,19 @@ const OPTIONS = [
       '(0.0.0.0:7878) is a deliberate choice. "off" disables TCP.',
   },
   {
+    name: 'peerAddress',
+    flag: 'peer-address',
+    env: 'CKC_PEER_ADDRESS',
+    type: 'hostport',
+    metavar: '<host:port>',
+    canDisable: true,
+    unsetDoc: 'not advertised',
+    doc:
+      'Address at which agents on other nodes reach this agent (its --listen port on an address ' +
+      'they can route to; on Kubernetes the pod IP from the downward API, "$(POD_IP):7878"). ' +
+      'Written to Redis as <prefix>:{<node>}:peer at start and after every reconnect.',
+  },
+  {
     name: 'socket',
     flag: 'socket',
     env: 'CKC_SOCKET',

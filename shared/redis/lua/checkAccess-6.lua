@@ -14,6 +14,9 @@
 
     ARGV[1] database the connection SELECTs, or "" for none
     ARGV[2] "cluster" for a Redis Cluster connection, else ""
+    ARGV[3] location index set of the probe id  <prefix>:loc:{<probe id>} (another slot: named
+            here, never accessed, so the script stays in the node's slot)
+    ARGV[4] peer address key  <prefix>:{<node>}:peer
 
   Output:
     -1     this server cannot tell (no redis.acl_check_cmd before Redis 7.0)
@@ -57,6 +60,14 @@ end
 if ARGV[2] == "cluster" then
   need("CLUSTER", "SLOTS")
 end
+
+-- Sent by the agent on the location index and the peer address (RedisMetadataStore).
+local locations, peer = ARGV[3], ARGV[4]
+need("SADD", locations, "n")
+need("SREM", locations, "n")
+need("SMEMBERS", locations)
+need("SET", peer, "a")
+need("GET", peer)
 
 -- Called by the scripts (registerEntry, removeEntry, touchEntry, claimExpired, claimNode).
 need("HGET", entry, "f")

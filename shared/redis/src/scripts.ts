@@ -190,6 +190,8 @@ export class Scripts {
       this.keys.owner(),
       db ? String(db) : '',
       cluster ? 'cluster' : '',
+      this.keys.locations(probeId),
+      this.keys.peer(),
     );
     return Array.isArray(result) ? result.map(String) : undefined;
   }

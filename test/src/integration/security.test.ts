@@ -68,6 +68,9 @@ const AGENT_ACL = [
   '+decr',
   '+incrby',
   '+decrby',
+  '+sadd',
+  '+srem',
+  '+smembers',
   '+psubscribe',
 ];
 const REDIS_USER = 'ckcagent';
