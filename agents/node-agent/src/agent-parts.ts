@@ -11,6 +11,7 @@ import type { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import type { Logger } from '@checkpoint-cache/logger';
 import { SERVICE_NAME } from '@checkpoint-cache/proto';
 import type {
+  RedisDeleteNotices,
   RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
@@ -31,6 +32,7 @@ export interface Parts {
   cache?: NodeCache;
   reconciler?: Reconciler;
   watcher?: RedisExpiryWatcher;
+  deleteNotices?: RedisDeleteNotices;
   claim?: NodeClaim;
   server?: grpc.Server;
   health?: HealthImplementation;
@@ -59,6 +61,8 @@ export async function stopParts(parts: Parts, graceMs: number): Promise<void> {
     for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
     await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
   }
+  const { deleteNotices } = parts;
+  if (deleteNotices) await step('stopping delete notices', () => deleteNotices.stop());
   if (watcher) await step('stopping the expiry watcher', () => watcher.stop());
   if (reconciler) await step('stopping reconcile', () => reconciler.stop());
   if (cache) await step('closing the cache', () => cache.close());

@@ -11,13 +11,14 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { NodeCache, Reconciler } from '@checkpoint-cache/cache';
+import { ClusterDelete, NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { createLogger, type Logger } from '@checkpoint-cache/logger';
 import { agentFileDescriptorProtos } from '@checkpoint-cache/proto';
 import {
   KeyBuilder,
+  RedisDeleteNotices,
   RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
@@ -247,6 +248,22 @@ async function start(
     resync: (reason) => reconciler.trigger(reason),
   });
 
+  // Deletes asked on other nodes reach this node's copies (and this node's reach theirs).
+  parts.deleteNotices = new RedisDeleteNotices({
+    connection: parts.redis,
+    subscriber: createRedisConnection(redisUrl, {
+      logger: log,
+      connectionName: `ckc-deletes:${nodeId}`,
+      ...(redisTls ? { tls: redisTls } : {}),
+    }),
+    metadata: parts.metadata,
+    keys,
+    intervalMs: config.reconcileInterval,
+    logger: log,
+  });
+  const clusterDelete = new ClusterDelete({ cache, notices: parts.deleteNotices, logger: log });
+  parts.deleteNotices.start((id, atMs) => clusterDelete.applyNotice(id, atMs));
+
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   parts.server = server;
   new CheckpointCacheService({
@@ -254,6 +271,7 @@ async function start(
     logger: log,
     maxChunkSize: config.maxChunkSize,
     observer: metrics,
+    clusterDelete,
     accessPolicy: new AccessPolicy({
       writeAccess: config.writeAccess,
       ...(config.socket ? { socketPath: config.socket } : {}),

@@ -4,7 +4,12 @@
  * Owns: message <-> domain conversion, stream framing, backpressure. Never: cache rules.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { EntryInfo as DomainEntry, EntryWriter, NodeCache } from '@checkpoint-cache/cache';
+import type {
+  ClusterDelete,
+  EntryInfo as DomainEntry,
+  EntryWriter,
+  NodeCache,
+} from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import {
@@ -53,6 +58,8 @@ export interface CheckpointCacheServiceOptions {
   observer?: ServiceObserver;
   /** Decides who may change the cache (Write, Delete, Release, Touch with a checkpoint or TTL). */
   accessPolicy: AccessPolicy;
+  /** Delete also reaches the copies on other nodes through it; absent: this node's copy only. */
+  clusterDelete?: ClusterDelete;
 }
 
 function secondsSince(started: bigint): number {
@@ -65,6 +72,7 @@ export class CheckpointCacheService {
   private readonly maxChunkSize: number;
   private readonly observer: ServiceObserver | undefined;
   private readonly accessPolicy: AccessPolicy;
+  private readonly clusterDelete: ClusterDelete | undefined;
   /**
    * Read chunks carry their gRPC prefix and skip grpc-js's copy, once the process that serves
    * them installed the patch (installZeroCopyFraming, read-wire/grpc-framing.ts).
@@ -73,6 +81,7 @@ export class CheckpointCacheService {
 
   constructor(options: CheckpointCacheServiceOptions) {
     this.accessPolicy = options.accessPolicy;
+    this.clusterDelete = options.clusterDelete;
     this.cache = options.cache;
     this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
     this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
@@ -283,7 +292,8 @@ export class CheckpointCacheService {
   }
 
   private async delete(req: DeleteRequest__Output): Promise<DeleteResponse> {
-    return { deleted: await this.cache.delete(req.key) };
+    const deletes = this.clusterDelete ?? this.cache;
+    return { deleted: await deletes.delete(req.key) };
   }
 
   private async list(req: ListRequest__Output): Promise<ListResponse> {

@@ -8,6 +8,12 @@ export * from './node-cache';
 export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
 export type { CapacityLimits } from './capacity';
+export {
+  ClusterDelete,
+  NOTICE_CLOCK_ALLOWANCE_MS,
+  type ClusterDeleteOptions,
+  type DeleteNotices,
+} from './cluster-delete';
 export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reconciler';
 export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
 export { READ_SPAN } from './verified-reader';

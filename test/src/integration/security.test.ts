@@ -71,6 +71,10 @@ const AGENT_ACL = [
   '+sadd',
   '+srem',
   '+smembers',
+  '+zrange',
+  '+pexpire',
+  '+publish',
+  '+subscribe',
   '+psubscribe',
 ];
 const REDIS_USER = 'ckcagent';
