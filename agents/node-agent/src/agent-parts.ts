@@ -16,6 +16,7 @@ import type {
   RedisMetadataStore,
   createRedisConnection,
 } from '@checkpoint-cache/redis';
+import type { AgentPeers } from './agent-peers';
 import type { EmbeddedRedis } from './embedded-redis';
 import type { NodeClaim } from './node-claim';
 import type { ListenerTls } from './server-credentials';
@@ -33,6 +34,7 @@ export interface Parts {
   reconciler?: Reconciler;
   watcher?: RedisExpiryWatcher;
   deleteNotices?: RedisDeleteNotices;
+  peers?: AgentPeers;
   claim?: NodeClaim;
   server?: grpc.Server;
   health?: HealthImplementation;
@@ -61,6 +63,7 @@ export async function stopParts(parts: Parts, graceMs: number): Promise<void> {
     for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
     await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
   }
+  parts.peers?.close();
   const { deleteNotices } = parts;
   if (deleteNotices) await step('stopping delete notices', () => deleteNotices.stop());
   if (watcher) await step('stopping the expiry watcher', () => watcher.stop());

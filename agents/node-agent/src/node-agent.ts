@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { ClusterDelete, NodeCache, Reconciler } from '@checkpoint-cache/cache';
+import { ClusterDelete, NodeCache, PeerFill, Reconciler } from '@checkpoint-cache/cache';
 import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { createLogger, type Logger } from '@checkpoint-cache/logger';
@@ -33,6 +33,7 @@ import {
   unixSocketInterceptor,
 } from '@checkpoint-cache/service';
 import { AgentMetrics, serveMetrics } from './agent-metrics';
+import { AgentPeers } from './agent-peers';
 import { HEALTH_SERVICES, stopParts, type Parts } from './agent-parts';
 import { startEmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
@@ -264,6 +265,24 @@ async function start(
   const clusterDelete = new ClusterDelete({ cache, notices: parts.deleteNotices, logger: log });
   parts.deleteNotices.start((id, atMs) => clusterDelete.applyNotice(id, atMs));
 
+  // Reads that miss here are streamed from another node's agent (and stored here).
+  let peerFill: PeerFill | undefined;
+  if (config.peerReads) {
+    const tls =
+      config.tlsCert && config.tlsKey && config.tlsClientCa
+        ? { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsClientCa }
+        : undefined;
+    parts.peers = new AgentPeers({ metadata: parts.metadata, nodeId, ...(tls ? { tls } : {}) });
+    peerFill = new PeerFill({
+      cache,
+      peers: parts.peers,
+      maxConcurrent: config.peerReads,
+      bytesPerSecond: config.peerReadRate ?? 0,
+      logger: log,
+      observer: metrics,
+    });
+  }
+
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   parts.server = server;
   new CheckpointCacheService({
@@ -272,6 +291,7 @@ async function start(
     maxChunkSize: config.maxChunkSize,
     observer: metrics,
     clusterDelete,
+    ...(peerFill ? { peerFill } : {}),
     accessPolicy: new AccessPolicy({
       writeAccess: config.writeAccess,
       ...(config.socket ? { socketPath: config.socket } : {}),
@@ -332,6 +352,7 @@ async function start(
   log.info('node agent started', {
     tcp: tcpAddress ?? 'off',
     peerAddress: config.peerAddress ?? 'off',
+    peerReads: config.peerReads ?? 'off',
     metrics: metricsAddress ?? 'off',
     socket: config.socket ?? 'off',
     tls: listenerTls ? (listenerTls.mutual ? 'mutual' : 'server') : 'off',

@@ -7,10 +7,13 @@ import type * as grpc from '@grpc/grpc-js';
 import type {
   ClusterDelete,
   EntryInfo as DomainEntry,
+  EntryReader,
   EntryWriter,
   NodeCache,
+  PeerFill,
 } from '@checkpoint-cache/cache';
-import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { crc32c } from '@checkpoint-cache/checksum';
+import { CacheError, ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import {
   checkpointCacheServiceDefinition,
@@ -46,6 +49,12 @@ import {
   type ServiceObserver,
 } from './service-observer';
 
+/**
+ * Metadata key marking a Read as another agent's peer read: it is served from this node's disk
+ * only, never from this node's peers in turn (a stale location index cannot make a chain).
+ */
+export const PEER_READ_METADATA = 'ckc-peer-read';
+
 /** Largest chunk a read sends unless configured otherwise. */
 export const DEFAULT_MAX_CHUNK_SIZE = 1024 * 1024;
 
@@ -60,6 +69,8 @@ export interface CheckpointCacheServiceOptions {
   accessPolicy: AccessPolicy;
   /** Delete also reaches the copies on other nodes through it; absent: this node's copy only. */
   clusterDelete?: ClusterDelete;
+  /** A Read that misses here is served from another node's agent through it; absent: a miss. */
+  peerFill?: PeerFill;
 }
 
 function secondsSince(started: bigint): number {
@@ -73,6 +84,7 @@ export class CheckpointCacheService {
   private readonly observer: ServiceObserver | undefined;
   private readonly accessPolicy: AccessPolicy;
   private readonly clusterDelete: ClusterDelete | undefined;
+  private readonly peerFill: PeerFill | undefined;
   /**
    * Read chunks carry their gRPC prefix and skip grpc-js's copy, once the process that serves
    * them installed the patch (installZeroCopyFraming, read-wire/grpc-framing.ts).
@@ -82,6 +94,7 @@ export class CheckpointCacheService {
   constructor(options: CheckpointCacheServiceOptions) {
     this.accessPolicy = options.accessPolicy;
     this.clusterDelete = options.clusterDelete;
+    this.peerFill = options.peerFill;
     this.cache = options.cache;
     this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
     this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
@@ -177,10 +190,22 @@ export class CheckpointCacheService {
   ): Promise<void> {
     const req = call.request;
     const maxChunk = Math.min(req.maxChunkSize || this.maxChunkSize, this.maxChunkSize);
-    const reader = await this.cache.openRead(req.key, {
+    const range = {
       offset: req.offset,
       ...(req.length === undefined || req.length === null ? {} : { length: req.length }),
-    });
+    };
+    let reader: EntryReader;
+    try {
+      reader = await this.cache.openRead(req.key, range);
+    } catch (err) {
+      const peerRead = call.metadata.get(PEER_READ_METADATA).length > 0;
+      if (!this.peerFill || peerRead || !hasErrorCode(err, ErrorCode.NotFound)) throw err;
+      const result = await this.readFromPeer(call, maxChunk, sent);
+      if (result === 'streamed') return;
+      if (result === 'absent') throw err;
+      // Another read of the key filled the cache meanwhile.
+      reader = await this.cache.openRead(req.key, range);
+    }
     try {
       const header: ReadResponse = {
         header: {
@@ -208,6 +233,56 @@ export class CheckpointCacheService {
     } finally {
       await reader.close();
     }
+  }
+
+  /**
+   * A local miss served from a peer (PeerFill): the header once the first peer answered, then the
+   * requested range of its verified chunks, re-cut to `maxChunk` (a cut piece gets its own CRC32C).
+   */
+  private async readFromPeer(
+    call: grpc.ServerWritableStream<ReadRequest__Output, ReadResponse>,
+    maxChunk: number,
+    sent: (bytes: number) => void,
+  ): Promise<'streamed' | 'filled' | 'absent'> {
+    const req = call.request;
+    let start = 0;
+    let end = 0;
+    return this.peerFill!.fetch(req.key, {
+      header: async (entry) => {
+        start = req.offset;
+        const length = req.length ?? entry.size - start;
+        if (start > entry.size || start + length > entry.size) {
+          throw new CacheError(
+            ErrorCode.InvalidArgument,
+            `range ${start}+${length} is past the end of ${req.key} (${entry.size} bytes)`,
+          );
+        }
+        end = start + length;
+        const header: ReadResponse = {
+          header: { entry: toProtoEntry(entry), offset: start, length, source: 'SOURCE_PEER' },
+        };
+        if (!call.write(header)) await drained(call);
+      },
+      chunk: async (chunk) => {
+        if (call.cancelled) {
+          throw new CacheError(ErrorCode.Cancelled, 'the reader cancelled');
+        }
+        const from = Math.max(start, chunk.offset);
+        const to = Math.min(end, chunk.offset + chunk.data.length);
+        for (let o = from; o < to; o += maxChunk) {
+          const whole = o === chunk.offset && Math.min(to, o + maxChunk) - o === chunk.data.length;
+          const data = chunk.data.subarray(
+            o - chunk.offset,
+            Math.min(to, o + maxChunk) - chunk.offset,
+          );
+          const message: ReadResponse = {
+            chunk: { offset: o, data, crc32c: whole ? chunk.crc32c : crc32c(data) >>> 0 },
+          };
+          sent(data.length);
+          if (!call.write(message)) await drained(call);
+        }
+      },
+    });
   }
 
   private async write(

@@ -14,6 +14,17 @@ export {
   type ClusterDeleteOptions,
   type DeleteNotices,
 } from './cluster-delete';
+export {
+  PeerFill,
+  type PeerChunk,
+  type PeerFillObserver,
+  type PeerFillOptions,
+  type PeerFillResult,
+  type PeerFillSink,
+  type PeerLocation,
+  type PeerStream,
+  type Peers,
+} from './peer-fill';
 export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reconciler';
 export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
 export { READ_SPAN } from './verified-reader';
