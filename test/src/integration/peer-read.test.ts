@@ -8,16 +8,19 @@
  * NOT_FOUND), concurrent misses making one peer fetch, and --peer-reads off.
  */
 import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { entryIdOf } from '@checkpoint-cache/cache';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { checkpointCacheClientConstructor } from '@checkpoint-cache/proto';
 import { FakeCacheServer } from '../helpers/fake-cache-server';
 import { freePort } from '../helpers/free-port';
 import { rawClient, readEntry, writeEntry, type RawClient } from '../helpers/raw-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { rejection } from '../helpers/rejection';
+import { makeTestPki } from '../helpers/test-pki';
 
 let seq = 0;
 
@@ -183,5 +186,41 @@ describe('peer reads with fill', function () {
     });
     expect(err.code).to.equal(grpc.status.NOT_FOUND);
     expect(peer.reads).to.have.length(0);
+  });
+
+  it('reads from peers over mutual TLS when the agents have certificates, and only from trusted ones', async function () {
+    const pki = await makeTestPki();
+    cleanup.push(() => pki.remove());
+    const [certA, certB, certC] = await Promise.all(
+      ['agent-a', 'agent-b', 'agent-c'].map((n) => pki.issue(n, 'agent')),
+    );
+    const tls = (files: { cert: string; key: string }, ca = pki.caCert) => ({
+      tlsCert: files.cert,
+      tlsKey: files.key,
+      tlsClientCa: ca,
+    });
+    const a = await agent(tls(certA!));
+    const b = await agent(tls(certB!));
+    // C trusts another CA: A's certificate does not chain to it, so C never reads from A.
+    const c = await agent(tls(certC!, pki.otherCaCert));
+    const key = 'hdfs://nn/flink/ckpt/job/shared/peer-mtls';
+    const data = randomBytes(200_000);
+    const Client = checkpointCacheClientConstructor();
+    const tlsClient = async (x: TestAgent, own = pki.client): Promise<RawClient> => {
+      const [ca, ck, cc] = await Promise.all(
+        [pki.caCert, own.key, own.cert].map((f) => fs.readFile(f)),
+      );
+      const cl = new Client(x.address, grpc.credentials.createSsl(ca, ck, cc));
+      cleanup.push(async () => cl.close());
+      return cl;
+    };
+    await writeEntry(await tlsClient(a), { key, jobId: 'job', checkpointId: 1 }, data);
+    const read = await readEntry(await tlsClient(b), { key });
+    expect(read.header?.source).to.equal('SOURCE_PEER');
+    expect(read.data.equals(data)).to.equal(true);
+    const err = await rejection<grpc.ServiceError>(
+      readEntry(await tlsClient(c, pki.otherClient), { key }),
+    );
+    expect(err.code).to.equal(grpc.status.NOT_FOUND);
   });
 });
