@@ -160,8 +160,12 @@ export class PeerFill {
             }
             await this.throttle(chunk.data.length);
             observer?.peerBytes(chunk.data.length);
-            if (writer) writer = await this.store(writer, chunk, key);
-            await toCaller(() => sink.chunk(chunk));
+            // The local copy and the caller are served at the same time, not one after the other.
+            const [kept] = await Promise.all([
+              writer ? this.store(writer, chunk, key) : undefined,
+              toCaller(() => sink.chunk(chunk)),
+            ]);
+            writer = kept;
             reached += chunk.data.length;
           }
           if (reached !== first.size) {
