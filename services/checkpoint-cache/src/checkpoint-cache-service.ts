@@ -247,7 +247,19 @@ export class CheckpointCacheService {
     const req = call.request;
     let start = 0;
     let end = 0;
-    return this.peerFill!.fetch(req.key, {
+    let size = 0;
+    // Once a range that ends before the entry does is sent, its call ends while the fill goes on
+    // to the end of the entry in the background (a small range of a large file does not wait for
+    // all of it). A range to the end waits for the copy to be stored: the next read is local.
+    let served = false;
+    let rangeServed: () => void = () => undefined;
+    const rangeDone = new Promise<'streamed'>((resolve) => {
+      rangeServed = () => {
+        served = true;
+        resolve('streamed');
+      };
+    });
+    const fetching = this.peerFill!.fetch(req.key, {
       header: async (entry) => {
         start = req.offset;
         const length = req.length ?? entry.size - start;
@@ -262,8 +274,11 @@ export class CheckpointCacheService {
           header: { entry: toProtoEntry(entry), offset: start, length, source: 'SOURCE_PEER' },
         };
         if (!call.write(header)) await drained(call);
+        size = entry.size;
+        if (length === 0 && end < size) rangeServed();
       },
       chunk: async (chunk) => {
+        if (served) return;
         if (call.cancelled) {
           throw new CacheError(ErrorCode.Cancelled, 'the reader cancelled');
         }
@@ -281,8 +296,16 @@ export class CheckpointCacheService {
           sent(data.length);
           if (!call.write(message)) await drained(call);
         }
+        if (to >= end && end < size) rangeServed();
       },
     });
+    const result = await Promise.race([fetching, rangeDone]);
+    if (served) {
+      fetching.catch((error: unknown) => {
+        this.logger.info('entry read from a peer is not stored here', { key: req.key, error });
+      });
+    }
+    return result;
   }
 
   private async write(

@@ -21,6 +21,7 @@ import { rawClient, readEntry, writeEntry, type RawClient } from '../helpers/raw
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { rejection } from '../helpers/rejection';
 import { makeTestPki } from '../helpers/test-pki';
+import { waitUntil } from '../helpers/wait-until';
 
 let seq = 0;
 
@@ -114,6 +115,12 @@ describe('peer reads with fill', function () {
     expect(Number(part.header?.length)).to.equal(250_000);
     expect(part.data.equals(data.subarray(300_001, 550_001))).to.equal(true);
     expect(part.chunks.every((c) => c.length <= 65_536)).to.equal(true);
+    // The call ended with its range; the fill went on to the end of the entry meanwhile.
+    await waitUntil(
+      async () => (await b.cache.stat(key, { touch: false }).catch(() => undefined)) !== undefined,
+      { timeoutMs: 10_000, message: 'B did not keep a copy after a range read' },
+    );
+    expect((await readEntry(client(b), { key })).data.equals(data)).to.equal(true);
   });
 
   it('goes past a stale index entry and a peer failing mid-stream to the next peer', async function () {
