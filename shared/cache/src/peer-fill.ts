@@ -120,7 +120,15 @@ export class PeerFill {
     sink: PeerFillSink,
   ): Promise<{ found: boolean; stored: boolean }> {
     const { peers, observer } = this.options;
-    const candidates = await peers.locate(id);
+    let candidates: PeerLocation[];
+    try {
+      candidates = await peers.locate(id);
+    } catch (error) {
+      // Redis unreachable: nobody can be asked, which is a plain miss (the caller reads remote).
+      observer?.peerFailure('error');
+      this.logger.debug('holders of the entry unknown; a miss', { key, error });
+      return { found: false, stored: false };
+    }
     let first: EntryInfo | undefined;
     let writer: EntryWriter | undefined;
     let reached = 0;

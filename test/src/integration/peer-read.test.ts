@@ -230,4 +230,21 @@ describe('peer reads with fill', function () {
     );
     expect(err.code).to.equal(grpc.status.NOT_FOUND);
   });
+
+  it('is a plain miss while Redis is unreachable', async function () {
+    const own = await startRedisServer();
+    cleanup.push(() => own.stop());
+    const port = await freePort();
+    const b = await startTestAgent({
+      redisUrl: own.url,
+      listen: `127.0.0.1:${port}`,
+      peerAddress: `127.0.0.1:${port}`,
+    });
+    cleanup.push(() => b.stop());
+    await own.kill();
+    const err = await rejection<grpc.ServiceError>(
+      readEntry(client(b), { key: 'hdfs://nn/flink/ckpt/job/shared/redis-down' }),
+    );
+    expect(err.code).to.equal(grpc.status.NOT_FOUND);
+  });
 });
