@@ -31,6 +31,9 @@ const PEER_CHUNK_SIZE = 1024 * 1024;
 
 const MiB = 1024 * 1024;
 
+/** A peer that has not sent its read header within this long is left for the next one. */
+const FIRST_MESSAGE_TIMEOUT_MS = 5_000;
+
 /** Client settings for streams of large files from another agent (see docs/benchmarks.md). */
 const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc-node.flow_control_window': 8 * MiB,
@@ -79,10 +82,23 @@ export class AgentPeers implements Peers {
     const call = client.read({ key, offset, maxChunkSize: PEER_CHUNK_SIZE }, metadata);
     const messages = call[Symbol.asyncIterator]() as AsyncIterator<ReadResponse__Output>;
     let first: IteratorResult<ReadResponse__Output>;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      first = await messages.next();
+      // A node whose address no longer answers (its pod gone, the packets dropped) would
+      // otherwise hold the reader for a TCP connect timeout before the next peer is tried.
+      first = await Promise.race([
+        messages.next(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            call.cancel();
+            reject(new Error(`no answer within ${FIRST_MESSAGE_TIMEOUT_MS} ms`));
+          }, FIRST_MESSAGE_TIMEOUT_MS);
+        }),
+      ]);
     } catch (err) {
       throw peerError(peer, err);
+    } finally {
+      clearTimeout(timer);
     }
     const header = first.done ? undefined : first.value.header;
     if (!header?.entry) {

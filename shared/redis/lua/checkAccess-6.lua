@@ -71,6 +71,7 @@ need("SREM", locations, "n")
 need("SMEMBERS", locations)
 need("SET", peer, "a")
 need("GET", peer)
+need("MGET", peer, owner)
 
 -- Delete notices (RedisDeleteNotices, noticeDelete-1.lua, dropDelete-1.lua).
 local deletes, deleted = ARGV[5], ARGV[6]

@@ -193,12 +193,17 @@ export class RedisMetadataStore implements MetadataStore {
     );
   }
 
-  /** The peer address node `nodeId` advertised, or undefined. */
+  /**
+   * The peer address node `nodeId` advertised, or undefined, also when no agent holds that node
+   * id now (its owner key lapsed 30 s after the agent was gone: a lost node is not dialled).
+   */
   async peerAddress(nodeId: string): Promise<string | undefined> {
-    const address = await this.call('read a peer address', () =>
-      this.connection.get(this.keys.forNode(nodeId).peer()),
+    const node = this.keys.forNode(nodeId);
+    // Both keys carry the node's hash tag: one slot, one MGET on a cluster too.
+    const [address, owner] = await this.call('read a peer address', () =>
+      this.connection.mget(node.peer(), node.owner()),
     );
-    return address ?? undefined;
+    return address && owner ? address : undefined;
   }
 
   /**

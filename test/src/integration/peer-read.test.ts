@@ -75,6 +75,8 @@ describe('peer reads with fill', function () {
   async function listFakeHolder(nodeId: string, address: string, key: string): Promise<void> {
     await admin.sadd(`${prefix}:loc:{${entryIdOf(key)}}`, nodeId);
     await admin.set(`${prefix}:{${nodeId}}:peer`, address);
+    // An agent holds the node id (its owner key), else the node counts as gone.
+    await admin.set(`${prefix}:{${nodeId}}:owner`, 'test', 'PX', 60_000);
   }
 
   it('serves a miss from the node that holds the entry and keeps a copy', async function () {
@@ -246,5 +248,18 @@ describe('peer reads with fill', function () {
       readEntry(client(b), { key: 'hdfs://nn/flink/ckpt/job/shared/redis-down' }),
     );
     expect(err.code).to.equal(grpc.status.NOT_FOUND);
+  });
+
+  it('does not dial a node whose agent is gone (its node id hold lapsed)', async function () {
+    const b = await agent();
+    const key = 'hdfs://nn/flink/ckpt/job/shared/on-a-lost-node';
+    const peer = await FakeCacheServer.start();
+    cleanup.push(() => peer.stop());
+    peer.put(key, { data: randomBytes(1000) });
+    await listFakeHolder('lost-node', peer.address, key);
+    await admin.del(`${prefix}:{lost-node}:owner`);
+    const err = await rejection<grpc.ServiceError>(readEntry(client(b), { key }));
+    expect(err.code).to.equal(grpc.status.NOT_FOUND);
+    expect(peer.reads).to.have.length(0);
   });
 });
