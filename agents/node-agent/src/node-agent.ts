@@ -11,14 +11,13 @@ import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
-import { ClusterDelete, NodeCache, PeerFill, Reconciler } from '@checkpoint-cache/cache';
+import { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { createLogger, type Logger } from '@checkpoint-cache/logger';
 import { agentFileDescriptorProtos } from '@checkpoint-cache/proto';
 import {
   KeyBuilder,
-  RedisDeleteNotices,
   RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
@@ -33,8 +32,8 @@ import {
   unixSocketInterceptor,
 } from '@checkpoint-cache/service';
 import { AgentMetrics, serveMetrics } from './agent-metrics';
-import { AgentPeers } from './agent-peers';
 import { HEALTH_SERVICES, stopParts, type Parts } from './agent-parts';
+import { startClusterParts } from './cluster-parts';
 import { startEmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
 import { agentToken, HOLD_MS, NodeClaim } from './node-claim';
@@ -249,39 +248,16 @@ async function start(
     resync: (reason) => reconciler.trigger(reason),
   });
 
-  // Deletes asked on other nodes reach this node's copies (and this node's reach theirs).
-  parts.deleteNotices = new RedisDeleteNotices({
-    connection: parts.redis,
-    subscriber: createRedisConnection(redisUrl, {
-      logger: log,
-      connectionName: `ckc-deletes:${nodeId}`,
-      ...(redisTls ? { tls: redisTls } : {}),
-    }),
-    metadata: parts.metadata,
+  // Deletes and reads that reach the other nodes (location index, delete notices, peer reads).
+  const { clusterDelete, peerFill } = startClusterParts({
+    config,
+    parts: parts as Parts & Required<Pick<Parts, 'redis' | 'metadata'>>,
+    cache,
     keys,
-    intervalMs: config.reconcileInterval,
-    logger: log,
+    redisUrl,
+    ...(redisTls ? { redisTls } : {}),
+    metrics,
   });
-  const clusterDelete = new ClusterDelete({ cache, notices: parts.deleteNotices, logger: log });
-  parts.deleteNotices.start((id, atMs) => clusterDelete.applyNotice(id, atMs));
-
-  // Reads that miss here are streamed from another node's agent (and stored here).
-  let peerFill: PeerFill | undefined;
-  if (config.peerReads) {
-    const tls =
-      config.tlsCert && config.tlsKey && config.tlsClientCa
-        ? { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsClientCa }
-        : undefined;
-    parts.peers = new AgentPeers({ metadata: parts.metadata, nodeId, ...(tls ? { tls } : {}) });
-    peerFill = new PeerFill({
-      cache,
-      peers: parts.peers,
-      maxConcurrent: config.peerReads,
-      bytesPerSecond: config.peerReadRate ?? 0,
-      logger: log,
-      observer: metrics,
-    });
-  }
 
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   parts.server = server;

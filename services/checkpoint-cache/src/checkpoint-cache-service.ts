@@ -6,13 +6,11 @@
 import type * as grpc from '@grpc/grpc-js';
 import type {
   ClusterDelete,
-  EntryInfo as DomainEntry,
   EntryReader,
   EntryWriter,
   NodeCache,
   PeerFill,
 } from '@checkpoint-cache/cache';
-import { crc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import {
@@ -39,6 +37,8 @@ import {
 } from '@checkpoint-cache/proto';
 import { transportOf, type AccessPolicy, type CallOrigin } from './access-policy';
 import { drained } from './drained';
+import { servePeerRead } from './peer-read';
+import { toProtoEntry } from './proto-entry';
 import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from './read-wire';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
@@ -200,7 +200,7 @@ export class CheckpointCacheService {
     } catch (err) {
       const peerRead = call.metadata.get(PEER_READ_METADATA).length > 0;
       if (!this.peerFill || peerRead || !hasErrorCode(err, ErrorCode.NotFound)) throw err;
-      const result = await this.readFromPeer(call, maxChunk, sent);
+      const result = await servePeerRead(call, this.peerFill, maxChunk, sent, this.logger);
       if (result === 'streamed') return;
       if (result === 'absent') throw err;
       // Another read of the key filled the cache meanwhile.
@@ -233,79 +233,6 @@ export class CheckpointCacheService {
     } finally {
       await reader.close();
     }
-  }
-
-  /**
-   * A local miss served from a peer (PeerFill): the header once the first peer answered, then the
-   * requested range of its verified chunks, re-cut to `maxChunk` (a cut piece gets its own CRC32C).
-   */
-  private async readFromPeer(
-    call: grpc.ServerWritableStream<ReadRequest__Output, ReadResponse>,
-    maxChunk: number,
-    sent: (bytes: number) => void,
-  ): Promise<'streamed' | 'filled' | 'absent'> {
-    const req = call.request;
-    let start = 0;
-    let end = 0;
-    let size = 0;
-    // Once a range that ends before the entry does is sent, its call ends while the fill goes on
-    // to the end of the entry in the background (a small range of a large file does not wait for
-    // all of it). A range to the end waits for the copy to be stored: the next read is local.
-    let served = false;
-    let rangeServed: () => void = () => undefined;
-    const rangeDone = new Promise<'streamed'>((resolve) => {
-      rangeServed = () => {
-        served = true;
-        resolve('streamed');
-      };
-    });
-    const fetching = this.peerFill!.fetch(req.key, {
-      header: async (entry) => {
-        start = req.offset;
-        const length = req.length ?? entry.size - start;
-        if (start > entry.size || start + length > entry.size) {
-          throw new CacheError(
-            ErrorCode.InvalidArgument,
-            `range ${start}+${length} is past the end of ${req.key} (${entry.size} bytes)`,
-          );
-        }
-        end = start + length;
-        const header: ReadResponse = {
-          header: { entry: toProtoEntry(entry), offset: start, length, source: 'SOURCE_PEER' },
-        };
-        if (!call.write(header)) await drained(call);
-        size = entry.size;
-        if (length === 0 && end < size) rangeServed();
-      },
-      chunk: async (chunk) => {
-        if (served) return;
-        if (call.cancelled) {
-          throw new CacheError(ErrorCode.Cancelled, 'the reader cancelled');
-        }
-        const from = Math.max(start, chunk.offset);
-        const to = Math.min(end, chunk.offset + chunk.data.length);
-        for (let o = from; o < to; o += maxChunk) {
-          const whole = o === chunk.offset && Math.min(to, o + maxChunk) - o === chunk.data.length;
-          const data = chunk.data.subarray(
-            o - chunk.offset,
-            Math.min(to, o + maxChunk) - chunk.offset,
-          );
-          const message: ReadResponse = {
-            chunk: { offset: o, data, crc32c: whole ? chunk.crc32c : crc32c(data) >>> 0 },
-          };
-          sent(data.length);
-          if (!call.write(message)) await drained(call);
-        }
-        if (to >= end && end < size) rangeServed();
-      },
-    });
-    const result = await Promise.race([fetching, rangeDone]);
-    if (served) {
-      fetching.catch((error: unknown) => {
-        this.logger.info('entry read from a peer is not stored here', { key: req.key, error });
-      });
-    }
-    return result;
   }
 
   private async write(
@@ -465,18 +392,4 @@ function requestTypeName(method: grpc.MethodDefinition<unknown, unknown>): strin
   if (!type) throw new Error(`${method.path} has no request type in the package definition`);
   const pkg = method.path.slice(1, method.path.lastIndexOf('.'));
   return `${pkg}.${type}`;
-}
-
-function toProtoEntry(e: DomainEntry): EntryInfo {
-  return {
-    key: e.key,
-    jobId: e.jobId,
-    checkpointIds: e.checkpointIds,
-    size: e.size,
-    crc32c: e.crc32c,
-    createdAtMs: e.createdAtMs,
-    lastAccessMs: e.lastAccessMs,
-    ttlMs: e.ttlMs,
-    nodeId: e.nodeId,
-  };
 }

@@ -2,6 +2,8 @@
  * The node agent's options, as data: the single source for flags, environment variables, YAML
  * keys, defaults, bounds, `--help` and (later) the validation of Kubernetes manifests.
  * Owns: names, spellings, defaults and docs. Never: parsing or I/O (load-agent-config.ts does).
+ * (Over 400 lines because it is one entry per option, in --help order: split, the list would
+ * have to be put back together in that order somewhere else.)
  */
 
 export type OptionType =
