@@ -9,6 +9,7 @@ import * as client from 'prom-client';
 import type {
   CacheObserver,
   NodeCache,
+  PeerFillObserver,
   ReconcileResult,
   RemovalReason,
 } from '@checkpoint-cache/cache';
@@ -25,7 +26,7 @@ export interface AgentMetricsSources {
   zeroCopy: boolean;
 }
 
-export class AgentMetrics implements CacheObserver, ServiceObserver {
+export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObserver {
   readonly registry = new client.Registry();
   private readonly reads: client.Counter<'outcome'>;
   private readonly readBytes: client.Counter;
@@ -40,6 +41,8 @@ export class AgentMetrics implements CacheObserver, ServiceObserver {
   private readonly reconcileDuration: client.Histogram;
   private readonly reconcileChanges: client.Counter<'action'>;
   private readonly redisErrors: client.Counter;
+  private readonly peerBytesTotal: client.Counter;
+  private readonly peerFailures: client.Counter<'reason'>;
   private sources: AgentMetricsSources | undefined;
 
   constructor() {
@@ -84,6 +87,19 @@ export class AgentMetrics implements CacheObserver, ServiceObserver {
       name: 'ckc_streams_in_flight',
       help: 'Read and Write streams being served now.',
       labelNames: ['rpc'],
+      registers,
+    });
+    this.peerBytesTotal = new client.Counter({
+      name: 'ckc_peer_read_bytes_total',
+      help: "Bytes received from other nodes' agents for reads that missed here (peer reads).",
+      registers,
+    });
+    this.peerFailures = new client.Counter({
+      name: 'ckc_peer_failures_total',
+      help:
+        'Peers that could not serve a peer read, by reason: not_found (stale location index), ' +
+        'error (unreachable, refused), stream (failed mid-stream), bound (--peer-reads busy).',
+      labelNames: ['reason'],
       registers,
     });
     this.removals = new client.Counter({
@@ -221,6 +237,14 @@ export class AgentMetrics implements CacheObserver, ServiceObserver {
     this.reconcileChanges.inc({ action: 'expired' }, result.expired);
     this.reconcileChanges.inc({ action: 'reregistered' }, result.reregistered);
     this.reconcileChanges.inc({ action: 'forgotten' }, result.forgotten);
+  }
+
+  peerBytes(bytes: number): void {
+    this.peerBytesTotal.inc(bytes);
+  }
+
+  peerFailure(reason: string): void {
+    this.peerFailures.inc({ reason });
   }
 
   redisError(): void {

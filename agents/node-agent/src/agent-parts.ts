@@ -11,10 +11,12 @@ import type { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import type { Logger } from '@checkpoint-cache/logger';
 import { SERVICE_NAME } from '@checkpoint-cache/proto';
 import type {
+  RedisDeleteNotices,
   RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
 } from '@checkpoint-cache/redis';
+import type { AgentPeers } from './agent-peers';
 import type { EmbeddedRedis } from './embedded-redis';
 import type { NodeClaim } from './node-claim';
 import type { ListenerTls } from './server-credentials';
@@ -31,6 +33,8 @@ export interface Parts {
   cache?: NodeCache;
   reconciler?: Reconciler;
   watcher?: RedisExpiryWatcher;
+  deleteNotices?: RedisDeleteNotices;
+  peers?: AgentPeers;
   claim?: NodeClaim;
   server?: grpc.Server;
   health?: HealthImplementation;
@@ -59,6 +63,9 @@ export async function stopParts(parts: Parts, graceMs: number): Promise<void> {
     for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
     await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
   }
+  parts.peers?.close();
+  const { deleteNotices } = parts;
+  if (deleteNotices) await step('stopping delete notices', () => deleteNotices.stop());
   if (watcher) await step('stopping the expiry watcher', () => watcher.stop());
   if (reconciler) await step('stopping reconcile', () => reconciler.stop());
   if (cache) await step('closing the cache', () => cache.close());

@@ -33,6 +33,7 @@ import {
 } from '@checkpoint-cache/service';
 import { AgentMetrics, serveMetrics } from './agent-metrics';
 import { HEALTH_SERVICES, stopParts, type Parts } from './agent-parts';
+import { startClusterParts } from './cluster-parts';
 import { startEmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
 import { agentToken, HOLD_MS, NodeClaim } from './node-claim';
@@ -218,7 +219,17 @@ async function start(
   reconciler.start();
   // After a reconnect of the main connection Redis may have lost data or let keys expire unseen.
   let connectedBefore = parts.redis.status === 'ready';
+  const metadata = parts.metadata;
+  // Written again after every reconnect: a Redis that restarted without its data forgot it.
+  const advertisePeer = (): void => {
+    if (!config.peerAddress) return;
+    metadata.advertisePeerAddress(config.peerAddress).catch((error: unknown) => {
+      log.warn('peer address not advertised; retried after the next Redis reconnect', { error });
+    });
+  };
+  if (connectedBefore) advertisePeer();
   parts.redis.on('ready', () => {
+    advertisePeer();
     if (connectedBefore) reconciler.trigger('redis reconnect');
     connectedBefore = true;
   });
@@ -238,6 +249,17 @@ async function start(
     resync: (reason) => reconciler.trigger(reason),
   });
 
+  // Deletes and reads that reach the other nodes (location index, delete notices, peer reads).
+  const { clusterDelete, peerFill } = startClusterParts({
+    config,
+    parts: parts as Parts & Required<Pick<Parts, 'redis' | 'metadata'>>,
+    cache,
+    keys,
+    redisUrl,
+    ...(redisTls ? { redisTls } : {}),
+    metrics,
+  });
+
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   parts.server = server;
   new CheckpointCacheService({
@@ -245,6 +267,8 @@ async function start(
     logger: log,
     maxChunkSize: config.maxChunkSize,
     observer: metrics,
+    clusterDelete,
+    ...(peerFill ? { peerFill } : {}),
     accessPolicy: new AccessPolicy({
       writeAccess: config.writeAccess,
       ...(config.socket ? { socketPath: config.socket } : {}),
@@ -304,6 +328,8 @@ async function start(
 
   log.info('node agent started', {
     tcp: tcpAddress ?? 'off',
+    peerAddress: config.peerAddress ?? 'off',
+    peerReads: config.peerReads ?? 'off',
     metrics: metricsAddress ?? 'off',
     socket: config.socket ?? 'off',
     tls: listenerTls ? (listenerTls.mutual ? 'mutual' : 'server') : 'off',

@@ -4,8 +4,14 @@
  * Owns: message <-> domain conversion, stream framing, backpressure. Never: cache rules.
  */
 import type * as grpc from '@grpc/grpc-js';
-import type { EntryInfo as DomainEntry, EntryWriter, NodeCache } from '@checkpoint-cache/cache';
-import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import type {
+  ClusterDelete,
+  EntryReader,
+  EntryWriter,
+  NodeCache,
+  PeerFill,
+} from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import {
   checkpointCacheServiceDefinition,
@@ -31,6 +37,8 @@ import {
 } from '@checkpoint-cache/proto';
 import { transportOf, type AccessPolicy, type CallOrigin } from './access-policy';
 import { drained } from './drained';
+import { servePeerRead } from './peer-read';
+import { toProtoEntry } from './proto-entry';
 import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from './read-wire';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
@@ -40,6 +48,12 @@ import {
   type ReadOutcome,
   type ServiceObserver,
 } from './service-observer';
+
+/**
+ * Metadata key marking a Read as another agent's peer read: it is served from this node's disk
+ * only, never from this node's peers in turn (a stale location index cannot make a chain).
+ */
+export const PEER_READ_METADATA = 'ckc-peer-read';
 
 /** Largest chunk a read sends unless configured otherwise. */
 export const DEFAULT_MAX_CHUNK_SIZE = 1024 * 1024;
@@ -53,6 +67,10 @@ export interface CheckpointCacheServiceOptions {
   observer?: ServiceObserver;
   /** Decides who may change the cache (Write, Delete, Release, Touch with a checkpoint or TTL). */
   accessPolicy: AccessPolicy;
+  /** Delete also reaches the copies on other nodes through it; absent: this node's copy only. */
+  clusterDelete?: ClusterDelete;
+  /** A Read that misses here is served from another node's agent through it; absent: a miss. */
+  peerFill?: PeerFill;
 }
 
 function secondsSince(started: bigint): number {
@@ -65,6 +83,8 @@ export class CheckpointCacheService {
   private readonly maxChunkSize: number;
   private readonly observer: ServiceObserver | undefined;
   private readonly accessPolicy: AccessPolicy;
+  private readonly clusterDelete: ClusterDelete | undefined;
+  private readonly peerFill: PeerFill | undefined;
   /**
    * Read chunks carry their gRPC prefix and skip grpc-js's copy, once the process that serves
    * them installed the patch (installZeroCopyFraming, read-wire/grpc-framing.ts).
@@ -73,6 +93,8 @@ export class CheckpointCacheService {
 
   constructor(options: CheckpointCacheServiceOptions) {
     this.accessPolicy = options.accessPolicy;
+    this.clusterDelete = options.clusterDelete;
+    this.peerFill = options.peerFill;
     this.cache = options.cache;
     this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
     this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
@@ -168,10 +190,22 @@ export class CheckpointCacheService {
   ): Promise<void> {
     const req = call.request;
     const maxChunk = Math.min(req.maxChunkSize || this.maxChunkSize, this.maxChunkSize);
-    const reader = await this.cache.openRead(req.key, {
+    const range = {
       offset: req.offset,
       ...(req.length === undefined || req.length === null ? {} : { length: req.length }),
-    });
+    };
+    let reader: EntryReader;
+    try {
+      reader = await this.cache.openRead(req.key, range);
+    } catch (err) {
+      const peerRead = call.metadata.get(PEER_READ_METADATA).length > 0;
+      if (!this.peerFill || peerRead || !hasErrorCode(err, ErrorCode.NotFound)) throw err;
+      const result = await servePeerRead(call, this.peerFill, maxChunk, sent, this.logger);
+      if (result === 'streamed') return;
+      if (result === 'absent') throw err;
+      // Another read of the key filled the cache meanwhile.
+      reader = await this.cache.openRead(req.key, range);
+    }
     try {
       const header: ReadResponse = {
         header: {
@@ -283,7 +317,8 @@ export class CheckpointCacheService {
   }
 
   private async delete(req: DeleteRequest__Output): Promise<DeleteResponse> {
-    return { deleted: await this.cache.delete(req.key) };
+    const deletes = this.clusterDelete ?? this.cache;
+    return { deleted: await deletes.delete(req.key) };
   }
 
   private async list(req: ListRequest__Output): Promise<ListResponse> {
@@ -357,18 +392,4 @@ function requestTypeName(method: grpc.MethodDefinition<unknown, unknown>): strin
   if (!type) throw new Error(`${method.path} has no request type in the package definition`);
   const pkg = method.path.slice(1, method.path.lastIndexOf('.'));
   return `${pkg}.${type}`;
-}
-
-function toProtoEntry(e: DomainEntry): EntryInfo {
-  return {
-    key: e.key,
-    jobId: e.jobId,
-    checkpointIds: e.checkpointIds,
-    size: e.size,
-    crc32c: e.crc32c,
-    createdAtMs: e.createdAtMs,
-    lastAccessMs: e.lastAccessMs,
-    ttlMs: e.ttlMs,
-    nodeId: e.nodeId,
-  };
 }

@@ -1,4 +1,5 @@
 export {
+  PEER_READ_METADATA,
   CheckpointCacheService,
   DEFAULT_MAX_CHUNK_SIZE,
   type CheckpointCacheServiceOptions,

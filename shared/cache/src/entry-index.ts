@@ -104,9 +104,10 @@ export class EntryIndex implements EntryTtlView {
       return undefined;
     }
     if (!sidecar) return undefined;
-    // The loader may have added it while the sidecar was being read.
+    // While the sidecar was being read the loader may have added it, or finished, or the entry
+    // may have been removed (its files deleted): a copy read before the removal must not return.
     const loaded = this.entries.get(id);
-    if (loaded) return loaded;
+    if (loaded || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return loaded;
     const entry: IndexedEntry = { id, sidecar, lastAccessMs: sidecar.createdAtMs };
     this.add(entry);
     return entry;

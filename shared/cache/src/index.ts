@@ -9,6 +9,23 @@ export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
 export { encodeSidecar, SIDECAR_VERSION, type Sidecar } from './sidecar';
 export type { CapacityLimits } from './capacity';
+export {
+  ClusterDelete,
+  NOTICE_CLOCK_ALLOWANCE_MS,
+  type ClusterDeleteOptions,
+  type DeleteNotices,
+} from './cluster-delete';
+export {
+  PeerFill,
+  type PeerChunk,
+  type PeerFillObserver,
+  type PeerFillOptions,
+  type PeerFillResult,
+  type PeerFillSink,
+  type PeerLocation,
+  type PeerStream,
+  type Peers,
+} from './peer-fill';
 export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reconciler';
 export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
 export { READ_SPAN } from './verified-reader';

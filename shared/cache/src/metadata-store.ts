@@ -53,8 +53,16 @@ export interface MetadataStore {
    * store does not know are skipped. Rejects when the store cannot be reached.
    */
   touch(touches: readonly EntryTouch[]): Promise<void>;
-  /** Forgets an entry: metadata, TTL key and accounting. Missing entries are not an error. */
+  /**
+   * Forgets an entry: metadata, TTL key and accounting, and this node's place in the location
+   * index (if the store keeps one). Missing entries are not an error.
+   */
   remove(id: string): Promise<void>;
+  /**
+   * Lists this node again as holding entries found alive (a store with a location index of which
+   * nodes hold which entry; reconcile calls it to repair an index that lost data). Optional.
+   */
+  advertise?(ids: readonly string[]): Promise<void>;
   /** States of entries, in the order of `ids`, in one pipelined round trip. */
   states(ids: readonly string[]): Promise<EntryState[]>;
   /**

@@ -342,6 +342,14 @@ export class NodeCache {
     return this.remove(entryIdOf(key), 'delete');
   }
 
+  /**
+   * Removes entry `id` if its copy was made at or before `madeBeforeMs` (a delete notice from
+   * another node; see ClusterDelete); false when nothing was removed.
+   */
+  async deleteMadeBefore(id: string, madeBeforeMs: number): Promise<boolean> {
+    return this.remove(id, 'delete', (e) => e.sidecar.createdAtMs <= madeBeforeMs);
+  }
+
   async list(query: ListQuery): Promise<{ entries: EntryInfo[]; nextPageToken: string }> {
     const pageSize = query.pageSize || DEFAULT_PAGE_SIZE;
     if (pageSize > MAX_PAGE_SIZE) {

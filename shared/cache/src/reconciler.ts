@@ -14,6 +14,9 @@
  *   agent touches them, so a missed expiry is always of an entry that is due and is caught by the
  *   first interval pass after it), plus a slice of the rest so that every entry and every record
  *   is still checked once per sweep (default 6 h: an outsider deleting keys is caught then).
+ * Every entry a pass finds alive is listed again in the location index (MetadataStore.advertise):
+ * a full pass (after a Redis restart that lost data, say) repairs the whole index, an interval pass
+ * the entries it checks.
  * A live entry costs one PTTL per check, and what Redis answers moves its due time.
  * Work is done in batches with a yield between them, so a large cache does not stall reads.
  * While the store is unreachable a pass stops at its first failure and deletes nothing.
@@ -175,6 +178,7 @@ export class Reconciler {
       const batch = ids.slice(i, i + this.batchSize);
       const asked = Date.now();
       const states = await metadata.ttlStates(batch);
+      await metadata.advertise?.(batch.filter((_, j) => states[j]?.state === 'alive'));
       for (let j = 0; j < batch.length; j++) {
         const id = batch[j]!;
         const { state, ttlRemainingMs } = states[j]!;

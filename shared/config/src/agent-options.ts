@@ -52,6 +52,47 @@ const OPTIONS = [
       '(0.0.0.0:7878) is a deliberate choice. "off" disables TCP.',
   },
   {
+    name: 'peerAddress',
+    flag: 'peer-address',
+    env: 'CKC_PEER_ADDRESS',
+    type: 'hostport',
+    metavar: '<host:port>',
+    canDisable: true,
+    unsetDoc: 'not advertised',
+    doc:
+      'Address at which agents on other nodes reach this agent (its --listen port on an address ' +
+      'they can route to; on Kubernetes the pod IP from the downward API, "$(POD_IP):7878"). ' +
+      'Written to Redis as <prefix>:{<node>}:peer at start and after every reconnect.',
+  },
+  {
+    name: 'peerReads',
+    flag: 'peer-reads',
+    env: 'CKC_PEER_READS',
+    type: 'int',
+    default: '4',
+    canDisable: true,
+    min: 1,
+    max: 1024,
+    metavar: '<count>',
+    unsetDoc: 'off: a Read that misses here is NOT_FOUND',
+    doc:
+      'A Read of an entry not cached here is streamed from the agent of another node that holds ' +
+      'it (the location index in Redis, its --peer-address), checked chunk by chunk, and a copy ' +
+      'is stored here. At most this many such streams at once; a miss beyond that stays a miss. ' +
+      '"off" turns peer reads off.',
+  },
+  {
+    name: 'peerReadRate',
+    flag: 'peer-read-rate',
+    env: 'CKC_PEER_READ_RATE',
+    type: 'size',
+    canDisable: true,
+    min: 64 * KiB,
+    metavar: '<size>',
+    unsetDoc: 'no limit',
+    doc: 'Most bytes per second all peer reads of this agent receive together.',
+  },
+  {
     name: 'socket',
     flag: 'socket',
     env: 'CKC_SOCKET',

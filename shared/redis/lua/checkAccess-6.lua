@@ -14,6 +14,12 @@
 
     ARGV[1] database the connection SELECTs, or "" for none
     ARGV[2] "cluster" for a Redis Cluster connection, else ""
+    ARGV[3] location index set of the probe id  <prefix>:loc:{<probe id>} (another slot: named
+            here, never accessed, so the script stays in the node's slot)
+    ARGV[4] peer address key  <prefix>:{<node>}:peer
+    ARGV[5] pending deletes   <prefix>:{<node>}:deletes (other nodes' alike: the agent sends
+            notices into theirs)
+    ARGV[6] delete channel    <prefix>:{<node>}:deleted
 
   Output:
     -1     this server cannot tell (no redis.acl_check_cmd before Redis 7.0)
@@ -57,6 +63,26 @@ end
 if ARGV[2] == "cluster" then
   need("CLUSTER", "SLOTS")
 end
+
+-- Sent by the agent on the location index and the peer address (RedisMetadataStore).
+local locations, peer = ARGV[3], ARGV[4]
+need("SADD", locations, "n")
+need("SREM", locations, "n")
+need("SMEMBERS", locations)
+need("SET", peer, "a")
+need("GET", peer)
+need("MGET", peer, owner)
+
+-- Delete notices (RedisDeleteNotices, noticeDelete-1.lua, dropDelete-1.lua).
+local deletes, deleted = ARGV[5], ARGV[6]
+needAs("EVALSHA " .. deletes, "EVALSHA", string.rep("0", 40), "1", deletes)
+need("ZADD", deletes, "0", "m")
+need("PEXPIRE", deletes, "1")
+need("PUBLISH", deleted, "m")
+need("ZRANGE", deletes, "0", "1")
+need("ZSCORE", deletes, "m")
+need("ZREM", deletes, "m")
+need("SUBSCRIBE", deleted)
 
 -- Called by the scripts (registerEntry, removeEntry, touchEntry, claimExpired, claimNode).
 need("HGET", entry, "f")

@@ -24,6 +24,12 @@ export { toCacheError, isRedisAuthError } from './redis-error';
 export { KeyBuilder, DEFAULT_KEY_PREFIX } from './key-builder';
 export { Scripts } from './scripts';
 export {
+  NOTICE_KEEP_MS,
+  RedisDeleteNotices,
+  type DeleteNoticeHandler,
+  type RedisDeleteNoticesOptions,
+} from './delete-notices';
+export {
   RedisMetadataStore,
   type RedisMetadataStoreOptions,
   type RedisAccessCheck,

@@ -7,6 +7,12 @@
  *   <prefix>:{<nodeId>}:lru          sorted set: member id, score last access (ms)
  *   <prefix>:{<nodeId>}:bytes        integer: bytes the node holds
  *   <prefix>:{<nodeId>}:count        integer: entries the node holds
+ *   <prefix>:{<nodeId>}:owner        string with expiry: token of the agent holding the node id
+ *   <prefix>:{<nodeId>}:peer         string: `host:port` other agents reach this node's agent at
+ *   <prefix>:{<nodeId>}:deletes      sorted set: ids other nodes deleted, score the time (ms)
+ *   <prefix>:{<nodeId>}:deleted      pub/sub channel: "look at :deletes now"
+ *   <prefix>:loc:{<id>}              set: node ids holding a verified copy of entry <id> (the
+ *                                    location index; hash tag per entry, so not in a node's slot)
  *
  * Never: build a key anywhere else, or let an entry's key (client text) into a Redis key.
  */
@@ -82,6 +88,35 @@ export class KeyBuilder {
   /** String: the token of the agent holding this node id, expiring unless refreshed. */
   owner(): string {
     return `${this.base}owner`;
+  }
+
+  /** String: `host:port` at which other agents reach this node's agent (--peer-address). */
+  peer(): string {
+    return `${this.base}peer`;
+  }
+
+  /** Sorted set: ids of entries deleted on other nodes that this node must delete, score ms. */
+  deletes(): string {
+    return `${this.base}deletes`;
+  }
+
+  /** Pub/sub channel: a message says that deletes() has something new. */
+  deletedChannel(): string {
+    return `${this.base}deleted`;
+  }
+
+  /**
+   * Set of node ids holding a verified copy of entry `id`: the location index. Its hash tag is
+   * the entry id, not a node id, so it lives in another slot than the node's keys and is never
+   * changed in the same Lua call (see RedisMetadataStore for how the two stay in step).
+   */
+  locations(id: string): string {
+    return `${this.prefix}:loc:{${checkId(id)}}`;
+  }
+
+  /** The keys of another node under the same prefix (its deletes, its peer address). */
+  forNode(nodeId: string): KeyBuilder {
+    return nodeId === this.nodeId ? this : new KeyBuilder(this.prefix, nodeId);
   }
 
   /** SCAN/PSUBSCRIBE pattern matching exactly the TTL keys of this node. */

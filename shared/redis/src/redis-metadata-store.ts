@@ -4,6 +4,16 @@
  * as a CacheError: Unavailable when Redis cannot be used now, so the node keeps serving hits.
  * Works on one server and on a Redis Cluster alike: all keys of a node share its hash tag, so
  * every script, pipeline and multi-key command goes to one slot.
+ *
+ * Also keeps this node's part of the location index (entry -> nodes holding a verified copy,
+ * `<prefix>:loc:{<id>}`). Those sets are hashed by entry, so on a Redis Cluster they live in other
+ * slots than the node's keys and cannot change in the node's Lua scripts; they are written with
+ * separate commands, ordered so that the index may list a node that no longer holds an entry
+ * (harmless: that node answers NOT_FOUND or ignores a delete notice) but never misses one that
+ * does: register adds the node *before* the record script runs (a failed add fails the register,
+ * as an unreachable Redis does), remove takes it out *after* (a failed take-out is logged; the
+ * index says "maybe" until reconcile or the next delete), and every reconcile pass re-adds the
+ * node for each entry it finds alive (advertise), which repairs a lost index within one interval.
  * Never: touch another node's keys, wait for a connection (commands fail fast), or delete files.
  */
 import type {
@@ -115,6 +125,9 @@ export class RedisMetadataStore implements MetadataStore {
     checkWholeNumber(entry.id, 'lastAccessMs', entry.lastAccessMs);
     checkWholeNumber(entry.id, 'ttlMs', entry.ttlMs, 1);
     for (const c of entry.checkpointIds) checkWholeNumber(entry.id, 'checkpoint id', c);
+    await this.call('add the node to the location index', () =>
+      this.connection.sadd(this.keys.locations(entry.id), this.keys.nodeId),
+    );
     const isNew = await this.call('register entry metadata', () =>
       this.scripts.registerEntry(entry),
     );
@@ -149,6 +162,54 @@ export class RedisMetadataStore implements MetadataStore {
   async remove(id: string): Promise<void> {
     const existed = await this.call('remove entry metadata', () => this.scripts.removeEntry(id));
     if (existed) this.logger.debug('entry metadata removed', { id });
+    try {
+      await this.call('take the node out of the location index', () =>
+        this.connection.srem(this.keys.locations(id), this.keys.nodeId),
+      );
+    } catch (error) {
+      // Only a stale "maybe here" remains: a delete notice or peer read finds nothing and goes on.
+      this.logger.warn('location index still lists this node for a removed entry', { id, error });
+    }
+  }
+
+  /**
+   * Adds this node to the location index of entries it holds alive (reconcile calls it each
+   * pass). One command per entry, sent without waiting for each reply: the sets are in different
+   * slots, so a cluster cannot take them as one pipeline.
+   */
+  async advertise(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const node = this.keys.nodeId;
+    await this.call('add the node to the location index', () =>
+      Promise.all(ids.map((id) => this.connection.sadd(this.keys.locations(id), node))),
+    );
+  }
+
+  /** Node ids the location index lists as holding entry `id` (this node included, if listed). */
+  async holders(id: string): Promise<string[]> {
+    return this.call('read the location index', () =>
+      this.connection.smembers(this.keys.locations(id)),
+    );
+  }
+
+  /** Records `host:port` as the address at which other agents reach this node's agent. */
+  async advertisePeerAddress(address: string): Promise<void> {
+    await this.call('advertise the peer address', () =>
+      this.connection.set(this.keys.peer(), address),
+    );
+  }
+
+  /**
+   * The peer address node `nodeId` advertised, or undefined, also when no agent holds that node
+   * id now (its owner key lapsed 30 s after the agent was gone: a lost node is not dialled).
+   */
+  async peerAddress(nodeId: string): Promise<string | undefined> {
+    const node = this.keys.forNode(nodeId);
+    // Both keys carry the node's hash tag: one slot, one MGET on a cluster too.
+    const [address, owner] = await this.call('read a peer address', () =>
+      this.connection.mget(node.peer(), node.owner()),
+    );
+    return address && owner ? address : undefined;
   }
 
   /**

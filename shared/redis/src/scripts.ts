@@ -27,6 +27,8 @@ const COMMANDS = {
   claimExpired: 2,
   checkAccess: 6,
   claimNode: 1,
+  noticeDelete: 1,
+  dropDelete: 1,
 } as const;
 type CommandName = keyof typeof COMMANDS;
 
@@ -160,6 +162,28 @@ export class Scripts {
   }
 
   /**
+   * Records in node `holder`'s pending deletes that entry `id` was deleted at `atMs`, keeps that
+   * set `keepMs` after this notice, and wakes the holder up (noticeDelete-1.lua). `holder` is
+   * another node's KeyBuilder: the script touches only that node's slot.
+   */
+  async noticeDelete(holder: KeyBuilder, id: string, atMs: number, keepMs: number): Promise<void> {
+    const result = await this.connection.noticeDelete(
+      holder.deletes(),
+      id,
+      atMs,
+      keepMs,
+      holder.deletedChannel(),
+    );
+    checkResult('noticeDelete', id, result);
+  }
+
+  /** Drops a handled notice of this node's unless a newer one replaced it; true when dropped. */
+  async dropDelete(id: string, score: string): Promise<boolean> {
+    const result = await this.connection.dropDelete(this.keys.deletes(), id, score);
+    return checkResult('dropDelete', id, result);
+  }
+
+  /**
    * touchEntry for many entries in one pipelined round trip; one boolean per touch. Rejects with
    * the first error if any touch failed (the others may have been applied).
    */
@@ -190,6 +214,10 @@ export class Scripts {
       this.keys.owner(),
       db ? String(db) : '',
       cluster ? 'cluster' : '',
+      this.keys.locations(probeId),
+      this.keys.peer(),
+      this.keys.deletes(),
+      this.keys.deletedChannel(),
     );
     return Array.isArray(result) ? result.map(String) : undefined;
   }

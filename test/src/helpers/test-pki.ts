@@ -10,6 +10,12 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { makeTempDir, removeTempDir } from './temp-dir';
 
+/**
+ * What a certificate is for: a TLS server, a TLS client, or an agent, which is both (it serves
+ * its peers and reads from them, docs/security.md "Between agents").
+ */
+export type CertUsage = 'server' | 'client' | 'agent';
+
 /** PEM files of one certificate and its key. */
 export interface CertFiles {
   cert: string;
@@ -28,7 +34,7 @@ export interface TestPki {
   readonly otherCaCert: string;
   readonly otherClient: CertFiles;
   /** Issues another certificate from the CA, e.g. for rotation: `name` is its CN and file stem. */
-  issue(name: string, usage: 'server' | 'client'): Promise<CertFiles>;
+  issue(name: string, usage: CertUsage): Promise<CertFiles>;
   remove(): Promise<void>;
 }
 
@@ -56,20 +62,16 @@ async function makeCa(dir: string, stem: string, cn: string): Promise<void> {
   ); // prettier-ignore
 }
 
-async function issue(
-  dir: string,
-  ca: string,
-  name: string,
-  usage: 'server' | 'client',
-): Promise<CertFiles> {
+async function issue(dir: string, ca: string, name: string, usage: CertUsage): Promise<CertFiles> {
+  const eku = { server: 'serverAuth', client: 'clientAuth', agent: 'serverAuth,clientAuth' };
   const ext = path.join(dir, `${name}.ext`);
   await fs.writeFile(
     ext,
     [
       'basicConstraints=CA:FALSE',
       'keyUsage=critical,digitalSignature',
-      `extendedKeyUsage=${usage === 'server' ? 'serverAuth' : 'clientAuth'}`,
-      ...(usage === 'server' ? ['subjectAltName=DNS:localhost,IP:127.0.0.1'] : []),
+      `extendedKeyUsage=${eku[usage]}`,
+      ...(usage === 'client' ? [] : ['subjectAltName=DNS:localhost,IP:127.0.0.1']),
       '',
     ].join('\n'),
   );

@@ -168,10 +168,22 @@ interface AgentSettings {
   configFile?: { path: string; text: string };
 }
 
-function resolveEnv(manifests: Manifest[], v: EnvVar): string {
-  if (v.value !== undefined) return v.value;
+/** What the downward API would give for status.podIP. */
+const SAMPLE_POD_IP = '10.244.3.17';
+
+/**
+ * `earlier`: the variables defined above `v`, which Kubernetes substitutes for `$(NAME)` in its
+ * value (later ones and unknown names stay as written, as the kubelet leaves them).
+ */
+function resolveEnv(manifests: Manifest[], v: EnvVar, earlier: Record<string, string>): string {
+  if (v.value !== undefined) {
+    return v.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, name: string) =>
+      name in earlier ? earlier[name]! : all,
+    );
+  }
   const from = v.valueFrom;
   if (from?.fieldRef?.fieldPath === 'spec.nodeName') return SAMPLE_NODE_NAME;
+  if (from?.fieldRef?.fieldPath === 'status.podIP') return SAMPLE_POD_IP;
   if (from?.configMapKeyRef) {
     return configMapValue(manifests, from.configMapKeyRef.name, from.configMapKeyRef.key);
   }
@@ -182,7 +194,7 @@ function agentSettings(manifests: Manifest[]): AgentSettings {
   const { daemonSet, container } = agentContainer(manifests);
   const pod = podSpecOf(daemonSet);
   const env: Record<string, string> = {};
-  for (const v of container.env ?? []) env[v.name] = resolveEnv(manifests, v);
+  for (const v of container.env ?? []) env[v.name] = resolveEnv(manifests, v, env);
   const argv = container.args ?? [];
   const option = configOption();
   const flag = argv.indexOf(option.flag);
@@ -328,6 +340,9 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
   it('make a configuration that loadAgentConfig accepts, with absolute paths and a real Redis', async function () {
     const config = await resolved;
     expect(config.nodeId).to.equal(SAMPLE_NODE_NAME);
+    expect(config.peerAddress, 'peerAddress: the pod IP and the gRPC port').to.equal(
+      `${SAMPLE_POD_IP}:7878`,
+    );
     // The image has no redis-server: without a URL the agent would try to start one.
     expect(config.redisUrl, 'redisUrl').to.be.a('string');
     // The file is read from /etc/checkpoint-cache in the pod and from a temp dir here: relative

@@ -68,6 +68,13 @@ const AGENT_ACL = [
   '+decr',
   '+incrby',
   '+decrby',
+  '+sadd',
+  '+srem',
+  '+smembers',
+  '+zrange',
+  '+pexpire',
+  '+publish',
+  '+subscribe',
   '+psubscribe',
 ];
 const REDIS_USER = 'ckcagent';

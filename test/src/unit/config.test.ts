@@ -65,6 +65,9 @@ describe('config', function () {
       expect(c).to.deep.equal({
         config: undefined,
         listen: '127.0.0.1:7878',
+        peerAddress: undefined,
+        peerReads: 4,
+        peerReadRate: undefined,
         socket: `${HOME}/.cache/checkpoint-cache/agent.sock`,
         cacheDir: `${HOME}/.cache/checkpoint-cache`,
         redisUrl: undefined,
@@ -336,6 +339,9 @@ describe('config', function () {
     /** A value each option rejects. */
     const BAD: Record<string, string> = {
       listen: 'nowhere',
+      peerAddress: 'pod-ip',
+      peerReads: '0',
+      peerReadRate: '1KiB',
       socket: `/${'x'.repeat(200)}`,
       cacheDir: `/${'x'.repeat(200)}`,
       redisUrl: 'http://redis:6379',
@@ -535,6 +541,9 @@ describe('config', function () {
       const file = yamlFile(
         [
           'listen: 0.0.0.0:7000',
+          'peerAddress: 10.1.2.3:7000',
+          'peerReads: off',
+          'peerReadRate: 100MiB',
           'socket: off',
           'cacheDir: /var/lib/checkpoint-cache',
           'redisUrl: rediss://redis:6379',
@@ -567,6 +576,9 @@ describe('config', function () {
       expect(load(['--config', file])).to.deep.equal({
         config: file,
         listen: '0.0.0.0:7000',
+        peerAddress: '10.1.2.3:7000',
+        peerReads: undefined,
+        peerReadRate: 100 * 1024 * 1024,
         socket: undefined,
         cacheDir: '/var/lib/checkpoint-cache',
         redisUrl: 'rediss://redis:6379',

@@ -3,6 +3,7 @@
 export const Source = {
   SOURCE_UNSPECIFIED: 'SOURCE_UNSPECIFIED',
   SOURCE_LOCAL_DISK: 'SOURCE_LOCAL_DISK',
+  SOURCE_PEER: 'SOURCE_PEER',
 } as const;
 
 export type Source =
@@ -10,5 +11,7 @@ export type Source =
   | 0
   | 'SOURCE_LOCAL_DISK'
   | 1
+  | 'SOURCE_PEER'
+  | 2
 
 export type Source__Output = typeof Source[keyof typeof Source]

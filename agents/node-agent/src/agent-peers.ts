@@ -1,0 +1,179 @@
+/**
+ * Peers for PeerFill, as the agent sees them: the location index and peer addresses in Redis
+ * (RedisMetadataStore) and a gRPC Read to the other node's agent over TCP, with mutual TLS when
+ * this agent has a certificate, a key and a CA (the same files as its listener: agents present
+ * their own certificate to each other). A peer read carries the `ckc-peer-read` metadata key, and
+ * an agent never asks its own peers on behalf of such a read: a stale index cannot make a chain.
+ * Owns: the clients to other agents (one per address, closed with close()). Never: decide which
+ * peer to try next or what a chunk is worth (PeerFill does), or serve anything.
+ */
+import { promises as fs } from 'node:fs';
+import * as grpc from '@grpc/grpc-js';
+import {
+  entryIdOf,
+  type EntryInfo,
+  type PeerChunk,
+  type PeerLocation,
+  type PeerStream,
+  type Peers,
+} from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import {
+  checkpointCacheClientConstructor,
+  type CheckpointCacheClient,
+  type ReadResponse__Output,
+} from '@checkpoint-cache/proto';
+import type { RedisMetadataStore } from '@checkpoint-cache/redis';
+import { PEER_READ_METADATA } from '@checkpoint-cache/service';
+
+/** Largest chunk asked of a peer (its agent caps it at its own --max-chunk-size). */
+const PEER_CHUNK_SIZE = 1024 * 1024;
+
+const MiB = 1024 * 1024;
+
+/** A peer that has not sent its read header within this long is left for the next one. */
+const FIRST_MESSAGE_TIMEOUT_MS = 5_000;
+
+/** Client settings for streams of large files from another agent (see docs/benchmarks.md). */
+const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc-node.flow_control_window': 8 * MiB,
+  'grpc.max_receive_message_length': 16 * MiB,
+  'grpc.keepalive_time_ms': 30_000,
+  'grpc.keepalive_timeout_ms': 10_000,
+};
+
+export interface PeerTlsFiles {
+  cert: string;
+  key: string;
+  /** CA the peers' certificates chain to. */
+  ca: string;
+}
+
+export interface AgentPeersOptions {
+  metadata: RedisMetadataStore;
+  nodeId: string;
+  /** Files for mutual TLS to other agents; absent: plaintext. */
+  tls?: PeerTlsFiles;
+}
+
+export class AgentPeers implements Peers {
+  private readonly clients = new Map<string, CheckpointCacheClient>();
+  private credentials: grpc.ChannelCredentials | undefined;
+
+  constructor(private readonly options: AgentPeersOptions) {}
+
+  async locate(id: string): Promise<PeerLocation[]> {
+    const { metadata, nodeId } = this.options;
+    // In node-id order: the same order on every node and every run (Redis returns a set's
+    // members in no particular order), which makes failover reproducible.
+    const nodes = (await metadata.holders(id)).filter((n) => n !== nodeId).sort();
+    const located: PeerLocation[] = [];
+    for (const node of nodes) {
+      const address = await metadata.peerAddress(node);
+      if (address) located.push({ nodeId: node, address });
+    }
+    return located;
+  }
+
+  async open(peer: PeerLocation, key: string, offset: number): Promise<PeerStream> {
+    const client = await this.client(peer.address);
+    const metadata = new grpc.Metadata();
+    metadata.set(PEER_READ_METADATA, '1');
+    const call = client.read({ key, offset, maxChunkSize: PEER_CHUNK_SIZE }, metadata);
+    const messages = call[Symbol.asyncIterator]() as AsyncIterator<ReadResponse__Output>;
+    let first: IteratorResult<ReadResponse__Output>;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // A node whose address no longer answers (its pod gone, the packets dropped) would
+      // otherwise hold the reader for a TCP connect timeout before the next peer is tried.
+      first = await Promise.race([
+        messages.next(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
+            call.cancel();
+            reject(new Error(`no answer within ${FIRST_MESSAGE_TIMEOUT_MS} ms`));
+          }, FIRST_MESSAGE_TIMEOUT_MS);
+        }),
+      ]);
+    } catch (err) {
+      throw peerError(peer, err);
+    } finally {
+      clearTimeout(timer);
+    }
+    const header = first.done ? undefined : first.value.header;
+    if (!header?.entry) {
+      call.cancel();
+      throw new CacheError(ErrorCode.Unavailable, `peer ${peer.nodeId} sent no read header`);
+    }
+    const e = header.entry;
+    const entry: EntryInfo = {
+      key: e.key,
+      id: entryIdOf(e.key),
+      jobId: e.jobId,
+      checkpointIds: e.checkpointIds.map(Number),
+      size: Number(e.size),
+      crc32c: Number(e.crc32c),
+      createdAtMs: Number(e.createdAtMs),
+      lastAccessMs: Number(e.lastAccessMs),
+      ttlMs: Number(e.ttlMs),
+      nodeId: e.nodeId,
+    };
+    async function* chunks(): AsyncGenerator<PeerChunk> {
+      try {
+        for (let r = await messages.next(); !r.done; r = await messages.next()) {
+          const c = r.value.chunk;
+          if (!c) continue;
+          yield { offset: Number(c.offset), data: c.data, crc32c: Number(c.crc32c ?? -1) };
+        }
+      } catch (err) {
+        throw peerError(peer, err);
+      }
+    }
+    return { entry, chunks: chunks(), cancel: () => call.cancel() };
+  }
+
+  close(): void {
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+
+  private async client(address: string): Promise<CheckpointCacheClient> {
+    let client = this.clients.get(address);
+    if (!client) {
+      const Client = checkpointCacheClientConstructor();
+      client = new Client(address, await this.channelCredentials(), PEER_CHANNEL_OPTIONS);
+      this.clients.set(address, client);
+    }
+    return client;
+  }
+
+  private async channelCredentials(): Promise<grpc.ChannelCredentials> {
+    if (this.credentials) return this.credentials;
+    const tls = this.options.tls;
+    if (!tls) {
+      this.credentials = grpc.credentials.createInsecure();
+    } else {
+      const [ca, key, cert] = await Promise.all([
+        fs.readFile(tls.ca),
+        fs.readFile(tls.key),
+        fs.readFile(tls.cert),
+      ]);
+      // Peers are dialled by pod IP, which agent certificates rarely name; the CA (which issues
+      // agent certificates only, docs/security.md) is what is trusted, so the name is not checked.
+      this.credentials = grpc.credentials.createSsl(ca, key, cert, {
+        checkServerIdentity: () => undefined,
+      });
+    }
+    return this.credentials;
+  }
+}
+
+function peerError(peer: PeerLocation, err: unknown): CacheError {
+  const status = (err as Partial<grpc.ServiceError>).code;
+  const code = status === grpc.status.NOT_FOUND ? ErrorCode.NotFound : ErrorCode.Unavailable;
+  return new CacheError(
+    code,
+    `peer ${peer.nodeId} (${peer.address}): ${(err as Error).message ?? String(err)}`,
+    { cause: err },
+  );
+}

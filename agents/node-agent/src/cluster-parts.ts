@@ -1,0 +1,71 @@
+/**
+ * The agent's parts that reach other nodes (issue 13): delete notices (a Delete here reaches every
+ * copy; a delete elsewhere reaches this node's) and peer reads (a miss here is streamed from a
+ * node that holds the entry, and stored here). Started after the cache, before the gRPC server.
+ * Owns: wiring those parts from the config. Never: the shutdown order (agent-parts.ts stops them).
+ */
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
+import { ClusterDelete, PeerFill, type NodeCache } from '@checkpoint-cache/cache';
+import type { AgentConfig } from '@checkpoint-cache/config';
+import {
+  RedisDeleteNotices,
+  createRedisConnection,
+  type KeyBuilder,
+} from '@checkpoint-cache/redis';
+import type { AgentMetrics } from './agent-metrics';
+import type { Parts } from './agent-parts';
+import { AgentPeers } from './agent-peers';
+
+export interface ClusterPartsOptions {
+  config: AgentConfig;
+  /** Gets `deleteNotices` and `peers`, so that a shutdown stops them. */
+  parts: Parts & Required<Pick<Parts, 'redis' | 'metadata'>>;
+  cache: NodeCache;
+  keys: KeyBuilder;
+  redisUrl: string;
+  redisTls?: TlsOptions;
+  metrics: AgentMetrics;
+}
+
+export function startClusterParts(options: ClusterPartsOptions): {
+  clusterDelete: ClusterDelete;
+  peerFill: PeerFill | undefined;
+} {
+  const { config, parts, cache, keys, redisUrl, redisTls, metrics } = options;
+  const log = parts.log;
+  parts.deleteNotices = new RedisDeleteNotices({
+    connection: parts.redis,
+    subscriber: createRedisConnection(redisUrl, {
+      logger: log,
+      connectionName: `ckc-deletes:${keys.nodeId}`,
+      ...(redisTls ? { tls: redisTls } : {}),
+    }),
+    metadata: parts.metadata,
+    keys,
+    intervalMs: config.reconcileInterval,
+    logger: log,
+  });
+  const clusterDelete = new ClusterDelete({ cache, notices: parts.deleteNotices, logger: log });
+  parts.deleteNotices.start((id, atMs) => clusterDelete.applyNotice(id, atMs));
+
+  if (!config.peerReads) return { clusterDelete, peerFill: undefined };
+  // Agents present their listener's certificate to each other (docs/security.md).
+  const tls =
+    config.tlsCert && config.tlsKey && config.tlsClientCa
+      ? { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsClientCa }
+      : undefined;
+  parts.peers = new AgentPeers({
+    metadata: parts.metadata,
+    nodeId: keys.nodeId,
+    ...(tls ? { tls } : {}),
+  });
+  const peerFill = new PeerFill({
+    cache,
+    peers: parts.peers,
+    maxConcurrent: config.peerReads,
+    bytesPerSecond: config.peerReadRate ?? 0,
+    logger: log,
+    observer: metrics,
+  });
+  return { clusterDelete, peerFill };
+}

@@ -1,0 +1,132 @@
+/**
+ * The location index (issue 13 item 1): Redis knows, for each entry, which nodes hold a verified
+ * copy (`<prefix>:loc:{<id>}`), kept in step with register, remove, expiry and eviction, repaired
+ * by reconcile, and each agent advertises its peer address. Real redis-server, real agents sharing
+ * one key prefix as a DaemonSet's agents do.
+ */
+import { randomBytes } from 'node:crypto';
+import { expect } from 'chai';
+import Redis from 'ioredis';
+import { entryIdOf, type EntryMetadata } from '@checkpoint-cache/cache';
+import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { rawClient, unary, writeEntry, type RawClient } from '../helpers/raw-client';
+import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
+import { waitUntil } from '../helpers/wait-until';
+
+let seq = 0;
+
+function entry(key: string): EntryMetadata {
+  return {
+    key,
+    id: entryIdOf(key),
+    jobId: 'job-1',
+    checkpointIds: [1],
+    size: 10,
+    crc32c: 1,
+    createdAtMs: Date.now(),
+    lastAccessMs: Date.now(),
+    ttlMs: 60_000,
+  };
+}
+
+describe('location index', function () {
+  this.timeout(30_000);
+  let redis: RedisServerHandle;
+  let admin: Redis;
+  let prefix: string;
+  const cleanup: (() => Promise<void>)[] = [];
+
+  before(async function () {
+    redis = await startRedisServer({ args: ['--notify-keyspace-events', 'Ex'] });
+    admin = new Redis(redis.url);
+  });
+  after(async function () {
+    admin?.disconnect();
+    await redis?.stop();
+  });
+  beforeEach(function () {
+    prefix = `ckc-loc-${process.pid}-${++seq}`;
+  });
+  afterEach(async function () {
+    while (cleanup.length > 0) await cleanup.pop()!();
+  });
+
+  async function store(nodeId: string): Promise<RedisMetadataStore> {
+    const s = new RedisMetadataStore(
+      createRedisConnection(redis.url),
+      new KeyBuilder(prefix, nodeId),
+    );
+    cleanup.push(() => s.close());
+    await s.ready();
+    return s;
+  }
+
+  async function agent(overrides: Record<string, unknown> = {}): Promise<TestAgent> {
+    const a = await startTestAgent({ redisUrl: redis.url, redisPrefix: prefix, ...overrides });
+    cleanup.push(() => a.stop());
+    return a;
+  }
+
+  function client(a: TestAgent): RawClient {
+    const c = rawClient(a.address);
+    cleanup.push(async () => c.close());
+    return c;
+  }
+
+  it('lists every node that registered an entry, and drops a node when it removes or expires it', async function () {
+    const a = await store('node-a');
+    const b = await store('node-b');
+    const e = entry('hdfs://nn/ckpt/job-1/chk-1/f1');
+    await a.register(e);
+    await b.register(e);
+    expect((await a.holders(e.id)).sort()).to.deep.equal(['node-a', 'node-b']);
+    // Each node's own keys are in its slot; the index is hashed by the entry.
+    expect(await admin.exists(`${prefix}:loc:{${e.id}}`)).to.equal(1);
+    await a.remove(e.id);
+    expect(await b.holders(e.id)).to.deep.equal(['node-b']);
+    // Expiry: the TTL key goes, the node claims it and removes the record (NodeCache.expire).
+    await admin.del(b.keys.ttl(e.id));
+    expect(await b.claimExpired(e.id)).to.equal(true);
+    await b.remove(e.id);
+    expect(await a.holders(e.id)).to.deep.equal([]);
+    // Nothing is left behind for an entry no node holds.
+    expect(await admin.exists(`${prefix}:loc:{${e.id}}`)).to.equal(0);
+  });
+
+  it('follows an agent: written, evicted to make room, deleted', async function () {
+    const a = await agent({ maxBytes: 1500 });
+    const c = client(a);
+    const keys = ['hdfs://nn/ckpt/j/chk-1/x', 'hdfs://nn/ckpt/j/chk-1/y'];
+    await writeEntry(c, { key: keys[0]!, jobId: 'j', checkpointId: 1 }, randomBytes(1000));
+    expect(await a.metadata.holders(entryIdOf(keys[0]!))).to.deep.equal([a.nodeId]);
+    // The second entry does not fit beside the first: the first is evicted.
+    await writeEntry(c, { key: keys[1]!, jobId: 'j', checkpointId: 1 }, randomBytes(1000));
+    expect(await a.metadata.holders(entryIdOf(keys[0]!))).to.deep.equal([]);
+    expect(await a.metadata.holders(entryIdOf(keys[1]!))).to.deep.equal([a.nodeId]);
+    await unary(c, 'delete', { key: keys[1]! });
+    expect(await a.metadata.holders(entryIdOf(keys[1]!))).to.deep.equal([]);
+  });
+
+  it('is repaired by the next reconcile pass when Redis lost it', async function () {
+    const a = await agent({ reconcileInterval: 200 });
+    const c = client(a);
+    const key = 'hdfs://nn/ckpt/j/chk-2/z';
+    await writeEntry(c, { key, jobId: 'j', checkpointId: 2 }, randomBytes(100));
+    const id = entryIdOf(key);
+    await admin.del(`${prefix}:loc:{${id}}`);
+    await waitUntil(async () => (await a.metadata.holders(id)).includes(a.nodeId), {
+      timeoutMs: 10_000,
+      message: 'reconcile did not list the node again',
+    });
+  });
+
+  it('holds the peer address each agent advertises (--peer-address)', async function () {
+    const a = await agent({ peerAddress: '10.1.2.3:7878' });
+    const b = await agent();
+    const reader = await store('reader');
+    expect(await reader.peerAddress(a.nodeId)).to.equal('10.1.2.3:7878');
+    // Unset: not advertised.
+    expect(await reader.peerAddress(b.nodeId)).to.equal(undefined);
+  });
+});
