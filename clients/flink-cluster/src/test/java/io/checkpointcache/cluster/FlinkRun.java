@@ -26,6 +26,7 @@ final class FlinkRun implements AutoCloseable {
   static final int AGENT_PORT = 7878;
   static final int AGENT_METRICS_PORT = 9464;
   private static final Pattern READ_BYTES = Pattern.compile("(?m)^ckc_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
+  private static final Pattern PEER_BYTES = Pattern.compile("(?m)^ckc_peer_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
 
   /**
    * The compared set-ups (issue 12), plus the cache with Flink's sticky scheduling alone:
@@ -78,6 +79,7 @@ final class FlinkRun implements AutoCloseable {
   private final Map<String, String> common;
   private final List<HostProcess> agents = new ArrayList<>();
   private final List<TaskManager> taskManagers = new ArrayList<>();
+  private final Map<String, long[]> lastAgentCounters = new java.util.HashMap<>();
   private HostProcess jobManager;
   private int started;
 
@@ -162,14 +164,43 @@ final class FlinkRun implements AutoCloseable {
   }
 
   /** Bytes every agent has served to readers so far (their ckc_read_bytes_total). */
+  /**
+   * Bytes the agents served to TaskManagers (their {@code ckc_read_bytes_total}, less what they
+   * served to each other: a peer read is counted by the agent that sends it and again by the one
+   * that hands it on).
+   */
   long cacheBytesRead() {
-    long total = 0;
+    long[] c = agentCounters();
+    return c[0] - c[1];
+  }
+
+  /** Bytes the agents read from each other's agents (their {@code ckc_peer_read_bytes_total}). */
+  long peerBytesRead() {
+    return agentCounters()[1];
+  }
+
+  /**
+   * Per node {read, peer} from its agent's metrics; an agent that no longer answers (a killed
+   * node) keeps the figures it last gave, so a lost node does not make the sums go backwards.
+   */
+  private long[] agentCounters() {
+    long read = 0;
+    long peer = 0;
     for (NodeNetwork.Host node : options.setup().cache ? cluster.nodes : List.<NodeNetwork.Host>of()) {
       String body = Cluster.httpGet("http://" + node.address() + ":" + AGENT_METRICS_PORT + "/metrics");
-      if (body == null) continue;
-      Matcher m = READ_BYTES.matcher(body);
-      while (m.find()) total += (long) Double.parseDouble(m.group(1));
+      long[] seen = lastAgentCounters.getOrDefault(node.name(), new long[2]);
+      if (body != null) seen = new long[] {sum(READ_BYTES, body), sum(PEER_BYTES, body)};
+      lastAgentCounters.put(node.name(), seen);
+      read += seen[0];
+      peer += seen[1];
     }
+    return new long[] {read, peer};
+  }
+
+  private static long sum(Pattern metric, String body) {
+    long total = 0;
+    Matcher m = metric.matcher(body);
+    while (m.find()) total += (long) Double.parseDouble(m.group(1));
     return total;
   }
 
@@ -231,6 +262,8 @@ final class FlinkRun implements AutoCloseable {
         List.of(
             "node", cluster.inputs.repoRoot().resolve("agents/node-agent/bin/ckc-agent.js").toString(),
             "--listen", host.address() + ":" + AGENT_PORT,
+            // Peer reads: the other nodes' agents reach this one here (issue 13).
+            "--peer-address", host.address() + ":" + AGENT_PORT,
             "--socket", socket(node).toString(),
             "--cache-dir", home.resolve("cache").toString(),
             "--node-id", host.name(),

@@ -95,7 +95,8 @@ final class Scenario {
   }
 
   /** A restore as the job recorded it: each subtask's latest attempt, and the counters then. */
-  private record Restore(Map<Integer, JobFiles.Attempt> attempts, long restoredAt, long remoteBytes, long cacheBytes) {}
+  private record Restore(
+      Map<Integer, JobFiles.Attempt> attempts, long restoredAt, long remoteBytes, long cacheBytes, long peerBytes) {}
 
   /**
    * The shape of every run: job size, cluster size (slots per TaskManager: 1, or 2 where the
@@ -148,6 +149,7 @@ final class Scenario {
       }
       long remoteBefore = NodeNetwork.bytesSent(cluster.storage);
       long cacheBefore = run.cacheBytesRead();
+      long peerBefore = run.peerBytesRead();
       long faultAt = System.currentTimeMillis();
       FlinkRun.TaskManager victim = run.taskManager(before.get(0).taskManager());
       switch (kind) {
@@ -183,6 +185,7 @@ final class Scenario {
             + " first_moved=" + moved(restore.attempts(), before);
         remoteBefore = NodeNetwork.bytesSent(cluster.storage);
         cacheBefore = run.cacheBytesRead();
+        peerBefore = run.peerBytesRead();
         int attempt = measuredFrom.get(0).attempt();
         Files.writeString(Path.of(trigger + "-" + attempt), "now\n", StandardCharsets.UTF_8);
         restore = awaitRestore(
@@ -202,7 +205,8 @@ final class Scenario {
       return new Result(
           kind, setup, stateBytes, restore.remoteBytes() - remoteBefore, restore.cacheBytes() - cacheBefore,
           (restore.restoredAt() - faultAt) / 1000.0, restarts, moved(restore.attempts(), measuredFrom),
-          restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(), problems, extra);
+          restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(), problems,
+          " peer_bytes=" + (restore.peerBytes() - peerBefore) + extra);
     }
   }
 
@@ -237,6 +241,7 @@ final class Scenario {
     KeyedStateJob.Params p = shape.job();
     long remoteBefore = NodeNetwork.bytesSent(cluster.storage);
     long cacheBefore = run.cacheBytesRead();
+    long peerBefore = run.peerBytesRead();
     long submittedAt = System.currentTimeMillis();
     String rescaled =
         rest.runJar(
@@ -250,13 +255,14 @@ final class Scenario {
         JobFiles.latestAttempts(out).values().stream().mapToLong(JobFiles.Attempt::openedAtMs).max().orElseThrow();
     long remoteBytes = NodeNetwork.bytesSent(cluster.storage) - remoteBefore;
     long cacheBytes = run.cacheBytesRead() - cacheBefore;
+    long peerBytes = run.peerBytesRead() - peerBefore;
     waitUntil("the end of the rescaled " + name, JOB_TIMEOUT, () -> rest.jobState(rescaled).equals("FINISHED"), rest, rescaled);
     List<String> problems = JobFiles.checkResults(out, parallelism, p);
     int restarts = JobFiles.latestAttempts(out).values().stream().mapToInt(JobFiles.Attempt::attempt).max().orElse(0);
     return new Result(
         Kind.RESCALE, setup, stateBytes, remoteBytes, cacheBytes, (restoredAt - submittedAt) / 1000.0,
         restarts, 0, checkpointCompletedAt > 0 ? submittedAt - checkpointCompletedAt : -1,
-        problems.isEmpty(), problems, "");
+        problems.isEmpty(), problems, " peer_bytes=" + peerBytes);
   }
 
   /**
@@ -278,7 +284,7 @@ final class Scenario {
       if (allRestored && (restore == null || !latest.equals(restore.attempts()))) {
         restore = new Restore(
             latest, latest.values().stream().mapToLong(JobFiles.Attempt::openedAtMs).max().orElseThrow(),
-            NodeNetwork.bytesSent(cluster.storage), run.cacheBytesRead());
+            NodeNetwork.bytesSent(cluster.storage), run.cacheBytesRead(), run.peerBytesRead());
       }
       String state = rest.jobState(jobId);
       if (restore != null && (state.equals("FINISHED") || rest.completedCheckpoints(jobId) > checkpointsBefore)) {
