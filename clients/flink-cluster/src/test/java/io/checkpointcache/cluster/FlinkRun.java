@@ -163,7 +163,6 @@ final class FlinkRun implements AutoCloseable {
     }
   }
 
-  /** Bytes every agent has served to readers so far (their ckc_read_bytes_total). */
   /**
    * Bytes the agents served to TaskManagers (their {@code ckc_read_bytes_total}, less what they
    * served to each other: a peer read is counted by the agent that sends it and again by the one
