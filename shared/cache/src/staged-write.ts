@@ -1,24 +1,12 @@
 /**
  * One write in flight: bytes land in a temp file while their whole-entry and per-block CRC32Cs are
  * computed, so that publish needs no second pass over the data.
- *
- * While a large write arrives, an fdatasync runs in the background every FLUSH_EVERY_BYTES (one at
- * a time), so the disk writes the entry while the rest is still coming in. Without it the kernel
- * starts writing a fresh file's dirty pages only once they pass vm.dirty_background_ratio (GiBs
- * on a node with memory to spare) or are 30 s old, so the final fsync found the whole entry still
- * to write and the Write took transfer time plus disk time, where `dd conv=fdatasync` takes copy
- * time plus disk time. The final fsync before publish stays: the background ones only start the
- * work early, and an error one of them reports is kept and thrown by finish (Linux reports a
- * writeback error to an open file once, so the final fsync would not see it again).
  * Owns: the temp file and the checks made while bytes arrive. Never: publishing (NodeCache does).
  */
 import { promises as fs } from 'node:fs';
 import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { TempFile } from './disk-store';
-
-/** Bytes written between two background fdatasyncs of a large write (see the header). */
-export const FLUSH_EVERY_BYTES = 32 * 1024 * 1024;
 
 export class StagedWrite {
   private written = 0;
@@ -27,16 +15,11 @@ export class StagedWrite {
   private blockFill = 0;
   private readonly blockCrcs: number[] = [];
   private closed = false;
-  /** The background fdatasync in flight, and where the last one started. */
-  private flushing: Promise<void> | undefined;
-  private flushedTo = 0;
-  private flushError: unknown;
 
   constructor(
     private readonly temp: TempFile,
     readonly blockSize: number,
     private readonly expectedSize: number | undefined,
-    private readonly flushEveryBytes = FLUSH_EVERY_BYTES,
   ) {}
 
   get path(): string {
@@ -91,14 +74,11 @@ export class StagedWrite {
     this.wholeCrc = crc32cCombine(this.wholeCrc, actual, data.length);
     await writeAll(this.temp.handle, data, this.written);
     this.written += data.length;
-    if (!this.flushing && this.written - this.flushedTo >= this.flushEveryBytes) this.flushEarly();
   }
 
   /** Flushes the file to disk and returns what was written. */
   async finish(): Promise<{ size: number; crc32c: number; blockCrcs: Uint32Array }> {
     if (this.blockFill > 0) this.finishBlock();
-    await this.flushing;
-    if (this.flushError !== undefined) throw this.flushError;
     await this.temp.handle.sync();
     await this.close();
     return {
@@ -114,20 +94,6 @@ export class StagedWrite {
     await fs.rm(this.temp.path, { force: true });
   }
 
-  /** Starts writing what is there to disk; not awaited (finish and close wait for it). */
-  private flushEarly(): void {
-    this.flushedTo = this.written;
-    this.flushing = this.temp.handle.datasync().then(
-      () => {
-        this.flushing = undefined;
-      },
-      (err: unknown) => {
-        this.flushError ??= err;
-        this.flushing = undefined;
-      },
-    );
-  }
-
   private finishBlock(): void {
     this.blockCrcs.push(this.blockCrc);
     this.blockCrc = 0;
@@ -137,7 +103,6 @@ export class StagedWrite {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.flushing;
     await this.temp.handle.close();
   }
 }
