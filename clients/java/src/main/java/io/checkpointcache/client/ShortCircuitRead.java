@@ -220,12 +220,12 @@ final class ShortCircuitRead implements AutoCloseable {
 
   /**
    * Reads the whole blocks from {@code position} (a block boundary) that fit in {@code b[off..
-   * off+len)} and in the range straight into {@code b}, and checks them there: one copy, as {@link
-   * java.io.FileInputStream} makes, and no hand-over to the read-ahead thread. Returns how many
-   * bytes it read and verified (the CRC32C of them in {@code crcOut[0]}), or 0 when not even one
-   * block fits (the caller then takes a span from {@link #next}); {@link #lastReadCrc32c} is the
-   * CRC32C of them. Throws {@link Miss} like {@link #next}; the bytes of a block that failed its
-   * check are then in {@code b} beyond what any read returned, and the read goes on by streaming.
+   * off+len)} and in the range straight into {@code b}, and checks them there: the copies a {@link
+   * java.io.FileInputStream} read makes, and no hand-over to the read-ahead thread. Returns how
+   * many bytes it read and verified ({@link #lastReadCrc32c} is their CRC32C), or 0 when not even
+   * one block fits (the caller then takes a span from {@link #next}). Throws {@link Miss} like
+   * {@link #next}; the bytes of a block that failed its check are then in {@code b} beyond what
+   * any read returned, and the read goes on by streaming.
    */
   int readInto(long position, byte[] b, int off, int len) throws IOException {
     if (closed) throw new Miss("closed");
@@ -233,7 +233,8 @@ final class ShortCircuitRead implements AutoCloseable {
     long size = entry.getSize();
     long upTo = Math.min(end, position + len);
     // Whole blocks only; the entry's last block may be short, and fits if the range reaches it.
-    int n = upTo == size ? (int) (upTo - position) : (int) ((upTo - position) / blockSize * blockSize);
+    long whole = upTo == size ? upTo - position : (upTo - position) / blockSize * blockSize;
+    int n = (int) whole;
     if (n == 0) return 0;
     renewIfDue();
     ByteBuffer into = ByteBuffer.wrap(b, off, n);
@@ -241,15 +242,14 @@ final class ShortCircuitRead implements AutoCloseable {
     try {
       while (into.hasRemaining()) {
         int read = file.read(into, at);
-        if (read < 0) {
-          throw new Miss("the file ended early: at offset " + at + ", expected " + (position + n));
-        }
+        if (read < 0) break;
         at += read;
       }
-    } catch (Miss e) {
-      throw e;
     } catch (IOException e) {
-      throw new Miss("cannot read the cached file of \"" + key + "\" at offset " + at + ": " + e, e);
+      throw cannotRead(at, e);
+    }
+    if (into.hasRemaining()) {
+      throw new Miss("the file ended early: at offset " + at + ", expected " + (position + n));
     }
     lastReadCrc = blocks.verify(b, off, n, position);
     return n;
@@ -307,7 +307,7 @@ final class ShortCircuitRead implements AutoCloseable {
         at += n;
       }
     } catch (IOException e) {
-      throw new Miss("cannot read the cached file of \"" + key + "\" at offset " + at + ": " + e, e);
+      throw cannotRead(at, e);
     }
     return into.flip();
   }
@@ -329,6 +329,10 @@ final class ShortCircuitRead implements AutoCloseable {
     } catch (IOException e) {
       throw new CompletionException(e);
     }
+  }
+
+  private Miss cannotRead(long at, IOException e) {
+    return new Miss("cannot read the cached file of \"" + key + "\" at offset " + at + ": " + e, e);
   }
 
   // ---- the lease -----------------------------------------------------------------------------
