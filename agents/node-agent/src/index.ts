@@ -21,3 +21,4 @@ export {
   type ResolvedNodeId,
 } from './node-identity';
 export { NodeClaim, agentToken, AGENT_TOKEN_FILE, HOLD_MS } from './node-claim';
+export { RECEIVE_WINDOW_BYTES } from './receive-window';

@@ -38,6 +38,7 @@ import { startEmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
 import { agentToken, HOLD_MS, NodeClaim } from './node-claim';
 import { checkRedisAccessAtStart, loadRedisTls, redisRefusedError } from './redis-security';
+import { RECEIVE_WINDOW_BYTES, widenConnectionWindows, widenStreamWindow } from './receive-window';
 import { ListenerTls } from './server-credentials';
 import { applySocketPermissions, resolveGroup, withOwnerOnlyFiles } from './socket-permissions';
 import { clearStaleSocket } from './unix-socket';
@@ -262,6 +263,7 @@ async function start(
 
   const server = new grpc.Server(GRPC_SERVER_OPTIONS);
   parts.server = server;
+  let wideWindow = widenStreamWindow(server);
   new CheckpointCacheService({
     cache: parts.cache,
     logger: log,
@@ -305,6 +307,7 @@ async function start(
     const hostEnd = config.listen.lastIndexOf(':');
     const credentials = listenerTls?.serverCredentials() ?? grpc.ServerCredentials.createInsecure();
     const port = await bind(server, config.listen, `--listen ${config.listen}`, credentials);
+    wideWindow &&= widenConnectionWindows(server);
     tcpAddress = `${config.listen.slice(0, hostEnd)}:${port}`;
     listenerTls?.republish();
     listenerTls?.watch();
@@ -320,6 +323,7 @@ async function start(
     await withOwnerOnlyFiles(() =>
       bind(server, `unix:${socket}`, `--socket ${socket}`, credentials),
     );
+    wideWindow &&= widenConnectionWindows(server);
     parts.socketPath = socket;
     await applySocketPermissions(socket, config.socketMode, socketGroup);
   }
@@ -342,6 +346,8 @@ async function start(
     defaultTtlMs: config.defaultTtl,
     index: parts.cache.indexStatus,
     zeroCopy: zeroCopy ? 'on' : 'off',
+    // Off only with a grpc-js whose internals receive-window.ts does not know: Writes are slower.
+    receiveWindow: wideWindow ? RECEIVE_WINDOW_BYTES : 'default (grpc-js internals changed)',
     pid: process.pid,
   });
 

@@ -23,7 +23,8 @@ import java.util.OptionalLong;
  * lives in the phase classes, the header and chunk checks ({@link ReadChecks}) and the whole-entry
  * check ({@link WholeEntryCheck}). Never: buffering more than a couple of chunks, or retrying the
  * agent after it failed once (a second failure mode would only delay the remote read). Not
- * thread-safe, like any InputStream.
+ * thread-safe, like any InputStream. Over 400 lines: every phase moves the same position, end,
+ * chunk and whole-entry check, which a further split would have to pass back and forth.
  */
 public final class CheckpointReadStream extends InputStream {
   /** DIRECT: reading the leased file (same-node short circuit); LOCAL: the agent's stream. */
@@ -125,8 +126,13 @@ public final class CheckpointReadStream extends InputStream {
             return n;
           }
           chunk = null;
-          if (phase == Phase.DIRECT) nextSpan();
-          else nextAgentStep();
+          if (phase == Phase.DIRECT) {
+            int n = readDirect(b, off, len);
+            if (n > 0) return n;
+            if (phase == Phase.DIRECT) nextSpan();
+          } else {
+            nextAgentStep();
+          }
         }
         case REMOTE -> {
           int want = end == null ? len : (int) Math.min(len, end - position);
@@ -252,6 +258,33 @@ public final class CheckpointReadStream extends InputStream {
     // Every byte of the chunk is handed out before the verdict (it comes at the range's end).
     if (whole != null) whole.addShortCircuited(data, span.crc32c(), spanLength);
     chunk = data;
+  }
+
+  /**
+   * Whole blocks read straight into the caller's array and verified there; 0 when none fits (the
+   * read then takes a span), or when the file failed and the agent's stream took over.
+   */
+  private int readDirect(byte[] b, int off, int len) throws IOException {
+    if (position == end) return 0;
+    int n;
+    try {
+      n = direct.readInto(position, b, off, len);
+    } catch (InterruptedIOException e) {
+      throw fail(e);
+    } catch (IOException e) {
+      plan.stats().shortCircuitMissed(); // as in nextSpan: the agent's stream decides
+      startLocal();
+      return 0;
+    }
+    if (n == 0) return 0;
+    if (whole != null) whole.addShortCircuited(direct.lastReadCrc32c(), n);
+    delivered(b, off, n, true, false);
+    plan.stats().shortCircuited(n);
+    if (atEnd()) {
+      closeDirect();
+      checkWhole();
+    }
+    return n;
   }
 
   private void closeDirect() {

@@ -18,19 +18,22 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.zip.CRC32C;
 
 /**
  * The same-node short circuit of one read (the TypeScript client's {@code short-circuit-read.ts}):
  * leases the entry from the agent, opens its file on the mounted cache directory and hands out its
- * bytes a span of whole blocks at a time, every block checked against the CRC32C the lease carried
- * before any of its bytes leave. The next span is read and verified ahead (on the client's
- * read-ahead executor) while the current one is delivered. The lease is renewed when a read outlives half
- * of it, so the agent does not evict the entry to make room while it is being read.
+ * bytes, every block checked against the CRC32C the lease carried before any of its bytes leave. A
+ * caller's read that covers whole blocks gets them read straight into its array and checked there
+ * ({@link #readInto}: the copies a {@link java.io.FileInputStream} read makes, no other thread);
+ * other reads get a span of whole blocks at a time ({@link #next}), the next span read and verified
+ * ahead (on the client's read-ahead executor) while the current one is delivered. The lease is
+ * renewed when a read outlives half of it, so the agent does not evict the entry to make room
+ * while it is being read.
  *
- * <p>Owns: the leased file handle, the two span buffers and the span arithmetic. Never: deciding
- * what happens when the short circuit fails (the read stream goes on by streaming from the agent,
- * see {@link CheckpointReadStream}), or handing out a byte of a block that has not verified.
+ * <p>Owns: the leased file handle, the two span buffers and the span arithmetic (the block checks
+ * are {@link LeasedBlocks}'). Never: deciding what happens when the short circuit fails (the read
+ * stream goes on by streaming from the agent, see {@link CheckpointReadStream}), or handing out a
+ * byte of a block that has not verified.
  * Not thread-safe: one reader thread, plus at most one read ahead in flight.
  */
 final class ShortCircuitRead implements AutoCloseable {
@@ -78,16 +81,14 @@ final class ShortCircuitRead implements AutoCloseable {
   private final long end;
   private final int blockSize;
   private final long spanBytes;
-  /** Big-endian CRC32C per block, as the lease carried them. */
-  private final ByteBuffer blockCrcs;
-  /** Appends a whole block's CRC32C to a span's (see {@link Crc32cCombine}). */
-  private final int blockOperator;
+  private final LeasedBlocks blocks;
   /** The buffer the caller is being handed out of; the read ahead fills the other one. */
   private ByteBuffer current;
   private ByteBuffer spare;
   private Ahead ahead;
   /** System.nanoTime() after which the lease is renewed before the next span. */
   private long renewAtNanos;
+  private int lastReadCrc;
   private boolean closed;
 
   /**
@@ -108,8 +109,7 @@ final class ShortCircuitRead implements AutoCloseable {
     this.blockSize = lease.getBlockSize();
     long most = Math.max(blockSize, (DIRECT_SPAN / Math.max(blockSize, 1)) * (long) blockSize);
     this.spanBytes = most;
-    this.blockCrcs = lease.getBlockCrc32C().asReadOnlyByteBuffer();
-    this.blockOperator = Crc32cCombine.operator(blockSize);
+    this.blocks = new LeasedBlocks(key, blockSize, lease.getBlockCrc32C().asReadOnlyByteBuffer());
     this.renewAtNanos = renewalTime(lease);
   }
 
@@ -218,6 +218,47 @@ final class ShortCircuitRead implements AutoCloseable {
     return new Span(start, span.buffer().asReadOnlyBuffer(), span.crc32c());
   }
 
+  /**
+   * Reads the whole blocks from {@code position} (a block boundary) that fit in {@code b[off..
+   * off+len)} and in the range straight into {@code b}, and checks them there: the copies a {@link
+   * java.io.FileInputStream} read makes, and no hand-over to the read-ahead thread. Returns how
+   * many bytes it read and verified ({@link #lastReadCrc32c} is their CRC32C), or 0 when not even
+   * one block fits (the caller then takes a span from {@link #next}). Throws {@link Miss} like
+   * {@link #next}; the bytes of a block that failed its check are then in {@code b} beyond what
+   * any read returned, and the read goes on by streaming.
+   */
+  int readInto(long position, byte[] b, int off, int len) throws IOException {
+    if (closed) throw new Miss("closed");
+    if (position % blockSize != 0) return 0;
+    long size = entry.getSize();
+    long upTo = Math.min(end, position + len);
+    // Whole blocks only; the entry's last block may be short, and fits if the range reaches it.
+    long whole = upTo == size ? upTo - position : (upTo - position) / blockSize * blockSize;
+    int n = (int) whole;
+    if (n == 0) return 0;
+    renewIfDue();
+    ByteBuffer into = ByteBuffer.wrap(b, off, n);
+    long at = position;
+    try {
+      while (into.hasRemaining()) {
+        int read = file.read(into, at);
+        if (read < 0) break;
+        at += read;
+      }
+    } catch (IOException e) {
+      throw cannotRead(at, e);
+    }
+    if (into.hasRemaining()) {
+      throw new Miss("the file ended early: at offset " + at + ", expected " + (position + n));
+    }
+    lastReadCrc = blocks.verify(b, off, n, position);
+    return n;
+  }
+
+  /** CRC32C of the bytes the last {@link #readInto} returned (combined from their blocks'). */
+  int lastReadCrc32c() {
+    return lastReadCrc;
+  }
 
   /** Closes the file; a read ahead still in flight fails on its own and is ignored. Idempotent. */
   @Override
@@ -266,7 +307,7 @@ final class ShortCircuitRead implements AutoCloseable {
         at += n;
       }
     } catch (IOException e) {
-      throw new Miss("cannot read the cached file of \"" + key + "\" at offset " + at + ": " + e, e);
+      throw cannotRead(at, e);
     }
     return into.flip();
   }
@@ -279,7 +320,7 @@ final class ShortCircuitRead implements AutoCloseable {
           "the file ended early: " + data.remaining() + " bytes at offset " + start + ", expected "
               + length);
     }
-    return new Verified(data, verify(data, start));
+    return new Verified(data, blocks.verify(data, start));
   }
 
   private Verified readAhead(long start, int length, ByteBuffer into) {
@@ -290,37 +331,9 @@ final class ShortCircuitRead implements AutoCloseable {
     }
   }
 
-
-  /**
-   * Checks every block of {@code data} (whole blocks from {@code start}) against the lease's
-   * CRC32C; returns the CRC32C of all of {@code data}.
-   */
-  private int verify(ByteBuffer data, long start) throws Miss {
-    CRC32C crc = new CRC32C();
-    int spanCrc = 0;
-    int block = (int) (start / blockSize);
-    for (int at = 0; at < data.limit(); at += blockSize, block++) {
-      int n = Math.min(blockSize, data.limit() - at);
-      crc.reset();
-      crc.update(data.slice(at, n));
-      int actual = (int) crc.getValue();
-      int expected = blockCrcs.getInt(block * 4);
-      if (actual != expected) {
-        throw new Miss(
-            "block " + block + " (offset " + ((long) block * blockSize) + ", " + n
-                + " bytes) of the cached file of \"" + key + "\" has CRC32C "
-                + CheckpointReadStream.hex(actual) + ", the lease says "
-                + CheckpointReadStream.hex(expected));
-      }
-      // Only the entry's last block is shorter than blockOperator appends.
-      spanCrc =
-          n == blockSize
-              ? Crc32cCombine.apply(blockOperator, spanCrc, actual)
-              : Crc32cCombine.combine(spanCrc, actual, n);
-    }
-    return spanCrc;
+  private Miss cannotRead(long at, IOException e) {
+    return new Miss("cannot read the cached file of \"" + key + "\" at offset " + at + ": " + e, e);
   }
-
 
   // ---- the lease -----------------------------------------------------------------------------
 

@@ -51,6 +51,12 @@ final class WholeEntryCheck {
     shortCircuitedLength += chunk.remaining();
   }
 
+  /** Short-circuited bytes handed out whose CRC32C {@code crc} is known from their blocks'. */
+  void addShortCircuited(int crc, int length) {
+    shortCircuited = Crc32cCombine.combine(shortCircuited, crc, length);
+    shortCircuitedLength += length;
+  }
+
   /** CRC32C of all {@code delivered} bytes: the short-circuited ones, then the streamed ones. */
   int observed(long delivered) {
     int observed = (int) streamed.getValue();

@@ -86,6 +86,59 @@ class ShortCircuitTest {
     }
   }
 
+  /** Everything left in {@code in}, read with {@code read(b, 0, bufferSize)} calls. */
+  private static byte[] readAllWith(CheckpointReadStream in, int bufferSize) throws Exception {
+    java.io.ByteArrayOutputStream all = new java.io.ByteArrayOutputStream();
+    byte[] buffer = new byte[bufferSize];
+    for (int n; (n = in.read(buffer, 0, bufferSize)) != -1; ) all.write(buffer, 0, n);
+    return all.toByteArray();
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {MIB, 100_000, 3 * MIB + 1000})
+  void readsThatCoverWholeBlocksGetThemInTheCallersArray(int bufferSize) throws Exception {
+    String key = "sc/into/" + UUID.randomUUID();
+    byte[] data = cached(key, 21);
+    try (CheckpointCacheClient c = client(agent.unixAddress(), true)) {
+      try (CheckpointReadStream in = c.open(key, null)) {
+        assertArrayEquals(data, readAllWith(in, bufferSize));
+      }
+      // Starts mid-block (a span first), then whole blocks; ends mid-block (a span last).
+      long offset = MIB - 5;
+      long length = 2 * MIB + 10;
+      try (CheckpointReadStream in = c.open(key, null, offset, length)) {
+        assertArrayEquals(
+            Arrays.copyOfRange(data, (int) offset, (int) (offset + length)),
+            readAllWith(in, bufferSize));
+      }
+      ClientStatsSnapshot s = c.stats();
+      assertEquals(SIZE + length, s.bytesShortCircuit(), "bytes short-circuited");
+      assertEquals(s.bytesShortCircuit(), s.bytesFromCache(), "no byte streamed by the agent");
+      assertEquals(0, s.shortCircuitMisses());
+      assertEquals(Map.of(), s.fallbacks());
+    }
+  }
+
+  @Test
+  void aCorruptBlockIsNeverReturnedToAReadOfWholeBlocks() throws Exception {
+    String key = "sc/into-corrupt/" + UUID.randomUUID();
+    byte[] data = cached(key, 22);
+    URI remote = TestBytes.remoteCopy(tmp, "sc-into-corrupt", data);
+    agent.corrupt(key, MIB + 100_000);
+    try (CheckpointCacheClient c = client(agent.tcpAddress(), true);
+        CheckpointReadStream in = c.open(key, remote)) {
+      // The second 1 MiB read fails its check in the caller's array; none of it is returned.
+      assertArrayEquals(data, readAllWith(in, MIB));
+      assertEquals(MIB, in.bytesFromCache(), "the verified first read");
+      assertEquals(SIZE - MIB, in.bytesFromRemote());
+      FallbackEvent f = in.fallback().orElseThrow();
+      assertEquals(FallbackReason.DATA_LOSS, f.reason());
+      assertEquals(MIB, f.offset());
+      assertEquals(MIB, c.stats().bytesShortCircuit());
+      assertEquals(1, c.stats().shortCircuitMisses());
+    }
+  }
+
   @Test
   void seekableStreamsShortCircuitEachRange() throws Exception {
     String key = "sc/seek/" + UUID.randomUUID();
