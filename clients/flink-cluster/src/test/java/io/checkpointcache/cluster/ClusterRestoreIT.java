@@ -13,7 +13,10 @@ import org.junit.jupiter.api.Test;
  * The small version of {@code npm run demo:cluster} (issue 12), run by {@code npm test}: a
  * TaskManager is SIGKILLed and a new one with a new resource id starts on the same node, once with
  * the node cache and once with Flink's own local recovery, on real processes, real HDFS and real
- * agents. Needs root for network namespaces; without it the test is skipped and says why.
+ * agents. And the small version of issue 13's {@code node-drain}: a node's TaskManagers are
+ * replaced on the other node while its agent runs, and their subtasks' state comes from that agent
+ * (peer reads), not from HDFS. Needs root for network namespaces; without it the tests are skipped
+ * and say why.
  *
  * <p>The cache runs as {@code ckc-sync+sticky}: with plain {@code ckc} the outcome is not the
  * cache's to decide (Flink may place a restarted subtask on the other node, and a TaskManager
@@ -58,6 +61,29 @@ class ClusterRestoreIT {
       assertEquals(0, local.cacheBytes());
       long share = local.stateBytes() / shape.parallelism();
       assertTrue(local.remoteBytes() >= share / 2, "local-recovery read from remote: " + local.line());
+    }
+  }
+
+  @Test
+  void aDrainedNodesSubtasksRestoreFromItsAgentThroughPeerReads() throws Exception {
+    String why = NodeNetwork.unavailableReason();
+    assumeTrue(why == null, "needs root (CAP_NET_ADMIN) for network namespaces: " + why);
+    Scenario.Shape shape =
+        new Scenario.Shape(
+            new KeyedStateJob.Params(256, 16 * 1024, 8), 4, 2, 128, 64, "hashmap",
+            Duration.ofSeconds(1), 4);
+    try (Cluster cluster =
+        Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, 2, ClusterDemo.STORAGE_MBIT, false)) {
+      Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
+      Scenario.Result drain =
+          Scenario.run(cluster, jar, shape, Scenario.Kind.NODE_DRAIN, FlinkRun.Setup.CKC_SYNC_STICKY);
+      System.out.println(drain.line());
+      assertTrue(drain.exactlyOnce(), "ckc: " + drain.problems());
+      // The drained node's subtasks moved to the other node; their state came from the drained
+      // node's agent (peer reads), not from HDFS.
+      assertTrue(drain.moved() > 0, "no subtask moved: " + drain.line());
+      assertTrue(drain.peerBytes() >= drain.stateBytes() / 8, "peer reads: " + drain.line());
+      assertTrue(drain.remoteBytes() < drain.stateBytes() / 20, "read from remote: " + drain.line());
     }
   }
 }
