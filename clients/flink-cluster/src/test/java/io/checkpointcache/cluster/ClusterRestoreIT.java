@@ -34,11 +34,7 @@ class ClusterRestoreIT {
       System.out.println("ClusterRestoreIT skipped: it needs root (CAP_NET_ADMIN) for network namespaces: " + why);
     }
     assumeTrue(why == null, "needs root (CAP_NET_ADMIN) for network namespaces: " + why);
-    // 4 MB of state: 256 keys × 16 KiB; the fault after checkpoint 4 of 16.
-    Scenario.Shape shape =
-        new Scenario.Shape(
-            new KeyedStateJob.Params(256, 16 * 1024, 8), 4, 2, 128, 64, "hashmap",
-            Duration.ofSeconds(1), 4);
+    Scenario.Shape shape = smallShape();
     try (Cluster cluster =
         Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, 2, ClusterDemo.STORAGE_MBIT, false)) {
       Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
@@ -68,10 +64,7 @@ class ClusterRestoreIT {
   void aDrainedNodesSubtasksRestoreFromItsAgentThroughPeerReads() throws Exception {
     String why = NodeNetwork.unavailableReason();
     assumeTrue(why == null, "needs root (CAP_NET_ADMIN) for network namespaces: " + why);
-    Scenario.Shape shape =
-        new Scenario.Shape(
-            new KeyedStateJob.Params(256, 16 * 1024, 8), 4, 2, 128, 64, "hashmap",
-            Duration.ofSeconds(1), 4);
+    Scenario.Shape shape = smallShape();
     try (Cluster cluster =
         Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, 2, ClusterDemo.STORAGE_MBIT, false)) {
       Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
@@ -85,5 +78,11 @@ class ClusterRestoreIT {
       assertTrue(drain.peerBytes() >= drain.stateBytes() / 8, "peer reads: " + drain.line());
       assertTrue(drain.remoteBytes() < drain.stateBytes() / 20, "read from remote: " + drain.line());
     }
+  }
+
+  /** 4 MB of state: 256 keys × 16 KiB, parallelism 4 on 2 nodes × 2 TaskManagers; the fault after checkpoint 4 of 16. */
+  private static Scenario.Shape smallShape() {
+    return new Scenario.Shape(
+        new KeyedStateJob.Params(256, 16 * 1024, 8), 4, 2, 128, 64, "hashmap", Duration.ofSeconds(1), 4);
   }
 }
