@@ -9,48 +9,31 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import Redis from 'ioredis';
 import { entryIdOf, NOTICE_CLOCK_ALLOWANCE_MS } from '@checkpoint-cache/cache';
 import { hasErrorCode, ErrorCode } from '@checkpoint-cache/errors';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { rawClient, unary, writeEntry, type RawClient } from '../helpers/raw-client';
-import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { rejection } from '../helpers/rejection';
+import { useSharedRedis } from '../helpers/shared-redis';
 import { waitUntil } from '../helpers/wait-until';
-
-let seq = 0;
 
 describe('deletes that reach every copy', function () {
   this.timeout(30_000);
-  let redis: RedisServerHandle;
-  let admin: Redis;
-  let prefix: string;
-  const cleanup: (() => Promise<void>)[] = [];
-
-  before(async function () {
-    redis = await startRedisServer({ args: ['--notify-keyspace-events', 'Ex'] });
-    admin = new Redis(redis.url);
-  });
-  after(async function () {
-    admin?.disconnect();
-    await redis?.stop();
-  });
-  beforeEach(function () {
-    prefix = `ckc-cdel-${process.pid}-${++seq}`;
-  });
-  afterEach(async function () {
-    while (cleanup.length > 0) await cleanup.pop()!();
-  });
+  const shared = useSharedRedis('ckc-cdel', ['--notify-keyspace-events', 'Ex']);
 
   async function agent(overrides: Record<string, unknown> = {}): Promise<TestAgent> {
-    const a = await startTestAgent({ redisUrl: redis.url, redisPrefix: prefix, ...overrides });
-    cleanup.push(() => a.stop());
+    const a = await startTestAgent({
+      redisUrl: shared.redis.url,
+      redisPrefix: shared.prefix,
+      ...overrides,
+    });
+    shared.onCleanup(() => a.stop());
     return a;
   }
 
   function client(a: TestAgent): RawClient {
     const c = rawClient(a.address);
-    cleanup.push(async () => c.close());
+    shared.onCleanup(async () => c.close());
     return c;
   }
 
@@ -85,7 +68,7 @@ describe('deletes that reach every copy', function () {
     });
     expect(await a.metadata.holders(entryIdOf(key))).to.deep.equal([]);
     // The notice is dropped right after it was applied.
-    await waitUntil(async () => (await admin.zcard(b.metadata.keys.deletes())) === 0, {
+    await waitUntil(async () => (await shared.admin.zcard(b.metadata.keys.deletes())) === 0, {
       timeoutMs: 5000,
       message: 'the applied notice stayed in node B pending deletes',
     });
@@ -100,13 +83,13 @@ describe('deletes that reach every copy', function () {
     // Asked on A, which never held the entry: deleted = false here, the notice waits for B.
     const reply = await unary<object, { deleted: boolean }>(client(a), 'delete', { key });
     expect(reply.deleted).to.equal(false);
-    expect(await admin.zscore(b.metadata.keys.deletes(), entryIdOf(key))).to.not.equal(null);
+    expect(await shared.admin.zscore(b.metadata.keys.deletes(), entryIdOf(key))).to.not.equal(null);
     await b.restart();
     await waitUntil(async () => !(await holds(b, key)), {
       timeoutMs: 5000,
       message: 'node B kept the entry deleted while it was down',
     });
-    await waitUntil(async () => (await admin.zcard(b.metadata.keys.deletes())) === 0, {
+    await waitUntil(async () => (await shared.admin.zcard(b.metadata.keys.deletes())) === 0, {
       timeoutMs: 5000,
       message: 'the applied notice stayed in node B pending deletes',
     });
@@ -120,7 +103,7 @@ describe('deletes that reach every copy', function () {
     // A's TCP listener may not change the cache: refused there, nothing reaches B.
     const err = await rejection(unary(client(a), 'delete', { key }));
     expect((err as grpc.ServiceError).code).to.equal(grpc.status.PERMISSION_DENIED);
-    expect(await admin.zcard(b.metadata.keys.deletes())).to.equal(0);
+    expect(await shared.admin.zcard(b.metadata.keys.deletes())).to.equal(0);
     expect(await holds(b, key)).to.equal(true);
   });
 
@@ -131,9 +114,9 @@ describe('deletes that reach every copy', function () {
     const id = entryIdOf(key);
     // A notice of a delete that happened well before this copy was made, delivered late.
     const longAgo = Date.now() - NOTICE_CLOCK_ALLOWANCE_MS - 60_000;
-    await admin.zadd(b.metadata.keys.deletes(), longAgo, id);
-    await admin.publish(b.metadata.keys.deletedChannel(), id);
-    await waitUntil(async () => (await admin.zcard(b.metadata.keys.deletes())) === 0, {
+    await shared.admin.zadd(b.metadata.keys.deletes(), longAgo, id);
+    await shared.admin.publish(b.metadata.keys.deletedChannel(), id);
+    await waitUntil(async () => (await shared.admin.zcard(b.metadata.keys.deletes())) === 0, {
       timeoutMs: 5000,
       message: 'node B did not handle the notice',
     });

@@ -6,15 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
-import Redis from 'ioredis';
 import { entryIdOf, type EntryMetadata } from '@checkpoint-cache/cache';
 import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { rawClient, unary, writeEntry, type RawClient } from '../helpers/raw-client';
-import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
+import { useSharedRedis } from '../helpers/shared-redis';
 import { waitUntil } from '../helpers/wait-until';
-
-let seq = 0;
 
 function entry(key: string): EntryMetadata {
   return {
@@ -32,45 +29,31 @@ function entry(key: string): EntryMetadata {
 
 describe('location index', function () {
   this.timeout(30_000);
-  let redis: RedisServerHandle;
-  let admin: Redis;
-  let prefix: string;
-  const cleanup: (() => Promise<void>)[] = [];
-
-  before(async function () {
-    redis = await startRedisServer({ args: ['--notify-keyspace-events', 'Ex'] });
-    admin = new Redis(redis.url);
-  });
-  after(async function () {
-    admin?.disconnect();
-    await redis?.stop();
-  });
-  beforeEach(function () {
-    prefix = `ckc-loc-${process.pid}-${++seq}`;
-  });
-  afterEach(async function () {
-    while (cleanup.length > 0) await cleanup.pop()!();
-  });
+  const shared = useSharedRedis('ckc-loc', ['--notify-keyspace-events', 'Ex']);
 
   async function store(nodeId: string): Promise<RedisMetadataStore> {
     const s = new RedisMetadataStore(
-      createRedisConnection(redis.url),
-      new KeyBuilder(prefix, nodeId),
+      createRedisConnection(shared.redis.url),
+      new KeyBuilder(shared.prefix, nodeId),
     );
-    cleanup.push(() => s.close());
+    shared.onCleanup(() => s.close());
     await s.ready();
     return s;
   }
 
   async function agent(overrides: Record<string, unknown> = {}): Promise<TestAgent> {
-    const a = await startTestAgent({ redisUrl: redis.url, redisPrefix: prefix, ...overrides });
-    cleanup.push(() => a.stop());
+    const a = await startTestAgent({
+      redisUrl: shared.redis.url,
+      redisPrefix: shared.prefix,
+      ...overrides,
+    });
+    shared.onCleanup(() => a.stop());
     return a;
   }
 
   function client(a: TestAgent): RawClient {
     const c = rawClient(a.address);
-    cleanup.push(async () => c.close());
+    shared.onCleanup(async () => c.close());
     return c;
   }
 
@@ -82,16 +65,16 @@ describe('location index', function () {
     await b.register(e);
     expect((await a.holders(e.id)).sort()).to.deep.equal(['node-a', 'node-b']);
     // Each node's own keys are in its slot; the index is hashed by the entry.
-    expect(await admin.exists(`${prefix}:loc:{${e.id}}`)).to.equal(1);
+    expect(await shared.admin.exists(`${shared.prefix}:loc:{${e.id}}`)).to.equal(1);
     await a.remove(e.id);
     expect(await b.holders(e.id)).to.deep.equal(['node-b']);
     // Expiry: the TTL key goes, the node claims it and removes the record (NodeCache.expire).
-    await admin.del(b.keys.ttl(e.id));
+    await shared.admin.del(b.keys.ttl(e.id));
     expect(await b.claimExpired(e.id)).to.equal(true);
     await b.remove(e.id);
     expect(await a.holders(e.id)).to.deep.equal([]);
     // Nothing is left behind for an entry no node holds.
-    expect(await admin.exists(`${prefix}:loc:{${e.id}}`)).to.equal(0);
+    expect(await shared.admin.exists(`${shared.prefix}:loc:{${e.id}}`)).to.equal(0);
   });
 
   it('follows an agent: written, evicted to make room, deleted', async function () {
@@ -117,8 +100,8 @@ describe('location index', function () {
     const key = 'hdfs://nn/ckpt/j/chk-2/z';
     await writeEntry(c, { key, jobId: 'j', checkpointId: 2 }, randomBytes(100));
     const id = entryIdOf(key);
-    await admin.del(`${prefix}:loc:{${id}}`);
-    await admin.client('KILL', 'TYPE', 'pubsub');
+    await shared.admin.del(`${shared.prefix}:loc:{${id}}`);
+    await shared.admin.client('KILL', 'TYPE', 'pubsub');
     await waitUntil(async () => (await a.metadata.holders(id)).includes(a.nodeId), {
       timeoutMs: 10_000,
       message: 'reconcile did not list the node again',

@@ -11,59 +11,39 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import Redis from 'ioredis';
 import { entryIdOf } from '@checkpoint-cache/cache';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { checkpointCacheClientConstructor } from '@checkpoint-cache/proto';
 import { FakeCacheServer } from '../helpers/fake-cache-server';
 import { freePort } from '../helpers/free-port';
 import { rawClient, readEntry, writeEntry, type RawClient } from '../helpers/raw-client';
-import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { rejection } from '../helpers/rejection';
 import { makeTestPki } from '../helpers/test-pki';
+import { startRedisServer } from '../helpers/redis-server';
+import { useSharedRedis } from '../helpers/shared-redis';
 import { waitUntil } from '../helpers/wait-until';
-
-let seq = 0;
 
 describe('peer reads with fill', function () {
   this.timeout(30_000);
-  let redis: RedisServerHandle;
-  let admin: Redis;
-  let prefix: string;
-  const cleanup: (() => Promise<void>)[] = [];
-
-  before(async function () {
-    redis = await startRedisServer();
-    admin = new Redis(redis.url);
-  });
-  after(async function () {
-    admin?.disconnect();
-    await redis?.stop();
-  });
-  beforeEach(function () {
-    prefix = `ckc-peer-${process.pid}-${++seq}`;
-  });
-  afterEach(async function () {
-    while (cleanup.length > 0) await cleanup.pop()!();
-  });
+  const shared = useSharedRedis('ckc-peer');
 
   /** An agent reachable by its peers at the address it advertises. */
   async function agent(overrides: Record<string, unknown> = {}): Promise<TestAgent> {
     const port = await freePort();
     const a = await startTestAgent({
-      redisUrl: redis.url,
-      redisPrefix: prefix,
+      redisUrl: shared.redis.url,
+      redisPrefix: shared.prefix,
       listen: `127.0.0.1:${port}`,
       peerAddress: `127.0.0.1:${port}`,
       ...overrides,
     });
-    cleanup.push(() => a.stop());
+    shared.onCleanup(() => a.stop());
     return a;
   }
 
   function client(a: TestAgent): RawClient {
     const c = rawClient(a.address);
-    cleanup.push(async () => c.close());
+    shared.onCleanup(async () => c.close());
     return c;
   }
 
@@ -73,10 +53,10 @@ describe('peer reads with fill', function () {
 
   /** Lists a node that is not an agent of this test, at `address`, as holding `key`. */
   async function listFakeHolder(nodeId: string, address: string, key: string): Promise<void> {
-    await admin.sadd(`${prefix}:loc:{${entryIdOf(key)}}`, nodeId);
-    await admin.set(`${prefix}:{${nodeId}}:peer`, address);
+    await shared.admin.sadd(`${shared.prefix}:loc:{${entryIdOf(key)}}`, nodeId);
+    await shared.admin.set(`${shared.prefix}:{${nodeId}}:peer`, address);
     // An agent holds the node id (its owner key), else the node counts as gone.
-    await admin.set(`${prefix}:{${nodeId}}:owner`, 'test', 'PX', 60_000);
+    await shared.admin.set(`${shared.prefix}:{${nodeId}}:owner`, 'test', 'PX', 60_000);
   }
 
   it('serves a miss from the node that holds the entry and keeps a copy', async function () {
@@ -135,7 +115,7 @@ describe('peer reads with fill', function () {
     // In node-id order: an agent that does not hold it, then one that fails after 512 KiB, then A.
     await listFakeHolder('aaa-stale', `127.0.0.1:${empty.tcpAddress!.split(':')[1]}`, key);
     const broken = await FakeCacheServer.start();
-    cleanup.push(() => broken.stop());
+    shared.onCleanup(() => broken.stop());
     broken.put(key, {
       data,
       faults: [{ kind: 'status', afterBytes: 512 * 1024, code: grpc.status.UNAVAILABLE }],
@@ -168,7 +148,7 @@ describe('peer reads with fill', function () {
     const key = 'hdfs://nn/flink/ckpt/job/shared/single-flight';
     const data = randomBytes(4 * 1024 * 1024);
     const peer = await FakeCacheServer.start();
-    cleanup.push(() => peer.stop());
+    shared.onCleanup(() => peer.stop());
     peer.put(key, { data, jobId: 'job' });
     await listFakeHolder('fake-peer', peer.address, key);
     const c = client(b);
@@ -182,7 +162,7 @@ describe('peer reads with fill', function () {
     const a = await agent();
     const key = 'hdfs://nn/flink/ckpt/job/shared/no-chain';
     const peer = await FakeCacheServer.start();
-    cleanup.push(() => peer.stop());
+    shared.onCleanup(() => peer.stop());
     peer.put(key, { data: randomBytes(1000) });
     await listFakeHolder('fake-peer', peer.address, key);
     const md = new grpc.Metadata();
@@ -199,7 +179,7 @@ describe('peer reads with fill', function () {
 
   it('reads from peers over mutual TLS when the agents have certificates, and only from trusted ones', async function () {
     const pki = await makeTestPki();
-    cleanup.push(() => pki.remove());
+    shared.onCleanup(() => pki.remove());
     const [certA, certB, certC] = await Promise.all(
       ['agent-a', 'agent-b', 'agent-c'].map((n) => pki.issue(n, 'agent')),
     );
@@ -220,7 +200,7 @@ describe('peer reads with fill', function () {
         [pki.caCert, own.key, own.cert].map((f) => fs.readFile(f)),
       );
       const cl = new Client(x.address, grpc.credentials.createSsl(ca, ck, cc));
-      cleanup.push(async () => cl.close());
+      shared.onCleanup(async () => cl.close());
       return cl;
     };
     await writeEntry(await tlsClient(a), { key, jobId: 'job', checkpointId: 1 }, data);
@@ -235,14 +215,14 @@ describe('peer reads with fill', function () {
 
   it('is a plain miss while Redis is unreachable', async function () {
     const own = await startRedisServer();
-    cleanup.push(() => own.stop());
+    shared.onCleanup(() => own.stop());
     const port = await freePort();
     const b = await startTestAgent({
       redisUrl: own.url,
       listen: `127.0.0.1:${port}`,
       peerAddress: `127.0.0.1:${port}`,
     });
-    cleanup.push(() => b.stop());
+    shared.onCleanup(() => b.stop());
     await own.kill();
     const err = await rejection<grpc.ServiceError>(
       readEntry(client(b), { key: 'hdfs://nn/flink/ckpt/job/shared/redis-down' }),
@@ -254,10 +234,10 @@ describe('peer reads with fill', function () {
     const b = await agent();
     const key = 'hdfs://nn/flink/ckpt/job/shared/on-a-lost-node';
     const peer = await FakeCacheServer.start();
-    cleanup.push(() => peer.stop());
+    shared.onCleanup(() => peer.stop());
     peer.put(key, { data: randomBytes(1000) });
     await listFakeHolder('lost-node', peer.address, key);
-    await admin.del(`${prefix}:{lost-node}:owner`);
+    await shared.admin.del(`${shared.prefix}:{lost-node}:owner`);
     const err = await rejection<grpc.ServiceError>(readEntry(client(b), { key }));
     expect(err.code).to.equal(grpc.status.NOT_FOUND);
     expect(peer.reads).to.have.length(0);
