@@ -2,10 +2,12 @@
  * The mocha set-up of tests whose agents share one real redis-server and one key prefix, as a
  * DaemonSet's agents do: the server for the whole file, an admin connection, a fresh prefix for
  * each test, and the test's clean-up steps, run in reverse once it ends.
- * Owns: those hooks and the server. Never: starting agents (each test does, and registers their
- * stop with onCleanup).
+ * Owns: those hooks, the server, and stopping what a test started through it (agents, clients,
+ * anything registered with onCleanup). Never: keys outside the test's prefix.
  */
 import Redis from 'ioredis';
+import { startTestAgent, type TestAgent } from './agent';
+import { rawClient, type RawClient } from './raw-client';
 import { startRedisServer, type RedisServerHandle } from './redis-server';
 
 export interface SharedRedis {
@@ -16,6 +18,10 @@ export interface SharedRedis {
   readonly prefix: string;
   /** Runs `step` after the test, in reverse order of registration. */
   onCleanup(step: () => Promise<void>): void;
+  /** A real agent on this Redis and prefix, stopped after the test. */
+  agent(overrides?: Record<string, unknown>): Promise<TestAgent>;
+  /** A raw gRPC client of `a`, closed after the test. */
+  client(a: TestAgent): RawClient;
 }
 
 let seq = 0;
@@ -56,6 +62,20 @@ export function useSharedRedis(name: string, serverArgs: readonly string[] = [])
     },
     onCleanup(step) {
       cleanup.push(step);
+    },
+    async agent(overrides = {}) {
+      const a = await startTestAgent({
+        redisUrl: started(redis).url,
+        redisPrefix: prefix,
+        ...overrides,
+      });
+      cleanup.push(() => a.stop());
+      return a;
+    },
+    client(a) {
+      const c = rawClient(a.address);
+      cleanup.push(async () => c.close());
+      return c;
     },
   };
 }

@@ -11,8 +11,8 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { entryIdOf, NOTICE_CLOCK_ALLOWANCE_MS } from '@checkpoint-cache/cache';
 import { hasErrorCode, ErrorCode } from '@checkpoint-cache/errors';
-import { startTestAgent, type TestAgent } from '../helpers/agent';
-import { rawClient, unary, writeEntry, type RawClient } from '../helpers/raw-client';
+import type { TestAgent } from '../helpers/agent';
+import { unary, writeEntry, type RawClient } from '../helpers/raw-client';
 import { rejection } from '../helpers/rejection';
 import { useSharedRedis } from '../helpers/shared-redis';
 import { waitUntil } from '../helpers/wait-until';
@@ -21,21 +21,9 @@ describe('deletes that reach every copy', function () {
   this.timeout(30_000);
   const shared = useSharedRedis('ckc-cdel', ['--notify-keyspace-events', 'Ex']);
 
-  async function agent(overrides: Record<string, unknown> = {}): Promise<TestAgent> {
-    const a = await startTestAgent({
-      redisUrl: shared.redis.url,
-      redisPrefix: shared.prefix,
-      ...overrides,
-    });
-    shared.onCleanup(() => a.stop());
-    return a;
-  }
-
-  function client(a: TestAgent): RawClient {
-    const c = rawClient(a.address);
-    shared.onCleanup(async () => c.close());
-    return c;
-  }
+  const agent = (overrides?: Record<string, unknown>): Promise<TestAgent> =>
+    shared.agent(overrides);
+  const client = (a: TestAgent): RawClient => shared.client(a);
 
   async function put(a: TestAgent, key: string): Promise<void> {
     await writeEntry(client(a), { key, jobId: 'job', checkpointId: 1 }, randomBytes(4096));

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { expect } from 'chai';
 import { entryIdOf, type EntryMetadata } from '@checkpoint-cache/cache';
 import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
-import { startTestAgent, type TestAgent } from '../helpers/agent';
-import { rawClient, unary, writeEntry, type RawClient } from '../helpers/raw-client';
+import type { TestAgent } from '../helpers/agent';
+import { unary, writeEntry, type RawClient } from '../helpers/raw-client';
 import { useSharedRedis } from '../helpers/shared-redis';
 import { waitUntil } from '../helpers/wait-until';
 
@@ -41,21 +41,9 @@ describe('location index', function () {
     return s;
   }
 
-  async function agent(overrides: Record<string, unknown> = {}): Promise<TestAgent> {
-    const a = await startTestAgent({
-      redisUrl: shared.redis.url,
-      redisPrefix: shared.prefix,
-      ...overrides,
-    });
-    shared.onCleanup(() => a.stop());
-    return a;
-  }
-
-  function client(a: TestAgent): RawClient {
-    const c = rawClient(a.address);
-    shared.onCleanup(async () => c.close());
-    return c;
-  }
+  const agent = (overrides?: Record<string, unknown>): Promise<TestAgent> =>
+    shared.agent(overrides);
+  const client = (a: TestAgent): RawClient => shared.client(a);
 
   it('lists every node that registered an entry, and drops a node when it removes or expires it', async function () {
     const a = await store('node-a');
