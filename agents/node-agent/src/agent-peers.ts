@@ -1,13 +1,16 @@
 /**
  * Peers for PeerFill, as the agent sees them: the location index and peer addresses in Redis
  * (RedisMetadataStore) and a gRPC Read to the other node's agent over TCP, with mutual TLS when
- * this agent has a certificate, a key and a CA (the same files as its listener: agents present
- * their own certificate to each other). A peer read carries the `ckc-peer-read` metadata key, and
- * an agent never asks its own peers on behalf of such a read: a stale index cannot make a chain.
- * Owns: the clients to other agents (one per address, closed with close()). Never: decide which
- * peer to try next or what a chunk is worth (PeerFill does), or serve anything.
+ * this agent has a certificate, a key and a CA (the same certificates as its listener, taken from
+ * ListenerTls: agents present their own certificate to each other). When those are reloaded
+ * (a rotation), the clients are rebuilt: calls already streaming finish on their connection,
+ * new calls dial with the new certificates. A peer read carries the `ckc-peer-read` metadata key,
+ * and an agent never asks its own peers on behalf of such a read: a stale index cannot make a
+ * chain.
+ * Owns: the clients to other agents (one per address, closed with close()). Never: read or check
+ * certificate files (ListenerTls does), decide which peer to try next or what a chunk is worth
+ * (PeerFill does), or serve anything.
  */
-import { promises as fs } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
   entryIdOf,
@@ -42,25 +45,28 @@ const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.keepalive_timeout_ms': 10_000,
 };
 
-export interface PeerTlsFiles {
-  cert: string;
-  key: string;
-  /** CA the peers' certificates chain to. */
-  ca: string;
+/** The certificates peers see: the agent's listener's (ListenerTls), followed across reloads. */
+export interface PeerTls {
+  /** Certificate chain and key this agent presents, and the CA peers' certificates chain to. */
+  readonly material: { cert?: Buffer; key?: Buffer; ca?: Buffer };
+  /** Called after every reload that put new certificates in use. */
+  onReload(listener: () => void): void;
 }
 
 export interface AgentPeersOptions {
   metadata: RedisMetadataStore;
   nodeId: string;
-  /** Files for mutual TLS to other agents; absent: plaintext. */
-  tls?: PeerTlsFiles;
+  /** Certificates for mutual TLS to other agents; absent: plaintext. */
+  tls?: PeerTls;
 }
 
 export class AgentPeers implements Peers {
   private readonly clients = new Map<string, CheckpointCacheClient>();
   private credentials: grpc.ChannelCredentials | undefined;
 
-  constructor(private readonly options: AgentPeersOptions) {}
+  constructor(private readonly options: AgentPeersOptions) {
+    options.tls?.onReload(() => this.renewCredentials());
+  }
 
   async locate(id: string): Promise<PeerLocation[]> {
     const { metadata, nodeId } = this.options;
@@ -76,7 +82,7 @@ export class AgentPeers implements Peers {
   }
 
   async open(peer: PeerLocation, key: string, offset: number): Promise<PeerStream> {
-    const client = await this.client(peer.address);
+    const client = this.client(peer.address);
     const metadata = new grpc.Metadata();
     metadata.set(PEER_READ_METADATA, '1');
     const call = client.read({ key, offset, maxChunkSize: PEER_CHUNK_SIZE }, metadata);
@@ -137,30 +143,36 @@ export class AgentPeers implements Peers {
     this.clients.clear();
   }
 
-  private async client(address: string): Promise<CheckpointCacheClient> {
+  /**
+   * New certificates: new credentials and new clients. A closed grpc-js client fails only calls
+   * still waiting for a connection (UNAVAILABLE: PeerFill tries the next peer); a call already
+   * streaming finishes, because its HTTP/2 session is closed gracefully once it is unused.
+   */
+  private renewCredentials(): void {
+    this.credentials = undefined;
+    this.close();
+  }
+
+  private client(address: string): CheckpointCacheClient {
     let client = this.clients.get(address);
     if (!client) {
       const Client = checkpointCacheClientConstructor();
-      client = new Client(address, await this.channelCredentials(), PEER_CHANNEL_OPTIONS);
+      client = new Client(address, this.channelCredentials(), PEER_CHANNEL_OPTIONS);
       this.clients.set(address, client);
     }
     return client;
   }
 
-  private async channelCredentials(): Promise<grpc.ChannelCredentials> {
+  private channelCredentials(): grpc.ChannelCredentials {
     if (this.credentials) return this.credentials;
     const tls = this.options.tls;
     if (!tls) {
       this.credentials = grpc.credentials.createInsecure();
     } else {
-      const [ca, key, cert] = await Promise.all([
-        fs.readFile(tls.ca),
-        fs.readFile(tls.key),
-        fs.readFile(tls.cert),
-      ]);
+      const { ca, key, cert } = tls.material;
       // Peers are dialled by pod IP, which agent certificates rarely name; the CA (which issues
       // agent certificates only, docs/security.md) is what is trusted, so the name is not checked.
-      this.credentials = grpc.credentials.createSsl(ca, key, cert, {
+      this.credentials = grpc.credentials.createSsl(ca ?? null, key ?? null, cert ?? null, {
         checkServerIdentity: () => undefined,
       });
     }

@@ -49,11 +49,9 @@ export function startClusterParts(options: ClusterPartsOptions): {
   parts.deleteNotices.start((id, atMs) => clusterDelete.applyNotice(id, atMs));
 
   if (!config.peerReads) return { clusterDelete, peerFill: undefined };
-  // Agents present their listener's certificate to each other (docs/security.md).
-  const tls =
-    config.tlsCert && config.tlsKey && config.tlsClientCa
-      ? { cert: config.tlsCert, key: config.tlsKey, ca: config.tlsClientCa }
-      : undefined;
+  // Agents present their listener's certificate to each other and trust its client CA
+  // (docs/security.md); a reload of those files reaches the peer clients too.
+  const tls = parts.listenerTls?.mutual ? parts.listenerTls : undefined;
   parts.peers = new AgentPeers({
     metadata: parts.metadata,
     nodeId: keys.nodeId,

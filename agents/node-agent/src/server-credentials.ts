@@ -12,6 +12,10 @@
  * logged and skipped: the previous certificates stay in use, and the next change or SIGHUP tries
  * again.
  *
+ * The agent's peer client (agent-peers.ts) presents the same certificate to other agents and
+ * trusts the same CA; it takes them from here and rebuilds its channels after every reload, so
+ * one set of files, read and checked in one place, serves both directions.
+ *
  * Owns: reading, checking and watching the listener's TLS files. Never: log key material.
  */
 import { watch, type FSWatcher } from 'node:fs';
@@ -51,6 +55,7 @@ const DEFAULT_DEBOUNCE_MS = 250;
 export class ListenerTls implements CertificateProvider {
   private readonly caListeners = new Set<CaListener>();
   private readonly identityListeners = new Set<IdentityListener>();
+  private readonly reloadListeners = new Set<() => void>();
   private readonly watchers: FSWatcher[] = [];
   private readonly logger: Logger;
   private readonly debounceMs: number;
@@ -104,6 +109,19 @@ export class ListenerTls implements CertificateProvider {
   /** Whether clients must present a certificate signed by the client CA. */
   get mutual(): boolean {
     return this.files.clientCa !== undefined;
+  }
+
+  /** The certificates in use now; the agent's peer client presents the same ones. */
+  get material(): TlsMaterial {
+    return this.current;
+  }
+
+  /**
+   * Calls `listener` after every reload that put new certificates in use, so that the clients
+   * built from `material` (peer reads) rebuild theirs.
+   */
+  onReload(listener: () => void): void {
+    this.reloadListeners.add(listener);
   }
 
   /** The leaf certificate in use, for logs. */
@@ -171,6 +189,7 @@ export class ListenerTls implements CertificateProvider {
     if (this.closed || sameMaterial(next, this.current)) return false;
     this.current = next;
     this.publish();
+    for (const listener of this.reloadListeners) listener();
     const problem = validityProblem(next.leaf);
     this.logger.info('TLS certificates reloaded; new connections get them', {
       reason,
@@ -211,6 +230,7 @@ export class ListenerTls implements CertificateProvider {
   /** Stops watching; the listener keeps the certificates it has. Idempotent. */
   close(): void {
     this.closed = true;
+    this.reloadListeners.clear();
     clearTimeout(this.debounce);
     for (const w of this.watchers.splice(0)) w.close();
   }

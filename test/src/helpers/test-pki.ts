@@ -33,8 +33,11 @@ export interface TestPki {
   /** A CA nobody trusts, and a client certificate it signed. */
   readonly otherCaCert: string;
   readonly otherClient: CertFiles;
-  /** Issues another certificate from the CA, e.g. for rotation: `name` is its CN and file stem. */
-  issue(name: string, usage: CertUsage): Promise<CertFiles>;
+  /**
+   * Issues another certificate from the CA, e.g. for rotation: `name` is its CN and file stem.
+   * `days` is its validity (default 2); -1 makes one that expired a day ago (not before now).
+   */
+  issue(name: string, usage: CertUsage, days?: number): Promise<CertFiles>;
   remove(): Promise<void>;
 }
 
@@ -62,7 +65,13 @@ async function makeCa(dir: string, stem: string, cn: string): Promise<void> {
   ); // prettier-ignore
 }
 
-async function issue(dir: string, ca: string, name: string, usage: CertUsage): Promise<CertFiles> {
+async function issue(
+  dir: string,
+  ca: string,
+  name: string,
+  usage: CertUsage,
+  days = 2,
+): Promise<CertFiles> {
   const eku = { server: 'serverAuth', client: 'clientAuth', agent: 'serverAuth,clientAuth' };
   const ext = path.join(dir, `${name}.ext`);
   await fs.writeFile(
@@ -84,7 +93,7 @@ async function issue(dir: string, ca: string, name: string, usage: CertUsage): P
       'x509', '-req', '-in', `${name}.csr`,
       '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`,
       '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-      '-days', '2', '-extfile', ext, '-out', `${name}.crt`,
+      '-days', String(days), '-extfile', ext, '-out', `${name}.crt`,
     ],
     dir,
   ); // prettier-ignore
@@ -110,7 +119,7 @@ export async function makeTestPki(): Promise<TestPki> {
       client,
       otherCaCert: path.join(dir, 'other-ca.crt'),
       otherClient,
-      issue: (name, usage) => issue(dir, 'ca', name, usage),
+      issue: (name, usage, days) => issue(dir, 'ca', name, usage, days),
       remove: () => removeTempDir(dir),
     };
   } catch (err) {
