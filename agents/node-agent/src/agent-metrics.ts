@@ -1,10 +1,8 @@
 /**
- * The agent's Prometheus metrics (prom-client) and the HTTP endpoint that serves them.
+ * The agent's Prometheus metrics (prom-client); metrics-port.ts serves them.
  * Owns: metric names, labels and buckets (names start with `ckc_`; docs/operations.md lists them
  * with what to alert on). Never: deciding outcomes (the service and cache report them).
  */
-import * as http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import * as client from 'prom-client';
 import type {
   CacheObserver,
@@ -250,40 +248,4 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
   redisError(): void {
     this.redisErrors.inc();
   }
-}
-
-/** Serves `GET /metrics` in the Prometheus text format; resolves with the bound `host:port`. */
-export async function serveMetrics(
-  metrics: AgentMetrics,
-  listen: string,
-): Promise<{ address: string; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('see /metrics\n');
-      return;
-    }
-    metrics.registry.metrics().then(
-      (text) => res.writeHead(200, { 'Content-Type': metrics.registry.contentType }).end(text),
-      (err: Error) => res.writeHead(500, { 'Content-Type': 'text/plain' }).end(err.message),
-    );
-  });
-  const colon = listen.lastIndexOf(':');
-  const host = listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(listen.slice(colon + 1));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const bound = (server.address() as AddressInfo).port;
-  return {
-    address: `${listen.slice(0, colon)}:${bound}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
 }

@@ -6,23 +6,19 @@
  */
 import { promises as fs } from 'node:fs';
 import type * as grpc from '@grpc/grpc-js';
-import type { HealthImplementation } from 'grpc-health-check';
 import type { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import type { Logger } from '@checkpoint-cache/logger';
-import { SERVICE_NAME } from '@checkpoint-cache/proto';
 import type {
   RedisDeleteNotices,
   RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
 } from '@checkpoint-cache/redis';
+import type { AgentHealth } from './agent-health';
 import type { AgentPeers } from './agent-peers';
 import type { EmbeddedRedis } from './embedded-redis';
 import type { NodeClaim } from './node-claim';
 import type { ListenerTls } from './server-credentials';
-
-/** The health services the agent reports: the server as a whole and CheckpointCache. */
-export const HEALTH_SERVICES = ['', SERVICE_NAME] as const;
 
 /** Pieces started so far, so that a failed start-up and shutdown undo exactly those. */
 export interface Parts {
@@ -37,7 +33,7 @@ export interface Parts {
   peers?: AgentPeers;
   claim?: NodeClaim;
   server?: grpc.Server;
-  health?: HealthImplementation;
+  health?: AgentHealth;
   socketPath?: string;
   metricsServer?: { close(): Promise<void> };
   listenerTls?: ListenerTls;
@@ -60,7 +56,7 @@ export async function stopParts(parts: Parts, graceMs: number): Promise<void> {
   parts.listenerTls?.close();
   if (server) {
     if (parts.started) log.info('node agent stopping', { graceMs });
-    for (const s of HEALTH_SERVICES) health?.setStatus(s, 'NOT_SERVING');
+    health?.setServing(false);
     await step('stopping the gRPC server', () => stopServer(server, graceMs, log));
   }
   parts.peers?.close();

@@ -10,7 +10,6 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation } from 'grpc-health-check';
 import { NodeCache, Reconciler } from '@checkpoint-cache/cache';
 import { EMBEDDED_REDIS_SOCKET, type AgentConfig } from '@checkpoint-cache/config';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
@@ -31,8 +30,10 @@ import {
   installZeroCopyFraming,
   unixSocketInterceptor,
 } from '@checkpoint-cache/service';
-import { AgentMetrics, serveMetrics } from './agent-metrics';
-import { HEALTH_SERVICES, stopParts, type Parts } from './agent-parts';
+import { AgentHealth } from './agent-health';
+import { AgentMetrics } from './agent-metrics';
+import { serveMetricsPort } from './metrics-port';
+import { stopParts, type Parts } from './agent-parts';
 import { startClusterParts } from './cluster-parts';
 import { startEmbeddedRedis } from './embedded-redis';
 import { resolveNodeId } from './node-identity';
@@ -278,6 +279,14 @@ async function start(
     }),
   }).addToServer(server);
   const redisConnection = parts.redis;
+  // gRPC health and the metrics port's /readyz answer from this one state.
+  const health = new AgentHealth({
+    indexStatus: () => cache.indexStatus,
+    redisStatus: () => redisConnection.status,
+    pingRedis: () => redisConnection.ping(),
+    tmpDir: path.join(cacheDir, 'tmp'),
+  });
+  parts.health = health;
   metrics.attach({
     cache: parts.cache,
     redisConnected: () => redisConnection.status === 'ready',
@@ -285,20 +294,10 @@ async function start(
   });
   let metricsAddress: string | undefined;
   if (config.metricsListen) {
-    const served = await serveMetrics(metrics, config.metricsListen).catch((err: Error) => {
-      throw new CacheError(
-        ErrorCode.Unavailable,
-        `cannot serve metrics on --metrics-listen ${config.metricsListen}: ${err.message}`,
-        { cause: err },
-      );
-    });
+    const served = await serveMetricsPort(config.metricsListen, { metrics, health });
     parts.metricsServer = served;
     metricsAddress = served.address;
   }
-  const health = new HealthImplementation(
-    Object.fromEntries(HEALTH_SERVICES.map((s) => [s, 'NOT_SERVING' as const])),
-  );
-  parts.health = health;
   health.addToServer(server);
   new ReflectionService(reflectedFiles()).addToServer(server);
 
@@ -327,7 +326,7 @@ async function start(
     parts.socketPath = socket;
     await applySocketPermissions(socket, config.socketMode, socketGroup);
   }
-  for (const s of HEALTH_SERVICES) health.setStatus(s, 'SERVING');
+  health.setServing(true);
   parts.started = true;
 
   log.info('node agent started', {
