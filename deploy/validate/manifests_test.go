@@ -433,6 +433,9 @@ func TestDocumentsAgree(t *testing.T) {
 				if probe.GRPC != nil && !hasPort(ports, intstr.FromInt32(probe.GRPC.Port)) {
 					t.Errorf("%s: container %s %s: gRPC port %d is not a container port", d, c.Name, kind, probe.GRPC.Port)
 				}
+				if probe.HTTPGet != nil && !hasPort(ports, probe.HTTPGet.Port) {
+					t.Errorf("%s: container %s %s: port %s is not a container port", d, c.Name, kind, probe.HTTPGet.Port.String())
+				}
 				if probe.TCPSocket != nil && !hasPort(ports, probe.TCPSocket.Port) {
 					t.Errorf("%s: container %s %s: port %s is not a container port", d, c.Name, kind, probe.TCPSocket.Port.String())
 				}

@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import { expect } from 'chai';
 import { parseAllDocuments } from 'yaml';
 import { AGENT_OPTIONS, loadAgentConfig, type AgentConfig } from '@checkpoint-cache/config';
-import { SERVICE_NAME } from '@checkpoint-cache/proto';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
@@ -52,6 +51,7 @@ interface VolumeMount {
 }
 interface Probe {
   grpc?: { port: number; service?: string };
+  httpGet?: { path?: string; port: number | string };
 }
 interface Container {
   name: string;
@@ -359,19 +359,30 @@ describe('Kubernetes manifests (deploy/kubernetes)', function () {
     }
   });
 
-  it('probe the agent on its listener, on the pod IP', async function () {
+  it('probe the agent over plaintext HTTP on its metrics port, on the pod IP', async function () {
     const config = await resolved;
     const { container } = agentContainer(manifests);
-    const listen = config.listen ?? '';
-    const host = listen.slice(0, listen.lastIndexOf(':'));
-    const port = Number(listen.slice(listen.lastIndexOf(':') + 1));
-    // The kubelet probes the pod IP: a loopback listener would fail every probe.
-    expect(['0.0.0.0', '[::]'], `listen ${listen}`).to.include(host);
-    expect((container.ports ?? []).map((p) => p.containerPort)).to.include(port);
-    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
-      const grpc = container[probe]?.grpc;
-      expect(grpc?.port, `${probe}.grpc.port`).to.equal(port);
-      expect(['', SERVICE_NAME], `${probe}.grpc.service`).to.include(grpc?.service ?? '');
+    // The kubelet probes the pod IP, plaintext: a loopback or TLS-only port would fail them.
+    for (const [option, listen] of [
+      ['listen', config.listen ?? ''],
+      ['metricsListen', config.metricsListen ?? ''],
+    ] as const) {
+      const host = listen.slice(0, listen.lastIndexOf(':'));
+      expect(['0.0.0.0', '[::]'], `${option} ${listen}`).to.include(host);
+    }
+    const metrics = config.metricsListen ?? '';
+    const metricsPort = Number(metrics.slice(metrics.lastIndexOf(':') + 1));
+    const named = new Map((container.ports ?? []).map((p) => [p.name, p.containerPort]));
+    const paths = {
+      startupProbe: '/healthz',
+      livenessProbe: '/healthz',
+      readinessProbe: '/readyz',
+    };
+    for (const [probe, path] of Object.entries(paths) as [keyof typeof paths, string][]) {
+      const get = container[probe]?.httpGet;
+      expect(get?.path, `${probe}.httpGet.path`).to.equal(path);
+      const port = typeof get?.port === 'string' ? named.get(get.port) : get?.port;
+      expect(port, `${probe}.httpGet.port`).to.equal(metricsPort);
     }
   });
 
