@@ -34,8 +34,14 @@ const PEER_CHUNK_SIZE = 1024 * 1024;
 
 const MiB = 1024 * 1024;
 
-/** A peer that has not sent its read header within this long is left for the next one. */
-const FIRST_MESSAGE_TIMEOUT_MS = 5_000;
+/**
+ * A peer that sends nothing for this long, before its read header or between two chunks, is left
+ * for the next one (which continues at the offset reached). Only time spent waiting for the peer
+ * counts, not the caller's backpressure. Well below the clients' own idle timeouts (the Flink
+ * plugin's 30 s), so that a silent peer costs a failover to the next peer, not a fall-back of the
+ * caller to the remote store. Slower than this per chunk (1 MiB) is under 200 KiB/s.
+ */
+const PEER_SILENCE_MS = 5_000;
 
 /** Client settings for streams of large files from another agent (see docs/benchmarks.md). */
 const PEER_CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -88,23 +94,12 @@ export class AgentPeers implements Peers {
     const call = client.read({ key, offset, maxChunkSize: PEER_CHUNK_SIZE }, metadata);
     const messages = call[Symbol.asyncIterator]() as AsyncIterator<ReadResponse__Output>;
     let first: IteratorResult<ReadResponse__Output>;
-    let timer: NodeJS.Timeout | undefined;
     try {
       // A node whose address no longer answers (its pod gone, the packets dropped) would
       // otherwise hold the reader for a TCP connect timeout before the next peer is tried.
-      first = await Promise.race([
-        messages.next(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(() => {
-            call.cancel();
-            reject(new Error(`no answer within ${FIRST_MESSAGE_TIMEOUT_MS} ms`));
-          }, FIRST_MESSAGE_TIMEOUT_MS);
-        }),
-      ]);
+      first = await nextWithin(messages, call, `no answer within ${PEER_SILENCE_MS} ms`);
     } catch (err) {
       throw peerError(peer, err);
-    } finally {
-      clearTimeout(timer);
     }
     const header = first.done ? undefined : first.value.header;
     if (!header?.entry) {
@@ -126,7 +121,14 @@ export class AgentPeers implements Peers {
     };
     async function* chunks(): AsyncGenerator<PeerChunk> {
       try {
-        for (let r = await messages.next(); !r.done; r = await messages.next()) {
+        // A peer that stalls mid-stream (its disk hangs, its packets are dropped) would hold the
+        // reader until keepalive gives up (~40 s) or forever (a live process answers pings).
+        const silent = `sent nothing for ${PEER_SILENCE_MS} ms mid-stream`;
+        for (
+          let r = await nextWithin(messages, call, silent);
+          !r.done;
+          r = await nextWithin(messages, call, silent)
+        ) {
           const c = r.value.chunk;
           if (!c) continue;
           yield { offset: Number(c.offset), data: c.data, crc32c: Number(c.crc32c ?? -1) };
@@ -177,6 +179,28 @@ export class AgentPeers implements Peers {
       });
     }
     return this.credentials;
+  }
+}
+
+/** The next message, or a rejection (and the call cancelled) after PEER_SILENCE_MS without one. */
+async function nextWithin(
+  messages: AsyncIterator<ReadResponse__Output>,
+  call: grpc.ClientReadableStream<ReadResponse__Output>,
+  silence: string,
+): Promise<IteratorResult<ReadResponse__Output>> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      messages.next(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          call.cancel();
+          reject(new Error(silence));
+        }, PEER_SILENCE_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -4,8 +4,8 @@
  * names A, A advertised its --peer-address), verified chunk by chunk, served to the caller with
  * source SOURCE_PEER, and stored on B (the next read is a local hit, the index lists both). Also:
  * ranges, a stale index entry (a peer without the entry answers NOT_FOUND and the next is tried),
- * a peer failing mid-stream (the next continues at the offset reached), none left (today's
- * NOT_FOUND), concurrent misses making one peer fetch, and --peer-reads off.
+ * a peer failing or going silent mid-stream (the next continues at the offset reached), none
+ * left (today's NOT_FOUND), concurrent misses making one peer fetch, and --peer-reads off.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -126,6 +126,26 @@ describe('peer reads with fill', function () {
     expect(read.data.equals(data)).to.equal(true);
     expect(broken.reads.length).to.equal(1);
     expect(broken.reads[0]!.request.offset).to.equal(0);
+    expect(await b.cache.stat(key, { touch: false })).to.include({ size: data.length });
+  });
+
+  it('leaves a peer that goes silent mid-stream for the next one, at the offset reached', async function () {
+    // A peer whose process lives (it answers keepalive pings) but sends nothing more: without a
+    // limit on its silence, the read would wait until the caller gave up (the Flink plugin's
+    // idle-timeout, 30 s) and then go to the remote store instead of the next peer.
+    const a = await agent();
+    const b = await agent();
+    const key = 'hdfs://nn/flink/ckpt/job/shared/peer-silent';
+    const data = randomBytes(2 * 1024 * 1024);
+    await put(a, key, data);
+    const silent = await FakeCacheServer.start();
+    shared.onCleanup(() => silent.stop());
+    silent.put(key, { data, faults: [{ kind: 'hang', afterBytes: 512 * 1024 }] });
+    await listFakeHolder('aaa-silent', silent.address, key);
+    const read = await readEntry(client(b), { key });
+    expect(read.header?.source).to.equal('SOURCE_PEER');
+    expect(read.data.equals(data)).to.equal(true);
+    expect(silent.reads).to.have.length(1);
     expect(await b.cache.stat(key, { touch: false })).to.include({ size: data.length });
   });
 
