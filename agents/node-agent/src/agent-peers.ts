@@ -35,11 +35,19 @@ const PEER_CHUNK_SIZE = 1024 * 1024;
 const MiB = 1024 * 1024;
 
 /**
- * A peer that sends nothing for this long, before its read header or between two chunks, is left
- * for the next one (which continues at the offset reached). Only time spent waiting for the peer
- * counts, not the caller's backpressure. Well below the clients' own idle timeouts (the Flink
- * plugin's 30 s), so that a silent peer costs a failover to the next peer, not a fall-back of the
- * caller to the remote store. Slower than this per chunk (1 MiB) is under 200 KiB/s.
+ * A peer that has not sent its read header within this long (an address that no longer answers,
+ * a refused TLS handshake) is left for the next one. Below the clients' first-message timeout
+ * (3 s by default in both clients), so that the next holder still gets a turn before the caller
+ * gives up on the agent and reads from the remote store; a healthy peer answers in milliseconds.
+ */
+const PEER_HEADER_MS = 2_000;
+
+/**
+ * A peer that sends nothing for this long between two chunks is left for the next one (which
+ * continues at the offset reached). Only time spent waiting for the peer counts, not the caller's
+ * backpressure. Well below the clients' idle timeouts (the Flink plugin's 30 s), so that a silent
+ * peer costs a failover to the next peer, not a fall-back of the caller to the remote store.
+ * Slower than this per chunk (1 MiB) is under 200 KiB/s.
  */
 const PEER_SILENCE_MS = 5_000;
 
@@ -97,7 +105,7 @@ export class AgentPeers implements Peers {
     try {
       // A node whose address no longer answers (its pod gone, the packets dropped) would
       // otherwise hold the reader for a TCP connect timeout before the next peer is tried.
-      first = await nextWithin(messages, call, `no answer within ${PEER_SILENCE_MS} ms`);
+      first = await nextWithin(messages, call, PEER_HEADER_MS, 'no read header');
     } catch (err) {
       throw peerError(peer, err);
     }
@@ -123,11 +131,11 @@ export class AgentPeers implements Peers {
       try {
         // A peer that stalls mid-stream (its disk hangs, its packets are dropped) would hold the
         // reader until keepalive gives up (~40 s) or forever (a live process answers pings).
-        const silent = `sent nothing for ${PEER_SILENCE_MS} ms mid-stream`;
+        const silent = 'nothing more mid-stream';
         for (
-          let r = await nextWithin(messages, call, silent);
+          let r = await nextWithin(messages, call, PEER_SILENCE_MS, silent);
           !r.done;
-          r = await nextWithin(messages, call, silent)
+          r = await nextWithin(messages, call, PEER_SILENCE_MS, silent)
         ) {
           const c = r.value.chunk;
           if (!c) continue;
@@ -182,11 +190,12 @@ export class AgentPeers implements Peers {
   }
 }
 
-/** The next message, or a rejection (and the call cancelled) after PEER_SILENCE_MS without one. */
+/** The next message, or a rejection (and the call cancelled) after `ms` without one. */
 async function nextWithin(
   messages: AsyncIterator<ReadResponse__Output>,
   call: grpc.ClientReadableStream<ReadResponse__Output>,
-  silence: string,
+  ms: number,
+  what: string,
 ): Promise<IteratorResult<ReadResponse__Output>> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -195,8 +204,8 @@ async function nextWithin(
       new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
           call.cancel();
-          reject(new Error(silence));
-        }, PEER_SILENCE_MS);
+          reject(new Error(`${what} within ${ms} ms`));
+        }, ms);
       }),
     ]);
   } finally {

@@ -9,9 +9,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { entryIdOf } from '@checkpoint-cache/cache';
+import { CheckpointCacheClient } from '@checkpoint-cache/client';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { checkpointCacheClientConstructor } from '@checkpoint-cache/proto';
 import { FakeCacheServer } from '../helpers/fake-cache-server';
@@ -21,7 +25,14 @@ import { rejection } from '../helpers/rejection';
 import { makeTestPki } from '../helpers/test-pki';
 import { startRedisServer } from '../helpers/redis-server';
 import { useSharedRedis } from '../helpers/shared-redis';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 import { waitUntil } from '../helpers/wait-until';
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of stream) parts.push(part as Buffer);
+  return Buffer.concat(parts);
+}
 
 describe('peer reads with fill', function () {
   this.timeout(30_000);
@@ -147,6 +158,31 @@ describe('peer reads with fill', function () {
     expect(read.data.equals(data)).to.equal(true);
     expect(silent.reads).to.have.length(1);
     expect(await b.cache.stat(key, { touch: false })).to.include({ size: data.length });
+  });
+
+  it('tries the next holder before the caller gives up when the first does not answer', async function () {
+    // The client stub waits 3 s (its default first-message timeout) for the agent's header, then
+    // reads from the remote store; the agent must leave a holder that does not answer (a lost
+    // node's address, a refused TLS handshake) early enough for the next one to serve the read.
+    const a = await agent();
+    const b = await agent();
+    const key = 'hdfs://nn/flink/ckpt/job/shared/peer-mute';
+    const data = randomBytes(200_000);
+    await put(a, key, data);
+    const mute = await FakeCacheServer.start();
+    shared.onCleanup(() => mute.stop());
+    mute.put(key, { data, faults: [{ kind: 'hang-before-header' }] });
+    await listFakeHolder('aaa-mute', mute.address, key);
+    const dir = await makeTempDir('ckc-peer-remote');
+    shared.onCleanup(() => removeTempDir(dir));
+    const file = path.join(dir, 'peer-mute');
+    await fs.writeFile(file, data);
+    const c = new CheckpointCacheClient({ agent: b.address });
+    shared.onCleanup(async () => c.close());
+    const got = await readAll(c.read(key, { remote: pathToFileURL(file).toString() }));
+    expect(got.equals(data)).to.equal(true);
+    expect(c.stats()).to.include({ bytesFromCache: data.length, bytesFromRemote: 0 });
+    expect(mute.reads).to.have.length(1);
   });
 
   it('is a plain miss when no peer holds the entry, or when peer reads are off', async function () {
