@@ -40,6 +40,8 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
   private readonly reconcileChanges: client.Counter<'action'>;
   private readonly redisErrors: client.Counter;
   private readonly peerBytesTotal: client.Counter;
+  private readonly leases: client.Counter;
+  private readonly leasedBytes: client.Counter;
   private readonly peerFailures: client.Counter<'reason'>;
   private sources: AgentMetricsSources | undefined;
 
@@ -85,6 +87,16 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
       name: 'ckc_streams_in_flight',
       help: 'Read and Write streams being served now.',
       labelNames: ['rpc'],
+      registers,
+    });
+    this.leases = new client.Counter({
+      name: 'ckc_leases_total',
+      help: 'Leases granted: same-node readers reading an entry straight from the cache directory.',
+      registers,
+    });
+    this.leasedBytes = new client.Counter({
+      name: 'ckc_leased_bytes_total',
+      help: 'Bytes of the entries leases were granted on (read by same-node readers, not through Read).',
       registers,
     });
     this.peerBytesTotal = new client.Counter({
@@ -221,6 +233,11 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
     this.inFlight.dec({ rpc: 'Write' });
     this.writes.inc({ outcome });
     if (outcome === 'created') this.writtenBytes.inc(bytes);
+  }
+
+  leaseGranted(bytes: number): void {
+    this.leases.inc();
+    this.leasedBytes.inc(bytes);
   }
 
   entryRemoved(reason: RemovalReason, bytes: number): void {

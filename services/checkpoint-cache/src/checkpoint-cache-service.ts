@@ -337,6 +337,7 @@ export class CheckpointCacheService {
     const lease = await this.cache.lease(req.key, req.durationMs);
     const crcs = Buffer.allocUnsafe(lease.blockCrcs.length * 4);
     lease.blockCrcs.forEach((crc, i) => crcs.writeUInt32BE(crc, i * 4));
+    this.observer?.leaseGranted(lease.entry.size);
     return {
       entry: toProtoEntry(lease.entry),
       cacheRoot: lease.cacheRoot,

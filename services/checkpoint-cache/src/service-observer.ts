@@ -15,6 +15,11 @@ export interface ServiceObserver {
   readFinished(outcome: ReadOutcome, bytes: number, seconds: number): void;
   writeStarted(): void;
   writeFinished(outcome: WriteOutcome, bytes: number): void;
+  /**
+   * A lease was granted on an entry of `bytes` bytes: a same-node reader reads it straight from
+   * the cache directory, so these bytes never pass through Read.
+   */
+  leaseGranted(bytes: number): void;
 }
 
 export function readOutcomeOf(err: unknown, cancelled: boolean): ReadOutcome {

@@ -54,6 +54,8 @@ describe('metrics', function () {
     await readEntry(client, { key: 'm/a' });
     await readEntry(client, { key: 'm/b', offset: 10, length: 100 });
     await readEntry(client, { key: 'm/missing' }).catch(() => undefined);
+    await unary(client, 'lease', { key: 'm/b', durationMs: 1000 });
+    await unary(client, 'lease', { key: 'm/missing' }).catch(() => undefined);
     await readEntry(client, { key: '' }).catch(() => undefined);
     // Corrupt the second block of b: the first block is sent, then DATA_LOSS.
     const id = entryIdOf('m/b');
@@ -75,6 +77,8 @@ describe('metrics', function () {
     expect(sample(text, 'ckc_writes_total{outcome="exists"}')).to.equal(1);
     expect(sample(text, 'ckc_writes_total{outcome="rejected"}')).to.equal(1);
     expect(sample(text, 'ckc_written_bytes_total')).to.equal(301_000);
+    expect(sample(text, 'ckc_leases_total')).to.equal(1);
+    expect(sample(text, 'ckc_leased_bytes_total')).to.equal(300_000);
     expect(sample(text, 'ckc_entries_removed_total{reason="corruption"}')).to.equal(1);
     expect(sample(text, 'ckc_entries_removed_total{reason="delete"}')).to.equal(1);
     expect(sample(text, 'ckc_removed_bytes_total{reason="corruption"}')).to.equal(300_000);

@@ -21,7 +21,8 @@ import java.util.Locale;
  */
 public final class ClusterDemo {
   /** A private /24 nobody else here uses (the multi-node agent test takes 10.213.7). */
-  static final String SUBNET = "10.231.12";
+  /** Another /24 with -Dckc.cluster.subnet=10.231.N lets two runs share a machine. */
+  static final String SUBNET = System.getProperty("ckc.cluster.subnet", "10.231.12");
   static final int NODES = 2;
   static final int STORAGE_MBIT = 1000;
 
@@ -93,17 +94,22 @@ public final class ClusterDemo {
       }
     }
     System.out.println();
-    System.out.printf(Locale.ROOT, "%-20s %-20s %9s %10s %10s %9s %8s %6s %12s%n",
-        "scenario", "config", "state MB", "MB remote", "MB cache", "restore s", "restarts", "moved", "exactly-once");
+    System.out.printf(Locale.ROOT, "%-20s %-20s %9s %10s %10s %9s %7s %8s %6s %12s%n",
+        "scenario", "config", "state MB", "MB remote", "MB cache", "restore s", "state s", "restarts", "moved",
+        "exactly-once");
     for (Scenario.Result r : results) {
-      System.out.printf(Locale.ROOT, "%-20s %-20s %9.1f %10.1f %10.1f %9.2f %8d %6d %12s%n",
+      System.out.printf(Locale.ROOT, "%-20s %-20s %9.1f %10.1f %10.1f %9.2f %7.2f %8d %6d %12s%n",
           r.kind().label, r.setup().label, r.stateBytes() / 1e6, r.remoteBytes() / 1e6, r.cacheBytes() / 1e6,
-          r.restoreSeconds(), r.restarts(), r.moved(), r.exactlyOnce() ? "yes" : "no");
+          r.restoreSeconds(), r.flink().stateSeconds(), r.restarts(), r.moved(), r.exactlyOnce() ? "yes" : "no");
     }
     System.out.println(
         "\nMB remote: bytes the storage host sent while the job restored (its interface counter)."
-            + " MB cache: bytes the agents served (ckc_read_bytes_total). restore s: from the fault until"
-            + " every subtask's latest attempt had its state back (the job's own record). moved: subtasks"
+            + " MB cache: bytes the agents served (ckc_read_bytes_total, plus ckc_leased_bytes_total: what"
+            + " the short circuit read from the cache directory). restore s: from the fault until"
+            + " every subtask's latest attempt had its state back (the job's own record). state s: Flink's own"
+            + " clock of the restore alone, the slowest subtask's state initialization (its JobInitialization"
+            + " trace, maxInitializeStateDurationMs); local_bytes on the lines: what Flink says its local"
+            + " recovery served (sumRestoredStateSizeBytes.LOCAL_*). moved: subtasks"
             + " placed on another node than before the fault. since_checkpoint_ms: how long before the"
             + " fault the restored checkpoint had completed.\n");
     for (Scenario.Result r : results) {

@@ -26,6 +26,7 @@ final class FlinkRun implements AutoCloseable {
   static final int AGENT_PORT = 7878;
   static final int AGENT_METRICS_PORT = 9464;
   private static final Pattern READ_BYTES = Pattern.compile("(?m)^ckc_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
+  private static final Pattern LEASED_BYTES = Pattern.compile("(?m)^ckc_leased_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
   private static final Pattern PEER_BYTES = Pattern.compile("(?m)^ckc_peer_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
 
   /**
@@ -33,27 +34,32 @@ final class FlinkRun implements AutoCloseable {
    * {@code execution.state-recovery.from-local} is what makes Flink's scheduler give a restarted
    * subtask its previous slot (PreviousAllocationSlotSelectionStrategy), without local copies;
    * and that with SYNC uploads, so no checkpoint completes before its files are in the cache.
+   * Every cache set-up reads through the same-node short circuit (the TaskManager sees the node's
+   * cache directory) except {@code ckc-stream}, which streams every byte from the agent.
    */
   enum Setup {
-    NONE("none", false, false, false, false),
-    LOCAL_RECOVERY("local-recovery", false, true, true, false),
-    CKC("ckc", true, false, false, false),
-    CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true, false),
-    CKC_STICKY("ckc+sticky", true, false, true, false),
-    CKC_SYNC_STICKY("ckc-sync+sticky", true, false, true, true);
+    NONE("none", false, false, false, false, false),
+    LOCAL_RECOVERY("local-recovery", false, true, true, false, false),
+    CKC("ckc", true, false, false, false, true),
+    CKC_STREAM("ckc-stream", true, false, false, false, false),
+    CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true, false, true),
+    CKC_STICKY("ckc+sticky", true, false, true, false, true),
+    CKC_SYNC_STICKY("ckc-sync+sticky", true, false, true, true, true);
 
     final String label;
     final boolean cache;
     final boolean localBackup;
     final boolean fromLocal;
     final boolean syncUpload;
+    final boolean shortCircuit;
 
-    Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload) {
+    Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload, boolean shortCircuit) {
       this.label = label;
       this.cache = cache;
       this.localBackup = localBackup;
       this.fromLocal = fromLocal;
       this.syncUpload = syncUpload;
+      this.shortCircuit = shortCircuit;
     }
 
     static Setup of(String label) {
@@ -164,13 +170,14 @@ final class FlinkRun implements AutoCloseable {
   }
 
   /**
-   * Bytes the agents served to TaskManagers (their {@code ckc_read_bytes_total}, less what they
-   * served to each other: a peer read is counted by the agent that sends it and again by the one
-   * that hands it on).
+   * Bytes the agents served to TaskManagers: streamed (their {@code ckc_read_bytes_total}, less
+   * what they served to each other: a peer read is counted by the agent that sends it and again by
+   * the one that hands it on) and leased to the short circuit ({@code ckc_leased_bytes_total}: the
+   * TaskManager reads those from the cache directory itself).
    */
   long cacheBytesRead() {
     long[] c = agentCounters();
-    return c[0] - c[1];
+    return c[0] - c[1] + c[2];
   }
 
   /** Bytes the agents read from each other's agents (their {@code ckc_peer_read_bytes_total}). */
@@ -179,21 +186,23 @@ final class FlinkRun implements AutoCloseable {
   }
 
   /**
-   * Per node {read, peer} from its agent's metrics; an agent that no longer answers (a killed
+   * Per node {read, peer, leased} from its agent's metrics; an agent that no longer answers (a killed
    * node) keeps the figures it last gave, so a lost node does not make the sums go backwards.
    */
   private long[] agentCounters() {
     long read = 0;
     long peer = 0;
+    long leased = 0;
     for (NodeNetwork.Host node : options.setup().cache ? cluster.nodes : List.<NodeNetwork.Host>of()) {
       String body = Cluster.httpGet("http://" + node.address() + ":" + AGENT_METRICS_PORT + "/metrics");
-      long[] seen = lastAgentCounters.getOrDefault(node.name(), new long[2]);
-      if (body != null) seen = new long[] {sum(READ_BYTES, body), sum(PEER_BYTES, body)};
+      long[] seen = lastAgentCounters.getOrDefault(node.name(), new long[3]);
+      if (body != null) seen = new long[] {sum(READ_BYTES, body), sum(PEER_BYTES, body), sum(LEASED_BYTES, body)};
       lastAgentCounters.put(node.name(), seen);
       read += seen[0];
       peer += seen[1];
+      leased += seen[2];
     }
-    return new long[] {read, peer};
+    return new long[] {read, peer, leased};
   }
 
   private static long sum(Pattern metric, String body) {
@@ -284,6 +293,17 @@ final class FlinkRun implements AutoCloseable {
     return dir.resolve("node" + node);
   }
 
+  /** The JobManager's spans ({@link SpanLog}). */
+  Path spans() {
+    return dir.resolve("jm").resolve("spans.log");
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> all = new ArrayList<>(a);
+    all.addAll(b);
+    return all;
+  }
+
   private Path socket(int node) {
     return nodeDir(node).resolve("agent.sock");
   }
@@ -307,9 +327,11 @@ final class FlinkRun implements AutoCloseable {
     conf.put("process.jobmanager.working-dir", home.resolve("work").toString());
     // No agent on the JobManager's host: its cache calls fail fast, its deletes reach HDFS.
     if (options.setup().cache) conf.put("checkpoint-cache.agent", "unix:" + home.resolve("no-agent.sock"));
+    // Flink's own restore clock (JobInitialization spans), read by the scenarios.
+    conf.putAll(SpanLog.config(spans()));
     jobManager =
         startFlinkProcess(
-            "jobmanager", cluster.jmHost, home, conf, 512, List.of(),
+            "jobmanager", cluster.jmHost, home, conf, 512, List.of(cluster.inputs.jobClasses().toString()), List.of(),
             "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint");
     FlinkRest rest = rest();
     Cluster.waitFor("JobManager REST", Duration.ofSeconds(120), jobManager, () -> registered(rest) >= 0);
@@ -331,7 +353,14 @@ final class FlinkRun implements AutoCloseable {
     // default dir in the working dir made names over 255 bytes ("File name too long").
     conf.put("state.backend.rocksdb.localdir",
         Files.createDirectories(cluster.work.resolve("rdb").resolve(resourceId)).toString());
-    if (options.setup().cache) conf.put("checkpoint-cache.agent", "unix:" + socket(node));
+    if (options.setup().cache) {
+      conf.put("checkpoint-cache.agent", "unix:" + socket(node));
+      // The node's cache directory, as the TaskManager pod template mounts it read-only: reads
+      // take the same-node short circuit (issue 14), as docs/flink.md recommends.
+      if (options.setup().shortCircuit) {
+        conf.put("checkpoint-cache.cache-dir", nodeDir(node).resolve("cache").toString());
+      }
+    }
     // Every memory component explicit (what Flink's start scripts would otherwise compute): the
     // TaskManager refuses to start without them.
     int frameworkHeap = 64, frameworkOffHeap = 64, taskOffHeap = 0, network = 32, metaspace = 128, overhead = 96;
@@ -354,7 +383,7 @@ final class FlinkRun implements AutoCloseable {
             "-Dckc.taskmanager=" + resourceId);
     HostProcess process =
         startFlinkProcess(
-            resourceId, host, workingDir, conf, frameworkHeap + options.taskHeapMb(), jvm,
+            resourceId, host, workingDir, conf, frameworkHeap + options.taskHeapMb(), List.of(), jvm,
             "org.apache.flink.runtime.taskexecutor.TaskManagerRunner");
     TaskManager tm = new TaskManager(node, resourceId, workingDir, process);
     taskManagers.add(tm);
@@ -363,7 +392,7 @@ final class FlinkRun implements AutoCloseable {
 
   private HostProcess startFlinkProcess(
       String name, NodeNetwork.Host host, Path home, Map<String, String> conf, int heapMb,
-      List<String> jvm, String mainClass) throws IOException {
+      List<String> extraClasspath, List<String> jvm, String mainClass) throws IOException {
     Path confDir = Files.createDirectories(home.resolve("conf"));
     StringBuilder yaml = new StringBuilder();
     conf.forEach((k, v) -> yaml.append(k).append(": '").append(v.replace("'", "''")).append("'\n"));
@@ -372,7 +401,7 @@ final class FlinkRun implements AutoCloseable {
     cmd.addAll(List.of(
         "-Dlog4j.configurationFile=" + Cluster.log4jConfig(confDir.resolve("log4j2.properties")).toUri(),
         "-Dlog.file=" + home.resolve(name + ".log"),
-        "-cp", cluster.flinkClasspath(),
+        "-cp", String.join(java.io.File.pathSeparator, concat(List.of(cluster.flinkClasspath()), extraClasspath)),
         mainClass, "--configDir", confDir.toString()));
     return HostProcess.start(
         name, host, cmd, Map.of("FLINK_PLUGINS_DIR", pluginsDir().toString()), home.resolve(name + ".out"));

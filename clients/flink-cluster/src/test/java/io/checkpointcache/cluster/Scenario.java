@@ -86,22 +86,32 @@ final class Scenario {
    * @param sinceCheckpointMs how long before the fault the restored checkpoint had completed (an
    *     ASYNC upload still running then is lost with a killed TaskManager)
    * @param extra more {@code name=value} fields for the line, each with a leading space; "" for none
+   * @param flink Flink's own figures for the restore ({@link SpanLog}): the slowest subtask's
+   *     state initialization, and the bytes its local recovery served
    */
   record Result(
       Kind kind, FlinkRun.Setup setup, long stateBytes, long remoteBytes, long cacheBytes,
       double restoreSeconds, int restarts, int moved, long sinceCheckpointMs, boolean exactlyOnce,
-      long peerBytes, List<String> problems, String extra) {
+      long peerBytes, List<String> problems, String extra, SpanLog.FlinkRestore flink) {
+    Result(
+        Kind kind, FlinkRun.Setup setup, long stateBytes, long remoteBytes, long cacheBytes,
+        double restoreSeconds, int restarts, int moved, long sinceCheckpointMs, boolean exactlyOnce,
+        long peerBytes, List<String> problems, String extra) {
+      this(kind, setup, stateBytes, remoteBytes, cacheBytes, restoreSeconds, restarts, moved, sinceCheckpointMs,
+          exactlyOnce, peerBytes, problems, extra, SpanLog.FlinkRestore.NONE);
+    }
+
     /**
-     * Issue 12's line; peer_bytes follows it, except for node-drain, whose line (issue 13) has it
-     * before restore_s.
+     * Issue 12's line; peer_bytes, state_s and local_bytes follow it, except for node-drain, whose line (issue
+     * 13) has peer_bytes before restore_s.
      */
     String line() {
       boolean drain = kind == Kind.NODE_DRAIN;
       return String.format(
           Locale.ROOT,
-          "scenario=%s config=%s remote_bytes=%d cache_bytes=%d%s restore_s=%.2f exactly_once=%s%s%s",
+          "scenario=%s config=%s remote_bytes=%d cache_bytes=%d%s restore_s=%.2f exactly_once=%s%s state_s=%.2f local_bytes=%d%s",
           kind.label, setup.label, remoteBytes, cacheBytes, drain ? " peer_bytes=" + peerBytes : "",
-          restoreSeconds, exactlyOnce ? "yes" : "no", drain ? "" : " peer_bytes=" + peerBytes, extra);
+          restoreSeconds, exactlyOnce ? "yes" : "no", drain ? "" : " peer_bytes=" + peerBytes, flink.stateSeconds(), flink.localBytes(), extra);
     }
   }
 
@@ -162,9 +172,12 @@ final class Scenario {
       long cacheBefore = run.cacheBytesRead();
       long peerBefore = run.peerBytesRead();
       long faultAt = System.currentTimeMillis();
+      long stateSince = faultAt;
       FlinkRun.TaskManager victim = run.taskManager(before.get(0).taskManager());
       switch (kind) {
-        case TASK_FAILURE -> Files.writeString(trigger, "now\n", StandardCharsets.UTF_8);
+        // Subtask 0's current attempt (not always its first: on a loaded machine a missed
+        // heartbeat can restart the job before the fault) throws once its trigger exists.
+        case TASK_FAILURE -> Files.writeString(triggerOf(trigger, before.get(0).attempt()), "now\n", StandardCharsets.UTF_8);
         case TM_RESTART_NEW_ID -> {
           run.kill(victim);
           run.startTaskManager(victim.node());
@@ -207,7 +220,8 @@ final class Scenario {
         cacheBefore = run.cacheBytesRead();
         peerBefore = run.peerBytesRead();
         int attempt = measuredFrom.get(0).attempt();
-        Files.writeString(Path.of(trigger + "-" + attempt), "now\n", StandardCharsets.UTF_8);
+        stateSince = System.currentTimeMillis();
+        Files.writeString(triggerOf(trigger, attempt), "now\n", StandardCharsets.UTF_8);
         restore = awaitRestore(
             name, run, cluster, rest, jobId, out, parallelism, measuredFrom, checkpointsBeforeSecond);
         faultAt = Long.parseLong(
@@ -215,7 +229,9 @@ final class Scenario {
       }
       if (kind == Kind.TASK_FAILURE) {
         // The task's own clock of the failure, not the trigger's: it looks for the file now and then.
-        faultAt = Long.parseLong(Files.readString(out.resolve("failed-at"), StandardCharsets.UTF_8).trim());
+        int attempt = before.get(0).attempt();
+        faultAt = Long.parseLong(
+            Files.readString(out.resolve(attempt == 0 ? "failed-at" : "failed-at-" + attempt), StandardCharsets.UTF_8).trim());
       }
       var restored = rest.checkpoints(jobId).path("latest").path("restored");
       long restoredCompletedAt = completedAt(rest.checkpoints(jobId), restored.path("id").asLong());
@@ -226,7 +242,7 @@ final class Scenario {
           kind, setup, stateBytes, restore.remoteBytes() - remoteBefore, restore.cacheBytes() - cacheBefore,
           (restore.restoredAt() - faultAt) / 1000.0, restarts, moved(restore.attempts(), measuredFrom),
           restoredCompletedAt > 0 ? faultAt - restoredCompletedAt : -1, problems.isEmpty(),
-          restore.peerBytes() - peerBefore, problems, extra);
+          restore.peerBytes() - peerBefore, problems, extra, SpanLog.restoreSince(run.spans(), stateSince));
     }
   }
 
@@ -282,7 +298,7 @@ final class Scenario {
     return new Result(
         Kind.RESCALE, setup, stateBytes, remoteBytes, cacheBytes, (restoredAt - submittedAt) / 1000.0,
         restarts, 0, checkpointCompletedAt > 0 ? submittedAt - checkpointCompletedAt : -1,
-        problems.isEmpty(), peerBytes, problems, "");
+        problems.isEmpty(), peerBytes, problems, "", SpanLog.restoreSince(run.spans(), submittedAt));
   }
 
   /**
@@ -318,6 +334,11 @@ final class Scenario {
       }
       Thread.sleep(100);
     }
+  }
+
+  /** The file that makes attempt {@code attempt} of subtask 0 throw ({@code KeyedStateJob}). */
+  private static Path triggerOf(Path trigger, int attempt) {
+    return attempt == 0 ? trigger : Path.of(trigger + "-" + attempt);
   }
 
   /** Subtasks whose attempt in {@code after} runs on another node than in {@code before}. */
