@@ -11,7 +11,7 @@
  *   <prefix>:{<nodeId>}:peer         string: `host:port` other agents reach this node's agent at
  *   <prefix>:{<nodeId>}:deletes      sorted set: ids other nodes deleted, score the time (ms)
  *   <prefix>:{<nodeId>}:deleted      pub/sub channel: "look at :deletes now"
- *   <prefix>:l:{<rid>}               set of node numbers holding a verified copy of the entry
+ *   <prefix>:l:{<rid[0,22)>}         set of node numbers holding a verified copy of the entry
  *                                    (the location index; hash tag per entry, not a node's slot)
  *   <prefix>:nodes                   hash: node number -> node id, for reading the index back
  *
@@ -132,7 +132,10 @@ export class KeyBuilder {
    * never changed in the same Lua call (see LocationIndex for how the two stay in step).
    */
   locations(id: string): string {
-    return `${this.prefix}:l:{${this.recordId(id)}}`;
+    // Never read back into an id, so the first 128 bits do (22 characters: the key fits
+    // jemalloc's 48-byte class, not 64); two entries sharing them (~2^-64 among 2^32 entries)
+    // would share a set, which costs at most a stale holder, as a missed SREM does.
+    return `${this.prefix}:l:{${this.recordId(id).slice(0, 22)}}`;
   }
 
   /** Hash: node number -> node id, so that the location index can be read back as node ids. */

@@ -1,0 +1,288 @@
+/**
+ * The 500-node simulation of issue 16: many simulated nodes issue the agent's Redis command mix
+ * against one real redis-server, through the agent's own RedisMetadataStore (its Lua scripts, key
+ * builder and location index; nothing re-implemented here), and the run measures what Redis
+ * pays: ops/s and CPU (INFO stats and cpu over the window), each command's server time (INFO
+ * commandstats) and the round trip each simulated operation saw (p50/p99).
+ *
+ * Each node holds `heldEntries` real records (Redis memory is measured per entry on them; holding
+ * 100,000 per node for 500 nodes would take ~20 GB here) and issues commands at the rates of a node
+ * holding `modelEntries` (default 100,000), `speedup` times faster:
+ * - reconcile by deadline: `ttlStates` (one PTTL per entry) and `advertise` (one SADD per entry)
+ *   for 0.18 entries per entry-hour (`scale.reconcile_ops_per_entry_hour`, measured);
+ * - churn: each entry written and expired once a day: `register` (SADD + registerEntry) with a
+ *   short TTL; Redis expires the key and publishes the event to the node's pattern subscription
+ *   (one PSUBSCRIBE per node, as each agent has), and the node answers it as the agent does:
+ *   `claimExpired` then `remove` (removeEntry + SREM);
+ * - touches: `touchPerEntryDay` reads per entry a day, batched per tick as the agent batches them;
+ * - the node-id lease: `claimNode` every 10 s.
+ * Owns: the model of one node's command mix and the measurement. Never: assert a figure.
+ */
+import Redis from 'ioredis';
+import { createHash } from 'node:crypto';
+import type { EntryMetadata } from '@checkpoint-cache/cache';
+import { silentLogger } from '@checkpoint-cache/logger';
+import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import { percentile } from './sample-statistics';
+
+export interface ScaleSimOptions {
+  redisUrl: string;
+  nodes: number;
+  heldEntries: number;
+  modelEntries: number;
+  seconds: number;
+  speedup: number;
+  touchPerEntryDay: number;
+  /** Connections the simulated nodes share (an agent has one; the generator needs fewer). */
+  connections: number;
+  say: (line: string) => void;
+}
+
+export interface ScaleSimResult {
+  entries: number;
+  redisBytesPerEntry: number;
+  opsPerS: number;
+  redisCpuPercent: number;
+  modelOpsPerNodeS: number;
+  commands: Record<string, { calls: number; usecPerCall: number }>;
+  latencyMs: Record<string, { p50: number; p99: number; n: number }>;
+}
+
+const PREFIX = 'sim';
+const DAY_S = 86_400;
+const RECONCILE_PER_ENTRY_HOUR = 0.18;
+const LEASE_EVERY_S = 10;
+const TICK_MS = 100;
+const CHURN_TTL_MS = 1_000;
+const LONG_TTL_MS = 7 * DAY_S * 1000;
+
+class SimNode {
+  readonly ids: string[] = [];
+  private churned = 0;
+  private carry = { reconcile: 0, churn: 0, touch: 0, lease: 0 };
+  private scan = 0;
+
+  constructor(
+    readonly index: number,
+    readonly store: RedisMetadataStore,
+  ) {}
+
+  entry(i: number, ttlMs: number): EntryMetadata {
+    const key = `hdfs://nn/flink/checkpoints/job-${this.index}/shared/${i}`;
+    const now = Date.now();
+    return {
+      key,
+      id: createHash('sha256').update(key).digest('hex'),
+      jobId: `job-${this.index}`,
+      checkpointIds: [1],
+      size: 4096,
+      crc32c: 1,
+      createdAtMs: now,
+      lastAccessMs: now,
+      ttlMs,
+    };
+  }
+
+  /** What this node issues in one tick of `dtS` seconds at `rates` per second. */
+  tick(rates: Rates, dtS: number, timed: Timed): Promise<unknown>[] {
+    const work: Promise<unknown>[] = [];
+    const c = this.carry;
+    c.reconcile += rates.reconcile * dtS;
+    c.churn += rates.churn * dtS;
+    c.touch += rates.touch * dtS;
+    c.lease += dtS / LEASE_EVERY_S;
+    const take = (k: keyof typeof c): number => {
+      const n = Math.floor(c[k]);
+      c[k] -= n;
+      return n;
+    };
+    const reconcile = take('reconcile');
+    if (reconcile > 0) {
+      const ids = this.next(reconcile);
+      work.push(timed('reconcile ttlStates', () => this.store.ttlStates(ids)));
+      work.push(timed('reconcile advertise', () => this.store.advertise(ids)));
+    }
+    for (let n = take('churn'); n > 0; n--) {
+      const e = this.entry(this.ids.length + ++this.churned, CHURN_TTL_MS);
+      work.push(timed('register', () => this.store.register(e)));
+    }
+    const touches = take('touch');
+    if (touches > 0) {
+      const at = Date.now();
+      const batch = this.next(touches).map((id) => ({ id, atMs: at, ttlMs: LONG_TTL_MS }));
+      work.push(timed('touch batch', () => this.store.touch(batch)));
+    }
+    if (take('lease') > 0) {
+      work.push(timed('lease', () => this.store.claimNode(`sim-${this.index}`, 30_000)));
+    }
+    return work;
+  }
+
+  private next(n: number): string[] {
+    const out: string[] = [];
+    for (let i = 0; i < n; i++) out.push(this.ids[this.scan++ % this.ids.length]!);
+    return out;
+  }
+}
+
+interface Rates {
+  reconcile: number;
+  churn: number;
+  touch: number;
+}
+
+type Timed = <T>(name: string, fn: () => Promise<T>) => Promise<T | undefined>;
+
+export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
+  const admin = new Redis(o.redisUrl);
+  const connections = Array.from({ length: o.connections }, () =>
+    createRedisConnection(o.redisUrl),
+  );
+  const subscribers = Array.from({ length: Math.min(o.connections, o.nodes) }, () =>
+    createRedisConnection(o.redisUrl),
+  );
+  const nodes = Array.from({ length: o.nodes }, (_, i) => {
+    const keys = new KeyBuilder(PREFIX, `sim-node-${String(i).padStart(4, '0')}`);
+    const store = new RedisMetadataStore(connections[i % connections.length]!, keys, silentLogger, {
+      ownsConnection: false,
+    });
+    return new SimNode(i, store);
+  });
+  try {
+    // What the agent's expiry watcher sets: keyspace events (K) of expired keys (x).
+    await admin.config('SET', 'notify-keyspace-events', 'Kx');
+    await Promise.all(nodes.map((n) => n.store.ready()));
+
+    // 1. Populate: heldEntries long-lived records per node, registered as the agent registers.
+    const before = await usedMemory(admin);
+    o.say(`registering ${o.nodes} × ${o.heldEntries} entries`);
+    for (const node of nodes) {
+      for (let i = 0; i < o.heldEntries; i += 500) {
+        const batch = Array.from({ length: Math.min(500, o.heldEntries - i) }, (_, j) =>
+          node.entry(i + j, LONG_TTL_MS),
+        );
+        await Promise.all(batch.map((e) => node.store.register(e)));
+        node.ids.push(...batch.map((e) => e.id));
+      }
+    }
+    const entries = o.nodes * o.heldEntries;
+    const redisBytesPerEntry = ((await usedMemory(admin)) - before) / entries;
+
+    // 2. Each node's pattern subscription; an expired churn entry is handled as the agent does.
+    const latencies = new Map<string, number[]>();
+    let failures = 0;
+    const timed: Timed = async (name, fn) => {
+      const t0 = performance.now();
+      try {
+        return await fn();
+      } catch {
+        failures++;
+        return undefined;
+      } finally {
+        let list = latencies.get(name);
+        if (!list) latencies.set(name, (list = []));
+        list.push(performance.now() - t0);
+      }
+    };
+    const byPattern = new Map<string, SimNode>();
+    await Promise.all(
+      nodes.map((node, i) => {
+        const pattern = `__keyspace@0__:${node.store.keys.ttlPattern()}`;
+        byPattern.set(pattern, node);
+        return subscribers[i % subscribers.length]!.psubscribe(pattern);
+      }),
+    );
+    for (const sub of subscribers) {
+      sub.on('pmessage', (pattern: string, channel: string, event: string) => {
+        const node = byPattern.get(pattern);
+        if (!node || event !== 'expired') return;
+        const id = node.store.keys.idOfTtlKey(channel.slice(channel.indexOf(':') + 1));
+        if (!id) return;
+        void timed('expiry claim+remove', async () => {
+          if (await node.store.claimExpired(id)) await node.store.remove(id);
+        });
+      });
+    }
+
+    // 3. The window: every node's mix at the model's rates.
+    const m = o.modelEntries;
+    const rates: Rates = {
+      reconcile: ((m * RECONCILE_PER_ENTRY_HOUR) / 3600) * o.speedup,
+      churn: (m / DAY_S) * o.speedup,
+      touch: ((m * o.touchPerEntryDay) / DAY_S) * o.speedup,
+    };
+    // Commands per node per second of that mix: PTTL + SADD; SADD + script, claim + remove + SREM.
+    const modelOpsPerNodeS =
+      rates.reconcile * 2 + rates.churn * 5 + rates.touch + 1 / LEASE_EVERY_S;
+    o.say(
+      `window of ${o.seconds} s: per node ${rates.reconcile.toFixed(1)} reconcile checks/s, ` +
+        `${rates.churn.toFixed(2)} writes+expiries/s, ${rates.touch.toFixed(2)} touches/s ` +
+        `(≈ ${modelOpsPerNodeS.toFixed(1)} commands/s; ${o.nodes} nodes ≈ ` +
+        `${(modelOpsPerNodeS * o.nodes).toFixed(0)}/s)`,
+    );
+    await admin.config('RESETSTAT');
+    const cpu0 = await redisCpu(admin);
+    const t0 = performance.now();
+    const inFlight = new Set<Promise<unknown>>();
+    let last = t0;
+    while (performance.now() - t0 < o.seconds * 1000) {
+      await sleep(TICK_MS);
+      const now = performance.now();
+      const dtS = (now - last) / 1000;
+      last = now;
+      for (const node of nodes) {
+        for (const p of node.tick(rates, dtS, timed)) {
+          inFlight.add(p);
+          void p.finally(() => inFlight.delete(p));
+        }
+      }
+    }
+    await Promise.all(inFlight);
+    const wallS = (performance.now() - t0) / 1000;
+    const cpuS = (await redisCpu(admin)) - cpu0;
+    const stats = await admin.info('stats');
+    const processed = Number(/^total_commands_processed:(\d+)/m.exec(stats)![1]);
+    const commands = commandStats(await admin.info('commandstats'));
+    const latencyMs: ScaleSimResult['latencyMs'] = {};
+    for (const [name, list] of latencies) {
+      latencyMs[name] = { p50: percentile(list, 50), p99: percentile(list, 99), n: list.length };
+    }
+    if (failures > 0) o.say(`  ${failures} simulated operations failed`);
+    return {
+      entries,
+      redisBytesPerEntry,
+      opsPerS: processed / wallS,
+      redisCpuPercent: (cpuS / wallS) * 100,
+      modelOpsPerNodeS,
+      commands,
+      latencyMs,
+    };
+  } finally {
+    await Promise.all(nodes.map((n) => n.store.close()));
+    for (const c of [...connections, ...subscribers]) c.disconnect();
+    admin.disconnect();
+  }
+}
+
+async function usedMemory(admin: Redis): Promise<number> {
+  return Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
+}
+
+/** Seconds of CPU redis-server used (user + system, all threads). */
+async function redisCpu(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (f: string): number => Number(new RegExp(`^${f}:([\\d.]+)`, 'm').exec(info)![1]);
+  return field('used_cpu_sys') + field('used_cpu_user');
+}
+
+function commandStats(info: string): ScaleSimResult['commands'] {
+  const out: ScaleSimResult['commands'] = {};
+  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/gm)) {
+    out[m[1]!] = { calls: Number(m[2]), usecPerCall: Number(m[3]) };
+  }
+  return out;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
