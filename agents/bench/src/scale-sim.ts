@@ -11,9 +11,11 @@
  * - reconcile by deadline: `ttlStates` (one PTTL per entry) and `advertise` (one SADD per entry)
  *   for 0.18 entries per entry-hour (`scale.reconcile_ops_per_entry_hour`, measured);
  * - churn: each entry written and expired once a day: `register` (SADD + registerEntry) with a
- *   short TTL; Redis expires the key and publishes the event to the node's pattern subscription
- *   (one PSUBSCRIBE per node, as each agent has), and the node answers it as the agent does:
- *   `claimExpired` then `remove` (removeEntry + SREM);
+ *   short TTL; once it has run out the node's reconcile by deadline checks it (PTTL), which makes
+ *   Redis expire the key and publish the event to the node's pattern subscription (one
+ *   PSUBSCRIBE per node, as each agent has); the node answers as the agent does: `claimExpired`
+ *   then `remove` (removeEntry + SREM). (Redis's own active expiry finds a few keys expiring among
+ *   millions only slowly: it walks the expires table ~25 keys per 100 ms cycle when little is due.)
  * - touches: `touchPerEntryDay` reads per entry a day, batched per tick as the agent batches them;
  * - the node-id lease: `claimNode` every 10 s.
  * Owns: the model of one node's command mix and the measurement. Never: assert a figure.
@@ -41,7 +43,10 @@ export interface ScaleSimOptions {
 export interface ScaleSimResult {
   entries: number;
   redisBytesPerEntry: number;
+  /** Every command Redis ran, those its Lua scripts called included. */
   opsPerS: number;
+  /** Commands the simulated agents sent (a script call counts once). */
+  clientOpsPerS: number;
   redisCpuPercent: number;
   modelOpsPerNodeS: number;
   commands: Record<string, { calls: number; usecPerCall: number }>;
@@ -55,9 +60,13 @@ const LEASE_EVERY_S = 10;
 const TICK_MS = 100;
 const CHURN_TTL_MS = 1_000;
 const LONG_TTL_MS = 7 * DAY_S * 1000;
+/** Commands the agent sends itself (everything else in commandstats ran inside a script). */
+const SENT_BY_AGENT = new Set(['evalsha', 'eval', 'pttl', 'hexists', 'sadd', 'srem', 'smembers']);
 
 class SimNode {
   readonly ids: string[] = [];
+  /** Churned entries and when their TTL runs out: reconcile by deadline checks them then. */
+  private readonly due: { id: string; atMs: number }[] = [];
   private churned = 0;
   private carry = { reconcile: 0, churn: 0, touch: 0, lease: 0 };
   private scan = 0;
@@ -96,15 +105,24 @@ class SimNode {
       c[k] -= n;
       return n;
     };
-    const reconcile = take('reconcile');
-    if (reconcile > 0) {
-      const ids = this.next(reconcile);
+    // Reconcile by deadline: the sweep's share plus entries whose TTL ran out; a PTTL of an
+    // expired key makes Redis expire it now and publish the event (which the node then handles).
+    const now = Date.now();
+    let dueCount = 0;
+    while (dueCount < this.due.length && this.due[dueCount]!.atMs <= now) dueCount++;
+    const dueIds = this.due.splice(0, dueCount).map((d) => d.id);
+    const swept = this.next(take('reconcile'));
+    if (swept.length + dueIds.length > 0) {
+      const ids = [...swept, ...dueIds];
       work.push(timed('reconcile ttlStates', () => this.store.ttlStates(ids)));
-      work.push(timed('reconcile advertise', () => this.store.advertise(ids)));
+      if (swept.length > 0) {
+        work.push(timed('reconcile advertise', () => this.store.advertise(swept)));
+      }
     }
     for (let n = take('churn'); n > 0; n--) {
       const e = this.entry(this.ids.length + ++this.churned, CHURN_TTL_MS);
       work.push(timed('register', () => this.store.register(e)));
+      this.due.push({ id: e.id, atMs: now + CHURN_TTL_MS + 50 });
     }
     const touches = take('touch');
     if (touches > 0) {
@@ -135,9 +153,11 @@ type Timed = <T>(name: string, fn: () => Promise<T>) => Promise<T | undefined>;
 
 export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
   const admin = new Redis(o.redisUrl);
-  const connections = Array.from({ length: o.connections }, () =>
-    createRedisConnection(o.redisUrl),
-  );
+  const connections = Array.from({ length: o.connections }, () => {
+    const c = createRedisConnection(o.redisUrl);
+    c.setMaxListeners(0); // every simulated node's store listens on its shared connection
+    return c;
+  });
   const subscribers = Array.from({ length: Math.min(o.connections, o.nodes) }, () =>
     createRedisConnection(o.redisUrl),
   );
@@ -175,8 +195,8 @@ export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
       const t0 = performance.now();
       try {
         return await fn();
-      } catch {
-        failures++;
+      } catch (err) {
+        if (failures++ === 0) o.say(`  first failure (${name}): ${String(err)}`);
         return undefined;
       } finally {
         let list = latencies.get(name);
@@ -243,15 +263,21 @@ export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
     const stats = await admin.info('stats');
     const processed = Number(/^total_commands_processed:(\d+)/m.exec(stats)![1]);
     const commands = commandStats(await admin.info('commandstats'));
+    const sent = Object.entries(commands)
+      .filter(([name]) => SENT_BY_AGENT.has(name))
+      .reduce((sum, [, c]) => sum + c.calls, 0);
     const latencyMs: ScaleSimResult['latencyMs'] = {};
     for (const [name, list] of latencies) {
       latencyMs[name] = { p50: percentile(list, 50), p99: percentile(list, 99), n: list.length };
     }
     if (failures > 0) o.say(`  ${failures} simulated operations failed`);
+    const expired = Number(/^expired_keys:(\d+)/m.exec(stats)![1]);
+    o.say(`  ${expired} keys expired in the window`);
     return {
       entries,
       redisBytesPerEntry,
       opsPerS: processed / wallS,
+      clientOpsPerS: sent / wallS,
       redisCpuPercent: (cpuS / wallS) * 100,
       modelOpsPerNodeS,
       commands,
