@@ -33,6 +33,15 @@ export class LocationIndex {
     this.names.set(keys.nodeNumber, keys.nodeId);
   }
 
+  /**
+   * Records number -> node id again before the next index write: called on every (re)connect, as
+   * a Redis that restarted without its data forgot the pair (and other nodes could no longer
+   * read this node's number back).
+   */
+  forgetNamed(): void {
+    this.named = undefined;
+  }
+
   /** Lists this node as holding entry `id`. */
   async add(id: string): Promise<void> {
     await this.nameThisNode();

@@ -115,6 +115,7 @@ export class RedisMetadataStore implements MetadataStore {
   };
   private readonly onConnectionReady = (): void => {
     this.connectionError = undefined;
+    this.index.forgetNamed();
   };
 
   isAvailable(): boolean {
