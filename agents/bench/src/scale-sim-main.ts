@@ -2,8 +2,9 @@
  * `node agents/bench/lib/scale-sim-main.js [--nodes 500] [--held 1000] [--model 100000]
  * [--seconds 30] [--speedup 1] [--touch-per-entry-day 1] [--connections 16]
  * [--redis-url redis://host:port]`: the simulation of issue 16 (scale-sim.ts) against a private
- * redis-server on a free port (no persistence), or an existing Redis given by --redis-url (a
- * test Redis only: it adds keys under the prefix `sim` and resets INFO statistics). Prints one
+ * redis-server on a free port (no persistence), or an existing Redis given by --redis-url: one
+ * server, or `redis+cluster://` listing every master (a test Redis only: it adds keys under the
+ * prefix `sim`, turns on expired-key events and resets INFO statistics). Prints one
  * JSON line with the figures docs/benchmarks.md records.
  * Never: used by the agent or the tests.
  */

@@ -24,10 +24,16 @@ import Redis from 'ioredis';
 import { createHash } from 'node:crypto';
 import type { EntryMetadata } from '@checkpoint-cache/cache';
 import { silentLogger } from '@checkpoint-cache/logger';
-import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import {
+  KeyBuilder,
+  RedisMetadataStore,
+  createRedisConnection,
+  parseRedisUrl,
+} from '@checkpoint-cache/redis';
 import { percentile } from './sample-statistics';
 
 export interface ScaleSimOptions {
+  /** One server (redis://) or a Redis Cluster whose seeds are all its masters (redis+cluster://). */
   redisUrl: string;
   nodes: number;
   heldEntries: number;
@@ -152,14 +158,21 @@ interface Rates {
 type Timed = <T>(name: string, fn: () => Promise<T>) => Promise<T | undefined>;
 
 export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
-  const admin = new Redis(o.redisUrl);
+  // Statistics and settings are per server: on a cluster each master is asked and the sums taken.
+  const endpoint = parseRedisUrl(o.redisUrl);
+  const servers = endpoint.cluster ?? [{ host: endpoint.host!, port: endpoint.port! }];
+  const admins = servers.map((s) => new Redis(s.port, s.host));
+  const admin = new Servers(admins);
   const connections = Array.from({ length: o.connections }, () => {
     const c = createRedisConnection(o.redisUrl);
     c.setMaxListeners(0); // every simulated node's store listens on its shared connection
     return c;
   });
-  const subscribers = Array.from({ length: Math.min(o.connections, o.nodes) }, () =>
-    createRedisConnection(o.redisUrl),
+  // Each master publishes the events of its own keys: every node subscribes on every master, as
+  // the agent's expiry watcher does on a cluster.
+  const perServer = Math.max(1, Math.ceil(Math.min(o.connections, o.nodes) / servers.length));
+  const subscribers = servers.map((s) =>
+    Array.from({ length: perServer }, () => new Redis(s.port, s.host)),
   );
   const nodes = Array.from({ length: o.nodes }, (_, i) => {
     const keys = new KeyBuilder(PREFIX, `sim-node-${String(i).padStart(4, '0')}`);
@@ -209,10 +222,10 @@ export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
       nodes.map((node, i) => {
         const pattern = `__keyspace@0__:${node.store.keys.ttlPattern()}`;
         byPattern.set(pattern, node);
-        return subscribers[i % subscribers.length]!.psubscribe(pattern);
+        return Promise.all(subscribers.map((subs) => subs[i % perServer]!.psubscribe(pattern)));
       }),
     );
-    for (const sub of subscribers) {
+    for (const sub of subscribers.flat()) {
       sub.on('pmessage', (pattern: string, channel: string, event: string) => {
         const node = byPattern.get(pattern);
         if (!node || event !== 'expired') return;
@@ -260,9 +273,8 @@ export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
     await Promise.all(inFlight);
     const wallS = (performance.now() - t0) / 1000;
     const cpuS = (await redisCpu(admin)) - cpu0;
-    const stats = await admin.info('stats');
-    const processed = Number(/^total_commands_processed:(\d+)/m.exec(stats)![1]);
-    const commands = commandStats(await admin.info('commandstats'));
+    const processed = await admin.sum('stats', 'total_commands_processed');
+    const commands = await admin.commandStats();
     const sent = Object.entries(commands)
       .filter(([name]) => SENT_BY_AGENT.has(name))
       .reduce((sum, [, c]) => sum + c.calls, 0);
@@ -271,7 +283,7 @@ export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
       latencyMs[name] = { p50: percentile(list, 50), p99: percentile(list, 99), n: list.length };
     }
     if (failures > 0) o.say(`  ${failures} simulated operations failed`);
-    const expired = Number(/^expired_keys:(\d+)/m.exec(stats)![1]);
+    const expired = await admin.sum('stats', 'expired_keys');
     o.say(`  ${expired} keys expired in the window`);
     return {
       entries,
@@ -285,28 +297,48 @@ export async function runScaleSim(o: ScaleSimOptions): Promise<ScaleSimResult> {
     };
   } finally {
     await Promise.all(nodes.map((n) => n.store.close()));
-    for (const c of [...connections, ...subscribers]) c.disconnect();
-    admin.disconnect();
+    for (const c of [...connections, ...subscribers.flat(), ...admins]) c.disconnect();
   }
 }
 
-async function usedMemory(admin: Redis): Promise<number> {
-  return Number(/^used_memory:(\d+)/m.exec(await admin.info('memory'))![1]);
-}
+/** The servers of the run (one, or every master of a cluster): settings to all, figures summed. */
+class Servers {
+  constructor(private readonly admins: Redis[]) {}
 
-/** Seconds of CPU redis-server used (user + system, all threads). */
-async function redisCpu(admin: Redis): Promise<number> {
-  const info = await admin.info('cpu');
-  const field = (f: string): number => Number(new RegExp(`^${f}:([\\d.]+)`, 'm').exec(info)![1]);
-  return field('used_cpu_sys') + field('used_cpu_user');
-}
-
-function commandStats(info: string): ScaleSimResult['commands'] {
-  const out: ScaleSimResult['commands'] = {};
-  for (const m of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=\d+,usec_per_call=([\d.]+)/gm)) {
-    out[m[1]!] = { calls: Number(m[2]), usecPerCall: Number(m[3]) };
+  async config(...args: [string, ...string[]]): Promise<void> {
+    await Promise.all(this.admins.map((a) => a.call('CONFIG', ...args)));
   }
-  return out;
+
+  /** INFO of every server, one field summed. */
+  async sum(section: string, field: string): Promise<number> {
+    const infos = await Promise.all(this.admins.map((a) => a.info(section)));
+    const re = new RegExp(`^${field}:([\\d.]+)`, 'm');
+    return infos.reduce((total, info) => total + Number(re.exec(info)![1]), 0);
+  }
+
+  /** Per command: calls summed, server time per call weighted by calls. */
+  async commandStats(): Promise<ScaleSimResult['commands']> {
+    const out: ScaleSimResult['commands'] = {};
+    const re = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm;
+    for (const info of await Promise.all(this.admins.map((a) => a.info('commandstats')))) {
+      for (const m of info.matchAll(re)) {
+        const c = (out[m[1]!] ??= { calls: 0, usecPerCall: 0 });
+        const usec = c.usecPerCall * c.calls + Number(m[3]);
+        c.calls += Number(m[2]);
+        c.usecPerCall = Math.round((usec / c.calls) * 100) / 100;
+      }
+    }
+    return out;
+  }
+}
+
+async function usedMemory(servers: Servers): Promise<number> {
+  return servers.sum('memory', 'used_memory');
+}
+
+/** Seconds of CPU the servers used (user + system, all threads). */
+async function redisCpu(servers: Servers): Promise<number> {
+  return (await servers.sum('cpu', 'used_cpu_sys')) + (await servers.sum('cpu', 'used_cpu_user'));
 }
 
 function sleep(ms: number): Promise<void> {
