@@ -4,7 +4,8 @@
  * private redis-server on a free port (no persistence), registers N entries of one node through
  * RedisMetadataStore (which also lists the node in each entry's location index), and reports the
  * difference of INFO memory used_memory per entry: all of it, the location index's share (the same
- * figure after deleting the index sets), and what a second holder adds to an entry's index set.
+ * figure after deleting the index sets), the TTL keys' share (likewise), the record's (the rest),
+ * and what a second holder adds to an entry's index set.
  * Usage: npm run build && node scripts/measure-redis-entry-memory.js [entries=10000] [redis-server args...]
  * e.g. `node scripts/measure-redis-entry-memory.js 10000 --hash-max-listpack-value 1100`.
  * Never: used by the agent or the tests; it only measures.
@@ -86,7 +87,8 @@ async function main() {
     const registered = await usedMemory(admin);
     const sample = store.keys.locations(all[0].id);
     const sampleUsage = await admin.memory('USAGE', sample);
-    const second = store.keys.forNode('ip-10-0-56-78.eu-west-1.compute.internal').nodeId;
+    // Index sets hold node numbers (KeyBuilder.nodeNumber), not names.
+    const second = store.keys.forNode('ip-10-0-56-78.eu-west-1.compute.internal').nodeNumber;
     for (let i = 0; i < all.length; i += 500) {
       const p = admin.pipeline();
       for (const e of all.slice(i, i + 500)) p.sadd(store.keys.locations(e.id), second);
@@ -97,6 +99,10 @@ async function main() {
       await admin.del(...all.slice(i, i + 500).map((e) => store.keys.locations(e.id)));
     }
     const withoutIndex = await usedMemory(admin);
+    for (let i = 0; i < all.length; i += 500) {
+      await admin.del(...all.slice(i, i + 500).map((e) => store.keys.ttl(e.id)));
+    }
+    const withoutTtl = await usedMemory(admin);
     const per = (bytes) => Math.round(bytes / entries);
     console.log(
       JSON.stringify({
@@ -107,6 +113,8 @@ async function main() {
         perEntryWithIndexB: per(registered - before),
         perEntryIndexOneHolderB: per(registered - withoutIndex),
         perEntryWithoutIndexB: per(withoutIndex - before),
+        perEntryTtlKeyB: per(withoutIndex - withoutTtl),
+        perEntryRecordB: per(withoutTtl - before),
         perExtraHolderB: per(twoHolders - registered),
         memoryUsageOfOneIndexSetB: sampleUsage,
       }),

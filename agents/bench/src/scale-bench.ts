@@ -7,7 +7,8 @@
  * - steady RSS per entry over an agent holding no entries;
  * - Redis commands and the agent's peak RSS over one reconcile pass in steady state (between two
  *   completions of the pass counter on /metrics), as commands per entry per hour;
- * - Redis memory per entry (INFO memory used_memory before and after).
+ * - Redis memory per entry (INFO memory used_memory before and after): the record, the TTL key and
+ *   the location-index set each registration writes (one holder), i.e. what an entry costs.
  * The rest of the entries are written straight to the cache dir with the agent's own sidecar
  * encoder and file names (no fsync: crash safety is not what seeding measures); the restarted agent
  * finds Redis not knowing them and its first reconcile pass registers them, as after a Redis that
@@ -164,7 +165,11 @@ export class ScaleBench {
     d('scale.steady_b_per_entry', 'agent RSS per entry (over an empty agent)', 'B/entry');
     d('scale.reconcile_ops_per_entry_hour', 'reconcile Redis commands per entry', 'ops/entry/h');
     d('scale.reconcile_ops_per_s', 'Redis commands per second this node causes (idle)', 'ops/s');
-    d('scale.redis_b_per_entry', 'Redis used_memory per entry', 'B/entry');
+    d(
+      'scale.redis_b_per_entry',
+      'Redis used_memory per entry (location index included)',
+      'B/entry',
+    );
     d('scale.full_pass_ops_per_entry', 'Redis commands per entry of a full pass', 'ops/entry');
     const toSteady = [{ to: 'scale.steady_rss_mb', name: 'steady RSS' }];
     this.results.define({

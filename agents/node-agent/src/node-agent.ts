@@ -229,9 +229,23 @@ async function start(
       log.warn('peer address not advertised; retried after the next Redis reconnect', { error });
     });
   };
-  if (connectedBefore) advertisePeer();
+  // Records of key layout 1 (an agent before issue 16 on this node id) are deleted once this
+  // agent holds the node id; reconcile registers the entries again in layout 2. A no-op (one
+  // EXISTS) when there are none; after a reconnect it finishes a migration cut short.
+  const dropLegacy = (): void => {
+    metadata.dropLegacyRecords().catch((error: unknown) => {
+      log.warn('records of key layout 1 not removed yet; retried after the next reconnect', {
+        error,
+      });
+    });
+  };
+  if (connectedBefore) {
+    advertisePeer();
+    dropLegacy();
+  }
   parts.redis.on('ready', () => {
     advertisePeer();
+    dropLegacy();
     if (connectedBefore) reconciler.trigger('redis reconnect');
     connectedBefore = true;
   });

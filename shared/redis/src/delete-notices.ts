@@ -65,7 +65,7 @@ export class RedisDeleteNotices implements DeleteNotices {
   }
 
   async deleteElsewhere(id: string, atMs: number): Promise<string[]> {
-    const { keys, connection, metadata } = this.options;
+    const { keys, metadata } = this.options;
     const others = (await metadata.holders(id)).filter((node) => node !== keys.nodeId);
     if (others.length === 0) return [];
     try {
@@ -75,7 +75,7 @@ export class RedisDeleteNotices implements DeleteNotices {
           this.scripts.noticeDelete(keys.forNode(node), id, atMs, NOTICE_KEEP_MS),
         ),
       );
-      await connection.srem(keys.locations(id), ...others);
+      await metadata.forgetHolders(id, others);
     } catch (err) {
       throw toCacheError(err, 'send delete notices to other nodes', this.endpoint);
     }

@@ -21,7 +21,8 @@ export {
   type ClusterSeed,
 } from './redis-url';
 export { toCacheError, isRedisAuthError } from './redis-error';
-export { KeyBuilder, DEFAULT_KEY_PREFIX } from './key-builder';
+export { KeyBuilder, DEFAULT_KEY_PREFIX, nodeNumberOf } from './key-builder';
+export { LegacyKeys } from './legacy-records';
 export { Scripts } from './scripts';
 export {
   NOTICE_KEEP_MS,
@@ -34,6 +35,7 @@ export {
   type RedisMetadataStoreOptions,
   type RedisAccessCheck,
   type NodeUsage,
+  type EntryRecord,
 } from './redis-metadata-store';
 export {
   RedisExpiryWatcher,

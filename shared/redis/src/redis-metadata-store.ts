@@ -1,12 +1,13 @@
 /**
- * MetadataStore on Redis: one node's entry hashes, TTL keys, LRU set and counters, changed only
- * through the Lua scripts (Scripts) and named only by the KeyBuilder. Every Redis failure leaves
+ * MetadataStore on Redis: one node's entry records, TTL keys and counters, changed only through
+ * the Lua scripts (Scripts) and named only by the KeyBuilder (key layout 2: what an entry costs
+ * and why is in key-builder.ts and registerEntry-4.lua). Every Redis failure leaves
  * as a CacheError: Unavailable when Redis cannot be used now, so the node keeps serving hits.
  * Works on one server and on a Redis Cluster alike: all keys of a node share its hash tag, so
  * every script, pipeline and multi-key command goes to one slot.
  *
  * Also keeps this node's part of the location index (entry -> nodes holding a verified copy,
- * `<prefix>:loc:{<id>}`). Those sets are hashed by entry, so on a Redis Cluster they live in other
+ * LocationIndex). Those sets are hashed by entry, so on a Redis Cluster they live in other
  * slots than the node's keys and cannot change in the node's Lua scripts; they are written with
  * separate commands, ordered so that the index may list a node that no longer holds an entry
  * (harmless: that node answers NOT_FOUND or ignores a delete notice) but never misses one that
@@ -26,6 +27,9 @@ import type {
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import type { KeyBuilder } from './key-builder';
+import { parseRecord, type EntryRecord } from './entry-record';
+import { dropLegacyRecords } from './legacy-records';
+import { LocationIndex } from './location-index';
 import {
   describeRedisConnection,
   isRedisCluster,
@@ -34,6 +38,8 @@ import {
 } from './redis-connection';
 import { isRedisAuthError, toCacheError } from './redis-error';
 import { Scripts } from './scripts';
+
+export type { EntryRecord } from './entry-record';
 
 export interface RedisMetadataStoreOptions {
   /** close() quits the connection. Default true; false when the connection is shared. */
@@ -64,8 +70,8 @@ export interface RedisAccessCheck {
   refused: string[];
 }
 
-/** Entry id whose keys checkAccess asks about; no entry ever has it (ids are SHA-256 hex). */
-const ACCESS_PROBE_ID = 'access-check';
+/** Entry id whose keys checkAccess asks about (sha256 of nothing a client can write: ''). */
+const ACCESS_PROBE_ID = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** Largest page scanIds asks Redis for, so one call never blocks Redis for long. */
 const MAX_SCAN_COUNT = 10_000;
@@ -76,6 +82,7 @@ function toNumber(text: string | undefined): number {
 
 export class RedisMetadataStore implements MetadataStore {
   private readonly scripts: Scripts;
+  private readonly index: LocationIndex;
   private readonly logger: Logger;
   private readonly ownsConnection: boolean;
   /** Where Redis is, for messages: never the URL (it may hold a password). */
@@ -98,6 +105,7 @@ export class RedisMetadataStore implements MetadataStore {
     this.ownsConnection = options.ownsConnection ?? true;
     this.endpoint = describeRedisConnection(connection);
     this.scripts = new Scripts(connection, keys);
+    this.index = new LocationIndex(connection, keys, this.logger);
     connection.on('error', this.onConnectionError);
     connection.on('ready', this.onConnectionReady);
   }
@@ -107,6 +115,7 @@ export class RedisMetadataStore implements MetadataStore {
   };
   private readonly onConnectionReady = (): void => {
     this.connectionError = undefined;
+    this.index.forgetNamed();
   };
 
   isAvailable(): boolean {
@@ -125,9 +134,7 @@ export class RedisMetadataStore implements MetadataStore {
     checkWholeNumber(entry.id, 'lastAccessMs', entry.lastAccessMs);
     checkWholeNumber(entry.id, 'ttlMs', entry.ttlMs, 1);
     for (const c of entry.checkpointIds) checkWholeNumber(entry.id, 'checkpoint id', c);
-    await this.call('add the node to the location index', () =>
-      this.connection.sadd(this.keys.locations(entry.id), this.keys.nodeId),
-    );
+    await this.call('add the node to the location index', () => this.index.add(entry.id));
     const isNew = await this.call('register entry metadata', () =>
       this.scripts.registerEntry(entry),
     );
@@ -163,9 +170,7 @@ export class RedisMetadataStore implements MetadataStore {
     const existed = await this.call('remove entry metadata', () => this.scripts.removeEntry(id));
     if (existed) this.logger.debug('entry metadata removed', { id });
     try {
-      await this.call('take the node out of the location index', () =>
-        this.connection.srem(this.keys.locations(id), this.keys.nodeId),
-      );
+      await this.call('take the node out of the location index', () => this.index.remove(id));
     } catch (error) {
       // Only a stale "maybe here" remains: a delete notice or peer read finds nothing and goes on.
       this.logger.warn('location index still lists this node for a removed entry', { id, error });
@@ -178,17 +183,26 @@ export class RedisMetadataStore implements MetadataStore {
    * slots, so a cluster cannot take them as one pipeline.
    */
   async advertise(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    const node = this.keys.nodeId;
-    await this.call('add the node to the location index', () =>
-      Promise.all(ids.map((id) => this.connection.sadd(this.keys.locations(id), node))),
-    );
+    await this.call('add the node to the location index', () => this.index.addAll(ids));
   }
 
   /** Node ids the location index lists as holding entry `id` (this node included, if listed). */
   async holders(id: string): Promise<string[]> {
-    return this.call('read the location index', () =>
-      this.connection.smembers(this.keys.locations(id)),
+    return this.call('read the location index', () => this.index.holders(id));
+  }
+
+  /** Takes other nodes out of entry `id`'s location index (their delete notices were sent). */
+  async forgetHolders(id: string, nodeIds: readonly string[]): Promise<void> {
+    await this.call('update the location index', () => this.index.removeNodes(id, nodeIds));
+  }
+
+  /**
+   * Deletes what key layout 1 (before issue 16) left of this node in Redis; the number of records
+   * it had (0, after one EXISTS, when none). Reconcile registers the node's entries in layout 2.
+   */
+  async dropLegacyRecords(): Promise<number> {
+    return this.call('remove records of key layout 1', () =>
+      dropLegacyRecords(this.connection, this.keys, this.logger),
     );
   }
 
@@ -222,7 +236,7 @@ export class RedisMetadataStore implements MetadataStore {
 
   /**
    * One pipelined round trip of PTTL per id; then, for the ids whose TTL key is gone, one of
-   * EXISTS of the entry hash ('expired' or 'unknown'). Reconcile's cost is thus one command per
+   * HEXISTS of the record ('expired' or 'unknown'). Reconcile's cost is thus one command per
    * live entry checked.
    */
   async ttlStates(ids: readonly string[]): Promise<EntryTtlState[]> {
@@ -230,7 +244,10 @@ export class RedisMetadataStore implements MetadataStore {
     return this.call('read entry states', async () => {
       const ttls = await this.pipelined(ids, (p, id) => p.pttl(this.keys.ttl(id)));
       const gone = ids.filter((_, i) => ttls[i] === -2);
-      const known = await this.pipelined(gone, (p, id) => p.exists(this.keys.entry(id)));
+      const records = this.keys.entries();
+      const known = await this.pipelined(gone, (p, id) =>
+        p.hexists(records, this.keys.recordId(id)),
+      );
       let g = 0;
       return ids.map((_, i): EntryTtlState => {
         const ms = ttls[i] as number;
@@ -261,11 +278,9 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   /**
-   * ZSCAN of the node's LRU set, which holds the id of every record (registerEntry adds it,
-   * removeEntry drops it with the hash). ZSCAN rather than SCAN MATCH over entry hashes: it
-   * reads one key, so it costs what this node holds, not what the whole Redis holds, and on a
-   * Redis Cluster it goes to the one master that owns the node's slot. Like every SCAN, an id
-   * may come twice, and ids added during the scan may or may not come.
+   * HSCAN of the node's records hash. One key, so it costs what this node holds, not what the
+   * whole Redis holds, and on a Redis Cluster it goes to the one master that owns the node's
+   * slot. Like every SCAN, an id may come twice, and ids added during the scan may or may not.
    */
   async scanIds(cursor: string, count: number): Promise<{ ids: string[]; cursor: string }> {
     if (typeof cursor !== 'string' || !/^\d+$/.test(cursor)) {
@@ -281,10 +296,14 @@ export class RedisMetadataStore implements MetadataStore {
       );
     }
     const [next, flat] = await this.call('scan entry ids', () =>
-      this.connection.zscan(this.keys.lru(), cursor, 'COUNT', Math.min(count, MAX_SCAN_COUNT)),
+      this.connection.hscan(this.keys.entries(), cursor, 'COUNT', Math.min(count, MAX_SCAN_COUNT)),
     );
-    // ZSCAN answers member, score, member, score, ...
-    const ids = flat.filter((_, i) => i % 2 === 0);
+    // HSCAN answers field, value, field, value, ...; a field that is no record id is skipped.
+    const ids: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const id = this.keys.idOfRecord(flat[i]!);
+      if (id !== undefined) ids.push(id);
+    }
     return { ids, cursor: next };
   }
 
@@ -305,7 +324,7 @@ export class RedisMetadataStore implements MetadataStore {
       // The check is a script: a user who may not run scripts, or not on these keys, is refused
       // the check itself.
       if (isRedisAuthError(err)) {
-        const keys = `${this.keys.entry(ACCESS_PROBE_ID)} ...`;
+        const keys = `${this.keys.entries()} ...`;
         return { verified: true, refused: [`EVALSHA/EVAL on ${keys} (${(err as Error).message})`] };
       }
       throw toCacheError(err, "check the Redis user's permissions", this.endpoint);
@@ -327,23 +346,12 @@ export class RedisMetadataStore implements MetadataStore {
     }
   }
 
-  /** The stored record of an entry, or undefined if this node has none. */
-  async getEntry(id: string): Promise<EntryMetadata | undefined> {
-    const fields = await this.call('read entry metadata', () =>
-      this.connection.hgetall(this.keys.entry(id)),
+  /** What Redis holds of an entry of this node, or undefined if it has no record. */
+  async getRecord(id: string): Promise<EntryRecord | undefined> {
+    const value = await this.call('read entry record', () =>
+      this.connection.hget(this.keys.entries(), this.keys.recordId(id)),
     );
-    if (Object.keys(fields).length === 0) return undefined;
-    return {
-      id,
-      key: fields.key ?? '',
-      jobId: fields.jobId ?? '',
-      checkpointIds: fields.checkpointIds ? fields.checkpointIds.split(',').map(Number) : [],
-      size: toNumber(fields.size),
-      crc32c: toNumber(fields.crc32c),
-      createdAtMs: toNumber(fields.createdAtMs),
-      lastAccessMs: toNumber(fields.lastAccessMs),
-      ttlMs: toNumber(fields.ttlMs),
-    };
+    return value === null ? undefined : parseRecord(id, value);
   }
 
   /**
@@ -356,12 +364,9 @@ export class RedisMetadataStore implements MetadataStore {
     return ms === -1 ? Number.POSITIVE_INFINITY : ms;
   }
 
-  /** The LRU score (last access, ms) of an entry, or undefined if it is not in the LRU set. */
+  /** The last access (ms) Redis records for an entry, or undefined if it has no record. */
   async lastAccessMs(id: string): Promise<number | undefined> {
-    const score = await this.call('read entry LRU score', () =>
-      this.connection.zscore(this.keys.lru(), id),
-    );
-    return score === null ? undefined : Number(score);
+    return (await this.getRecord(id))?.lastAccessMs;
   }
 
   /** Bytes and entries this node holds according to its counters. */

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { ChainableCommander } from 'ioredis';
 import type { EntryMetadata, EntryTouch } from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { encodeRecord } from './entry-record';
 import type { KeyBuilder } from './key-builder';
 import type { RedisConnection } from './redis-connection';
 
@@ -21,11 +22,11 @@ type ScriptCall = (...keysAndArgs: ScriptArg[]) => Promise<unknown>;
 
 /** Commands this class calls, with the number of keys the code passes to each. */
 const COMMANDS = {
-  registerEntry: 5,
-  removeEntry: 5,
-  touchEntry: 3,
+  registerEntry: 4,
+  removeEntry: 4,
+  touchEntry: 2,
   claimExpired: 2,
-  checkAccess: 6,
+  checkAccess: 5,
   claimNode: 1,
   noticeDelete: 1,
   dropDelete: 1,
@@ -83,12 +84,6 @@ function checkResult(command: CommandName, id: string, result: unknown): boolean
   const code = Number(result);
   if (code === 1) return true;
   if (code === 0) return false;
-  if (command === 'touchEntry' && code === -1) {
-    throw new CacheError(
-      ErrorCode.Internal,
-      `entry ${id} has no valid ttlMs in Redis and the touch gave none; register it again`,
-    );
-  }
   throw new CacheError(ErrorCode.Internal, `Lua ${command} returned ${String(result)} for ${id}`);
 }
 
@@ -109,34 +104,38 @@ export class Scripts {
     this.connection = connection as ScriptedConnection;
   }
 
-  /** Records or replaces an entry and restarts its TTL; true when the entry was new. */
+  /**
+   * Records or replaces an entry and restarts its TTL; true when the entry was new. Redis keeps
+   * of it only what Redis-side logic needs (registerEntry-4.lua says what and why).
+   */
   async registerEntry(entry: EntryMetadata): Promise<boolean> {
-    const result = await this.connection.registerEntry(
-      ...this.entryKeys(entry.id),
-      entry.id,
-      entry.key,
-      entry.jobId,
-      entry.checkpointIds.join(','),
-      entry.size,
-      entry.crc32c,
-      entry.createdAtMs,
-      entry.lastAccessMs,
-      entry.ttlMs,
-    );
+    const result = await this.connection.registerEntry(...this.registerArgs(entry));
     return checkResult('registerEntry', entry.id, result);
+  }
+
+  /** Keys and arguments of registerEntry for `entry`, e.g. to send many in one pipeline. */
+  registerArgs(entry: EntryMetadata): ScriptArg[] {
+    const record = encodeRecord(entry.size, entry.lastAccessMs);
+    return [
+      ...this.entryKeys(entry.id),
+      this.keys.recordId(entry.id),
+      record,
+      entry.size,
+      entry.ttlMs,
+    ];
   }
 
   /** Forgets an entry; true when it existed. */
   async removeEntry(id: string): Promise<boolean> {
-    const result = await this.connection.removeEntry(...this.entryKeys(id), id);
+    const result = await this.connection.removeEntry(...this.entryKeys(id), this.keys.recordId(id));
     return checkResult('removeEntry', id, result);
   }
 
   /**
-   * Restarts an entry's TTL (with `ttlMs`, or the entry's own) and records an access at `atMs`;
-   * false when the entry is not known.
+   * Restarts an entry's TTL with `ttlMs` and records an access at `atMs`; false when the entry is
+   * not known or is being expired.
    */
-  async touchEntry(id: string, atMs: number, ttlMs?: number): Promise<boolean> {
+  async touchEntry(id: string, atMs: number, ttlMs: number): Promise<boolean> {
     const result = await this.connection.touchEntry(...this.touchArgs(id, atMs, ttlMs));
     return checkResult('touchEntry', id, result);
   }
@@ -147,7 +146,7 @@ export class Scripts {
    */
   async claimExpired(id: string): Promise<boolean> {
     const k = this.keys;
-    const result = await this.connection.claimExpired(k.entry(id), k.ttl(id));
+    const result = await this.connection.claimExpired(k.entries(), k.ttl(id), k.recordId(id));
     return checkResult('claimExpired', id, result);
   }
 
@@ -201,7 +200,7 @@ export class Scripts {
 
   /**
    * The commands the agent needs that Redis would refuse the connection's user, checked on the
-   * keys of entry `probeId` without running them (checkAccess-6.lua); undefined when the server
+   * keys of entry `probeId` without running them (checkAccess-5.lua); undefined when the server
    * cannot tell (before Redis 7.0). `db`: the database the connection selects, if not 0.
    */
   async checkAccess(
@@ -218,17 +217,18 @@ export class Scripts {
       this.keys.peer(),
       this.keys.deletes(),
       this.keys.deletedChannel(),
+      this.keys.nodes(),
     );
     return Array.isArray(result) ? result.map(String) : undefined;
   }
 
-  private entryKeys(id: string): [string, string, string, string, string] {
+  private entryKeys(id: string): [string, string, string, string] {
     const k = this.keys;
-    return [k.entry(id), k.ttl(id), k.lru(), k.bytes(), k.count()];
+    return [k.entries(), k.ttl(id), k.bytes(), k.count()];
   }
 
-  private touchArgs(id: string, atMs: number, ttlMs: number | undefined): ScriptArg[] {
+  private touchArgs(id: string, atMs: number, ttlMs: number): ScriptArg[] {
     const k = this.keys;
-    return [k.entry(id), k.ttl(id), k.lru(), id, atMs, ttlMs ?? ''];
+    return [k.entries(), k.ttl(id), k.recordId(id), atMs.toString(36), ttlMs];
   }
 }

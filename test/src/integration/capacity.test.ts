@@ -57,7 +57,7 @@ describe('capacity', function () {
     await writeEntry(c, { key: 'c', jobId: 'j' }, randomBytes(400));
     expect(await keys(c)).to.deep.equal(['a', 'c']);
     expect(agent!.cache.usage()).to.deep.equal({ entries: 2, bytes: 800 });
-    expect(await agent!.metadata.getEntry(entryIdOf('b'))).to.equal(undefined);
+    expect(await agent!.metadata.getRecord(entryIdOf('b'))).to.equal(undefined);
   });
 
   it('refuses what cannot fit even empty, and keeps everything else', async function () {

@@ -103,8 +103,8 @@ describe('CheckpointCache service', function () {
     it('registers the entry in Redis under the node', async function () {
       const k = key('meta');
       await put(k, randomBytes(10));
-      const entry = await agent.metadata.getEntry(entryIdOf(k));
-      expect(entry?.key).to.equal(k);
+      const entry = await agent.metadata.getRecord(entryIdOf(k));
+      expect(entry?.id).to.equal(entryIdOf(k));
       expect(entry?.size).to.equal(10);
     });
   });
@@ -441,7 +441,7 @@ describe('CheckpointCache service', function () {
         () => expect.fail('corrupt file still on disk'),
         () => undefined,
       );
-      expect(await agent.metadata.getEntry(id)).to.equal(undefined);
+      expect(await agent.metadata.getRecord(id)).to.equal(undefined);
     });
 
     it('finishes a read that started before the entry was deleted', async function () {
@@ -499,7 +499,7 @@ describe('CheckpointCache service', function () {
       await put(k, randomBytes(5));
       expect(await unary(client, 'delete', { key: k })).to.deep.equal({ deleted: true });
       expect(await unary(client, 'delete', { key: k })).to.deep.equal({ deleted: false });
-      expect(await agent.metadata.getEntry(entryIdOf(k))).to.equal(undefined);
+      expect(await agent.metadata.getRecord(entryIdOf(k))).to.equal(undefined);
     });
 
     it('lists entries by job and checkpoint, a page at a time', async function () {

@@ -135,7 +135,7 @@ describe('corrupt entries', function () {
       expect(await report(client, k, crc32c(data))).to.equal(true);
       expect(await stat(client, k)).to.equal('NOT_FOUND');
       expect(await exists(dataPath(agent, k))).to.equal(false);
-      expect(await agent.metadata.getEntry(entryIdOf(k))).to.equal(undefined);
+      expect(await agent.metadata.getRecord(entryIdOf(k))).to.equal(undefined);
       // Idempotent: nothing left to quarantine.
       expect(await report(client, k, crc32c(data))).to.equal(false);
     });

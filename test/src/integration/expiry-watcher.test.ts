@@ -12,6 +12,7 @@ import { entryIdOf, type EntryMetadata } from '@checkpoint-cache/cache';
 import { createLogger, type Logger } from '@checkpoint-cache/logger';
 import {
   KeyBuilder,
+  LegacyKeys,
   RedisExpiryWatcher,
   RedisMetadataStore,
   createRedisConnection,
@@ -199,7 +200,7 @@ describe('RedisExpiryWatcher', function () {
   it("subscribes narrowly: other nodes', other prefixes' and other kinds of keys never arrive", async function () {
     const mine = uniqueKeys();
     const { watcher, recorder } = await startWatcher(server.url, mine);
-    expect(watcher.pattern).to.equal(`__keyspace@0__:${mine.prefix}:{${mine.nodeId}}:ttl:*`);
+    expect(watcher.pattern).to.equal(`__keyspace@0__:${mine.prefix}:{${mine.nodeId}}:t:*`);
     // The agent's only subscription is that one pattern.
     expect(await redis.call('PUBSUB', 'NUMPAT')).to.equal(1);
 
@@ -208,14 +209,18 @@ describe('RedisExpiryWatcher', function () {
     const id = entryIdOf('x');
     await redis.set(otherNode.ttl(id), '1', 'PX', 50);
     await redis.set(otherPrefix.ttl(id), '1', 'PX', 50);
-    await redis.set(mine.entry(id), '1', 'PX', 50); // this node, but not a TTL key
+    // This node, but a TTL key of key layout 1 (an agent before issue 16): not this agent's.
+    await redis.set(new LegacyKeys(mine).ttl(id), '1', 'PX', 50);
     // Expires after the others: once it arrives, the others had their chance.
     const sentinel = entryIdOf('sentinel');
     await redis.set(mine.ttl(sentinel), '1', 'PX', 300);
     await waitUntil(() => recorder.has(sentinel), { message: 'the sentinel expiry' });
-    await waitUntil(async () => (await redis.exists(otherNode.ttl(id), mine.entry(id))) === 0, {
-      message: 'the other keys to expire',
-    });
+    await waitUntil(
+      async () => (await redis.exists(otherNode.ttl(id), new LegacyKeys(mine).ttl(id))) === 0,
+      {
+        message: 'the other keys to expire',
+      },
+    );
     expect(recorder.ids()).to.deep.equal([sentinel]);
   });
 

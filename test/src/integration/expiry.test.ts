@@ -72,7 +72,7 @@ describe('expiry', function () {
 
   async function gone(key: string): Promise<boolean> {
     const id = entryIdOf(key);
-    return !(await exists(dataFile(key))) && (await agent!.metadata.getEntry(id)) === undefined;
+    return !(await exists(dataFile(key))) && (await agent!.metadata.getRecord(id)) === undefined;
   }
 
   it('deletes the file and the metadata when the TTL key expires', async function () {
@@ -164,7 +164,7 @@ describe('expiry', function () {
     await redis.restart();
     const id = entryIdOf('e/survivor');
     await waitUntil(
-      async () => (await agent!.metadata.getEntry(id).catch(() => undefined)) !== undefined,
+      async () => (await agent!.metadata.getRecord(id).catch(() => undefined)) !== undefined,
       {
         timeoutMs: 20_000,
         message: 'entry was not registered again after the Redis restart',
@@ -197,7 +197,7 @@ describe('expiry', function () {
     // Back with an empty Redis: the entry is registered again (it was read within its TTL).
     const id = entryIdOf('e/outage');
     await waitUntil(
-      async () => (await agent!.metadata.getEntry(id).catch(() => undefined)) !== undefined,
+      async () => (await agent!.metadata.getRecord(id).catch(() => undefined)) !== undefined,
       {
         timeoutMs: 20_000,
         intervalMs: 10,

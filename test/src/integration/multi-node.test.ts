@@ -20,8 +20,13 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { entryIdOf, type EntryMetadata } from '@checkpoint-cache/cache';
-import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
+import { entryIdOf } from '@checkpoint-cache/cache';
+import {
+  KeyBuilder,
+  RedisMetadataStore,
+  createRedisConnection,
+  type EntryRecord,
+} from '@checkpoint-cache/redis';
 import { startTestAgent } from '../helpers/agent';
 import { startAgentProcess } from '../helpers/agent-process';
 import {
@@ -176,7 +181,7 @@ async function exists(file: string): Promise<boolean> {
 /** What Redis and the disk say about `key` on `node`. */
 interface NodeRecord {
   file: boolean;
-  entry: EntryMetadata | undefined;
+  entry: EntryRecord | undefined;
   lruScore: number | undefined;
   ttlRemainingMs: number | undefined;
 }
@@ -185,7 +190,7 @@ async function recordOf(node: CacheNode, key: string): Promise<NodeRecord> {
   const id = entryIdOf(key);
   return {
     file: await exists(dataFile(node, key)),
-    entry: await node.metadata.getEntry(id),
+    entry: await node.metadata.getRecord(id),
     lruScore: await node.metadata.lastAccessMs(id),
     ttlRemainingMs: await node.metadata.ttlRemainingMs(id),
   };
@@ -508,7 +513,7 @@ describe('several nodes, one Redis', function () {
     const data = randomBytes(1500);
     await put(a, k, data, { ttlMs: 120_000 });
     const before = await recordOf(a, k);
-    expect(before.entry?.key).to.equal(k);
+    expect(before.entry?.size).to.equal(1500);
 
     expect(await codeOf(readEntry(b.client, { key: k }))).to.equal(grpc.status.NOT_FOUND);
     expect(await codeOf(unary(b.client, 'stat', { key: k }))).to.equal(grpc.status.NOT_FOUND);
@@ -688,7 +693,7 @@ describe('several nodes, one Redis', function () {
       expect((await readBack(n, k)).equals(data)).to.equal(true);
     }
     // The dead node's records stay for its agent to find when it comes back.
-    expect((await recordOf(c, onC)).entry?.key).to.equal(onC);
+    expect((await recordOf(c, onC)).entry?.id).to.equal(entryIdOf(onC));
 
     // The release script reaches the live agents and says which pod failed.
     const job = `job-after-the-kill-${tag}`;

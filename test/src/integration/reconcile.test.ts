@@ -65,7 +65,7 @@ describe('reconcile', function () {
       () => true,
       () => false,
     );
-    return !onDisk && (await agent!.metadata.getEntry(id)) === undefined;
+    return !onDisk && (await agent!.metadata.getRecord(id)) === undefined;
   }
 
   /** Calls of the commands reconcile checks entries with, server-wide. */
@@ -140,12 +140,12 @@ describe('reconcile', function () {
     await writeEntry(c, { key: 'orphan', jobId: 'j', ttlMs: 600_000 }, randomBytes(64));
     const id = entryIdOf('orphan');
     // Another record of this node that no file backs (a crash between file and record removal).
-    await admin.hset(keys().entry('0'.repeat(64)), 'key', 'ghost', 'ttlMs', '600000');
-    await admin.zadd(keys().lru(), 0, '0'.repeat(64));
-    await waitUntil(async () => (await admin.zscore(keys().lru(), '0'.repeat(64))) === null, {
+    const ghost = keys().recordId('0'.repeat(64));
+    await admin.hset(keys().entries(), ghost, '1k.0');
+    await waitUntil(async () => (await admin.hexists(keys().entries(), ghost)) === 0, {
       timeoutMs: 15_000,
       message: 'the record without a file was not removed',
     });
-    expect(await agent!.metadata.getEntry(id)).to.not.equal(undefined);
+    expect(await agent!.metadata.getRecord(id)).to.not.equal(undefined);
   });
 });

@@ -16,6 +16,7 @@ import {
   KeyBuilder,
   RedisMetadataStore,
   createRedisConnection,
+  type EntryRecord,
   type RedisConnection,
   type RedisConnectionOptions,
 } from '@checkpoint-cache/redis';
@@ -44,6 +45,11 @@ function entry(name: string, overrides: Partial<EntryMetadata> = {}): EntryMetad
     ttlMs: MINUTE,
     ...overrides,
   };
+}
+
+/** What Redis keeps of `e` (the rest is in the entry's sidecar on the node's disk). */
+function recordOf(e: EntryMetadata, expiring = false): EntryRecord {
+  return { id: e.id, size: e.size, lastAccessMs: e.lastAccessMs, expiring };
 }
 
 function expectUnavailable(err: unknown): void {
@@ -132,29 +138,27 @@ describe('RedisMetadataStore', function () {
     const e = entry('a');
     await t.store.register(e);
 
-    expect(await t.store.getEntry(e.id)).to.deep.equal(e);
+    expect(await t.store.getRecord(e.id)).to.deep.equal(recordOf(e));
     expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
     expect(await t.store.lastAccessMs(e.id)).to.equal(T0);
     const ttl = await t.store.ttlRemainingMs(e.id);
     expect(ttl).to.be.within(MINUTE - 5000, MINUTE);
-    expect(await t.store.getEntry(entryIdOf('unknown'))).to.equal(undefined);
+    expect(await t.store.getRecord(entryIdOf('unknown'))).to.equal(undefined);
     expect(await t.store.ttlRemainingMs(entryIdOf('unknown'))).to.equal(undefined);
   });
 
-  it('stores the fields the agent and the expiry watcher read', async function () {
-    const e = entry('fields', { checkpointIds: [], size: 0, crc32c: 0 });
+  it('keeps of an entry one field: size and last access in base 36, nothing of the key', async function () {
+    const e = entry('fields', { size: 0 });
+    const big = entry('big', { size: 2 ** 40, lastAccessMs: T0 + 1 });
     await t.store.register(e);
-    expect(await t.connection.hgetall(t.keys.entry(e.id))).to.deep.equal({
-      key: e.key,
-      jobId: 'job-1',
-      checkpointIds: '',
-      size: '0',
-      crc32c: '0',
-      createdAtMs: String(T0),
-      lastAccessMs: String(T0),
-      ttlMs: String(MINUTE),
+    await t.store.register(big);
+    expect(await t.connection.hgetall(t.keys.entries())).to.deep.equal({
+      [t.keys.recordId(e.id)]: `0.${T0.toString(36)}`,
+      [t.keys.recordId(big.id)]: `${(2 ** 40).toString(36)}.${(T0 + 1).toString(36)}`,
     });
-    expect(await t.store.getEntry(e.id)).to.deep.equal(e);
+    expect(await t.connection.get(t.keys.ttl(e.id))).to.equal('1');
+    expect(await t.store.getRecord(big.id)).to.deep.equal(recordOf(big));
+    expect(await t.store.usage()).to.deep.equal({ bytes: 2 ** 40, entries: 2 });
   });
 
   it('counts an entry once when it is registered again, and follows a size change', async function () {
@@ -168,11 +172,11 @@ describe('RedisMetadataStore', function () {
     const changed = { ...a, checkpointIds: [1, 2, 3], size: 1200, lastAccessMs: T0 + 5 };
     await t.store.register(changed);
     expect(await t.store.usage()).to.deep.equal({ bytes: 1700, entries: 2 });
-    expect(await t.store.getEntry(a.id)).to.deep.equal(changed);
+    expect(await t.store.getRecord(a.id)).to.deep.equal(recordOf(changed));
     expect(await t.store.lastAccessMs(a.id)).to.equal(T0 + 5);
   });
 
-  it('extends the TTL on touch and moves the entry up the LRU', async function () {
+  it('extends the TTL on touch and moves last access forward', async function () {
     const e = entry('a');
     await t.store.register(e);
     // Age the TTL key instead of sleeping: 100 ms left.
@@ -181,7 +185,7 @@ describe('RedisMetadataStore', function () {
     await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1000 }]);
     expect(await t.store.ttlRemainingMs(e.id)).to.be.above(MINUTE - 5000);
     expect(await t.store.lastAccessMs(e.id)).to.equal(T0 + 1000);
-    expect((await t.store.getEntry(e.id))?.lastAccessMs).to.equal(T0 + 1000);
+    expect((await t.store.getRecord(e.id))?.lastAccessMs).to.equal(T0 + 1000);
 
     // A touch may apply a longer TTL than the one registered.
     await t.store.touch([{ id: e.id, ttlMs: 10 * MINUTE, atMs: T0 + 2000 }]);
@@ -202,7 +206,6 @@ describe('RedisMetadataStore', function () {
     expect(await t.store.lastAccessMs(a.id)).to.equal(T0 + 30);
     expect(await t.store.lastAccessMs(b.id)).to.equal(T0 + 20);
     expect(await t.store.lastAccessMs(c.id)).to.equal(T0);
-    expect(await t.connection.zrange(t.keys.lru(), 0, -1)).to.deep.equal([c.id, b.id, a.id]);
   });
 
   it('recreates an expired TTL key on touch while the entry is still known', async function () {
@@ -230,7 +233,8 @@ describe('RedisMetadataStore', function () {
 
     await t.store.remove(a.id);
     expect(await t.store.usage()).to.deep.equal({ bytes: 300, entries: 1 });
-    expect(await t.connection.exists(t.keys.entry(a.id), t.keys.ttl(a.id))).to.equal(0);
+    expect(await t.connection.exists(t.keys.ttl(a.id))).to.equal(0);
+    expect(await t.store.getRecord(a.id)).to.equal(undefined);
     expect(await t.store.lastAccessMs(a.id)).to.equal(undefined);
 
     await t.store.remove(a.id);
@@ -239,7 +243,7 @@ describe('RedisMetadataStore', function () {
 
     await t.store.remove(b.id);
     expect(await t.store.usage()).to.deep.equal({ bytes: 0, entries: 0 });
-    expect(await t.connection.zcard(t.keys.lru())).to.equal(0);
+    expect(await t.connection.hlen(t.keys.entries())).to.equal(0);
   });
 
   describe('states', function () {
@@ -304,19 +308,17 @@ describe('RedisMetadataStore', function () {
       await t.connection.del(t.keys.ttl(expired.id));
 
       expect(await t.store.claimExpired(alive.id)).to.equal(false);
-      expect(await t.connection.hexists(t.keys.entry(alive.id), 'expiring')).to.equal(0);
+      expect((await t.store.getRecord(alive.id))?.expiring).to.equal(false);
       expect(await t.store.claimExpired(entryIdOf('never registered'))).to.equal(false);
       expect(await t.store.claimExpired(expired.id)).to.equal(true);
-      expect(await t.connection.hget(t.keys.entry(expired.id), 'expiring')).to.equal('1');
+      expect(await t.store.getRecord(expired.id)).to.deep.equal(recordOf(expired, true));
       // Nothing but the mark changes; remove() finishes the job.
       expect(await t.store.usage()).to.deep.equal({ bytes: 2000, entries: 2 });
       expect(await t.store.states([expired.id])).to.deep.equal(['expired']);
       await t.store.remove(expired.id);
       expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
       expect(await t.store.states([expired.id])).to.deep.equal(['unknown']);
-      expect(await t.connection.keys(`${t.keys.prefix}:*`)).not.to.include(
-        t.keys.entry(expired.id),
-      );
+      expect(await t.store.getRecord(expired.id)).to.equal(undefined);
     });
 
     it('creates nothing for an unknown entry', async function () {
@@ -332,7 +334,7 @@ describe('RedisMetadataStore', function () {
       await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]);
       expect(await t.store.claimExpired(e.id)).to.equal(false);
       expect(await t.store.states([e.id])).to.deep.equal(['alive']);
-      expect(await t.connection.hexists(t.keys.entry(e.id), 'expiring')).to.equal(0);
+      expect((await t.store.getRecord(e.id))?.expiring).to.equal(false);
     });
 
     it('wins against a touch that comes after it: a claimed entry is not revived', async function () {
@@ -344,7 +346,7 @@ describe('RedisMetadataStore', function () {
       await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 5 }]);
       expect(await t.store.ttlRemainingMs(e.id)).to.equal(undefined);
       expect(await t.store.lastAccessMs(e.id)).to.equal(T0);
-      expect((await t.store.getEntry(e.id))?.lastAccessMs).to.equal(T0);
+      expect(await t.store.getRecord(e.id)).to.deep.equal(recordOf(e, true));
       expect(await t.store.states([e.id])).to.deep.equal(['expired']);
     });
 
@@ -364,8 +366,7 @@ describe('RedisMetadataStore', function () {
 
       const again = { ...e, createdAtMs: T0 + 100, lastAccessMs: T0 + 100 };
       await t.store.register(again);
-      expect(await t.connection.hexists(t.keys.entry(e.id), 'expiring')).to.equal(0);
-      expect(await t.store.getEntry(e.id)).to.deep.equal(again);
+      expect(await t.store.getRecord(e.id)).to.deep.equal(recordOf(again));
       expect(await t.store.states([e.id])).to.deep.equal(['alive']);
       expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
       // Touches work again, and a claim loses to the fresh TTL key.
@@ -391,14 +392,14 @@ describe('RedisMetadataStore', function () {
     }
 
     it('pages through every id of the node and ends with cursor 0', async function () {
-      // More than Redis keeps in a compact sorted set, so the cursor really pages.
-      const entries = Array.from({ length: 300 }, (_, i) =>
+      // More than Redis keeps in a compact hash (512 fields), so the cursor really pages.
+      const entries = Array.from({ length: 600 }, (_, i) =>
         entry(`scan-${i}`, { lastAccessMs: T0 + i }),
       );
       for (const e of entries) await t.store.register(e);
       const first = await t.store.scanIds('0', 20);
       expect(first.cursor).not.to.equal('0');
-      expect(first.ids.length).to.be.above(0).and.below(300);
+      expect(first.ids.length).to.be.above(0).and.below(600);
 
       const ids = await scanAll(t.store, 20);
       expect(new Set(ids)).to.deep.equal(new Set(entries.map((e) => e.id)));
@@ -443,7 +444,7 @@ describe('RedisMetadataStore', function () {
     try {
       const e = entry('shared name');
       await t.store.register(e);
-      expect(await other.store.getEntry(e.id)).to.equal(undefined);
+      expect(await other.store.getRecord(e.id)).to.equal(undefined);
       await other.store.remove(e.id);
       expect(await other.store.usage()).to.deep.equal({ bytes: 0, entries: 0 });
       expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
@@ -467,7 +468,7 @@ describe('RedisMetadataStore', function () {
         expect((s.connection.options as { path?: string }).path).to.equal(server.socketPath);
         const e = entry('over the socket');
         await s.store.register(e);
-        expect(await s.store.getEntry(e.id)).to.deep.equal(e);
+        expect(await s.store.getRecord(e.id)).to.deep.equal(recordOf(e));
       } finally {
         await s.cleanup();
       }
@@ -493,7 +494,7 @@ describe('RedisMetadataStore with a password', function () {
     try {
       const e = entry('a');
       await s.store.register(e);
-      expect(await s.store.getEntry(e.id)).to.deep.equal(e);
+      expect(await s.store.getRecord(e.id)).to.deep.equal(recordOf(e));
     } finally {
       await s.cleanup();
     }
@@ -563,7 +564,7 @@ describe('RedisMetadataStore over TLS (rediss://)', function () {
     try {
       const e = entry('over tls');
       await s.store.register(e);
-      expect(await s.store.getEntry(e.id)).to.deep.equal(e);
+      expect(await s.store.getRecord(e.id)).to.deep.equal(recordOf(e));
     } finally {
       await s.cleanup();
     }
@@ -616,7 +617,7 @@ describe('RedisMetadataStore while Redis is down', function () {
         () => t.store.register(e),
         () => t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]),
         () => t.store.remove(e.id),
-        () => t.store.getEntry(e.id),
+        () => t.store.getRecord(e.id),
         () => t.store.states([e.id]),
         () => t.store.claimExpired(e.id),
         () => t.store.scanIds('0', 10),
@@ -636,7 +637,7 @@ describe('RedisMetadataStore while Redis is down', function () {
     await server.restart();
     await t.store.ready();
     // The restarted server has no data; the store works again and counts from zero.
-    expect(await t.store.getEntry(e.id)).to.equal(undefined);
+    expect(await t.store.getRecord(e.id)).to.equal(undefined);
     await t.store.register(e);
     expect(await t.store.usage()).to.deep.equal({ bytes: 1000, entries: 1 });
     await t.store.touch([{ id: e.id, ttlMs: MINUTE, atMs: T0 + 1 }]);

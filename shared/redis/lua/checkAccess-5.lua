@@ -5,25 +5,25 @@
   scripts call, on the keys they call it on; keep it in step with them.
 
   Input:
-    KEYS[1] entry hash        <prefix>:{<node>}:entry:<probe id>
-    KEYS[2] TTL key           <prefix>:{<node>}:ttl:<probe id>
-    KEYS[3] LRU sorted set    <prefix>:{<node>}:lru
-    KEYS[4] bytes counter     <prefix>:{<node>}:bytes
-    KEYS[5] entries counter   <prefix>:{<node>}:count
-    KEYS[6] owner key         <prefix>:{<node>}:owner
+    KEYS[1] records hash      <prefix>:{<node>}:e
+    KEYS[2] TTL key           <prefix>:{<node>}:t:<probe rid>
+    KEYS[3] bytes counter     <prefix>:{<node>}:b
+    KEYS[4] entries counter   <prefix>:{<node>}:n
+    KEYS[5] owner key         <prefix>:{<node>}:owner
 
     ARGV[1] database the connection SELECTs, or "" for none
     ARGV[2] "cluster" for a Redis Cluster connection, else ""
-    ARGV[3] location index set of the probe id  <prefix>:loc:{<probe id>} (another slot: named
+    ARGV[3] location index set of the probe id  <prefix>:l:{<probe rid>} (another slot: named
             here, never accessed, so the script stays in the node's slot)
     ARGV[4] peer address key  <prefix>:{<node>}:peer
     ARGV[5] pending deletes   <prefix>:{<node>}:deletes (other nodes' alike: the agent sends
             notices into theirs)
     ARGV[6] delete channel    <prefix>:{<node>}:deleted
+    ARGV[7] node names hash   <prefix>:nodes (another slot, likewise)
 
   Output:
     -1     this server cannot tell (no redis.acl_check_cmd before Redis 7.0)
-    {...}  the refused commands, each as "COMMAND first-argument" (e.g. "ZADD ckc:{n1}:lru");
+    {...}  the refused commands, each as "COMMAND first-argument" (e.g. "HSET ckc:{n1}:e");
            empty when every one is allowed
 ]]
 local check = redis.acl_check_cmd
@@ -44,18 +44,17 @@ local function need(command, first, ...)
     needAs(command .. " " .. first, command, first, ...)
   end
 end
-local entry, ttl, lru, bytes, count, owner = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local records, ttl, bytes, count, owner = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 
 -- Sent by the agent: the connection's ready check, scripts, reads.
 need("INFO")
-needAs("EVALSHA " .. entry, "EVALSHA", string.rep("0", 40), "5", entry, ttl, lru, bytes, count)
-needAs("EVAL " .. entry, "EVAL", "return 0", "5", entry, ttl, lru, bytes, count)
-need("EXISTS", entry)
+needAs("EVALSHA " .. records, "EVALSHA", string.rep("0", 40), "4", records, ttl, bytes, count)
+needAs("EVAL " .. records, "EVAL", "return 0", "4", records, ttl, bytes, count)
 need("EXISTS", ttl)
-need("HGETALL", entry)
+need("HEXISTS", records, "f")
+need("HGET", records, "f")
 need("PTTL", ttl)
-need("ZSCORE", lru, "m")
-need("ZSCAN", lru, "0")
+need("HSCAN", records, "0")
 need("MGET", bytes, count)
 if ARGV[1] ~= "" then
   need("SELECT", ARGV[1])
@@ -65,10 +64,13 @@ if ARGV[2] == "cluster" then
 end
 
 -- Sent by the agent on the location index and the peer address (RedisMetadataStore).
-local locations, peer = ARGV[3], ARGV[4]
-need("SADD", locations, "n")
-need("SREM", locations, "n")
+local locations, peer, nodes = ARGV[3], ARGV[4], ARGV[7]
+need("SADD", locations, "1")
+need("SREM", locations, "1")
 need("SMEMBERS", locations)
+need("HSETNX", nodes, "1", "n")
+need("HGET", nodes, "1")
+need("HMGET", nodes, "1")
 need("SET", peer, "a")
 need("GET", peer)
 need("MGET", peer, owner)
@@ -85,14 +87,10 @@ need("ZREM", deletes, "m")
 need("SUBSCRIBE", deleted)
 
 -- Called by the scripts (registerEntry, removeEntry, touchEntry, claimExpired, claimNode).
-need("HGET", entry, "f")
-need("HSET", entry, "f", "v")
-need("HDEL", entry, "f")
-need("HEXISTS", entry, "f")
+need("HSET", records, "f", "v")
+need("HDEL", records, "f")
 need("SET", ttl, "1", "PX", "1")
-need("DEL", entry, ttl)
-need("ZADD", lru, "0", "m")
-need("ZREM", lru, "m")
+need("DEL", ttl)
 need("INCR", count)
 need("DECR", count)
 need("INCRBY", bytes, "1")
