@@ -111,19 +111,25 @@ export class Scripts {
 
   /** Records or replaces an entry and restarts its TTL; true when the entry was new. */
   async registerEntry(entry: EntryMetadata): Promise<boolean> {
-    const result = await this.connection.registerEntry(
-      ...this.entryKeys(entry.id),
-      entry.id,
-      entry.key,
-      entry.jobId,
-      entry.checkpointIds.join(','),
-      entry.size,
-      entry.crc32c,
-      entry.createdAtMs,
-      entry.lastAccessMs,
-      entry.ttlMs,
-    );
+    const result = await this.connection.registerEntry(...this.registerArgs(entry));
     return checkResult('registerEntry', entry.id, result);
+  }
+
+  /**
+   * registerEntry for several entries in one MULTI (one round trip, one slot: the node's), so that
+   * all are recorded or none is; true per entry that was new. Rejects when the transaction did not
+   * run or a script in it failed.
+   */
+  async registerEntries(entries: readonly EntryMetadata[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    const multi = this.connection.multi() as ScriptedPipeline;
+    for (const entry of entries) multi.registerEntry(...this.registerArgs(entry));
+    const replies = await multi.exec();
+    if (!replies) throw new CacheError(ErrorCode.Internal, 'register transaction was discarded');
+    return replies.map(([err, result], i) => {
+      if (err) throw err;
+      return checkResult('registerEntry', entries[i].id, result);
+    });
   }
 
   /** Forgets an entry; true when it existed. */
@@ -225,6 +231,21 @@ export class Scripts {
   private entryKeys(id: string): [string, string, string, string, string] {
     const k = this.keys;
     return [k.entry(id), k.ttl(id), k.lru(), k.bytes(), k.count()];
+  }
+
+  private registerArgs(entry: EntryMetadata): ScriptArg[] {
+    return [
+      ...this.entryKeys(entry.id),
+      entry.id,
+      entry.key,
+      entry.jobId,
+      entry.checkpointIds.join(','),
+      entry.size,
+      entry.crc32c,
+      entry.createdAtMs,
+      entry.lastAccessMs,
+      entry.ttlMs,
+    ];
   }
 
   private touchArgs(id: string, atMs: number, ttlMs: number | undefined): ScriptArg[] {
