@@ -141,7 +141,6 @@ export class EntryWrites {
           blockCrcs: written.blockCrcs,
         };
         // Both files durable before either is renamed (DiskStore); their fsyncs run together.
-        // Both files durable before either is renamed (DiskStore); their fsyncs run together.
         const [flushed, staging] = await Promise.allSettled([
           staged.flush(),
           this.o.disk.stageSidecar(sidecar),
