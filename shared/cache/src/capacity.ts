@@ -31,9 +31,24 @@ export interface Shortfall {
   entries: number;
 }
 
+/**
+ * How long a statfs answer may stand in for the next one. Every write asks under the capacity lock,
+ * so one thread-pool round trip each serialised all writes behind it (issue #16); see shortfall.
+ */
+const STATFS_REUSE_MS = 100;
+
+interface FsSample {
+  atMs: number;
+  totalBytes: number;
+  freeBytes: number;
+}
+
 export class Capacity {
   private reservedBytes = 0;
   private reservedEntries = 0;
+  private sample: FsSample | undefined;
+  /** Bytes of reservations released since `sample` was taken: on disk now, or counted so. */
+  private releasedSinceSample = 0;
 
   constructor(
     private readonly root: string,
@@ -52,6 +67,7 @@ export class Capacity {
   release(bytes: number, entries: number): void {
     this.reservedBytes -= bytes;
     this.reservedEntries -= entries;
+    this.releasedSinceSample += bytes;
   }
 
   /** How much must be evicted before `bytes` and `entries` more fit; zeros when they fit now. */
@@ -66,13 +82,33 @@ export class Capacity {
       needEntries = Math.max(0, usage.entries + this.reservedEntries + entries - maxEntries);
     }
     if (minFreeRatio) {
-      const s = await fs.statfs(this.root);
-      const total = s.blocks * s.bsize;
-      const free = s.bavail * s.bsize;
-      // Reserved bytes of other writes are partly on disk already; count all of them to be safe.
-      needBytes = Math.max(needBytes, minFreeRatio * total - (free - this.reservedBytes - bytes));
+      // A statfs younger than STATFS_REUSE_MS may only say "fits": the bytes released since it
+      // (written, or given up) count as used. Any shortfall, and so every eviction decision and
+      // the check after it, is taken on a fresh statfs.
+      const recent =
+        this.sample && Date.now() - this.sample.atMs < STATFS_REUSE_MS ? this.sample : undefined;
+      let need = recent ? this.freeShortfall(recent, minFreeRatio, bytes) : 1;
+      if (need > 0) need = this.freeShortfall(await this.takeSample(), minFreeRatio, bytes);
+      needBytes = Math.max(needBytes, need);
     }
     return { bytes: Math.max(0, Math.ceil(needBytes)), entries: needEntries };
+  }
+
+  private freeShortfall(sample: FsSample, minFreeRatio: number, bytes: number): number {
+    // Reserved bytes of other writes are partly on disk already; count all of them to be safe.
+    const free = sample.freeBytes - (sample === this.sample ? this.releasedSinceSample : 0);
+    return minFreeRatio * sample.totalBytes - (free - this.reservedBytes - bytes);
+  }
+
+  private async takeSample(): Promise<FsSample> {
+    const s = await fs.statfs(this.root);
+    this.sample = {
+      atMs: Date.now(),
+      totalBytes: s.blocks * s.bsize,
+      freeBytes: s.bavail * s.bsize,
+    };
+    this.releasedSinceSample = 0;
+    return this.sample;
   }
 }
 

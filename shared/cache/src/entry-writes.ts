@@ -1,7 +1,9 @@
 /**
  * The write path: a new entry is staged in tmp/ with room reserved for it, checked against what
- * its header announced, then published (fsync + rename) and registered in the metadata store under
- * the entry's lock; a second write of the same bytes only adds its checkpoint reference.
+ * its header announced, then (under the entry's lock) fsynced with its sidecar and handed to the
+ * group commit, which publishes (rename + directory fsync) and registers it in the metadata store
+ * together with the writes that finish at the same time, before the caller is answered; a second
+ * write of the same bytes only adds its checkpoint reference.
  * Owns: the order of those steps and what each failure leaves (nothing visible). Never: eviction
  * decisions (makeRoom), reads.
  */
@@ -13,6 +15,7 @@ import type { DiskFull } from './disk-full';
 import type { DiskStore } from './disk-store';
 import { entryInfoOf, entryMetadataOf, type EntryIndex, type IndexedEntry } from './entry-index';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
+import type { GroupCommit } from './group-commit';
 import type { KeyedMutex } from './keyed-mutex';
 import type { MetadataStore } from './metadata-store';
 import { SIDECAR_VERSION, type Sidecar } from './sidecar';
@@ -26,6 +29,8 @@ export interface EntryWritesOptions {
   /** NodeCache's entry locks. */
   locks: KeyedMutex;
   metadata: MetadataStore;
+  /** Publishes and registers new entries in groups (one per NodeCache). */
+  groups: GroupCommit;
   capacity: Capacity;
   /** Block size of new entries. */
   blockSize: number;
@@ -100,7 +105,7 @@ export class EntryWrites {
     staged: StagedWrite,
   ): Promise<{ entry: EntryInfo; created: boolean }> {
     try {
-      const written = await staged.finish();
+      const written = staged.summary();
       if (spec.size !== undefined && written.size !== spec.size) {
         throw new CacheError(
           ErrorCode.FailedPrecondition,
@@ -135,10 +140,26 @@ export class EntryWrites {
           blockSize: staged.blockSize,
           blockCrcs: written.blockCrcs,
         };
-        await this.o.disk.publish(id, staged.path, sidecar);
+        // Both files durable before either is renamed (DiskStore); their fsyncs run together.
+        const [flushed, staging] = await Promise.allSettled([
+          staged.flush(),
+          this.o.disk.stageSidecar(sidecar),
+        ]);
+        if (flushed.status === 'rejected' || staging.status === 'rejected') {
+          if (staging.status === 'fulfilled') await this.o.disk.removeTemp(staging.value);
+          throw flushed.status === 'rejected'
+            ? flushed.reason
+            : (staging as PromiseRejectedResult).reason;
+        }
+        const sidecarTemp = staging.value;
         const entry: IndexedEntry = { id, sidecar, lastAccessMs: now };
         try {
-          await this.o.metadata.register(entryMetadataOf(entry));
+          await this.o.groups.publish({
+            id,
+            dataTemp: staged.path,
+            sidecarTemp,
+            metadata: entryMetadataOf(entry),
+          });
         } catch (err) {
           // A read while the index loads may have picked the entry up from its sidecar already.
           this.o.index.remove(id);
@@ -146,6 +167,7 @@ export class EntryWrites {
           await this.o.disk.remove(id);
           throw err;
         }
+        staged.moved();
         this.o.index.add(entry);
         return { entry: entryInfoOf(entry, this.o.nodeId), created: true };
       });

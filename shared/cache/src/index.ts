@@ -7,7 +7,7 @@ export * from './cache-types';
 export * from './node-cache';
 export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
-export { encodeSidecar, SIDECAR_VERSION, type Sidecar } from './sidecar';
+export { decodeSidecar, encodeSidecar, SIDECAR_VERSION, type Sidecar } from './sidecar';
 export type { CapacityLimits } from './capacity';
 export {
   ClusterDelete,

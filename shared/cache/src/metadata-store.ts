@@ -49,6 +49,12 @@ export interface MetadataStore {
    */
   register(entry: EntryMetadata): Promise<void>;
   /**
+   * Records several newly published entries at once (a group commit of writes, issue #16), as
+   * register does for each, in one round trip: all of them are registered, or on a rejection none
+   * is (CacheError(Unavailable) when the store cannot be reached).
+   */
+  registerAll(entries: readonly EntryMetadata[]): Promise<void>;
+  /**
    * Resets the TTL and last-access time of entries, in one pipelined round trip. Entries the
    * store does not know are skipped. Rejects when the store cannot be reached.
    */

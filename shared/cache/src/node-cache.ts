@@ -45,6 +45,7 @@ import {
   type IndexedEntry,
 } from './entry-index';
 import { EntryWrites, withReference } from './entry-writes';
+import { GroupCommit } from './group-commit';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
 import { Eviction, Leases } from './eviction';
 import { KeyedMutex } from './keyed-mutex';
@@ -117,6 +118,7 @@ export class NodeCache {
       index: this.index,
       locks: this.locks,
       metadata: options.metadata,
+      groups: new GroupCommit(this.disk, options.metadata),
       capacity: this.capacity,
       blockSize: this.blockSize,
       defaultTtlMs: options.defaultTtlMs,

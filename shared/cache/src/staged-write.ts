@@ -16,6 +16,8 @@ export class StagedWrite {
   private blockFill = 0;
   private readonly blockCrcs: number[] = [];
   private closed = false;
+  /** The temp path holds nothing of ours any more (moved into place, or deleted). */
+  private gone = false;
 
   constructor(
     private readonly temp: TempFile,
@@ -77,11 +79,9 @@ export class StagedWrite {
     this.written += data.length;
   }
 
-  /** Flushes the file to disk and returns what was written. */
-  async finish(): Promise<{ size: number; crc32c: number; blockCrcs: Uint32Array }> {
+  /** What was written: its size and CRC32Cs (no more appends after this). */
+  summary(): { size: number; crc32c: number; blockCrcs: Uint32Array } {
     if (this.blockFill > 0) this.finishBlock();
-    await this.temp.handle.sync();
-    await this.close();
     return {
       size: this.written,
       crc32c: this.wholeCrc,
@@ -89,9 +89,22 @@ export class StagedWrite {
     };
   }
 
+  /** Flushes the file to disk and closes it; it may then be renamed into place. */
+  async flush(): Promise<void> {
+    await this.temp.handle.sync();
+    await this.close();
+  }
+
+  /** The temp file was renamed into place: discard has nothing left to delete. */
+  moved(): void {
+    this.gone = true;
+  }
+
   /** Closes and deletes the temp file; safe to call at any time, more than once. */
   async discard(): Promise<void> {
     await this.close();
+    if (this.gone) return;
+    this.gone = true;
     await fs.rm(this.temp.path, { force: true });
   }
 

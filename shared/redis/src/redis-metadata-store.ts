@@ -62,6 +62,16 @@ function checkWholeNumber(id: string, name: string, value: number, min = 0): voi
   }
 }
 
+/** Rejects metadata no script may store (InvalidArgument, before any command is sent). */
+function checkEntry(entry: EntryMetadata): void {
+  checkWholeNumber(entry.id, 'size', entry.size);
+  checkWholeNumber(entry.id, 'crc32c', entry.crc32c);
+  checkWholeNumber(entry.id, 'createdAtMs', entry.createdAtMs);
+  checkWholeNumber(entry.id, 'lastAccessMs', entry.lastAccessMs);
+  checkWholeNumber(entry.id, 'ttlMs', entry.ttlMs, 1);
+  for (const c of entry.checkpointIds) checkWholeNumber(entry.id, 'checkpoint id', c);
+}
+
 /** What checkAccess found out about the permissions of the connection's Redis user. */
 export interface RedisAccessCheck {
   /** False when the server cannot tell (before Redis 7.0): nothing was checked. */
@@ -128,17 +138,27 @@ export class RedisMetadataStore implements MetadataStore {
   }
 
   async register(entry: EntryMetadata): Promise<void> {
-    checkWholeNumber(entry.id, 'size', entry.size);
-    checkWholeNumber(entry.id, 'crc32c', entry.crc32c);
-    checkWholeNumber(entry.id, 'createdAtMs', entry.createdAtMs);
-    checkWholeNumber(entry.id, 'lastAccessMs', entry.lastAccessMs);
-    checkWholeNumber(entry.id, 'ttlMs', entry.ttlMs, 1);
-    for (const c of entry.checkpointIds) checkWholeNumber(entry.id, 'checkpoint id', c);
+    checkEntry(entry);
     await this.call('add the node to the location index', () => this.index.add(entry.id));
     const isNew = await this.call('register entry metadata', () =>
       this.scripts.registerEntry(entry),
     );
     this.logger.debug(isNew ? 'entry registered' : 'entry re-registered', { id: entry.id });
+  }
+
+  /**
+   * register for a group of entries: the node is added to each one's location index first (one
+   * command each, sent together: the sets are in other slots), then every record script runs in
+   * one MULTI in the node's slot. A failed SADD fails the group before any record is written.
+   */
+  async registerAll(entries: readonly EntryMetadata[]): Promise<void> {
+    if (entries.length === 0) return;
+    for (const entry of entries) checkEntry(entry);
+    await this.call('add the node to the location index', () =>
+      this.index.addAll(entries.map((e) => e.id)),
+    );
+    await this.call('register entry metadata', () => this.scripts.registerEntries(entries));
+    this.logger.debug('entries registered', { count: entries.length });
   }
 
   async touch(touches: readonly EntryTouch[]): Promise<void> {

@@ -125,6 +125,23 @@ export class Scripts {
     ];
   }
 
+  /**
+   * registerEntry for several entries in one MULTI (one round trip, one slot: the node's), so that
+   * all are recorded or none is; true per entry that was new. Rejects when the transaction did not
+   * run or a script in it failed.
+   */
+  async registerEntries(entries: readonly EntryMetadata[]): Promise<boolean[]> {
+    if (entries.length === 0) return [];
+    const multi = this.connection.multi() as ScriptedPipeline;
+    for (const entry of entries) multi.registerEntry(...this.registerArgs(entry));
+    const replies = await multi.exec();
+    if (!replies) throw new CacheError(ErrorCode.Internal, 'register transaction was discarded');
+    return replies.map(([err, result], i) => {
+      if (err) throw err;
+      return checkResult('registerEntry', entries[i].id, result);
+    });
+  }
+
   /** Forgets an entry; true when it existed. */
   async removeEntry(id: string): Promise<boolean> {
     const result = await this.connection.removeEntry(...this.entryKeys(id), this.keys.recordId(id));

@@ -34,6 +34,16 @@ export class MemoryMetadataStore implements MetadataStore {
     });
   }
 
+  /** Like register for each entry, recorded as one call; all or none. */
+  registerAll(entries: readonly EntryMetadata[]): Promise<void> {
+    return this.run(`register ${entries.map((e) => e.id).join(',')}`, () => {
+      for (const entry of entries) {
+        this.records.set(entry.id, { ...entry });
+        this.ttlKeys.add(entry.id);
+      }
+    });
+  }
+
   touch(touches: readonly EntryTouch[]): Promise<void> {
     return this.run(`touch ${touches.map((t) => t.id).join(',')}`, () => {
       for (const t of touches) {

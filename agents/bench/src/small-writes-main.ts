@@ -1,0 +1,68 @@
+/**
+ * `node agents/bench/lib/small-writes-main.js [writes] [concurrency] [rounds]`: 4 KiB writes through
+ * a fresh real agent (its embedded Redis, the Unix socket, `concurrency` at a time), reporting
+ * entries/s and the CPU the agent and this client spent per entry (issue 16). Entries/s swings with
+ * the load of a shared machine; CPU per entry much less. For a before/after, run it in two
+ * checkouts alternately (docs/benchmarks.md, "Scale").
+ * Owns: this one measurement. Never: the scale bench's figures (scale-bench.ts).
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { CheckpointCacheClient } from '@checkpoint-cache/client';
+import { AgentProcess } from './agent-process';
+import { ownCpuSeconds, processCpuSeconds } from './cpu-time';
+import { runPool } from './read-probes';
+
+const ENTRY_BYTES = 4096;
+
+async function round(count: number, concurrency: number): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckc-small-writes-'));
+  const agent = await AgentProcess.start({
+    cacheDir: path.join(dir, 'cache'),
+    socketPath: path.join(dir, 'agent.sock'),
+  });
+  const client = new CheckpointCacheClient({ agent: agent.unixAddress });
+  try {
+    const items = Array.from({ length: count }, (_, i) => i);
+    const agentCpu = await processCpuSeconds(agent.pid);
+    const ownCpu = ownCpuSeconds();
+    const started = performance.now();
+    await runPool(items, concurrency, async (i) => {
+      await client.write(`hdfs://nn/small-writes/${i}`, randomBytes(ENTRY_BYTES), {
+        jobId: 'bench',
+        checkpointId: 1,
+        size: ENTRY_BYTES,
+      });
+    });
+    const seconds = (performance.now() - started) / 1000;
+    const agentUs = (((await processCpuSeconds(agent.pid)) - agentCpu) / count) * 1e6;
+    const clientUs = ((ownCpuSeconds() - ownCpu) / count) * 1e6;
+    return (
+      `${(count / seconds).toFixed(0)} entries/s, agent CPU ${agentUs.toFixed(0)} µs/entry, ` +
+      `client CPU ${clientUs.toFixed(0)} µs/entry, load average ${os.loadavg()[0].toFixed(1)}`
+    );
+  } finally {
+    client.close();
+    await agent.stop();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const count = Number(process.argv[2] ?? 2000);
+  const concurrency = Number(process.argv[3] ?? 32);
+  const rounds = Number(process.argv[4] ?? 1);
+  for (let r = 1; r <= rounds; r++) {
+    process.stdout.write(`${await round(count, concurrency)}\n`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${String(err)}\n`);
+    process.exit(1);
+  },
+);
