@@ -17,7 +17,9 @@
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
 import type { EntryInfo, IndexState, ListQuery } from './cache-types';
-import type { DiskStore } from './disk-store';
+import * as path from 'node:path';
+import type { DiskStore, KnownEntries } from './disk-store';
+import { SNAPSHOT_FILE, SnapshotReader, UnusableSnapshot, writeSnapshot } from './index-snapshot';
 import type { EntryMetadata } from './metadata-store';
 import type { Sidecar } from './sidecar';
 
@@ -61,6 +63,11 @@ export class EntryIndex implements EntryTtlView {
   /** Ids removed while the index was loading, which the loader must not bring back. */
   private removedWhileLoading: Set<string> | undefined = new Set();
   private loaded: Promise<void> = Promise.resolve();
+  /** Adds and removals so far, and their number when the last snapshot was taken. */
+  private changes = 0;
+  private changesSnapshotted = -1;
+  private saving: Promise<number | undefined> = Promise.resolve(undefined);
+  private snapshotTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly disk: DiskStore,
@@ -116,12 +123,16 @@ export class EntryIndex implements EntryTtlView {
   add(entry: IndexedEntry): void {
     this.entries.set(entry.id, entry);
     this.bytes += entry.sidecar.size;
+    this.changes++;
   }
 
   /** Takes the entry with `id` out of the index; a load still running will not bring it back. */
   remove(id: string): void {
     const entry = this.entries.get(id);
-    if (entry && this.entries.delete(id)) this.bytes -= entry.sidecar.size;
+    if (entry && this.entries.delete(id)) {
+      this.bytes -= entry.sidecar.size;
+      this.changes++;
+    }
     this.removedWhileLoading?.add(id);
   }
 
@@ -195,14 +206,108 @@ export class EntryIndex implements EntryTtlView {
     return { page, nextPageToken };
   }
 
+  /**
+   * Writes the index snapshot (index-snapshot.ts) once the index is ready: always when `force`
+   * (shutdown), else only if entries came or went since the last one. Snapshots never overlap.
+   * Resolves to the entries written, undefined when none was written.
+   */
+  saveSnapshot(force: boolean): Promise<number | undefined> {
+    const run = async (): Promise<number | undefined> => {
+      if (this.state !== 'ready' || (!force && this.changes === this.changesSnapshotted)) {
+        return undefined;
+      }
+      const changes = this.changes;
+      const takenAtMs = this.disk.changesSettledBefore();
+      const count = await writeSnapshot(this.disk.root, takenAtMs, this.idsInShardOrder(), (id) =>
+        this.entries.get(id),
+      );
+      this.changesSnapshotted = changes;
+      return count;
+    };
+    this.saving = this.saving.catch(() => undefined).then(run);
+    return this.saving;
+  }
+
+  /** Saves a snapshot every `intervalMs` in which entries came or went (0: never). */
+  startSnapshots(intervalMs: number): void {
+    if (intervalMs <= 0) return;
+    this.snapshotTimer = setInterval(() => {
+      const started = Date.now();
+      this.saveSnapshot(false).then(
+        (entries) => {
+          if (entries !== undefined) {
+            this.logger.debug('index snapshot saved', { entries, ms: Date.now() - started });
+          }
+        },
+        (error: unknown) => this.logger.warn('index snapshot not saved', { error }),
+      );
+    }, intervalMs);
+    this.snapshotTimer.unref();
+  }
+
+  /** Stops the periodic snapshots and waits for one being written. */
+  async stopSnapshots(): Promise<void> {
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    this.snapshotTimer = undefined;
+    await this.saving.catch(() => undefined);
+  }
+
+  /** Ids grouped by shard (their first two hex digits), shards in order, as the loader reads. */
+  private *idsInShardOrder(): Generator<string> {
+    const shards = new Map<string, string[]>();
+    for (const id of this.entries.keys()) {
+      const shard = id.slice(0, 2);
+      let ids = shards.get(shard);
+      if (!ids) shards.set(shard, (ids = []));
+      ids.push(id);
+    }
+    for (const shard of [...shards.keys()].sort()) yield* shards.get(shard)!;
+  }
+
+  /** The snapshot to start from, or undefined (none, or unusable: said once, at warn). */
+  private openSnapshot(): SnapshotReader | undefined {
+    const file = path.join(this.disk.root, SNAPSHOT_FILE);
+    try {
+      return new SnapshotReader(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const why = error instanceof UnusableSnapshot ? error.message : String(error);
+      this.logger.warn('index snapshot ignored; every sidecar is read instead', { file, why });
+      return undefined;
+    }
+  }
+
   private async load(): Promise<void> {
     const started = Date.now();
     const root = this.disk.root;
+    const snapshot = this.openSnapshot();
     try {
-      const { loaded, problems } = await this.disk.loadAll(({ id, sidecar }) => {
+      let reading = !!snapshot;
+      const known: KnownEntries | undefined = snapshot && {
+        takenAtMs: snapshot.takenAtMs,
+        nextOfShard: (shard) => {
+          if (!reading) return undefined;
+          try {
+            return snapshot.nextOfShard(shard);
+          } catch (error) {
+            // Its CRC32C held, so a bad record is a writer's bug: what is left is read the slow way.
+            reading = false;
+            this.logger.warn('index snapshot ignored from here on; the sidecars are read', {
+              error,
+            });
+            return undefined;
+          }
+        },
+      };
+      const {
+        loaded,
+        known: fromSnapshot,
+        problems,
+      } = await this.disk.loadAll((entry) => {
+        const { id, sidecar } = entry;
         if (this.entries.has(id) || this.removedWhileLoading?.has(id)) return;
-        this.add({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
-      });
+        this.add({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
+      }, known);
       for (const problem of problems) {
         this.logger.warn('unusable entry file removed at start-up', {
           file: problem.file,
@@ -212,6 +317,7 @@ export class EntryIndex implements EntryTtlView {
       this.state = 'ready';
       this.logger.info('cache index loaded', {
         entries: loaded,
+        fromSnapshot,
         bytes: this.bytes,
         ms: Date.now() - started,
         root,
@@ -221,6 +327,7 @@ export class EntryIndex implements EntryTtlView {
       this.logger.error('cache index could not be loaded', { root, error });
       throw error;
     } finally {
+      snapshot?.close();
       this.removedWhileLoading = undefined;
     }
   }

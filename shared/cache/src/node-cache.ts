@@ -69,7 +69,14 @@ export interface NodeCacheOptions {
   limits?: CapacityLimits;
   /** Told about every entry removal (metrics). */
   observer?: CacheObserver;
+  /**
+   * How often the index snapshot is saved while entries come and go (default 5 min; 0: only at
+   * close). A crash reads the sidecars of what changed since the last one (index-snapshot.ts).
+   */
+  snapshotIntervalMs?: number;
 }
+
+const DEFAULT_SNAPSHOT_INTERVAL_MS = 5 * 60_000;
 
 /** Longest a read's TTL touch may be coalesced into the previous one of the same entry. */
 const TOUCH_COALESCE_MAX_MS = 1000;
@@ -135,6 +142,12 @@ export class NodeCache {
     const cache = new NodeCache(options);
     await cache.disk.init();
     cache.index.startLoading();
+    cache.index
+      .whenReady()
+      .then(() =>
+        cache.index.startSnapshots(options.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS),
+      )
+      .catch(() => undefined);
     return cache;
   }
 
@@ -395,9 +408,22 @@ export class NodeCache {
     return { entries, bytes };
   }
 
-  /** Sends pending touches; waits for the index load so no file is read after close. */
+  /**
+   * Sends pending touches and saves the index snapshot; waits for the index load so no file is
+   * read after close.
+   */
   async close(): Promise<void> {
     await this.index.whenReady().catch(() => undefined);
+    await this.index.stopSnapshots();
+    const started = Date.now();
+    try {
+      const entries = await this.index.saveSnapshot(true);
+      if (entries !== undefined) {
+        this.logger.info('index snapshot saved', { entries, ms: Date.now() - started });
+      }
+    } catch (error) {
+      this.logger.warn('index snapshot not saved; the next start reads every sidecar', { error });
+    }
     await this.touches.flush();
     await this.openFiles.closeAll();
   }
