@@ -1,18 +1,17 @@
 /**
- * The node's in-memory index of its entries: id -> sidecar and last access, and the bytes they
- * hold, rebuilt from the sidecars on disk at start-up. The load runs in the background; until it
- * is complete a look-up of an id not indexed yet reads that entry's sidecar directly (and indexes
- * it), so reads are served at once, and an entry removed meanwhile is never brought back by it.
- * Owns: the map, the byte count, the load and its state. Never: removing files, the metadata
- * store, locking (NodeCache calls it under the entry's lock).
+ * The node's in-memory index of its entries (what each sidecar says, last access, what Redis last
+ * said of its TTL) and the bytes they hold, rebuilt at start-up from the index snapshot and the
+ * sidecars it cannot vouch for. The load runs in the background; until it is complete a look-up
+ * of an id not indexed yet reads that entry's sidecar directly (and indexes it), so reads are
+ * served at once, and an entry removed meanwhile is never brought back by it.
+ * Owns: the index (its storage is EntryTable), the byte count, the load, the snapshots and their
+ * schedule. Never: removing files, the metadata store, locking (NodeCache calls it under the
+ * entry's lock).
  *
- * What an entry costs here (V8 heap, 20,000 small entries with ~70-byte keys, measured by
- * keeping parts of what the load produces, 2026-12-03): the map slot and the 64-hex id ~180 B, the
- * key ~80 B, this record and its sidecar object with their numbers ~200 B, the checkpoint id
- * array ~55 B, the block CRC view ~100 B (its bytes sit in a shared slab, see sidecar.ts): ~620 B,
- * against a target of 300 B (issue #16). What would get there: numbers in columns (typed arrays)
- * instead of an object per entry, a shorter map key than the hex id, block CRCs read from the
- * sidecar when a read needs them.
+ * Entries are handed out as EntryRef: a view of one slot of the table, not an object kept per
+ * entry (what an entry costs: entry-table.ts). A ref outlives its entry: once the entry is removed
+ * its setters do nothing and its getters give what it last held, so a ref is compared with
+ * `sameEntry`, never with `===`.
  */
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
@@ -22,16 +21,9 @@ import type { DiskStore, KnownEntries } from './disk-store';
 import { SNAPSHOT_FILE, SnapshotReader, UnusableSnapshot, writeSnapshot } from './index-snapshot';
 import type { EntryMetadata } from './metadata-store';
 import type { Sidecar } from './sidecar';
+import { EntryRef, EntryTable, sameEntry, type IndexedEntry } from './entry-table';
 
-export interface IndexedEntry {
-  id: string;
-  sidecar: Sidecar;
-  lastAccessMs: number;
-  /** When the last read or stat queued a TTL touch of this entry (see NodeCache.touchLater). */
-  touchQueuedMs?: number;
-  /** Until when Redis last said the TTL key lives (reconcile's PTTL), ms since the epoch. */
-  ttlKnownUntilMs?: number;
-}
+export type { IndexedEntry } from './entry-table';
 
 /**
  * What reconcile needs of the index to check only entries whose TTL key may be gone by now.
@@ -50,14 +42,10 @@ export interface EntryTtlView {
   readonly size: number;
 }
 
-/** The earliest time the entry's TTL key may expire without this agent deleting it. */
-export function ttlDueMs(entry: IndexedEntry): number {
-  const touched = Math.min(entry.lastAccessMs, entry.touchQueuedMs ?? entry.lastAccessMs);
-  return Math.max(entry.ttlKnownUntilMs ?? 0, touched + entry.sidecar.ttlMs);
-}
+export { sameEntry };
 
 export class EntryIndex implements EntryTtlView {
-  private readonly entries = new Map<string, IndexedEntry>();
+  private readonly table = new EntryTable();
   private bytes = 0;
   private state: IndexState = 'loading';
   /** Ids removed while the index was loading, which the loader must not bring back. */
@@ -92,8 +80,15 @@ export class EntryIndex implements EntryTtlView {
   }
 
   /** The indexed entry, without looking at the disk. */
-  get(id: string): IndexedEntry | undefined {
-    return this.entries.get(id);
+  get(id: string): EntryRef | undefined {
+    const slot = this.table.slotOf(id);
+    return slot < 0 ? undefined : this.refOf(slot, id);
+  }
+
+  /** Whether `entry` is still in the index (not removed, not replaced by a newer write). */
+  isCurrent(entry: IndexedEntry): boolean {
+    const now = this.get(entry.id);
+    return !!now && sameEntry(now, entry);
   }
 
   /**
@@ -101,7 +96,7 @@ export class EntryIndex implements EntryTtlView {
    * (which then joins the index).
    */
   async lookup(id: string): Promise<IndexedEntry | undefined> {
-    const indexed = this.entries.get(id);
+    const indexed = this.get(id);
     if (indexed || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return indexed;
     let sidecar: Sidecar | undefined;
     try {
@@ -113,64 +108,91 @@ export class EntryIndex implements EntryTtlView {
     if (!sidecar) return undefined;
     // While the sidecar was being read the loader may have added it, or finished, or the entry
     // may have been removed (its files deleted): a copy read before the removal must not return.
-    const loaded = this.entries.get(id);
+    const loaded = this.get(id);
     if (loaded || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return loaded;
-    const entry: IndexedEntry = { id, sidecar, lastAccessMs: sidecar.createdAtMs };
-    this.add(entry);
-    return entry;
+    return this.add({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
   }
 
-  add(entry: IndexedEntry): void {
-    this.entries.set(entry.id, entry);
-    this.bytes += entry.sidecar.size;
+  /** Indexes `entry` (copied into the table) and returns it as the index holds it. */
+  add(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): EntryRef {
+    const { id, sidecar: s } = entry;
+    const t = this.table;
+    const old = t.slotOf(id);
+    if (old >= 0) this.removeSlot(old);
+    const slot = t.insert(id, s.key);
+    t.setNumbers(slot, { ...s, lastAccessMs: entry.lastAccessMs });
+    t.setJob(slot, s.jobId);
+    t.setCheckpoints(slot, s.checkpointIds);
+    t.setBlockCrcs(slot, s.blockCrcs);
+    this.bytes += s.size;
     this.changes++;
+    return this.refOf(slot, id);
   }
 
   /** Takes the entry with `id` out of the index; a load still running will not bring it back. */
   remove(id: string): void {
-    const entry = this.entries.get(id);
-    if (entry && this.entries.delete(id)) {
-      this.bytes -= entry.sidecar.size;
-      this.changes++;
-    }
+    const slot = this.table.slotOf(id);
+    if (slot >= 0) this.removeSlot(slot);
     this.removedWhileLoading?.add(id);
   }
 
   has(id: string): boolean {
-    return this.entries.has(id);
+    return this.table.slotOf(id) >= 0;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.table.count;
   }
 
-  idCursor(): IterableIterator<string> {
-    return this.entries.keys();
+  /** A live iterator over the ids, in slot order (a slot freed and reused behind it is missed). */
+  *idCursor(): Generator<string> {
+    for (let slot = 0; slot < this.table.slotLimit; slot++) {
+      if (this.table.isLive(slot)) yield this.table.idOf(slot);
+    }
   }
 
+  /**
+   * Ids of the entries whose TTL key may be gone at `nowMs`: due at the later of what Redis last
+   * said and the earlier of the last access and the last touch queued, plus the TTL.
+   */
   ttlCheckDue(nowMs: number): string[] {
+    const t = this.table;
     const due: string[] = [];
-    for (const entry of this.entries.values()) if (ttlDueMs(entry) <= nowMs) due.push(entry.id);
+    for (let slot = 0; slot < t.slotLimit; slot++) {
+      if (!t.isLive(slot)) continue;
+      const access = t.lastAccessMs[slot]!;
+      const queued = t.touchQueuedMs[slot]!;
+      const touched = Number.isNaN(queued) ? access : Math.min(access, queued);
+      if (Math.max(t.ttlKnownUntilMs[slot]!, touched + t.ttlMs[slot]!) <= nowMs) {
+        due.push(t.idOf(slot));
+      }
+    }
     return due;
   }
 
   noteTtlUntil(id: string, untilMs: number): void {
-    const entry = this.entries.get(id);
-    if (entry) entry.ttlKnownUntilMs = Math.max(entry.ttlKnownUntilMs ?? 0, untilMs);
+    const slot = this.table.slotOf(id);
+    if (slot >= 0) {
+      const known = this.table.ttlKnownUntilMs;
+      known[slot] = Math.max(known[slot]!, untilMs);
+    }
   }
 
-  values(): IterableIterator<IndexedEntry> {
-    return this.entries.values();
+  /** Every entry, lazily (each is a ref built as it is reached). */
+  *values(): Generator<EntryRef> {
+    for (let slot = 0; slot < this.table.slotLimit; slot++) {
+      if (this.table.isLive(slot)) yield this.refOf(slot, this.table.idOf(slot));
+    }
   }
 
   /** Ids of the entries in the index (a snapshot). */
   ids(): string[] {
-    return [...this.entries.keys()];
+    return [...this.idCursor()];
   }
 
   /** Entries and bytes held. */
   usage(): { entries: number; bytes: number } {
-    return { entries: this.entries.size, bytes: this.bytes };
+    return { entries: this.table.count, bytes: this.bytes };
   }
 
   /**
@@ -188,22 +210,35 @@ export class EntryIndex implements EntryTtlView {
         );
       }
     }
-    const matching = [...this.entries.values()]
-      .filter(
-        (e) =>
-          (!query.jobId || e.sidecar.jobId === query.jobId) &&
-          (query.checkpointId === undefined ||
-            e.sidecar.checkpointIds.includes(query.checkpointId)) &&
-          (after === undefined || e.sidecar.key > after),
-      )
-      .sort((a, b) => (a.sidecar.key < b.sidecar.key ? -1 : a.sidecar.key > b.sidecar.key ? 1 : 0));
-    const page = matching.slice(0, pageSize);
+    const t = this.table;
+    const matching: number[] = [];
+    for (let slot = 0; slot < t.slotLimit; slot++) {
+      const key = t.keys[slot];
+      if (key === undefined || (after !== undefined && key <= after)) continue;
+      if (query.jobId && t.jobOf(slot) !== query.jobId) continue;
+      if (query.checkpointId !== undefined && !t.checkpointsOf(slot).includes(query.checkpointId)) {
+        continue;
+      }
+      matching.push(slot);
+    }
+    matching.sort((a, b) => (t.keys[a]! < t.keys[b]! ? -1 : t.keys[a]! > t.keys[b]! ? 1 : 0));
+    const page = matching.slice(0, pageSize).map((slot) => this.refOf(slot, t.idOf(slot)));
     const last = page[page.length - 1];
     const nextPageToken =
       matching.length > pageSize && last
         ? Buffer.from(last.sidecar.key, 'utf8').toString('base64url')
         : '';
     return { page, nextPageToken };
+  }
+
+  private refOf(slot: number, id: string): EntryRef {
+    return new EntryRef(this.table, id, slot, this.table.generation[slot]!);
+  }
+
+  private removeSlot(slot: number): void {
+    this.bytes -= this.table.size[slot]!;
+    this.table.delete(slot);
+    this.changes++;
   }
 
   /**
@@ -219,7 +254,7 @@ export class EntryIndex implements EntryTtlView {
       const changes = this.changes;
       const takenAtMs = this.disk.changesSettledBefore();
       const count = await writeSnapshot(this.disk.root, takenAtMs, this.idsInShardOrder(), (id) =>
-        this.entries.get(id),
+        this.get(id),
       );
       this.changesSnapshotted = changes;
       return count;
@@ -255,7 +290,7 @@ export class EntryIndex implements EntryTtlView {
   /** Ids grouped by shard (their first two hex digits), shards in order, as the loader reads. */
   private *idsInShardOrder(): Generator<string> {
     const shards = new Map<string, string[]>();
-    for (const id of this.entries.keys()) {
+    for (const id of this.idCursor()) {
       const shard = id.slice(0, 2);
       let ids = shards.get(shard);
       if (!ids) shards.set(shard, (ids = []));
@@ -305,7 +340,7 @@ export class EntryIndex implements EntryTtlView {
         problems,
       } = await this.disk.loadAll((entry) => {
         const { id, sidecar } = entry;
-        if (this.entries.has(id) || this.removedWhileLoading?.has(id)) return;
+        if (this.has(id) || this.removedWhileLoading?.has(id)) return;
         this.add({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
       }, known);
       for (const problem of problems) {
