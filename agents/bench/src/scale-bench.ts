@@ -162,6 +162,16 @@ export class ScaleBench {
     d('scale.write_per_s', 'small writes (4 KiB, 32 at a time, Unix socket)', 'entries/s');
     d('scale.load_cold_per_s', 'index load without a snapshot (every sidecar read)', 'entries/s');
     d('scale.load_per_s', 'index load at restart after a clean stop (index snapshot)', 'entries/s');
+    d(
+      'scale.load_cold_per_cpu_s',
+      'index load without a snapshot, per CPU second of the agent',
+      'entries/s',
+    );
+    d(
+      'scale.load_per_cpu_s',
+      'index load from the snapshot, per CPU second of the agent',
+      'entries/s',
+    );
     d('scale.steady_rss_mb', 'agent RSS in steady state', 'MB');
     d('scale.steady_b_per_entry', 'agent RSS per entry (over an empty agent)', 'B/entry');
     d('scale.reconcile_ops_per_entry_hour', 'reconcile Redis commands per entry', 'ops/entry/h');
@@ -225,10 +235,16 @@ export class ScaleBench {
     const loadPeak = (await new RssSampler(agent.pid).stop()).kernelPeak;
     const loadMs = Math.max(1, Number(loaded.ms));
     this.results.record(rateId, 0, (Number(loaded.entries) / loadMs) * 1000);
+    const cpuMs = Math.max(1, Number(loaded.cpuMs));
+    this.results.record(
+      `${rateId.replace(/_per_s$/, '')}_per_cpu_s`,
+      0,
+      (Number(loaded.entries) / cpuMs) * 1000,
+    );
     this.results.record(peakId, 0, loadPeak / MB);
     this.say(
       `  index of ${String(loaded.entries)} entries (${String(loaded.fromSnapshot)} from the ` +
-        `snapshot) loaded in ${loadMs} ms ` +
+        `snapshot) loaded in ${loadMs} ms (${String(loaded.cpuMs)} ms of CPU) ` +
         `(${((performance.now() - started) / 1000).toFixed(1)} s after spawn), peak RSS ${(loadPeak / MB).toFixed(0)} MB`,
     );
     return agent;

@@ -34,14 +34,13 @@ export interface IndexedEntry {
   ttlKnownUntilMs?: number;
 }
 
-/** The numbers an entry carries besides its key, job and checkpoints. */
+/** The numbers an entry carries besides its key, job and checkpoints (a Sidecar has them). */
 export interface EntryNumbers {
   size: number;
   crc32c: number;
   createdAtMs: number;
   ttlMs: number;
   blockSize: number;
-  lastAccessMs: number;
 }
 
 export class EntryTable {
@@ -160,13 +159,13 @@ export class EntryTable {
     this.live--;
   }
 
-  setNumbers(slot: number, n: EntryNumbers): void {
+  setNumbers(slot: number, n: EntryNumbers, lastAccessMs: number): void {
     this.size[slot] = n.size;
     this.crc32c[slot] = n.crc32c;
     this.createdAtMs[slot] = n.createdAtMs;
     this.ttlMs[slot] = n.ttlMs;
     this.blockSize[slot] = n.blockSize;
-    this.lastAccessMs[slot] = n.lastAccessMs;
+    this.lastAccessMs[slot] = lastAccessMs;
   }
 
   jobOf(slot: number): string {

@@ -40,26 +40,32 @@ describe('EntryTable', function () {
   it('keeps checkpoint lists, job ids and block checksums per slot', function () {
     const table = new EntryTable();
     const a = table.insert(idOf(1), 'a');
-    table.setNumbers(a, {
-      size: 200_000,
-      crc32c: 7,
-      createdAtMs: 1,
-      ttlMs: 2,
-      blockSize: 65536,
-      lastAccessMs: 3,
-    });
+    table.setNumbers(
+      a,
+      {
+        size: 200_000,
+        crc32c: 7,
+        createdAtMs: 1,
+        ttlMs: 2,
+        blockSize: 65536,
+      },
+      3,
+    );
     table.setJob(a, 'job-a');
     table.setCheckpoints(a, [3, 5]);
     table.setBlockCrcs(a, Uint32Array.of(1, 2, 3, 4));
     const b = table.insert(idOf(2), 'b');
-    table.setNumbers(b, {
-      size: 10,
-      crc32c: 9,
-      createdAtMs: 1,
-      ttlMs: 2,
-      blockSize: 65536,
-      lastAccessMs: 3,
-    });
+    table.setNumbers(
+      b,
+      {
+        size: 10,
+        crc32c: 9,
+        createdAtMs: 1,
+        ttlMs: 2,
+        blockSize: 65536,
+      },
+      3,
+    );
     table.setJob(b, 'job-a');
     table.setCheckpoints(b, [4]);
     table.setBlockCrcs(b, Uint32Array.of(9));
