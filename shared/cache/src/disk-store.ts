@@ -188,10 +188,16 @@ export class DiskStore {
   ): Promise<LoadCounts> {
     const counts: LoadCounts = { loaded: 0, known: 0, problems: [] };
     let sliceStart = performance.now();
-    const pause = async (): Promise<void> => {
-      if (performance.now() - sliceStart <= LOAD_SLICE_MS) return;
-      await yieldToEventLoop();
-      sliceStart = performance.now();
+    let sinceCheck = 0;
+    /** A promise to await when the slice is over, else undefined (no await: no microtask turn). */
+    const pause = (): Promise<void> | undefined => {
+      // The clock is read every 32 files: a snapshot record costs less than reading it.
+      if (++sinceCheck < 32) return undefined;
+      sinceCheck = 0;
+      if (performance.now() - sliceStart <= LOAD_SLICE_MS) return undefined;
+      return yieldToEventLoop().then(() => {
+        sliceStart = performance.now();
+      });
     };
     const shards = (await fs.readdir(this.entriesDir)).sort();
     for (const shard of shards) {
@@ -201,7 +207,8 @@ export class DiskStore {
         const before = known.takenAtMs - FILE_TIME_SLACK_MS;
         const quiet = olderThan(statSync(dir, { throwIfNoEntry: false }), before);
         for (let entry = known.nextOfShard(shard); entry; entry = known.nextOfShard(shard)) {
-          await pause();
+          const paused = pause();
+          if (paused) await paused;
           const meta = entry.id + SIDECAR_SUFFIX;
           if (!names.has(meta) || !names.has(entry.id)) continue;
           if (
@@ -218,7 +225,8 @@ export class DiskStore {
         }
       }
       for (const name of names) {
-        await pause();
+        const paused = pause();
+        if (paused) await paused;
         const id = name.endsWith(SIDECAR_SUFFIX) ? name.slice(0, -SIDECAR_SUFFIX.length) : name;
         if (!ID_PATTERN.test(id)) {
           counts.problems.push({

@@ -115,10 +115,15 @@ export class EntryIndex implements EntryTtlView {
 
   /** Indexes `entry` (copied into the table) and returns it as the index holds it. */
   add(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): EntryRef {
+    const old = this.table.slotOf(entry.id);
+    if (old >= 0) this.removeSlot(old);
+    return this.refOf(this.insert(entry), entry.id);
+  }
+
+  /** Puts `entry`, which is not indexed, into a new slot. */
+  private insert(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): number {
     const { id, sidecar: s } = entry;
     const t = this.table;
-    const old = t.slotOf(id);
-    if (old >= 0) this.removeSlot(old);
     const slot = t.insert(id, s.key);
     t.setNumbers(slot, s, entry.lastAccessMs);
     t.setJob(slot, s.jobId);
@@ -126,7 +131,7 @@ export class EntryIndex implements EntryTtlView {
     t.setBlockCrcs(slot, s.blockCrcs);
     this.bytes += s.size;
     this.changes++;
-    return this.refOf(slot, id);
+    return slot;
   }
 
   /** Takes the entry with `id` out of the index; a load still running will not bring it back. */
@@ -343,7 +348,7 @@ export class EntryIndex implements EntryTtlView {
       } = await this.disk.loadAll((entry) => {
         const { id, sidecar } = entry;
         if (this.has(id) || this.removedWhileLoading?.has(id)) return;
-        this.add({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
+        this.insert({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
       }, known);
       for (const problem of problems) {
         this.logger.warn('unusable entry file removed at start-up', {
