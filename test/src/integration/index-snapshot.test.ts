@@ -4,17 +4,23 @@
  * (entries added, removed, rewritten or written again with another block size after it),
  * damaged, truncated, of another version or missing never puts a wrong entry in the index: what
  * it cannot vouch for is read from the sidecars. Real files in a temp dir, an in-memory metadata
- * store (no Redis is needed for the index).
+ * store (no Redis is needed for the index); then the same through real agent processes stopped
+ * with SIGTERM and killed with SIGKILL.
  */
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { expect } from 'chai';
 import { entryIdOf, NodeCache } from '@checkpoint-cache/cache';
+import { CheckpointCacheClient } from '@checkpoint-cache/client';
 import type { LogMeta, Logger } from '@checkpoint-cache/logger';
+import { startAgentProcess, type AgentProcess } from '../helpers/agent-process';
 import { MemoryMetadataStore } from '../helpers/memory-metadata-store';
 import { putEntry, readEntryBytes } from '../helpers/node-cache';
+import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { waitUntil } from '../helpers/wait-until';
 
 interface LogRecord extends LogMeta {
   level: string;
@@ -218,5 +224,95 @@ describe('index snapshot', function () {
     expect(records.filter((r) => r.level === 'warn')).to.deep.equal([]);
     expect(await readEntryBytes(again, 'crash/3')).to.have.length(data(3).length);
     await c.close(); // the "crashed" one's handles, once the new one has loaded
+  });
+});
+
+describe('index snapshot with a real agent process', function () {
+  this.timeout(120_000);
+  let redis: RedisServerHandle;
+  let cacheDir: string;
+  let agent: AgentProcess | undefined;
+
+  before(async function () {
+    redis = await startRedisServer();
+  });
+  after(async function () {
+    await agent?.stop();
+    await redis?.stop();
+    if (cacheDir) await removeTempDir(cacheDir);
+  });
+
+  const start = (): Promise<AgentProcess> =>
+    startAgentProcess({
+      nodeId: 'snap-agent',
+      redisUrl: redis.url,
+      redisPrefix: 'ckc-snap',
+      listen: '127.0.0.1:0',
+      cacheDir,
+    });
+
+  /** The agent's "cache index loaded" log record, once it is there. */
+  async function loadRecord(a: AgentProcess): Promise<Record<string, unknown>> {
+    let found: Record<string, unknown> | undefined;
+    await waitUntil(
+      () => {
+        for (const line of a.log.split('\n')) {
+          if (!line.includes('"cache index loaded"')) continue;
+          found = JSON.parse(line) as Record<string, unknown>;
+        }
+        return found !== undefined;
+      },
+      { message: 'the agent logged its index load' },
+    );
+    return found!;
+  }
+
+  async function readBack(a: AgentProcess, key: string): Promise<Buffer> {
+    const client = new CheckpointCacheClient({ agent: `unix:${a.socketPath}` });
+    try {
+      return await buffer(client.read(key));
+    } finally {
+      client.close();
+    }
+  }
+
+  it('a stop saves it, the restart loads from it, and a kill -9 after a write loses nothing', async function () {
+    cacheDir = await makeTempDir('ckc-snap-agent-');
+    agent = await start();
+    const entries = new Map<string, Buffer>();
+    const client = new CheckpointCacheClient({ agent: `unix:${agent.socketPath}` });
+    try {
+      for (let i = 0; i < 10; i++) {
+        const key = `ckc-test://snap/chk-1/f-${i}`;
+        entries.set(key, data(i));
+        await client.write(key, entries.get(key)!, { jobId: 'snap', checkpointId: 1 });
+      }
+    } finally {
+      client.close();
+    }
+    await letFilesAge();
+    await agent.stop(); // SIGTERM: a clean stop writes the snapshot
+    await fs.access(path.join(cacheDir, 'index.snapshot'));
+
+    agent = await start();
+    expect(await loadRecord(agent)).to.include({ entries: 10, fromSnapshot: 10 });
+    for (const [key, bytes] of entries) expect(await readBack(agent, key)).to.deep.equal(bytes);
+
+    // Written after the snapshot, then a crash: no new snapshot, the entry's sidecar is read.
+    const late = 'ckc-test://snap/chk-2/late';
+    const lateClient = new CheckpointCacheClient({ agent: `unix:${agent.socketPath}` });
+    try {
+      await lateClient.write(late, data(42), { jobId: 'snap', checkpointId: 2 });
+    } finally {
+      lateClient.close();
+    }
+    await agent.kill();
+
+    agent = await start();
+    const loaded = await loadRecord(agent);
+    expect(loaded).to.include({ entries: 11 });
+    expect(loaded.fromSnapshot).to.be.at.most(10);
+    expect(await readBack(agent, late)).to.have.length(data(42).length);
+    for (const [key, bytes] of entries) expect(await readBack(agent, key)).to.deep.equal(bytes);
   });
 });
