@@ -28,6 +28,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  type Stats,
   writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
@@ -41,6 +42,11 @@ const ID_PATTERN = /^[0-9a-f]{64}$/;
 const fsyncFd = promisify(fsync);
 /** Longest stretch the index load keeps the event loop (see loadAll). */
 const LOAD_SLICE_MS = 10;
+/**
+ * A file time this close to a snapshot's time or later counts as changed after it: file times
+ * come from a coarse kernel clock (and some file systems keep whole seconds only).
+ */
+const FILE_TIME_SLACK_MS = 2_000;
 
 export interface TempFile {
   path: string;
@@ -59,6 +65,20 @@ export interface LoadedEntry {
   sidecar: Sidecar;
 }
 
+/** Entries an index snapshot says were on disk at `takenAtMs` (see index-snapshot.ts). */
+export interface KnownEntries {
+  readonly takenAtMs: number;
+  /** The next known entry of `shard` (2 hex), in any order; undefined when there are no more. */
+  nextOfShard(shard: string): (LoadedEntry & { lastAccessMs: number }) | undefined;
+}
+
+export interface LoadCounts {
+  loaded: number;
+  /** Of `loaded`, taken from the snapshot without reading their sidecars. */
+  known: number;
+  problems: LoadProblem[];
+}
+
 export interface LoadProblem {
   file: string;
   error: unknown;
@@ -69,6 +89,8 @@ export class DiskStore {
   readonly tmpDir: string;
   /** Shard directories made (or found) by this process: publish needs no mkdir for them. */
   private readonly knownDirs = new Set<string>();
+  /** Start times of sidecar rewrites under way (see changesSettledBefore). */
+  private readonly rewrites = new Map<symbol, number>();
 
   constructor(readonly root: string) {
     this.entriesDir = path.join(root, 'entries');
@@ -209,6 +231,27 @@ export class DiskStore {
 
   /** Atomically replaces an existing entry's sidecar. */
   async rewriteSidecar(id: string, sidecar: Sidecar): Promise<void> {
+    const token = Symbol(id);
+    this.rewrites.set(token, Date.now());
+    try {
+      await this.rewriteSidecarFile(id, sidecar);
+    } finally {
+      this.rewrites.delete(token);
+    }
+  }
+
+  /**
+   * A time before which every sidecar rewrite that has returned began: now, or the start of the
+   * oldest one still under way (its caller updates the index only after it returns). An index
+   * snapshot taken now reflects every sidecar whose file time is before it.
+   */
+  changesSettledBefore(): number {
+    let oldest = Date.now();
+    for (const started of this.rewrites.values()) oldest = Math.min(oldest, started);
+    return oldest;
+  }
+
+  private async rewriteSidecarFile(id: string, sidecar: Sidecar): Promise<void> {
     const sidecarTemp = await this.stageSidecar(sidecar);
     try {
       await fs.rename(sidecarTemp, this.sidecarPath(id));
@@ -238,9 +281,16 @@ export class DiskStore {
   }
 
   /**
-   * Reads every sidecar, handing each good entry to `onEntry` as soon as it is read. Data files
+   * Finds every entry, handing each good one to `onEntry` as soon as it is found. Data files
    * without a sidecar (an interrupted publish or removal) are deleted; unreadable sidecars are
    * deleted with their data and reported.
+   *
+   * With `known` (an index snapshot), an entry the snapshot lists is taken from it without reading
+   * its sidecar when both its files are in the directory listing and neither can have changed
+   * since the snapshot: its shard directory has not changed since (a publish, rewrite or removal
+   * renames or unlinks in it), or else its sidecar's own times are older. Anything else (not in
+   * the snapshot, a newer sidecar) is read the slow way; a snapshot entry whose files are gone is
+   * dropped. Data sizes are not checked on that path: a read checks every block anyway.
    *
    * Sidecars are read and data files stat'ed with synchronous calls, in slices of at most
    * LOAD_SLICE_MS with a yield to the event loop between them: a promise per file costs more than
@@ -248,22 +298,56 @@ export class DiskStore {
    * the slices keep reads served while the index loads.
    */
   async loadAll(
-    onEntry: (entry: LoadedEntry) => void,
-  ): Promise<{ loaded: number; problems: LoadProblem[] }> {
-    let loaded = 0;
-    const problems: LoadProblem[] = [];
+    onEntry: (entry: LoadedEntry & { lastAccessMs?: number }) => void,
+    known?: KnownEntries,
+  ): Promise<LoadCounts> {
+    const counts: LoadCounts = { loaded: 0, known: 0, problems: [] };
     let sliceStart = performance.now();
-    for (const shard of await fs.readdir(this.entriesDir)) {
+    let sinceCheck = 0;
+    /** A promise to await when the slice is over, else undefined (no await: no microtask turn). */
+    const pause = (): Promise<void> | undefined => {
+      // The clock is read every 32 files: a snapshot record costs less than reading it.
+      if (++sinceCheck < 32) return undefined;
+      sinceCheck = 0;
+      if (performance.now() - sliceStart <= LOAD_SLICE_MS) return undefined;
+      return yieldToEventLoop().then(() => {
+        sliceStart = performance.now();
+      });
+    };
+    const shards = (await fs.readdir(this.entriesDir)).sort();
+    for (const shard of shards) {
       const dir = path.join(this.entriesDir, shard);
       const names = new Set(await fs.readdir(dir).catch(() => [] as string[]));
-      for (const name of names) {
-        if (performance.now() - sliceStart > LOAD_SLICE_MS) {
-          await yieldToEventLoop();
-          sliceStart = performance.now();
+      if (known) {
+        const before = known.takenAtMs - FILE_TIME_SLACK_MS;
+        const quiet = olderThan(statSync(dir, { throwIfNoEntry: false }), before);
+        for (let entry = known.nextOfShard(shard); entry; entry = known.nextOfShard(shard)) {
+          const paused = pause();
+          if (paused) await paused;
+          const meta = entry.id + SIDECAR_SUFFIX;
+          if (!names.has(meta) || !names.has(entry.id)) continue;
+          if (
+            !quiet &&
+            !olderThan(statSync(path.join(dir, meta), { throwIfNoEntry: false }), before)
+          ) {
+            continue;
+          }
+          names.delete(meta);
+          names.delete(entry.id);
+          onEntry(entry);
+          counts.loaded++;
+          counts.known++;
         }
+      }
+      for (const name of names) {
+        const paused = pause();
+        if (paused) await paused;
         const id = name.endsWith(SIDECAR_SUFFIX) ? name.slice(0, -SIDECAR_SUFFIX.length) : name;
         if (!ID_PATTERN.test(id)) {
-          problems.push({ file: path.join(dir, name), error: new Error('not an entry file') });
+          counts.problems.push({
+            file: path.join(dir, name),
+            error: new Error('not an entry file'),
+          });
           continue;
         }
         if (name === id) {
@@ -276,20 +360,20 @@ export class DiskStore {
           const size = statSync(path.join(dir, id)).size;
           if (size === sidecar.size) {
             onEntry({ id, sidecar });
-            loaded++;
+            counts.loaded++;
             continue;
           }
-          problems.push({
+          counts.problems.push({
             file,
             error: new Error(`data is ${size} bytes, sidecar says ${sidecar.size}`),
           });
         } catch (error) {
-          problems.push({ file, error });
+          counts.problems.push({ file, error });
         }
         await this.remove(id);
       }
     }
-    return { loaded, problems };
+    return counts;
   }
 }
 
@@ -299,6 +383,11 @@ function checkedSidecar(id: string, raw: Buffer, file: string): Sidecar {
   const problem = sidecarProblem(id, sidecar);
   if (problem) throw new CacheError(ErrorCode.DataLoss, `sidecar ${file} is unusable: ${problem}`);
   return sidecar;
+}
+
+/** True when the file's content and name were last changed before `ms` (false if it is gone). */
+function olderThan(stats: Stats | undefined, ms: number): boolean {
+  return !!stats && stats.mtimeMs < ms && stats.ctimeMs < ms;
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -1,35 +1,29 @@
 /**
- * The node's in-memory index of its entries: id -> sidecar and last access, and the bytes they
- * hold, rebuilt from the sidecars on disk at start-up. The load runs in the background; until it
- * is complete a look-up of an id not indexed yet reads that entry's sidecar directly (and indexes
- * it), so reads are served at once, and an entry removed meanwhile is never brought back by it.
- * Owns: the map, the byte count, the load and its state. Never: removing files, the metadata
- * store, locking (NodeCache calls it under the entry's lock).
+ * The node's in-memory index of its entries (what each sidecar says, last access, what Redis last
+ * said of its TTL) and the bytes they hold, rebuilt at start-up from the index snapshot and the
+ * sidecars it cannot vouch for. The load runs in the background; until it is complete a look-up
+ * of an id not indexed yet reads that entry's sidecar directly (and indexes it), so reads are
+ * served at once, and an entry removed meanwhile is never brought back by it.
+ * Owns: the index (its storage is EntryTable), the byte count, the load, the snapshots and their
+ * schedule. Never: removing files, the metadata store, locking (NodeCache calls it under the
+ * entry's lock).
  *
- * What an entry costs here (V8 heap, 20,000 small entries with ~70-byte keys, measured by
- * keeping parts of what the load produces, 2026-12-03): the map slot and the 64-hex id ~180 B, the
- * key ~80 B, this record and its sidecar object with their numbers ~200 B, the checkpoint id
- * array ~55 B, the block CRC view ~100 B (its bytes sit in a shared slab, see sidecar.ts): ~620 B,
- * against a target of 300 B (issue #16). What would get there: numbers in columns (typed arrays)
- * instead of an object per entry, a shorter map key than the hex id, block CRCs read from the
- * sidecar when a read needs them.
+ * Entries are handed out as EntryRef: a view of one slot of the table, not an object kept per
+ * entry (what an entry costs: entry-table.ts). A ref outlives its entry: once the entry is removed
+ * its setters do nothing and its getters give what it last held, so a ref is compared with
+ * `sameEntry`, never with `===`.
  */
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
 import type { EntryInfo, IndexState, ListQuery } from './cache-types';
-import type { DiskStore } from './disk-store';
+import * as path from 'node:path';
+import type { DiskStore, KnownEntries } from './disk-store';
+import { SNAPSHOT_FILE, SnapshotReader, UnusableSnapshot, writeSnapshot } from './index-snapshot';
 import type { EntryMetadata } from './metadata-store';
 import type { Sidecar } from './sidecar';
+import { EntryRef, EntryTable, sameEntry, type IndexedEntry } from './entry-table';
 
-export interface IndexedEntry {
-  id: string;
-  sidecar: Sidecar;
-  lastAccessMs: number;
-  /** When the last read or stat queued a TTL touch of this entry (see NodeCache.touchLater). */
-  touchQueuedMs?: number;
-  /** Until when Redis last said the TTL key lives (reconcile's PTTL), ms since the epoch. */
-  ttlKnownUntilMs?: number;
-}
+export type { IndexedEntry } from './entry-table';
 
 /**
  * What reconcile needs of the index to check only entries whose TTL key may be gone by now.
@@ -48,19 +42,20 @@ export interface EntryTtlView {
   readonly size: number;
 }
 
-/** The earliest time the entry's TTL key may expire without this agent deleting it. */
-export function ttlDueMs(entry: IndexedEntry): number {
-  const touched = Math.min(entry.lastAccessMs, entry.touchQueuedMs ?? entry.lastAccessMs);
-  return Math.max(entry.ttlKnownUntilMs ?? 0, touched + entry.sidecar.ttlMs);
-}
+export { sameEntry };
 
 export class EntryIndex implements EntryTtlView {
-  private readonly entries = new Map<string, IndexedEntry>();
+  private readonly table = new EntryTable();
   private bytes = 0;
   private state: IndexState = 'loading';
   /** Ids removed while the index was loading, which the loader must not bring back. */
   private removedWhileLoading: Set<string> | undefined = new Set();
   private loaded: Promise<void> = Promise.resolve();
+  /** Adds and removals so far, and their number when the last snapshot was taken. */
+  private changes = 0;
+  private changesSnapshotted = -1;
+  private saving: Promise<number | undefined> = Promise.resolve(undefined);
+  private snapshotTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly disk: DiskStore,
@@ -85,8 +80,15 @@ export class EntryIndex implements EntryTtlView {
   }
 
   /** The indexed entry, without looking at the disk. */
-  get(id: string): IndexedEntry | undefined {
-    return this.entries.get(id);
+  get(id: string): EntryRef | undefined {
+    const slot = this.table.slotOf(id);
+    return slot < 0 ? undefined : this.refOf(slot, id);
+  }
+
+  /** Whether `entry` is still in the index (not removed, not replaced by a newer write). */
+  isCurrent(entry: IndexedEntry): boolean {
+    const now = this.get(entry.id);
+    return !!now && sameEntry(now, entry);
   }
 
   /**
@@ -94,7 +96,7 @@ export class EntryIndex implements EntryTtlView {
    * (which then joins the index).
    */
   async lookup(id: string): Promise<IndexedEntry | undefined> {
-    const indexed = this.entries.get(id);
+    const indexed = this.get(id);
     if (indexed || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return indexed;
     let sidecar: Sidecar | undefined;
     try {
@@ -106,60 +108,96 @@ export class EntryIndex implements EntryTtlView {
     if (!sidecar) return undefined;
     // While the sidecar was being read the loader may have added it, or finished, or the entry
     // may have been removed (its files deleted): a copy read before the removal must not return.
-    const loaded = this.entries.get(id);
+    const loaded = this.get(id);
     if (loaded || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return loaded;
-    const entry: IndexedEntry = { id, sidecar, lastAccessMs: sidecar.createdAtMs };
-    this.add(entry);
-    return entry;
+    return this.add({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
   }
 
-  add(entry: IndexedEntry): void {
-    this.entries.set(entry.id, entry);
-    this.bytes += entry.sidecar.size;
+  /** Indexes `entry` (copied into the table) and returns it as the index holds it. */
+  add(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): EntryRef {
+    const old = this.table.slotOf(entry.id);
+    if (old >= 0) this.removeSlot(old);
+    return this.refOf(this.insert(entry), entry.id);
+  }
+
+  /** Puts `entry`, which is not indexed, into a new slot. */
+  private insert(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): number {
+    const { id, sidecar: s } = entry;
+    const t = this.table;
+    const slot = t.insert(id, s.key);
+    t.setNumbers(slot, s, entry.lastAccessMs);
+    t.setJob(slot, s.jobId);
+    t.setCheckpoints(slot, s.checkpointIds);
+    t.setBlockCrcs(slot, s.blockCrcs);
+    this.bytes += s.size;
+    this.changes++;
+    return slot;
   }
 
   /** Takes the entry with `id` out of the index; a load still running will not bring it back. */
   remove(id: string): void {
-    const entry = this.entries.get(id);
-    if (entry && this.entries.delete(id)) this.bytes -= entry.sidecar.size;
+    const slot = this.table.slotOf(id);
+    if (slot >= 0) this.removeSlot(slot);
     this.removedWhileLoading?.add(id);
   }
 
   has(id: string): boolean {
-    return this.entries.has(id);
+    return this.table.slotOf(id) >= 0;
   }
 
   get size(): number {
-    return this.entries.size;
+    return this.table.count;
   }
 
-  idCursor(): IterableIterator<string> {
-    return this.entries.keys();
+  /** A live iterator over the ids, in slot order (a slot freed and reused behind it is missed). */
+  *idCursor(): Generator<string> {
+    for (let slot = 0; slot < this.table.slotLimit; slot++) {
+      if (this.table.isLive(slot)) yield this.table.idOf(slot);
+    }
   }
 
+  /**
+   * Ids of the entries whose TTL key may be gone at `nowMs`: due at the later of what Redis last
+   * said and the earlier of the last access and the last touch queued, plus the TTL.
+   */
   ttlCheckDue(nowMs: number): string[] {
+    const t = this.table;
     const due: string[] = [];
-    for (const entry of this.entries.values()) if (ttlDueMs(entry) <= nowMs) due.push(entry.id);
+    for (let slot = 0; slot < t.slotLimit; slot++) {
+      if (!t.isLive(slot)) continue;
+      const access = t.lastAccessMs[slot]!;
+      const queued = t.touchQueuedMs[slot]!;
+      const touched = Number.isNaN(queued) ? access : Math.min(access, queued);
+      if (Math.max(t.ttlKnownUntilMs[slot]!, touched + t.ttlMs[slot]!) <= nowMs) {
+        due.push(t.idOf(slot));
+      }
+    }
     return due;
   }
 
   noteTtlUntil(id: string, untilMs: number): void {
-    const entry = this.entries.get(id);
-    if (entry) entry.ttlKnownUntilMs = Math.max(entry.ttlKnownUntilMs ?? 0, untilMs);
+    const slot = this.table.slotOf(id);
+    if (slot >= 0) {
+      const known = this.table.ttlKnownUntilMs;
+      known[slot] = Math.max(known[slot]!, untilMs);
+    }
   }
 
-  values(): IterableIterator<IndexedEntry> {
-    return this.entries.values();
+  /** Every entry, lazily (each is a ref built as it is reached). */
+  *values(): Generator<EntryRef> {
+    for (let slot = 0; slot < this.table.slotLimit; slot++) {
+      if (this.table.isLive(slot)) yield this.refOf(slot, this.table.idOf(slot));
+    }
   }
 
   /** Ids of the entries in the index (a snapshot). */
   ids(): string[] {
-    return [...this.entries.keys()];
+    return [...this.idCursor()];
   }
 
   /** Entries and bytes held. */
   usage(): { entries: number; bytes: number } {
-    return { entries: this.entries.size, bytes: this.bytes };
+    return { entries: this.table.count, bytes: this.bytes };
   }
 
   /**
@@ -177,16 +215,19 @@ export class EntryIndex implements EntryTtlView {
         );
       }
     }
-    const matching = [...this.entries.values()]
-      .filter(
-        (e) =>
-          (!query.jobId || e.sidecar.jobId === query.jobId) &&
-          (query.checkpointId === undefined ||
-            e.sidecar.checkpointIds.includes(query.checkpointId)) &&
-          (after === undefined || e.sidecar.key > after),
-      )
-      .sort((a, b) => (a.sidecar.key < b.sidecar.key ? -1 : a.sidecar.key > b.sidecar.key ? 1 : 0));
-    const page = matching.slice(0, pageSize);
+    const t = this.table;
+    const matching: number[] = [];
+    for (let slot = 0; slot < t.slotLimit; slot++) {
+      const key = t.keys[slot];
+      if (key === undefined || (after !== undefined && key <= after)) continue;
+      if (query.jobId && t.jobOf(slot) !== query.jobId) continue;
+      if (query.checkpointId !== undefined && !t.checkpointsOf(slot).includes(query.checkpointId)) {
+        continue;
+      }
+      matching.push(slot);
+    }
+    matching.sort((a, b) => (t.keys[a]! < t.keys[b]! ? -1 : t.keys[a]! > t.keys[b]! ? 1 : 0));
+    const page = matching.slice(0, pageSize).map((slot) => this.refOf(slot, t.idOf(slot)));
     const last = page[page.length - 1];
     const nextPageToken =
       matching.length > pageSize && last
@@ -195,14 +236,120 @@ export class EntryIndex implements EntryTtlView {
     return { page, nextPageToken };
   }
 
+  private refOf(slot: number, id: string): EntryRef {
+    return new EntryRef(this.table, id, slot, this.table.generation[slot]!);
+  }
+
+  private removeSlot(slot: number): void {
+    this.bytes -= this.table.size[slot]!;
+    this.table.delete(slot);
+    this.changes++;
+  }
+
+  /**
+   * Writes the index snapshot (index-snapshot.ts) once the index is ready: always when `force`
+   * (shutdown), else only if entries came or went since the last one. Snapshots never overlap.
+   * Resolves to the entries written, undefined when none was written.
+   */
+  saveSnapshot(force: boolean): Promise<number | undefined> {
+    const run = async (): Promise<number | undefined> => {
+      if (this.state !== 'ready' || (!force && this.changes === this.changesSnapshotted)) {
+        return undefined;
+      }
+      const changes = this.changes;
+      const takenAtMs = this.disk.changesSettledBefore();
+      const count = await writeSnapshot(this.disk.root, takenAtMs, this.idsInShardOrder(), (id) =>
+        this.get(id),
+      );
+      this.changesSnapshotted = changes;
+      return count;
+    };
+    this.saving = this.saving.catch(() => undefined).then(run);
+    return this.saving;
+  }
+
+  /** Saves a snapshot every `intervalMs` in which entries came or went (0: never). */
+  startSnapshots(intervalMs: number): void {
+    if (intervalMs <= 0) return;
+    this.snapshotTimer = setInterval(() => {
+      const started = Date.now();
+      this.saveSnapshot(false).then(
+        (entries) => {
+          if (entries !== undefined) {
+            this.logger.debug('index snapshot saved', { entries, ms: Date.now() - started });
+          }
+        },
+        (error: unknown) => this.logger.warn('index snapshot not saved', { error }),
+      );
+    }, intervalMs);
+    this.snapshotTimer.unref();
+  }
+
+  /** Stops the periodic snapshots and waits for one being written. */
+  async stopSnapshots(): Promise<void> {
+    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
+    this.snapshotTimer = undefined;
+    await this.saving.catch(() => undefined);
+  }
+
+  /** Ids grouped by shard (their first two hex digits), shards in order, as the loader reads. */
+  private *idsInShardOrder(): Generator<string> {
+    const shards = new Map<string, string[]>();
+    for (const id of this.idCursor()) {
+      const shard = id.slice(0, 2);
+      let ids = shards.get(shard);
+      if (!ids) shards.set(shard, (ids = []));
+      ids.push(id);
+    }
+    for (const shard of [...shards.keys()].sort()) yield* shards.get(shard)!;
+  }
+
+  /** The snapshot to start from, or undefined (none, or unusable: said once, at warn). */
+  private openSnapshot(): SnapshotReader | undefined {
+    const file = path.join(this.disk.root, SNAPSHOT_FILE);
+    try {
+      return new SnapshotReader(file);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      const why = error instanceof UnusableSnapshot ? error.message : String(error);
+      this.logger.warn('index snapshot ignored; every sidecar is read instead', { file, why });
+      return undefined;
+    }
+  }
+
   private async load(): Promise<void> {
     const started = Date.now();
+    // CPU as well as wall time: on a busy machine the wall time says more about the neighbours.
+    const cpuAtStart = process.cpuUsage();
     const root = this.disk.root;
+    const snapshot = this.openSnapshot();
     try {
-      const { loaded, problems } = await this.disk.loadAll(({ id, sidecar }) => {
-        if (this.entries.has(id) || this.removedWhileLoading?.has(id)) return;
-        this.add({ id, sidecar, lastAccessMs: sidecar.createdAtMs });
-      });
+      let reading = !!snapshot;
+      const known: KnownEntries | undefined = snapshot && {
+        takenAtMs: snapshot.takenAtMs,
+        nextOfShard: (shard) => {
+          if (!reading) return undefined;
+          try {
+            return snapshot.nextOfShard(shard);
+          } catch (error) {
+            // Its CRC32C held, so a bad record is a writer's bug: what is left is read the slow way.
+            reading = false;
+            this.logger.warn('index snapshot ignored from here on; the sidecars are read', {
+              error,
+            });
+            return undefined;
+          }
+        },
+      };
+      const {
+        loaded,
+        known: fromSnapshot,
+        problems,
+      } = await this.disk.loadAll((entry) => {
+        const { id, sidecar } = entry;
+        if (this.has(id) || this.removedWhileLoading?.has(id)) return;
+        this.insert({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
+      }, known);
       for (const problem of problems) {
         this.logger.warn('unusable entry file removed at start-up', {
           file: problem.file,
@@ -212,8 +359,10 @@ export class EntryIndex implements EntryTtlView {
       this.state = 'ready';
       this.logger.info('cache index loaded', {
         entries: loaded,
+        fromSnapshot,
         bytes: this.bytes,
         ms: Date.now() - started,
+        cpuMs: Math.round(cpuMsSince(cpuAtStart)),
         root,
       });
     } catch (error) {
@@ -221,9 +370,16 @@ export class EntryIndex implements EntryTtlView {
       this.logger.error('cache index could not be loaded', { root, error });
       throw error;
     } finally {
+      snapshot?.close();
       this.removedWhileLoading = undefined;
     }
   }
+}
+
+/** CPU time of the whole process since `start` (process.cpuUsage), in ms. */
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1000;
 }
 
 /** What the metadata store records of an entry. */

@@ -4,7 +4,7 @@
  * VerifiedReader, DiskStore): it owns the per-entry locks, so every change to one entry is
  * serialised here, and the rules for reads, references, expiry, release and quarantine.
  * Never: gRPC, Redis clients or process start-up.
- * (Near 500 lines: one short method per operation of the service, each taking the entry's lock
+ * (Near 550 lines: one short method per operation of the service, each taking the entry's lock
  * and delegating; splitting further would spread one entry's locking rules over several files.)
  *
  * Writes fail cleanly when the metadata store is down (an entry on disk that Redis does not know
@@ -40,6 +40,7 @@ import { entryProblem } from './entry-check';
 import {
   EntryIndex,
   entryInfoOf,
+  sameEntry,
   entryMetadataOf,
   type EntryTtlView,
   type IndexedEntry,
@@ -70,7 +71,14 @@ export interface NodeCacheOptions {
   limits?: CapacityLimits;
   /** Told about every entry removal (metrics). */
   observer?: CacheObserver;
+  /**
+   * How often the index snapshot is saved while entries come and go (default 5 min; 0: only at
+   * close). A crash reads the sidecars of what changed since the last one (index-snapshot.ts).
+   */
+  snapshotIntervalMs?: number;
 }
+
+const DEFAULT_SNAPSHOT_INTERVAL_MS = 5 * 60_000;
 
 /** Longest a read's TTL touch may be coalesced into the previous one of the same entry. */
 const TOUCH_COALESCE_MAX_MS = 1000;
@@ -92,8 +100,11 @@ export class NodeCache {
   private readonly openFiles: OpenFiles;
   /** Leased entries are not evicted. */
   private readonly leases = new Leases();
-  /** Whole-file checks running for reportCorrupt, one per entry. */
-  private readonly verifications = new Map<IndexedEntry, Promise<string | undefined>>();
+  /** Whole-file checks running for reportCorrupt, one per entry (by id, with the entry checked). */
+  private readonly verifications = new Map<
+    string,
+    { entry: IndexedEntry; running: Promise<string | undefined> }
+  >();
 
   private constructor(readonly options: NodeCacheOptions) {
     this.disk = new DiskStore(options.root);
@@ -137,6 +148,12 @@ export class NodeCache {
     const cache = new NodeCache(options);
     await cache.disk.init();
     cache.index.startLoading();
+    cache.index
+      .whenReady()
+      .then(() =>
+        cache.index.startSnapshots(options.snapshotIntervalMs ?? DEFAULT_SNAPSHOT_INTERVAL_MS),
+      )
+      .catch(() => undefined);
     return cache;
   }
 
@@ -249,7 +266,7 @@ export class NodeCache {
       // Removed between the index look-up and the open (expiry, delete): a plain miss.
       throw this.notFound(key);
     }
-    if (this.index.get(entry.id) !== entry) {
+    if (!this.index.isCurrent(entry)) {
       // Removed (and its handle forgotten) while the file was being opened: this handle may be
       // to the unlinked file and must not stay cached for the next entry under the same key.
       this.openFiles.forget(entry.id);
@@ -397,9 +414,22 @@ export class NodeCache {
     return { entries, bytes };
   }
 
-  /** Sends pending touches; waits for the index load so no file is read after close. */
+  /**
+   * Sends pending touches and saves the index snapshot; waits for the index load so no file is
+   * read after close.
+   */
   async close(): Promise<void> {
     await this.index.whenReady().catch(() => undefined);
+    await this.index.stopSnapshots();
+    const started = Date.now();
+    try {
+      const entries = await this.index.saveSnapshot(true);
+      if (entries !== undefined) {
+        this.logger.info('index snapshot saved', { entries, ms: Date.now() - started });
+      }
+    } catch (error) {
+      this.logger.warn('index snapshot not saved; the next start reads every sidecar', { error });
+    }
     await this.touches.flush();
     await this.openFiles.closeAll();
   }
@@ -434,11 +464,13 @@ export class NodeCache {
 
   /** Takes an entry out of the index, then off the disk. Caller holds the entry's lock. */
   private async removeLocal(entry: IndexedEntry, reason: RemovalReason): Promise<void> {
+    // Read before the removal: a ref keeps what it has read once its entry is gone.
+    const { size } = entry.sidecar;
     this.index.remove(entry.id);
     this.leases.forget(entry.id);
     this.openFiles.forget(entry.id);
     await this.disk.remove(entry.id);
-    this.options.observer?.entryRemoved(reason, entry.sidecar.size);
+    this.options.observer?.entryRemoved(reason, size);
   }
 
   private lookup(id: string): Promise<IndexedEntry | undefined> {
@@ -448,7 +480,7 @@ export class NodeCache {
   /** Deletes `entry` for failing its checksums; a newer entry under the same key is left alone. */
   private async quarantine(entry: IndexedEntry, detail: string): Promise<boolean> {
     this.logger.error('corrupt entry deleted', { key: entry.sidecar.key, id: entry.id, detail });
-    return this.remove(entry.id, 'corruption', (current) => current === entry);
+    return this.remove(entry.id, 'corruption', (current) => sameEntry(current, entry));
   }
 
   /**
@@ -469,13 +501,16 @@ export class NodeCache {
 
   /** verifyEntry, shared by concurrent reports of the same entry. */
   private verifyOnce(entry: IndexedEntry): Promise<string | undefined> {
-    let running = this.verifications.get(entry);
-    if (!running) {
-      running = entryProblem(entry.id, this.disk.dataPath(entry.id), entry.sidecar).finally(() =>
-        this.verifications.delete(entry),
-      );
-      this.verifications.set(entry, running);
-    }
+    const shared = this.verifications.get(entry.id);
+    if (shared && sameEntry(shared.entry, entry)) return shared.running;
+    const running = entryProblem(entry.id, this.disk.dataPath(entry.id), entry.sidecar).finally(
+      () => {
+        if (this.verifications.get(entry.id)?.running === running) {
+          this.verifications.delete(entry.id);
+        }
+      },
+    );
+    this.verifications.set(entry.id, { entry, running });
     return running;
   }
 

@@ -128,7 +128,13 @@ export class Reconciler {
     await this.options.cache.whenIndexReady();
     const started = Date.now();
     const result = emptyResult(true);
-    await this.check(this.options.cache.entryIds(), result);
+    // Ids are taken a batch at a time from a live cursor: no array of every id per pass.
+    const cursor = this.options.cache.ttlView.idCursor();
+    for (;;) {
+      const batch = take(cursor, this.batchSize);
+      if (batch.length === 0 || this.stopped) break;
+      await this.check(batch, result);
+    }
     await this.forgetRecordsWithoutFiles(result);
     this.sweep = undefined;
     result.ms = Date.now() - started;
@@ -227,6 +233,15 @@ export class Reconciler {
       return undefined;
     }
   }
+}
+
+function take(ids: Iterator<string>, count: number): string[] {
+  const out: string[] = [];
+  for (let next = ids.next(); !next.done; next = ids.next()) {
+    out.push(next.value);
+    if (out.length === count) break;
+  }
+  return out;
 }
 
 function emptyResult(full: boolean): ReconcileResult {
