@@ -29,3 +29,4 @@ export {
 export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reconciler';
 export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
 export { READ_SPAN } from './verified-reader';
+export { WriteBehind, WRITE_BEHIND_BYTES } from './write-behind';

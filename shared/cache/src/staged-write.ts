@@ -8,6 +8,7 @@ import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum'
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { TempFile } from './disk-store';
 import { copyBlockCrcs } from './sidecar';
+import { WriteBehind } from './write-behind';
 
 export class StagedWrite {
   private written = 0;
@@ -16,12 +17,16 @@ export class StagedWrite {
   private blockFill = 0;
   private readonly blockCrcs: number[] = [];
   private closed = false;
+  /** Chunks reach the file behind the caller, several per writev (write-behind.ts). */
+  private readonly out: WriteBehind;
 
   constructor(
     private readonly temp: TempFile,
     readonly blockSize: number,
     private readonly expectedSize: number | undefined,
-  ) {}
+  ) {
+    this.out = new WriteBehind(temp.handle);
+  }
 
   get path(): string {
     return this.temp.path;
@@ -73,13 +78,14 @@ export class StagedWrite {
       if (this.blockFill === this.blockSize) this.finishBlock();
     }
     this.wholeCrc = crc32cCombine(this.wholeCrc, actual, data.length);
-    await writeAll(this.temp.handle, data, this.written);
     this.written += data.length;
+    await this.out.append(data);
   }
 
   /** Flushes the file to disk and returns what was written. */
   async finish(): Promise<{ size: number; crc32c: number; blockCrcs: Uint32Array }> {
     if (this.blockFill > 0) this.finishBlock();
+    await this.out.flush();
     await this.temp.handle.sync();
     await this.close();
     return {
@@ -104,14 +110,8 @@ export class StagedWrite {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Never close the descriptor under a write in flight (its number could be reused).
+    await this.out.settle();
     await this.temp.handle.close();
-  }
-}
-
-async function writeAll(handle: fs.FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
   }
 }
