@@ -5,6 +5,7 @@
  * Exit codes: 0 done, 1 failed, 2 bad options, 130 interrupted.
  * Owns: the process (signals, exit codes, where outputs go). Never: measuring.
  */
+import { installZeroCopyWrites } from '@checkpoint-cache/client';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { renderBarChart } from './bar-chart-svg';
@@ -155,6 +156,8 @@ async function main(argv: string[]): Promise<number> {
     say(USAGE);
     return 0;
   }
+  // Write chunks leave the client stub framed, as they do from `ckc put` (write-framing.ts).
+  installZeroCopyWrites();
   const cleanup = new CleanupStack();
   let interrupted: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -42,7 +42,7 @@ export function defineMetrics(results: BenchResults, options: BenchOptions, ctx:
 
   const WRITE = `Writing one ${fmtBytes(o.size)} file durably into the cache's file system (source in the page cache)`;
   define({ id: 'write.dd', section: WRITE, label: 'dd bs=1M conv=fdatasync (native)', unit: 'MB/s', kind: 'limit', ratios: [{ to: 'write.agent', name: 'agent Write' }] });
-  define({ id: 'write.agent', section: WRITE, label: 'agent Write through the client stub, Unix socket (checked, fsynced, renamed, registered)', unit: 'MB/s', kind: 'agent', ratios: [{ to: 'write.dd', name: 'dd' }] });
+  define({ id: 'write.agent', section: WRITE, label: 'agent Write of the file through the client stub (writeFile), Unix socket (checked, fsynced, renamed, registered)', unit: 'MB/s', kind: 'agent', ratios: [{ to: 'write.dd', name: 'dd' }] });
 
   const CPU = 'CPU seconds per GB moved, one stream (steadier than MB/s on a busy machine)';
   define({ id: 'cpu.server.tcp', section: CPU, label: 'sender: raw TCP pipe', unit: 'CPU s/GB', kind: 'limit' });

@@ -1,6 +1,7 @@
 /**
  * The bench's `write` scenario: a durable write of the large file by `dd conv=fdatasync` into the
- * cache's file system next to an agent Write of the same bytes (client stub, Unix socket), in
+ * cache's file system next to an agent Write of the same bytes (client stub's writeFile, Unix
+ * socket, chunks framed without grpc-js's copy when main installed the patch), in
  * alternating order; the agent's entry is deleted after each round so every round writes anew.
  * Owns: that round. Never: starting the agent.
  */
@@ -10,7 +11,6 @@ import type { AgentProcess } from './agent-process';
 import type { BenchFile } from './bench-data';
 import type { BenchResults } from './bench-results';
 import { ddDurableWrite } from './native-limits';
-import { openFile } from './read-probes';
 
 const MB = 1e6;
 
@@ -35,7 +35,8 @@ export async function writeScenario(
       async () => {
         const key = `bench/write/${round}`;
         const started = performance.now();
-        await client.write(key, openFile(large.path, 1024 * 1024), {
+        // What `ckc put` does with a file: read straight into the chunks sent.
+        await client.writeFile(key, large.path, {
           jobId: 'bench-write',
           checkpointId: round + 1,
           size: large.size,

@@ -41,6 +41,7 @@ import { servePeerRead } from './peer-read';
 import { toProtoEntry } from './proto-entry';
 import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from './read-wire';
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
+import { writeMethodDefinition } from './write-wire';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
 import {
   readOutcomeOf,
@@ -366,8 +367,9 @@ export class CheckpointCacheService {
 }
 
 /**
- * The generated definition, with every request checked on the wire (wire-check.ts) and Read's
- * serializer passing pre-encoded chunks through.
+ * The generated definition, with every request checked on the wire (wire-check.ts), Read's
+ * serializer passing pre-encoded chunks through and Write's chunks decoded as slices of the
+ * received message (write-wire/).
  */
 function serviceDefinition(): grpc.ServiceDefinition {
   const generated = checkpointCacheServiceDefinition();
@@ -384,7 +386,8 @@ function serviceDefinition(): grpc.ServiceDefinition {
     }),
   );
   const read = checked['Read'] as grpc.MethodDefinition<unknown, unknown>;
-  return { ...checked, Read: readMethodDefinition(read) };
+  const write = checked['Write'] as grpc.MethodDefinition<unknown, unknown>;
+  return { ...checked, Read: readMethodDefinition(read), Write: writeMethodDefinition(write) };
 }
 
 /** `checkpointcache.v1.StatRequest` for Stat: proto-loader names the type relative to the package. */

@@ -69,7 +69,11 @@ export interface EntryReader {
 }
 
 export interface EntryWriter {
-  /** Appends bytes; `offset` must equal the bytes written so far; `crc32c` is checked if given. */
+  /**
+   * Appends bytes; `offset` must equal the bytes written so far; `crc32c` is checked if given.
+   * The bytes may reach the file after the promise resolves: `data` must not change until
+   * commit or abort has settled.
+   */
   append(offset: number, data: Buffer, crc32c?: number): Promise<void>;
   /** Verifies, publishes and registers the entry. */
   commit(): Promise<{ entry: EntryInfo; created: boolean }>;

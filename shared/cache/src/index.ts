@@ -30,3 +30,4 @@ export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reco
 export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
 export { READ_SPAN } from './verified-reader';
 export { EntryTable } from './entry-table';
+export { WriteBehind, WRITE_BEHIND_BYTES } from './write-behind';

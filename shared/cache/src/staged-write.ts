@@ -8,6 +8,7 @@ import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum'
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { TempFile } from './disk-store';
 import { copyBlockCrcs } from './sidecar';
+import { WriteBehind } from './write-behind';
 
 export class StagedWrite {
   private written = 0;
@@ -18,12 +19,16 @@ export class StagedWrite {
   private closed = false;
   /** The temp path holds nothing of ours any more (moved into place, or deleted). */
   private gone = false;
+  /** Chunks reach the file behind the caller, several per writev (write-behind.ts). */
+  private readonly out: WriteBehind;
 
   constructor(
     private readonly temp: TempFile,
     readonly blockSize: number,
     private readonly expectedSize: number | undefined,
-  ) {}
+  ) {
+    this.out = new WriteBehind(temp.handle);
+  }
 
   get path(): string {
     return this.temp.path;
@@ -75,8 +80,8 @@ export class StagedWrite {
       if (this.blockFill === this.blockSize) this.finishBlock();
     }
     this.wholeCrc = crc32cCombine(this.wholeCrc, actual, data.length);
-    await writeAll(this.temp.handle, data, this.written);
     this.written += data.length;
+    await this.out.append(data);
   }
 
   /** What was written: its size and CRC32Cs (no more appends after this). */
@@ -91,6 +96,7 @@ export class StagedWrite {
 
   /** Flushes the file to disk and closes it; it may then be renamed into place. */
   async flush(): Promise<void> {
+    await this.out.flush();
     await this.temp.handle.sync();
     await this.close();
   }
@@ -117,14 +123,8 @@ export class StagedWrite {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Never close the descriptor under a write in flight (its number could be reused).
+    await this.out.settle();
     await this.temp.handle.close();
-  }
-}
-
-async function writeAll(handle: fs.FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await handle.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
   }
 }

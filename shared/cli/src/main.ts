@@ -2,7 +2,12 @@
  * Entry point of the `ckc` executable (bin/ckc.js): runs the command line and sets the exit code.
  * Owns: the process boundary (argv, stdio, environment). Everything else is in run-cli.ts.
  */
+import { installZeroCopyWrites } from '@checkpoint-cache/client';
 import { runCli } from './run-cli';
+
+// Write chunks go out without grpc-js's copy (write-framing.ts in the client); if this grpc-js is
+// not the one the patch knows, they are copied as before.
+installZeroCopyWrites();
 
 runCli(process.argv.slice(2), {
   stdin: () => process.stdin,

@@ -12,9 +12,9 @@ import {
   type EntryInfo,
 } from '@checkpoint-cache/client';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { lstat, realpath, rename, stat, unlink } from 'node:fs/promises';
-import { pipeline as pipe, Transform, type Readable, type Writable } from 'node:stream';
+import { Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseCommandLine, HELP, type Command, type CommandLine } from './command-line';
 import { defaultAgent } from './default-agent';
@@ -29,9 +29,6 @@ export interface CliIo {
   stderr: Writable & ProgressTarget;
   env: NodeJS.ProcessEnv;
 }
-
-/** Read size for `put`; matches the client's chunk size so chunks need no re-cutting. */
-const FILE_READ_SIZE = 256 * 1024;
 
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
   let line: CommandLine;
@@ -169,27 +166,21 @@ async function put(
   io: CliIo,
   bars: ProgressBar[],
 ): Promise<{ entry: EntryInfo; created: boolean }> {
-  let source: Readable;
-  let size: number | undefined;
-  if (command.file === '-') {
-    source = io.stdin();
-  } else {
-    size = (await stat(command.file)).size;
-    source = createReadStream(command.file, { highWaterMark: FILE_READ_SIZE });
-  }
+  const size = command.file === '-' ? undefined : (await stat(command.file)).size;
   const bar = ProgressBar.for(io.stderr, 'put', size);
   if (bar) bars.push(bar);
-  const counted = pipe(
-    source,
-    counter((n) => bar?.add(n)),
-    () => undefined,
-  );
-  const result = await client.write(command.key, counted, {
+  const options = {
     jobId: command.jobId,
     checkpointId: command.checkpointId,
     ttlMs: command.ttlMs,
     size,
-  });
+    progress: (n: number) => bar?.add(n),
+  };
+  // A file is read straight into the chunks sent; stdin is re-cut into them.
+  const result =
+    command.file === '-'
+      ? await client.write(command.key, io.stdin(), options)
+      : await client.writeFile(command.key, command.file, options);
   bar?.finish();
   return result;
 }

@@ -21,6 +21,8 @@ import {
 } from './client-options';
 import { ClientStats, type ClientStatsSnapshot } from './client-stats';
 import { uploadEntry, type WriteOptions, type WriteResult } from './entry-upload';
+import type { UploadSource } from './upload-chunks';
+import { framedWritesFor } from './write-wire';
 
 /** An entry as the agent describes it. */
 export type EntryInfo = EntryInfo__Output;
@@ -119,6 +121,28 @@ export class CheckpointCacheClient {
     source: Readable | Uint8Array,
     options: WriteOptions = {},
   ): Promise<WriteResult> {
+    return this.upload(
+      key,
+      source instanceof Uint8Array
+        ? {
+            kind: 'buffer',
+            buffer: Buffer.from(source.buffer, source.byteOffset, source.byteLength),
+          }
+        : { kind: 'stream', stream: source },
+      options,
+    );
+  }
+
+  /**
+   * Stores the file at `path` under `key`, read straight into the chunks it sends (no copy of its
+   * bytes in this process); the size announced is the file's unless `options.size` says otherwise.
+   * Settles like `write`.
+   */
+  writeFile(key: string, path: string, options: WriteOptions = {}): Promise<WriteResult> {
+    return this.upload(key, { kind: 'file', path }, options);
+  }
+
+  private upload(key: string, source: UploadSource, options: WriteOptions): Promise<WriteResult> {
     if (options.size !== undefined) checkCount('size', options.size);
     if (options.checkpointId !== undefined) checkCount('checkpointId', options.checkpointId);
     if (options.ttlMs !== undefined) checkCount('ttlMs', options.ttlMs);
@@ -129,6 +153,7 @@ export class CheckpointCacheClient {
       options,
       chunkSize: this.options.writeChunkSize,
       idleMs: this.options.deadlines.idleMs,
+      framed: framedWritesFor(this.options.channelOptions),
     });
   }
 

@@ -1,20 +1,36 @@
 /**
- * The client side of one Write: header first, then the source re-cut into chunks carrying their
- * offset and CRC32C, sent only as fast as the call stream drains.
- * Owns: chunking, per-chunk and whole-entry checksums, and write backpressure. Never: holding more
- * than one chunk plus grpc-js's own buffer of the source in memory.
+ * The client side of one Write: header first, then the source's chunks (upload-chunks.ts), each
+ * encoded once into its own buffer with its offset and CRC32C (write-chunk-encoding.ts) and, where
+ * the process installed installZeroCopyWrites, already framed for gRPC; sent only as fast as the
+ * call stream drains.
+ * Owns: the call, the whole-entry checksum, write backpressure and the outcome. Never: holding
+ * more than the chunks grpc-js buffers (16 messages) plus the one being read.
  */
 import { status, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
-import { crc32c, formatCrc32c } from '@checkpoint-cache/checksum';
-import type {
-  CheckpointCacheClient as GrpcClient,
-  EntryInfo__Output,
-  WriteRequest,
-  WriteResponse__Output,
+import { crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
+import {
+  checkpointCacheClientConstructor,
+  type CheckpointCacheClient as GrpcClient,
+  type EntryInfo__Output,
+  type WriteRequest,
+  type WriteResponse__Output,
 } from '@checkpoint-cache/proto';
-import { Readable } from 'node:stream';
+import { promises as fs } from 'node:fs';
 import { CheckpointCacheError } from './checkpoint-cache-error';
-import { crc32cCombine } from '@checkpoint-cache/checksum';
+import {
+  bufferChunkCrcs,
+  bufferChunks,
+  fileChunks,
+  streamChunks,
+  type UploadChunk,
+  type UploadSource,
+} from './upload-chunks';
+import {
+  encodeWriteChunk,
+  GRPC_PREFIX_BYTES,
+  isGrpcFramed,
+  zeroCopyWritesInstalled,
+} from './write-wire';
 
 export interface WriteOptions {
   /** Flink job that owns the entry (for `release`). Default empty. */
@@ -27,6 +43,8 @@ export interface WriteOptions {
   crc32c?: number;
   /** TTL of the entry in ms; default (0) the agent's. */
   ttlMs?: number;
+  /** Told the size of every chunk handed to grpc-js (progress bars). */
+  progress?: (bytes: number) => void;
 }
 
 export interface WriteResult {
@@ -38,21 +56,31 @@ export interface WriteResult {
 export interface UploadPlan {
   grpc: GrpcClient;
   key: string;
-  source: Readable | Uint8Array;
+  source: UploadSource;
   options: WriteOptions;
   chunkSize: number;
   idleMs: number;
+  /** Whether chunks may carry their gRPC prefix (framedWritesFor the channel). */
+  framed: boolean;
 }
 
 export async function uploadEntry(plan: UploadPlan): Promise<WriteResult> {
-  const { grpc, key, source, options, chunkSize, idleMs } = plan;
-  const isBuffer = source instanceof Uint8Array;
+  const { grpc, key, source, options, chunkSize, idleMs, framed } = plan;
+  // A caller's buffer: every chunk's CRC32C and the whole entry's for the header in one pass.
+  const bufferCrcs =
+    source.kind === 'buffer' ? bufferChunkCrcs(source.buffer, chunkSize) : undefined;
+  const knownSize =
+    source.kind === 'buffer'
+      ? source.buffer.length
+      : source.kind === 'file'
+        ? (await fs.stat(source.path)).size
+        : undefined;
   const header = {
     key,
     jobId: options.jobId ?? '',
     checkpointId: options.checkpointId ?? 0,
-    size: options.size ?? (isBuffer ? source.length : undefined),
-    crc32c: options.crc32c ?? (isBuffer ? crc32c(source) : undefined),
+    size: options.size ?? knownSize,
+    crc32c: options.crc32c ?? bufferCrcs?.whole,
     ttlMs: options.ttlMs ?? 0,
   };
 
@@ -60,9 +88,10 @@ export async function uploadEntry(plan: UploadPlan): Promise<WriteResult> {
   const outcome: { settled: boolean; error?: Error } = { settled: false };
   let timedOut = false;
   let wake: (() => void) | undefined;
-  let call!: ClientWritableStream<WriteRequest>;
+  let call!: ClientWritableStream<WriteRequest | Buffer>;
   const response = new Promise<WriteResponse__Output>((resolve, reject) => {
-    call = grpc.write((err: ServiceError | null, res?: WriteResponse__Output) => {
+    const method = writeMethod();
+    const done = (err: ServiceError | null, res?: WriteResponse__Output): void => {
       if (err) {
         const error = timedOut
           ? new CheckpointCacheError(
@@ -80,7 +109,13 @@ export async function uploadEntry(plan: UploadPlan): Promise<WriteResult> {
         resolve(res as WriteResponse__Output);
       }
       wake?.();
-    });
+    };
+    call = grpc.makeClientStreamRequest<WriteRequest | Buffer, WriteResponse__Output>(
+      method.path,
+      serializeWrite,
+      method.responseDeserialize,
+      done,
+    );
   });
   // Failures are also seen through `outcome`; this keeps an early one from being unhandled.
   response.catch(() => undefined);
@@ -96,7 +131,7 @@ export async function uploadEntry(plan: UploadPlan): Promise<WriteResult> {
   const unstall = (): void => clearTimeout(watchdog);
 
   /** Sends one message, waiting for the call to drain when grpc-js's buffer is full. */
-  const send = async (message: WriteRequest): Promise<void> => {
+  const send = async (message: WriteRequest | Buffer): Promise<void> => {
     if (outcome.settled) throw outcome.error ?? earlyResponse();
     if (call.write(message)) return;
     stall();
@@ -115,39 +150,21 @@ export async function uploadEntry(plan: UploadPlan): Promise<WriteResult> {
 
   let whole = 0;
   let offset = 0;
-  const sendChunk = async (data: Buffer): Promise<void> => {
-    const chunkCrc = crc32c(data);
-    whole = crc32cCombine(whole, chunkCrc, data.length);
-    const message: WriteRequest = { chunk: { offset, data, crc32c: chunkCrc } };
-    offset += data.length;
-    await send(message);
-  };
+  const chunks: AsyncGenerator<UploadChunk> =
+    source.kind === 'file'
+      ? fileChunks(source.path, chunkSize)
+      : source.kind === 'stream'
+        ? streamChunks(source.stream, chunkSize)
+        : bufferChunks(source.buffer, chunkSize, bufferCrcs?.chunks ?? []);
 
   try {
     await send({ header });
-    if (isBuffer) {
-      const buffer = Buffer.from(source.buffer, source.byteOffset, source.length);
-      for (let at = 0; at < buffer.length; at += chunkSize) {
-        await sendChunk(buffer.subarray(at, at + chunkSize));
-      }
-    } else {
-      const pending: Buffer[] = [];
-      let pendingBytes = 0;
-      for await (const piece of source) {
-        const buffer = typeof piece === 'string' ? Buffer.from(piece) : (piece as Buffer);
-        pending.push(buffer);
-        pendingBytes += buffer.length;
-        if (pendingBytes < chunkSize) continue;
-        let joined = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-        while (joined.length >= chunkSize) {
-          await sendChunk(joined.subarray(0, chunkSize));
-          joined = joined.subarray(chunkSize);
-        }
-        pending.length = 0;
-        pendingBytes = joined.length;
-        if (joined.length > 0) pending.push(joined);
-      }
-      if (pendingBytes > 0) await sendChunk(Buffer.concat(pending, pendingBytes));
+    for await (const { data, crc32c } of chunks) {
+      whole = offset === 0 ? crc32c : crc32cCombine(whole, crc32c, data.length);
+      const message = encodeWriteChunk(offset, data, crc32c, framed);
+      offset += data.length;
+      await send(message);
+      options.progress?.(data.length);
     }
     call.end();
     stall();
@@ -177,9 +194,31 @@ export async function uploadEntry(plan: UploadPlan): Promise<WriteResult> {
   } catch (err) {
     unstall();
     if (!outcome.settled) call.cancel();
-    if (source instanceof Readable) source.destroy();
+    if (source.kind === 'stream') source.stream.destroy();
     throw err;
   }
+}
+
+type WriteMethod = {
+  path: string;
+  requestSerialize: (value: WriteRequest) => Buffer;
+  responseDeserialize: (bytes: Buffer) => WriteResponse__Output;
+};
+
+let writeMethodDefinition: WriteMethod | undefined;
+
+function writeMethod(): WriteMethod {
+  writeMethodDefinition ??= checkpointCacheClientConstructor().service['Write'] as WriteMethod;
+  return writeMethodDefinition;
+}
+
+/** The header through the generated serializer; chunks are encoded already. */
+function serializeWrite(value: WriteRequest | Buffer): Buffer {
+  if (!Buffer.isBuffer(value)) return writeMethod().requestSerialize(value);
+  // A framed chunk reaches grpc-js's own framing only if the patch is not installed: strip it.
+  return isGrpcFramed(value) && !zeroCopyWritesInstalled()
+    ? value.subarray(GRPC_PREFIX_BYTES)
+    : value;
 }
 
 function earlyResponse(): Error {

@@ -10,6 +10,7 @@ import { crc32c } from '@checkpoint-cache/checksum';
 import {
   CheckpointCacheClient,
   CheckpointCacheError,
+  installZeroCopyWrites,
   type CheckpointCacheClientOptions,
   type CheckpointReadStream,
   type FallbackEvent,
@@ -475,6 +476,48 @@ describe('CheckpointCacheClient', function () {
       }
     });
 
+    it('sends a file read straight into its chunks, announcing its size, framed or not', async () => {
+      const file = path.join(dir, 'upload-source');
+      const whole = randomBytes(3 * CHUNK + 5);
+      await writeFile(file, whole);
+      // Before the patch, grpc-js frames the hand-encoded chunks; after it, they come framed.
+      for (const patched of [false, true]) {
+        if (patched) expect(installZeroCopyWrites()).to.equal(true);
+        const small = makeClient({ writeChunkSize: CHUNK });
+        try {
+          let progress = 0;
+          const result = await small.writeFile(`${KEY}-${patched}`, file, {
+            jobId: 'job-a',
+            progress: (n) => (progress += n),
+          });
+          expect(result.entry).to.include({ size: whole.length, crc32c: crc32c(whole) });
+          expect(progress).to.equal(whole.length);
+          const messages = fake.writes[fake.writes.length - 1].messages;
+          expect(messages[0].header?.size).to.equal(whole.length);
+          expect(
+            messages.slice(1).map((m) => [m.chunk?.offset, m.chunk?.data.length]),
+          ).to.deep.equal([
+            [0, CHUNK],
+            [CHUNK, CHUNK],
+            [2 * CHUNK, CHUNK],
+            [3 * CHUNK, 5],
+          ]);
+          messages.slice(1).forEach((m) => {
+            expect(m.chunk?.crc32c).to.equal(crc32c(m.chunk?.data ?? Buffer.alloc(0)));
+          });
+          expect(fake.entries.get(`${KEY}-${patched}`)?.data.equals(whole)).to.equal(true);
+        } finally {
+          small.close();
+        }
+      }
+    });
+
+    it('fails a file upload of a missing file before any call', async () => {
+      const err = await rejection(client.writeFile(KEY, path.join(dir, 'no-such-file')));
+      expect(err.message).to.contain('ENOENT');
+      expect(fake.writes).to.have.length(0);
+    });
+
     it('re-cuts a stream source into full chunks and checks the stored CRC32C', async () => {
       const small = makeClient({ writeChunkSize: CHUNK });
       try {
@@ -701,6 +744,29 @@ describe('CheckpointCacheClient with the real node agent', function () {
     } finally {
       overSocket.close();
       overSocketUri.close();
+    }
+  });
+
+  it('round-trips files written with writeFile, framed by the client, over TCP and the Unix socket', async () => {
+    expect(installZeroCopyWrites()).to.equal(true);
+    const overSocket = new CheckpointCacheClient({
+      agent: `unix:${agent.socketPath}`,
+      writeChunkSize: 1024 * 1024,
+    });
+    try {
+      for (const size of [0, 1, 1024 * 1024, 3 * 1024 * 1024 + 7]) {
+        const data = randomBytes(size);
+        const file = path.join(dir, `upload-${size}`);
+        await writeFile(file, data);
+        for (const c of [client, overSocket]) {
+          const k = key(`file-${size}`);
+          const written = await c.writeFile(k, file, { jobId: 'job-c', checkpointId: 1 });
+          expect(written.entry).to.include({ key: k, size, crc32c: crc32c(data) });
+          expect((await readAll(c.read(k))).equals(data), `${size} bytes`).to.equal(true);
+        }
+      }
+    } finally {
+      overSocket.close();
     }
   });
 

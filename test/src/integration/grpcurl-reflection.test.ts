@@ -20,7 +20,7 @@ import {
 } from '@checkpoint-cache/proto';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { Grpcurl, type GrpcurlResult } from '../helpers/grpcurl';
-import { rawClient, writeEntry } from '../helpers/raw-client';
+import { rawClient, readEntry, writeEntry } from '../helpers/raw-client';
 import { reflect, type ReflectionVersion } from '../helpers/reflection-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
@@ -168,6 +168,43 @@ describe('reflection through grpcurl and raw requests (a real agent)', function 
       const json = JSON.parse(await ok(request, `${SERVICE_NAME}/Stat`)) as Record<string, unknown>;
       expect(json).to.include({ key: KEY, jobId: 'job-refl', size: String(data.length) });
       expect(json['checkpointIds']).to.deep.equal(['7']);
+    });
+
+    it('streams a Write (Go protobuf chunks: offset 0 left out) and refuses a bad chunk CRC32C', async function () {
+      const bytes = randomBytes(5000);
+      const key = 'hdfs://nn/grpcurl/write-1';
+      const header = {
+        header: { key, job_id: 'job-g', size: String(bytes.length), crc32c: crc32c(bytes) },
+      };
+      const chunk = (offset: number, part: Buffer, crc = crc32c(part)) => ({
+        chunk: { offset: String(offset), data: part.toString('base64'), crc32c: crc },
+      });
+      const messages = [
+        header,
+        chunk(0, bytes.subarray(0, 3000)),
+        chunk(3000, bytes.subarray(3000)),
+      ];
+      const out = await ok(
+        ['-d', messages.map((m) => JSON.stringify(m)).join('\n')],
+        `${SERVICE_NAME}/Write`,
+      );
+      expect(JSON.parse(out)).to.deep.include({ created: true });
+      const client = rawClient(agent.address);
+      try {
+        expect((await readEntry(client, { key })).data.equals(bytes)).to.equal(true);
+      } finally {
+        client.close();
+      }
+      const bad = [
+        { header: { key: 'hdfs://nn/grpcurl/write-bad', job_id: 'job-g' } },
+        chunk(0, bytes.subarray(0, 10), crc32c(bytes.subarray(0, 10)) ^ 1),
+      ];
+      const r = await call(
+        ['-d', bad.map((m) => JSON.stringify(m)).join('\n')],
+        `${SERVICE_NAME}/Write`,
+      );
+      expect(r.rpcStatus, `${r.stderr}${r.stdout}`).to.equal(grpc.status.INVALID_ARGUMENT);
+      expect(r.stderr).to.include('damaged in transit');
     });
 
     it("gets protoc's descriptor set back byte for byte (-protoset-out)", async function () {

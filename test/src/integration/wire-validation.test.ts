@@ -190,6 +190,71 @@ describe('requests checked on the wire', function () {
     expectStatus(err, grpc.status.INVALID_ARGUMENT, /not a valid checkpointcache\.v1\.StatRequest/);
   });
 
+  describe('Write chunks sent as raw frames (the agent decodes them without protobufjs)', function () {
+    const header = (key: string, size: number): Buffer =>
+      writeHeader(lenField(1, key), lenField(2, 'j'), varintField(4, BigInt(size)));
+    const chunk = (...fields: Buffer[]): Buffer => lenField(2, Buffer.concat(fields));
+    const data = Buffer.from('0123456789abcdef');
+    const crc = BigInt(crc32c(data));
+
+    it('stores chunks in any field order, with offset 0 or the CRC32C left out', async function () {
+      const shapes: Record<string, Buffer[]> = {
+        canonical: [chunk(varintField(1, 0n), lenField(2, data), varintField(3, crc))],
+        'data first': [chunk(lenField(2, data), varintField(3, crc), varintField(1, 0n))],
+        'offset 0 left out': [chunk(lenField(2, data), varintField(3, crc))],
+        'no CRC32C, two chunks': [
+          chunk(lenField(2, data.subarray(0, 5))),
+          chunk(varintField(1, 5n), lenField(2, data.subarray(5))),
+        ],
+      };
+      for (const [name, chunks] of Object.entries(shapes)) {
+        const key = `hdfs://nn/raw-write/${name.replace(/\W/g, '-')}`;
+        const res = await writeRaw([header(key, data.length), ...chunks]);
+        expect(res.length, name).to.be.above(0);
+        expect((await readEntry(client, { key })).data.equals(data), name).to.equal(true);
+        await unary(client, 'delete', { key });
+      }
+    });
+
+    it('refuses malformed chunk frames with INVALID_ARGUMENT, storing nothing', async function () {
+      const cases: Record<string, [Buffer, RegExp]> = {
+        'data running past the chunk': [
+          chunk(varintField(1, 0n), Buffer.concat([Buffer.from([0x12, 50]), data])),
+          /not a valid checkpointcache\.v1\.WriteRequest message/,
+        ],
+        'chunk running past the message': [
+          Buffer.concat([Buffer.from([0x12, 0x7f]), lenField(2, data)]),
+          /not a valid checkpointcache\.v1\.WriteRequest message/,
+        ],
+        'offset 2^64 - 1': [
+          chunk(varintField(1, U64_MAX), lenField(2, data)),
+          /^chunk\.offset must be a whole number from 0 to 9007199254740991, got 18446744073709551615$/,
+        ],
+        'wire type 7': [
+          chunk(Buffer.from([0x0f]), lenField(2, data)),
+          /not a valid checkpointcache\.v1\.WriteRequest message/,
+        ],
+        'a number cut short': [
+          chunk(lenField(2, data), Buffer.from([0x08, 0xff])),
+          /not a valid checkpointcache\.v1\.WriteRequest message/,
+        ],
+        'a CRC32C that does not match': [
+          chunk(varintField(1, 0n), lenField(2, data), varintField(3, crc ^ 1n)),
+          /chunk at offset 0 has CRC32C .* but the message says .*damaged in transit/,
+        ],
+      };
+      for (const [name, [bad, pattern]] of Object.entries(cases)) {
+        const err = await rejection(writeRaw([header(`hdfs://nn/raw-bad/${name}`, 16), bad]));
+        expectStatus(err, grpc.status.INVALID_ARGUMENT, pattern);
+        await waitUntil(
+          async () => (await fs.readdir(path.join(agent.cacheDir, 'tmp'))).length === 0,
+          { message: `${name}: the refused write left its temp file behind` },
+        );
+        await expectNothingStored();
+      }
+    });
+  });
+
   // grpc-js refuses the message before any handler sees it and sends its own words; no server
   // option or interceptor can change them (the documented limit is all a caller gets).
   it('refuses a message over 16 MiB with grpc-js RESOURCE_EXHAUSTED, keeping nothing', async function () {
