@@ -197,7 +197,7 @@ describe('reflection through grpcurl and raw requests (a real agent)', function 
       }
       const bad = [
         { header: { key: 'hdfs://nn/grpcurl/write-bad', job_id: 'job-g' } },
-        chunk(0, bytes.subarray(0, 10), crc32c(bytes.subarray(0, 10)) ^ 1),
+        chunk(0, bytes.subarray(0, 10), (crc32c(bytes.subarray(0, 10)) ^ 1) >>> 0),
       ];
       const r = await call(
         ['-d', bad.map((m) => JSON.stringify(m)).join('\n')],
