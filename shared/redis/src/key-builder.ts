@@ -9,10 +9,13 @@
  *   <prefix>:{<nodeId>}:count        integer: entries the node holds
  *   <prefix>:{<nodeId>}:owner        string with expiry: token of the agent holding the node id
  *   <prefix>:{<nodeId>}:peer         string: `host:port` other agents reach this node's agent at
- *   <prefix>:{<nodeId>}:deletes      sorted set: ids other nodes deleted, score the time (ms)
+ *   <prefix>:{<nodeId>}:deletes      sorted set: ids (or `dir:<prefix>`) other nodes deleted,
+ *                                    score the time (ms)
  *   <prefix>:{<nodeId>}:deleted      pub/sub channel: "look at :deletes now"
  *   <prefix>:loc:{<id>}              set: node ids holding a verified copy of entry <id> (the
  *                                    location index; hash tag per entry, so not in a node's slot)
+ *   <prefix>:nodes                   set: every node id that ever ran an agent here (who a delete
+ *                                    by prefix must tell; its own slot)
  *
  * Never: build a key anywhere else, or let an entry's key (client text) into a Redis key.
  */
@@ -112,6 +115,11 @@ export class KeyBuilder {
    */
   locations(id: string): string {
     return `${this.prefix}:loc:{${checkId(id)}}`;
+  }
+
+  /** Set of every node id an agent ran under (the nodes a delete by prefix tells). */
+  nodes(): string {
+    return `${this.prefix}:nodes`;
   }
 
   /** The keys of another node under the same prefix (its deletes, its peer address). */
