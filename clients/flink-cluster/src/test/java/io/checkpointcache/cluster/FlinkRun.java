@@ -61,10 +61,12 @@ final class FlinkRun implements AutoCloseable {
   /**
    * @param taskHeapMb task heap of each TaskManager (the hashmap backend's state lives there)
    * @param managedMb managed memory of each TaskManager (RocksDB's)
+   * @param minPause Flink's {@code execution.checkpointing.min-pause}: quiet time after each
+   *     completed checkpoint ({@link Duration#ZERO}: Flink's default, none)
    */
   record Options(
       Setup setup, int tmsPerNode, int slotsPerTm, int taskHeapMb, int managedMb, String backend,
-      Duration checkpointInterval) {}
+      Duration checkpointInterval, Duration minPause) {}
 
   /** A TaskManager process and what identifies it. */
   record TaskManager(int node, String resourceId, Path workingDir, HostProcess process) {}
@@ -230,6 +232,7 @@ final class FlinkRun implements AutoCloseable {
     c.put("restart-strategy.fixed-delay.attempts", "50");
     c.put("restart-strategy.fixed-delay.delay", "1 s");
     c.put("execution.checkpointing.interval", o.checkpointInterval().toMillis() + " ms");
+    c.put("execution.checkpointing.min-pause", o.minPause().toMillis() + " ms");
     c.put("execution.checkpointing.num-retained", "1");
     c.put("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
     // One subtask per TaskManager while there are enough: a lost TaskManager takes one subtask.

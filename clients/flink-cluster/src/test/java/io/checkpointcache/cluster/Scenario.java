@@ -135,7 +135,7 @@ final class Scenario {
     FlinkRun.Options options =
         new FlinkRun.Options(
             setup, shape.tmsPerNode(), kind.spareSlots ? 2 : 1, shape.taskHeapMb(), shape.managedMb(),
-            kind.incrementalRocksDb ? "rocksdb" : shape.backend(), shape.checkpointInterval());
+            kind.incrementalRocksDb ? "rocksdb" : shape.backend(), shape.checkpointInterval(), Duration.ZERO);
     try (FlinkRun run = FlinkRun.start(cluster, options, name)) {
       int parallelism = shape.parallelism();
       Path out = Files.createDirectories(run.dir().resolve("out"));
