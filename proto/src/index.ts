@@ -60,6 +60,14 @@ export function checkpointCacheClientConstructor(): ProtoGrpcType['checkpointcac
 export type * from './generated/checkpointcache/v1/CheckpointCache';
 export type { Chunk, Chunk__Output } from './generated/checkpointcache/v1/Chunk';
 export type {
+  DeletePrefixRequest,
+  DeletePrefixRequest__Output,
+} from './generated/checkpointcache/v1/DeletePrefixRequest';
+export type {
+  DeletePrefixResponse,
+  DeletePrefixResponse__Output,
+} from './generated/checkpointcache/v1/DeletePrefixResponse';
+export type {
   DeleteRequest,
   DeleteRequest__Output,
 } from './generated/checkpointcache/v1/DeleteRequest';

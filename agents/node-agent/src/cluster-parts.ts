@@ -46,7 +46,7 @@ export function startClusterParts(options: ClusterPartsOptions): {
     logger: log,
   });
   const clusterDelete = new ClusterDelete({ cache, notices: parts.deleteNotices, logger: log });
-  parts.deleteNotices.start((id, atMs) => clusterDelete.applyNotice(id, atMs));
+  parts.deleteNotices.start((notice, atMs) => clusterDelete.applyNotice(notice, atMs));
 
   if (!config.peerReads) return { clusterDelete, peerFill: undefined };
   // Agents present their listener's certificate to each other and trust its client CA

@@ -3,6 +3,8 @@ import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-load
 
 import type { CheckpointCacheClient as _checkpointcache_v1_CheckpointCacheClient, CheckpointCacheDefinition as _checkpointcache_v1_CheckpointCacheDefinition } from './checkpointcache/v1/CheckpointCache';
 import type { Chunk as _checkpointcache_v1_Chunk, Chunk__Output as _checkpointcache_v1_Chunk__Output } from './checkpointcache/v1/Chunk';
+import type { DeletePrefixRequest as _checkpointcache_v1_DeletePrefixRequest, DeletePrefixRequest__Output as _checkpointcache_v1_DeletePrefixRequest__Output } from './checkpointcache/v1/DeletePrefixRequest';
+import type { DeletePrefixResponse as _checkpointcache_v1_DeletePrefixResponse, DeletePrefixResponse__Output as _checkpointcache_v1_DeletePrefixResponse__Output } from './checkpointcache/v1/DeletePrefixResponse';
 import type { DeleteRequest as _checkpointcache_v1_DeleteRequest, DeleteRequest__Output as _checkpointcache_v1_DeleteRequest__Output } from './checkpointcache/v1/DeleteRequest';
 import type { DeleteResponse as _checkpointcache_v1_DeleteResponse, DeleteResponse__Output as _checkpointcache_v1_DeleteResponse__Output } from './checkpointcache/v1/DeleteResponse';
 import type { EntryInfo as _checkpointcache_v1_EntryInfo, EntryInfo__Output as _checkpointcache_v1_EntryInfo__Output } from './checkpointcache/v1/EntryInfo';
@@ -32,6 +34,8 @@ export interface ProtoGrpcType {
     v1: {
       CheckpointCache: SubtypeConstructor<typeof grpc.Client, _checkpointcache_v1_CheckpointCacheClient> & { service: _checkpointcache_v1_CheckpointCacheDefinition }
       Chunk: MessageTypeDefinition<_checkpointcache_v1_Chunk, _checkpointcache_v1_Chunk__Output>
+      DeletePrefixRequest: MessageTypeDefinition<_checkpointcache_v1_DeletePrefixRequest, _checkpointcache_v1_DeletePrefixRequest__Output>
+      DeletePrefixResponse: MessageTypeDefinition<_checkpointcache_v1_DeletePrefixResponse, _checkpointcache_v1_DeletePrefixResponse__Output>
       DeleteRequest: MessageTypeDefinition<_checkpointcache_v1_DeleteRequest, _checkpointcache_v1_DeleteRequest__Output>
       DeleteResponse: MessageTypeDefinition<_checkpointcache_v1_DeleteResponse, _checkpointcache_v1_DeleteResponse__Output>
       EntryInfo: MessageTypeDefinition<_checkpointcache_v1_EntryInfo, _checkpointcache_v1_EntryInfo__Output>

@@ -1,7 +1,7 @@
 /**
  * Who may change the cache. Every client that can connect may read (Read, Stat, List, plain
- * Touch); the calls that change what the cache holds (Write, Delete, Release, and a Touch that
- * adds a checkpoint or sets a TTL) are allowed by the write access setting:
+ * Touch); the calls that change what the cache holds (Write, Delete, DeletePrefix, Release, and a
+ * Touch that adds a checkpoint or sets a TTL) are allowed by the write access setting:
  *   socket  calls that came in over the Unix socket, whose file mode and group decide who;
  *   mtls    those, and TCP calls whose client certificate grpc-js verified (mutual TLS);
  *   any     every call.

@@ -17,6 +17,8 @@ import {
   checkpointCacheServiceDefinition,
   packageDefinition,
   type CheckpointCacheHandlers,
+  type DeletePrefixRequest__Output,
+  type DeletePrefixResponse,
   type DeleteRequest__Output,
   type DeleteResponse,
   type EntryInfo,
@@ -68,7 +70,10 @@ export interface CheckpointCacheServiceOptions {
   observer?: ServiceObserver;
   /** Decides who may change the cache (Write, Delete, Release, Touch with a checkpoint or TTL). */
   accessPolicy: AccessPolicy;
-  /** Delete also reaches the copies on other nodes through it; absent: this node's copy only. */
+  /**
+   * Delete and DeletePrefix also reach the copies on other nodes through it; absent: this node's
+   * copies only.
+   */
   clusterDelete?: ClusterDelete;
   /** A Read that misses here is served from another node's agent through it; absent: a miss. */
   peerFill?: PeerFill;
@@ -119,6 +124,9 @@ export class CheckpointCacheService {
       ),
       Delete: unaryHandler('Delete', log, (req: DeleteRequest__Output, call) =>
         this.changing(call, 'Delete', () => this.delete(req)),
+      ),
+      DeletePrefix: unaryHandler('DeletePrefix', log, (req: DeletePrefixRequest__Output, call) =>
+        this.changing(call, 'DeletePrefix', () => this.deletePrefix(req)),
       ),
       List: unaryHandler('List', log, (req: ListRequest__Output) => this.list(req)),
       Release: unaryHandler('Release', log, (req: ReleaseRequest__Output, call) =>
@@ -320,6 +328,14 @@ export class CheckpointCacheService {
   private async delete(req: DeleteRequest__Output): Promise<DeleteResponse> {
     const deletes = this.clusterDelete ?? this.cache;
     return { deleted: await deletes.delete(req.key) };
+  }
+
+  /** Without cluster deletes (tests of one node), this node's entries only: no one to tell. */
+  private async deletePrefix(req: DeletePrefixRequest__Output): Promise<DeletePrefixResponse> {
+    const result = this.clusterDelete
+      ? await this.clusterDelete.deletePrefix(req.prefix)
+      : { ...(await this.cache.deletePrefix(req.prefix)), nodesTold: 0 };
+    return { entries: result.entries, bytes: result.bytes, nodesTold: result.nodesTold };
   }
 
   private async list(req: ListRequest__Output): Promise<ListResponse> {

@@ -26,6 +26,33 @@ export function validateKey(key: string): void {
   }
 }
 
+/**
+ * A directory prefix for a delete by prefix (DeletePrefix): a key's rules, plus a trailing '/', so
+ * that the prefix names a directory and `.../chk-1/` can never take `.../chk-10/...` with it.
+ */
+export function validateKeyPrefix(prefix: string): void {
+  if (prefix.length === 0) {
+    throw new CacheError(
+      ErrorCode.InvalidArgument,
+      "prefix is empty; pass a directory's URI ending in '/'",
+    );
+  }
+  const bytes = Buffer.byteLength(prefix, 'utf8');
+  if (bytes > MAX_KEY_BYTES) {
+    throw new CacheError(
+      ErrorCode.InvalidArgument,
+      `prefix is ${bytes} bytes of UTF-8; at most ${MAX_KEY_BYTES} are allowed`,
+    );
+  }
+  if (!prefix.endsWith('/')) {
+    throw new CacheError(
+      ErrorCode.InvalidArgument,
+      `prefix ${JSON.stringify(prefix.slice(0, 200))} does not end in '/'; a delete by prefix ` +
+        "removes a directory's entries: pass the directory's URI with a trailing '/'",
+    );
+  }
+}
+
 export function validateJobId(jobId: string): void {
   const bytes = Buffer.byteLength(jobId, 'utf8');
   if (bytes > MAX_JOB_ID_BYTES) {

@@ -5,7 +5,7 @@
 export * from './metadata-store';
 export * from './cache-types';
 export * from './node-cache';
-export { entryIdOf, validateKey, MAX_KEY_BYTES } from './entry-key';
+export { entryIdOf, validateKey, validateKeyPrefix, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
 export { decodeSidecar, encodeSidecar, SIDECAR_VERSION, type Sidecar } from './sidecar';
 export type { CapacityLimits } from './capacity';
@@ -13,7 +13,9 @@ export {
   ClusterDelete,
   NOTICE_CLOCK_ALLOWANCE_MS,
   type ClusterDeleteOptions,
+  type DeleteNotice,
   type DeleteNotices,
+  type PrefixDeleteResult,
 } from './cluster-delete';
 export {
   PeerFill,

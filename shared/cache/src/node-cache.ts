@@ -47,7 +47,13 @@ import {
 } from './entry-index';
 import { EntryWrites, withReference } from './entry-writes';
 import { GroupCommit } from './group-commit';
-import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
+import {
+  entryIdOf,
+  validateCount,
+  validateJobId,
+  validateKey,
+  validateKeyPrefix,
+} from './entry-key';
 import { Eviction, Leases } from './eviction';
 import { KeyedMutex } from './keyed-mutex';
 import { OpenFiles, type LentHandle } from './open-files';
@@ -367,6 +373,31 @@ export class NodeCache {
    */
   async deleteMadeBefore(id: string, madeBeforeMs: number): Promise<boolean> {
     return this.remove(id, 'delete', (e) => e.sidecar.createdAtMs <= madeBeforeMs);
+  }
+
+  /**
+   * Removes every entry whose key starts with `prefix` (a directory, see validateKeyPrefix) and,
+   * when `madeBeforeMs` is given, whose copy was made at or before it (a notice from another node).
+   * Each entry is checked again under its own lock. Returns what was removed.
+   */
+  async deletePrefix(
+    prefix: string,
+    madeBeforeMs?: number,
+  ): Promise<{ entries: number; bytes: number }> {
+    validateKeyPrefix(prefix);
+    await this.index.whenReady();
+    const doomed = (e: IndexedEntry): boolean =>
+      e.sidecar.key.startsWith(prefix) &&
+      (madeBeforeMs === undefined || e.sidecar.createdAtMs <= madeBeforeMs);
+    let entries = 0;
+    let bytes = 0;
+    for (const e of [...this.index.values()].filter(doomed)) {
+      if (await this.remove(e.id, 'delete', doomed)) {
+        entries++;
+        bytes += e.sidecar.size;
+      }
+    }
+    return { entries, bytes };
   }
 
   async list(query: ListQuery): Promise<{ entries: EntryInfo[]; nextPageToken: string }> {

@@ -60,7 +60,7 @@ export interface ReleaseResult {
   releasedBytes: number;
 }
 
-type UnaryMethod = 'stat' | 'touch' | 'delete' | 'list' | 'release';
+type UnaryMethod = 'stat' | 'touch' | 'delete' | 'deletePrefix' | 'list' | 'release';
 
 export class CheckpointCacheClient {
   private readonly options: CompiledClientOptions;
@@ -175,6 +175,16 @@ export class CheckpointCacheClient {
   async delete(key: string): Promise<boolean> {
     const res = await this.unary<{ deleted: boolean }>('delete', { key }, key);
     return res.deleted;
+  }
+
+  /**
+   * Removes every entry below directory `prefix` (ends in '/') from the node, and has the agent
+   * tell every other node to remove theirs. `nodesTold` is -1 when they could not be told.
+   */
+  async deletePrefix(
+    prefix: string,
+  ): Promise<{ entries: number; bytes: number; nodesTold: number }> {
+    return this.unary('deletePrefix', { prefix }, prefix);
   }
 
   /** One page of the node's entries in key order. */

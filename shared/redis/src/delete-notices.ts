@@ -5,6 +5,10 @@
  * a wake-up is published on its channel `<prefix>:{<holder>}:deleted`, in one script in the
  * holder's slot (noticeDelete-1.lua); then the holder is taken out of the index (its pending
  * delete is now the record; a node gone for good leaves neither behind for long).
+ * A delete by prefix (a directory) is told to every node in `<prefix>:nodes` (each agent adds
+ * itself whenever it subscribes), recorded as the member `dir:<prefix>` in the same sets: an entry
+ * id is 64 hex digits, so the two never collide, and one drain handles both. The prefix is a
+ * value in a sorted set, never part of a Redis key.
  * Receiving: this node's pending deletes are drained when a wake-up arrives, after every
  * (re)subscription, and every `intervalMs` anyway, because pub/sub messages are fire-and-forget:
  * one published while this node was disconnected is never delivered, but its notice waits in the
@@ -13,7 +17,7 @@
  * (the handler, ClusterDelete.applyNotice, does), or send commands on the subscriber connection
  * other than SUBSCRIBE.
  */
-import type { DeleteNotices } from '@checkpoint-cache/cache';
+import type { DeleteNotice, DeleteNotices } from '@checkpoint-cache/cache';
 import { silentLogger, ThrottledWarn, type Logger } from '@checkpoint-cache/logger';
 import type { KeyBuilder } from './key-builder';
 import { describeRedisConnection, type RedisConnection } from './redis-connection';
@@ -30,8 +34,18 @@ export const NOTICE_KEEP_MS = 7 * 86_400_000;
 /** Notices read per round trip while draining. */
 const DRAIN_BATCH = 200;
 
-/** Applies a notice: entry `id` was deleted on another node at `atMs`. Rejects to retry later. */
-export type DeleteNoticeHandler = (id: string, atMs: number) => Promise<unknown>;
+/** Marks a pending delete of a directory; any other member is an entry id. */
+const PREFIX_MEMBER = 'dir:';
+
+/** Applies a notice: deleted on another node at `atMs`. Rejects to retry later. */
+export type DeleteNoticeHandler = (notice: DeleteNotice, atMs: number) => Promise<unknown>;
+
+/** What a member of a node's pending deletes stands for. */
+export function noticeOfMember(member: string): DeleteNotice {
+  return member.startsWith(PREFIX_MEMBER)
+    ? { prefix: member.slice(PREFIX_MEMBER.length) }
+    : { entryId: member };
+}
 
 export interface RedisDeleteNoticesOptions {
   /** This node's commands (the agent's main connection). */
@@ -82,6 +96,27 @@ export class RedisDeleteNotices implements DeleteNotices {
     return others;
   }
 
+  async deletePrefixElsewhere(prefix: string, atMs: number): Promise<string[]> {
+    const { keys, connection } = this.options;
+    try {
+      const named = await connection.hvals(keys.nodes());
+      const others = [...new Set(named)].filter((n) => n !== keys.nodeId);
+      await Promise.all(
+        others.map((node) =>
+          this.scripts.noticeDelete(
+            keys.forNode(node),
+            PREFIX_MEMBER + prefix,
+            atMs,
+            NOTICE_KEEP_MS,
+          ),
+        ),
+      );
+      return others;
+    } catch (err) {
+      throw toCacheError(err, 'send a directory delete to the other nodes', this.endpoint);
+    }
+  }
+
   /** Subscribes to this node's wake-ups and drains pending notices into `handler`. */
   start(handler: DeleteNoticeHandler): void {
     this.handler = handler;
@@ -94,13 +129,34 @@ export class RedisDeleteNotices implements DeleteNotices {
     // drain after it picks up whatever was published while the connection was down.
     const subscribe = (): void => {
       subscriber.subscribe(channel).then(
-        () => this.drain('subscribed'),
+        () => {
+          this.join();
+          this.drain('subscribed');
+        },
         (error: unknown) => this.failures.warn('cannot subscribe to delete notices', { error }),
       );
     };
     subscriber.on('ready', subscribe);
     if (subscriber.status === 'ready') subscribe();
     this.schedule();
+  }
+
+  /**
+   * Adds this node to the nodes a delete by prefix tells. Again after every resubscription: a
+   * Redis that restarted without its data forgot it (a delete by prefix in between misses this
+   * node, whose copies then stay until their TTL).
+   */
+  private join(): void {
+    const { connection, keys } = this.options;
+    // The location index names this node the same way (LocationIndex, which also refuses a
+    // number another node id already has); HSETNX leaves such a pair as it is.
+    connection.hsetnx(keys.nodes(), String(keys.nodeNumber), keys.nodeId).then(
+      () => undefined,
+      (error: unknown) =>
+        this.failures.warn('node not listed for directory deletes; retried on resubscription', {
+          error,
+        }),
+    );
   }
 
   /** Asks for a drain now; one already running is followed by one more. Never rejects. */
@@ -160,7 +216,7 @@ export class RedisDeleteNotices implements DeleteNotices {
       for (let i = 0; i + 1 < flat.length && !this.stopped; i += 2) {
         const id = flat[i]!;
         const score = flat[i + 1]!;
-        await handler(id, Number(score));
+        await handler(noticeOfMember(id), Number(score));
         try {
           if (await this.scripts.dropDelete(id, score)) dropped++;
         } catch (err) {

@@ -9,11 +9,13 @@
  *   <prefix>:{<nodeId>}:n            integer: entries the node holds
  *   <prefix>:{<nodeId>}:owner        string with expiry: token of the agent holding the node id
  *   <prefix>:{<nodeId>}:peer         string: `host:port` other agents reach this node's agent at
- *   <prefix>:{<nodeId>}:deletes      sorted set: ids other nodes deleted, score the time (ms)
+ *   <prefix>:{<nodeId>}:deletes      sorted set: ids (or `dir:<prefix>`) other nodes deleted,
+ *                                    score the time (ms)
  *   <prefix>:{<nodeId>}:deleted      pub/sub channel: "look at :deletes now"
  *   <prefix>:l:{<rid[0,22)>}         set of node numbers holding a verified copy of the entry
  *                                    (the location index; hash tag per entry, not a node's slot)
- *   <prefix>:nodes                   hash: node number -> node id, for reading the index back
+ *   <prefix>:nodes                   hash: node number -> node id, for reading the index back;
+ *                                    its values are also every node a delete by prefix tells
  *
  * <rid> is the entry id (sha256 of the key, 64 hex digits) in base64url, 43 characters: the same
  * 256 bits, so it maps back without a lookup, and 43 + 4 bytes of sds header fit jemalloc's 48-byte
@@ -138,7 +140,10 @@ export class KeyBuilder {
     return `${this.prefix}:l:{${this.recordId(id).slice(0, 22)}}`;
   }
 
-  /** Hash: node number -> node id, so that the location index can be read back as node ids. */
+  /**
+   * Hash: node number -> node id, so that the location index can be read back as node ids; its
+   * values are every node id an agent ran under, the nodes a delete by prefix tells.
+   */
   nodes(): string {
     return `${this.prefix}:nodes`;
   }

@@ -26,7 +26,8 @@ export function rawClient(address: string): RawClient {
 
 export function unary<Req, Res>(
   client: RawClient,
-  method: 'stat' | 'touch' | 'delete' | 'list' | 'release' | 'lease' | 'reportCorrupt',
+  method:
+    'stat' | 'touch' | 'delete' | 'deletePrefix' | 'list' | 'release' | 'lease' | 'reportCorrupt',
   request: Req,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {

@@ -57,6 +57,7 @@ const AGENT_ACL = [
   '+hget',
   '+hsetnx',
   '+hmget',
+  '+hvals',
   '+get',
   '+hset',
   '+hdel',

@@ -2,6 +2,8 @@
 
 import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
+import type { DeletePrefixRequest as _checkpointcache_v1_DeletePrefixRequest, DeletePrefixRequest__Output as _checkpointcache_v1_DeletePrefixRequest__Output } from '../../checkpointcache/v1/DeletePrefixRequest';
+import type { DeletePrefixResponse as _checkpointcache_v1_DeletePrefixResponse, DeletePrefixResponse__Output as _checkpointcache_v1_DeletePrefixResponse__Output } from '../../checkpointcache/v1/DeletePrefixResponse';
 import type { DeleteRequest as _checkpointcache_v1_DeleteRequest, DeleteRequest__Output as _checkpointcache_v1_DeleteRequest__Output } from '../../checkpointcache/v1/DeleteRequest';
 import type { DeleteResponse as _checkpointcache_v1_DeleteResponse, DeleteResponse__Output as _checkpointcache_v1_DeleteResponse__Output } from '../../checkpointcache/v1/DeleteResponse';
 import type { EntryInfo as _checkpointcache_v1_EntryInfo, EntryInfo__Output as _checkpointcache_v1_EntryInfo__Output } from '../../checkpointcache/v1/EntryInfo';
@@ -29,6 +31,15 @@ export interface CheckpointCacheClient extends grpc.Client {
   delete(argument: _checkpointcache_v1_DeleteRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   delete(argument: _checkpointcache_v1_DeleteRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
   delete(argument: _checkpointcache_v1_DeleteRequest, callback: grpc.requestCallback<_checkpointcache_v1_DeleteResponse__Output>): grpc.ClientUnaryCall;
+  
+  DeletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  DeletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  DeletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  DeletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  deletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  deletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  deletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  deletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
   
   Lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
   Lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
@@ -103,6 +114,8 @@ export interface CheckpointCacheClient extends grpc.Client {
 export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementation {
   Delete: grpc.handleUnaryCall<_checkpointcache_v1_DeleteRequest__Output, _checkpointcache_v1_DeleteResponse>;
   
+  DeletePrefix: grpc.handleUnaryCall<_checkpointcache_v1_DeletePrefixRequest__Output, _checkpointcache_v1_DeletePrefixResponse>;
+  
   Lease: grpc.handleUnaryCall<_checkpointcache_v1_LeaseRequest__Output, _checkpointcache_v1_LeaseResponse>;
   
   List: grpc.handleUnaryCall<_checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse>;
@@ -123,6 +136,7 @@ export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementati
 
 export interface CheckpointCacheDefinition extends grpc.ServiceDefinition {
   Delete: MethodDefinition<_checkpointcache_v1_DeleteRequest, _checkpointcache_v1_DeleteResponse, _checkpointcache_v1_DeleteRequest__Output, _checkpointcache_v1_DeleteResponse__Output>
+  DeletePrefix: MethodDefinition<_checkpointcache_v1_DeletePrefixRequest, _checkpointcache_v1_DeletePrefixResponse, _checkpointcache_v1_DeletePrefixRequest__Output, _checkpointcache_v1_DeletePrefixResponse__Output>
   Lease: MethodDefinition<_checkpointcache_v1_LeaseRequest, _checkpointcache_v1_LeaseResponse, _checkpointcache_v1_LeaseRequest__Output, _checkpointcache_v1_LeaseResponse__Output>
   List: MethodDefinition<_checkpointcache_v1_ListRequest, _checkpointcache_v1_ListResponse, _checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse__Output>
   Read: MethodDefinition<_checkpointcache_v1_ReadRequest, _checkpointcache_v1_ReadResponse, _checkpointcache_v1_ReadRequest__Output, _checkpointcache_v1_ReadResponse__Output>

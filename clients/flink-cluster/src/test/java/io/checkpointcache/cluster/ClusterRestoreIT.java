@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
  * the node cache and once with Flink's own local recovery, on real processes, real HDFS and real
  * agents. And the small version of issue 13's {@code node-drain}: a node's TaskManagers are
  * replaced on the other node while its agent runs, and their subtasks' state comes from that agent
- * (peer reads), not from HDFS. Needs root for network namespaces; without it the tests are skipped
+ * (peer reads), not from HDFS. And the small {@code retention} and {@code
+ * node-lost-then-task-failure} of issue 13. Needs root for network namespaces; without it the tests are skipped
  * and say why.
  *
  * <p>The cache runs as {@code ckc-sync+sticky}: with plain {@code ckc} the outcome is not the
@@ -77,6 +78,52 @@ class ClusterRestoreIT {
       assertTrue(drain.moved() > 0, "no subtask moved: " + drain.line());
       assertTrue(drain.peerBytes() >= drain.stateBytes() / 8, "peer reads: " + drain.line());
       assertTrue(drain.remoteBytes() < drain.stateBytes() / 20, "read from remote: " + drain.line());
+    }
+  }
+
+  /**
+   * The small {@code retention} (issue 13): RocksDB incremental, retain 1, a handful of
+   * checkpoints, then the job cancelled; within 10 s of its last checkpoint the agents together
+   * hold at most 1.1 × the bytes of the files that checkpoint references: Flink's deletes of
+   * subsumed files, made on the JobManager's node, reached the TaskManager nodes' copies.
+   */
+  @Test
+  void theCacheFollowsFlinksRetentionOnEveryNode() throws Exception {
+    String why = NodeNetwork.unavailableReason();
+    assumeTrue(why == null, "needs root (CAP_NET_ADMIN) for network namespaces: " + why);
+    try (Cluster cluster =
+        Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, 2, ClusterDemo.STORAGE_MBIT, false)) {
+      Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
+      Scenario.Result r = RetentionScenario.run(cluster, jar, smallShape(), FlinkRun.Setup.CKC, 6);
+      System.out.println(r.line() + r.extra());
+      assertTrue(r.stateBytes() > 0, "the retained checkpoint references no file: " + r.extra());
+      assertTrue(r.problems().isEmpty(), r.problems().toString());
+      assertTrue(r.cacheBytes() <= RetentionScenario.BOUND * r.stateBytes(), r.line() + r.extra());
+    }
+  }
+
+  /**
+   * The small {@code node-lost-then-task-failure} (issue 13, fill on miss): a node is lost, its
+   * subtasks restore on the other node from HDFS; then one of them fails again, and that second
+   * restore reads (next to) nothing from HDFS: the files the first restore read were filled into
+   * the new node's cache.
+   */
+  @Test
+  void aSecondFailureOnTheNewNodeRestoresFromWhatTheFirstRestoreFilled() throws Exception {
+    String why = NodeNetwork.unavailableReason();
+    assumeTrue(why == null, "needs root (CAP_NET_ADMIN) for network namespaces: " + why);
+    try (Cluster cluster =
+        Cluster.start(Cluster.Inputs.fromSystemProperties(), SUBNET, 2, ClusterDemo.STORAGE_MBIT, false)) {
+      Path jar = JobFiles.buildJar(cluster.inputs.jobClasses(), cluster.work.resolve("job.jar"));
+      Scenario.Result r =
+          Scenario.run(
+              cluster, jar, smallShape(), Scenario.Kind.NODE_LOST_THEN_TASK_FAILURE, FlinkRun.Setup.CKC_SYNC_STICKY);
+      System.out.println(r.line());
+      assertTrue(r.exactlyOnce(), "ckc: " + r.problems());
+      // The first restore read the lost node's share from HDFS; the second restore's bytes came
+      // from the cache, and what HDFS sent is RPC answers.
+      assertTrue(r.cacheBytes() > 0, "nothing from the cache: " + r.line());
+      assertTrue(r.remoteBytes() < r.cacheBytes() / 20, "second restore read from remote: " + r.line());
     }
   }
 

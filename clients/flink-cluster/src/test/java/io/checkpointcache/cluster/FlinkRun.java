@@ -9,8 +9,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 /**
  * One Flink session cluster on the {@link Cluster}'s hosts, configured for one of the compared
@@ -25,9 +23,6 @@ final class FlinkRun implements AutoCloseable {
   static final int REST_PORT = 8081;
   static final int AGENT_PORT = 7878;
   static final int AGENT_METRICS_PORT = 9464;
-  private static final Pattern READ_BYTES = Pattern.compile("(?m)^ckc_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
-  private static final Pattern LEASED_BYTES = Pattern.compile("(?m)^ckc_leased_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
-  private static final Pattern PEER_BYTES = Pattern.compile("(?m)^ckc_peer_read_bytes_total(?:\\{[^}]*\\})? (\\S+)$");
 
   /**
    * The compared set-ups (issue 12), plus the cache with Flink's sticky scheduling alone:
@@ -71,10 +66,12 @@ final class FlinkRun implements AutoCloseable {
   /**
    * @param taskHeapMb task heap of each TaskManager (the hashmap backend's state lives there)
    * @param managedMb managed memory of each TaskManager (RocksDB's)
+   * @param minPause Flink's {@code execution.checkpointing.min-pause}: quiet time after each
+   *     completed checkpoint ({@link Duration#ZERO}: Flink's default, none)
    */
   record Options(
       Setup setup, int tmsPerNode, int slotsPerTm, int taskHeapMb, int managedMb, String backend,
-      Duration checkpointInterval) {}
+      Duration checkpointInterval, Duration minPause) {}
 
   /** A TaskManager process and what identifies it. */
   record TaskManager(int node, String resourceId, Path workingDir, HostProcess process) {}
@@ -85,7 +82,7 @@ final class FlinkRun implements AutoCloseable {
   private final Map<String, String> common;
   private final List<HostProcess> agents = new ArrayList<>();
   private final List<TaskManager> taskManagers = new ArrayList<>();
-  private final Map<String, long[]> lastAgentCounters = new java.util.HashMap<>();
+  private final AgentCounters counters = new AgentCounters(AGENT_METRICS_PORT);
   private HostProcess jobManager;
   private int started;
 
@@ -103,7 +100,12 @@ final class FlinkRun implements AutoCloseable {
     FlinkRun run = new FlinkRun(cluster, options, dir, commonConfig(cluster, options, name));
     try {
       if (options.setup().cache) {
-        for (int n = 0; n < cluster.nodes.size(); n++) run.startAgent(n, name);
+        for (int n = 0; n < cluster.nodes.size(); n++) {
+          run.startAgent(cluster.nodes.get(n), run.nodeDir(n), true, name);
+        }
+        // The JobManager's node has an agent too (a DaemonSet runs on every node): Flink deletes
+        // subsumed and aborted checkpoints there, and those deletes reach every node's copies.
+        run.startAgent(cluster.jmHost, run.dir.resolve("jm"), false, name);
       }
       run.startJobManager();
       for (int n = 0; n < cluster.nodes.size(); n++) {
@@ -177,7 +179,7 @@ final class FlinkRun implements AutoCloseable {
    */
   long cacheBytesRead() {
     long[] c = agentCounters();
-    return c[0] - c[1] + c[2];
+    return c[0] - c[1] + c[3];
   }
 
   /** Bytes the agents read from each other's agents (their {@code ckc_peer_read_bytes_total}). */
@@ -186,30 +188,22 @@ final class FlinkRun implements AutoCloseable {
   }
 
   /**
-   * Per node {read, peer, leased} from its agent's metrics; an agent that no longer answers (a killed
-   * node) keeps the figures it last gave, so a lost node does not make the sums go backwards.
+   * Bytes the cache holds on every node of the run, the JobManager's included (the sum of the
+   * agents' {@code ckc_entry_bytes}).
    */
-  private long[] agentCounters() {
-    long read = 0;
-    long peer = 0;
-    long leased = 0;
-    for (NodeNetwork.Host node : options.setup().cache ? cluster.nodes : List.<NodeNetwork.Host>of()) {
-      String body = Cluster.httpGet("http://" + node.address() + ":" + AGENT_METRICS_PORT + "/metrics");
-      long[] seen = lastAgentCounters.getOrDefault(node.name(), new long[3]);
-      if (body != null) seen = new long[] {sum(READ_BYTES, body), sum(PEER_BYTES, body), sum(LEASED_BYTES, body)};
-      lastAgentCounters.put(node.name(), seen);
-      read += seen[0];
-      peer += seen[1];
-      leased += seen[2];
-    }
-    return new long[] {read, peer, leased};
+  long cacheBytesHeld() {
+    return options.setup().cache ? counters.sum(agentHosts())[2] : 0;
   }
 
-  private static long sum(Pattern metric, String body) {
-    long total = 0;
-    Matcher m = metric.matcher(body);
-    while (m.find()) total += (long) Double.parseDouble(m.group(1));
-    return total;
+  /** Per node {read, peer, held, leased}; the JobManager's agent serves no reads. */
+  private long[] agentCounters() {
+    return options.setup().cache ? counters.sum(cluster.nodes) : new long[4];
+  }
+
+  private List<NodeNetwork.Host> agentHosts() {
+    List<NodeNetwork.Host> hosts = new ArrayList<>(cluster.nodes);
+    hosts.add(cluster.jmHost);
+    return hosts;
   }
 
   private static int registered(FlinkRest rest) {
@@ -244,6 +238,7 @@ final class FlinkRun implements AutoCloseable {
     c.put("restart-strategy.fixed-delay.attempts", "50");
     c.put("restart-strategy.fixed-delay.delay", "1 s");
     c.put("execution.checkpointing.interval", o.checkpointInterval().toMillis() + " ms");
+    c.put("execution.checkpointing.min-pause", o.minPause().toMillis() + " ms");
     c.put("execution.checkpointing.num-retained", "1");
     c.put("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION");
     // One subtask per TaskManager while there are enough: a lost TaskManager takes one subtask.
@@ -263,16 +258,16 @@ final class FlinkRun implements AutoCloseable {
     return c;
   }
 
-  private void startAgent(int node, String runName) throws IOException, InterruptedException {
-    NodeNetwork.Host host = cluster.nodes.get(node);
-    Path home = Files.createDirectories(nodeDir(node));
+  /** An agent on {@code host} with its socket in {@code home}; peers read from it if {@code peer}. */
+  private void startAgent(NodeNetwork.Host host, Path home, boolean peer, String runName)
+      throws IOException, InterruptedException {
+    Files.createDirectories(home);
+    Path socket = home.resolve("agent.sock");
     List<String> cmd =
-        List.of(
+        new ArrayList<>(List.of(
             "node", cluster.inputs.repoRoot().resolve("agents/node-agent/bin/ckc-agent.js").toString(),
             "--listen", host.address() + ":" + AGENT_PORT,
-            // Peer reads: the other nodes' agents reach this one here (issue 13).
-            "--peer-address", host.address() + ":" + AGENT_PORT,
-            "--socket", socket(node).toString(),
+            "--socket", socket.toString(),
             "--cache-dir", home.resolve("cache").toString(),
             "--node-id", host.name(),
             "--redis-url", cluster.redisUrl(),
@@ -280,13 +275,15 @@ final class FlinkRun implements AutoCloseable {
             "--metrics-listen", host.address() + ":" + AGENT_METRICS_PORT,
             "--min-free-percent", "0",
             "--log-format", "text",
-            "--shutdown-grace", "2s");
+            "--shutdown-grace", "2s"));
+    // Peer reads: the other nodes' agents reach this one here (issue 13).
+    if (peer) cmd.addAll(List.of("--peer-address", host.address() + ":" + AGENT_PORT));
     HostProcess agent = HostProcess.start("agent-" + host.name(), host, cmd, Map.of(), home.resolve("agent.log"));
     agents.add(agent);
     String metrics = "http://" + host.address() + ":" + AGENT_METRICS_PORT + "/metrics";
     Cluster.waitFor(
         "agent on " + host.name(), Duration.ofSeconds(60), agent,
-        () -> Files.exists(socket(node)) && Cluster.httpGet(metrics) != null);
+        () -> Files.exists(socket) && Cluster.httpGet(metrics) != null);
   }
 
   private Path nodeDir(int node) {
@@ -325,8 +322,7 @@ final class FlinkRun implements AutoCloseable {
     conf.put("web.upload.dir", Files.createDirectories(home.resolve("upload")).toString());
     conf.put("io.tmp.dirs", Files.createDirectories(home.resolve("tmp")).toString());
     conf.put("process.jobmanager.working-dir", home.resolve("work").toString());
-    // No agent on the JobManager's host: its cache calls fail fast, its deletes reach HDFS.
-    if (options.setup().cache) conf.put("checkpoint-cache.agent", "unix:" + home.resolve("no-agent.sock"));
+    if (options.setup().cache) conf.put("checkpoint-cache.agent", "unix:" + home.resolve("agent.sock"));
     // Flink's own restore clock (JobInitialization spans), read by the scenarios.
     conf.putAll(SpanLog.config(spans()));
     jobManager =

@@ -57,7 +57,13 @@ final class Scenario {
      * the node's agent keeps running (kubectl drain leaves DaemonSet pods): the moved subtasks'
      * state can come from that agent through peer reads (issue 13).
      */
-    NODE_DRAIN("node-drain", false);
+    NODE_DRAIN("node-drain", false),
+    /**
+     * No fault: RocksDB incremental, retain 1, at least 20 checkpoints, then the job is cancelled
+     * (its latest checkpoint retained) and the bytes all agents hold are compared with the bytes
+     * of the files that checkpoint references ({@link RetentionScenario}).
+     */
+    RETENTION("retention", false, true);
 
     final String label;
     final boolean spareSlots;
@@ -106,6 +112,7 @@ final class Scenario {
      * 13) has peer_bytes before restore_s.
      */
     String line() {
+      if (kind == Kind.RETENTION) return RetentionScenario.line(this);
       boolean drain = kind == Kind.NODE_DRAIN;
       return String.format(
           Locale.ROOT,
@@ -131,11 +138,14 @@ final class Scenario {
 
   static Result run(Cluster cluster, Path jobJar, Shape shape, Kind kind, FlinkRun.Setup setup)
       throws IOException, InterruptedException {
+    if (kind == Kind.RETENTION) {
+      return RetentionScenario.run(cluster, jobJar, shape, setup, RetentionScenario.CHECKPOINTS);
+    }
     String name = kind.label + "-" + setup.label.replace('+', '-');
     FlinkRun.Options options =
         new FlinkRun.Options(
             setup, shape.tmsPerNode(), kind.spareSlots ? 2 : 1, shape.taskHeapMb(), shape.managedMb(),
-            kind.incrementalRocksDb ? "rocksdb" : shape.backend(), shape.checkpointInterval());
+            kind.incrementalRocksDb ? "rocksdb" : shape.backend(), shape.checkpointInterval(), Duration.ZERO);
     try (FlinkRun run = FlinkRun.start(cluster, options, name)) {
       int parallelism = shape.parallelism();
       Path out = Files.createDirectories(run.dir().resolve("out"));
@@ -384,7 +394,7 @@ final class Scenario {
     boolean holds() throws IOException, InterruptedException;
   }
 
-  private static void waitUntil(String what, Duration timeout, Check check, FlinkRest rest, String jobId)
+  static void waitUntil(String what, Duration timeout, Check check, FlinkRest rest, String jobId)
       throws IOException, InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (!check.holds()) {

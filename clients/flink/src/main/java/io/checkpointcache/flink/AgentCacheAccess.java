@@ -3,7 +3,9 @@ package io.checkpointcache.flink;
 import io.checkpointcache.client.CheckpointCacheClient;
 import io.checkpointcache.client.CheckpointCacheException;
 import io.checkpointcache.client.RemoteVersion;
+import io.checkpointcache.v1.DeletePrefixResponse;
 import io.checkpointcache.v1.EntryInfo;
+import io.grpc.Status;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -89,13 +91,39 @@ sealed class AgentCacheAccess implements CacheAccess permits UploadingCacheAcces
   }
 
   /**
-   * Lists only the entries of the directory's job (and checkpoint) when Flink's layout names
-   * them, since every file below such a directory carries the same labels (see {@link
-   * CheckpointLabels}); otherwise all entries.
+   * One DeletePrefix: the agent removes the entries below the directory here and tells every other
+   * node to remove theirs (also entries only other nodes hold, which no listing here could find).
+   * An agent older than that RPC ({@code UNIMPLEMENTED}) gets the old way: this node's entries,
+   * listed and deleted one by one (each delete then reaches every holder of that key).
    */
   @Override
   public void invalidateDirectory(Path realDir) {
     String prefix = PathMapping.keyPrefix(realDir);
+    try {
+      DeletePrefixResponse done = client.deletePrefix(prefix);
+      metrics.cacheDeleted(true);
+      if (done.getNodesTold() < 0) {
+        warning.warn(
+            "deleted the cached entries under {} on this node only: the agent could not tell the"
+                + " other nodes (Redis unreachable); their copies stay until their TTL",
+            prefix);
+      }
+    } catch (CheckpointCacheException e) {
+      if (e.code() == Status.Code.UNIMPLEMENTED) {
+        invalidateListed(realDir, prefix);
+      } else {
+        metrics.cacheDeleted(false);
+        warning.warn("cannot delete the cached entries under {}: {} {}", prefix, e.code(), e.details());
+      }
+    }
+  }
+
+  /**
+   * Lists only the entries of the directory's job (and checkpoint) when Flink's layout names
+   * them, since every file below such a directory carries the same labels (see {@link
+   * CheckpointLabels}); otherwise all entries.
+   */
+  private void invalidateListed(Path realDir, String prefix) {
     CheckpointLabels labels = CheckpointLabels.ofDirectory(realDir, "");
     String job = labels.fromLayout() ? labels.jobId() : null;
     Long checkpoint = labels.fromLayout() && labels.checkpointId() > 0 ? labels.checkpointId() : null;

@@ -51,6 +51,21 @@ public final class TestAgent implements AutoCloseable {
 
   /** Starts an agent in a new directory under {@code parent} and waits until it serves. */
   public static TestAgent start(Path parent) throws IOException, InterruptedException {
+    return start(parent, "flink-test", List.of());
+  }
+
+  /**
+   * Starts a second node's agent (node id {@code nodeId}) on {@code first}'s Redis, as a
+   * DaemonSet's agents share one: deletes on either reach the other's copies.
+   */
+  public static TestAgent startOtherNode(Path parent, TestAgent first, String nodeId)
+      throws IOException, InterruptedException {
+    String redis = "unix://" + first.home.resolve("cache").resolve("redis").resolve("redis.sock");
+    return start(parent, nodeId, List.of("--redis-url", redis));
+  }
+
+  private static TestAgent start(Path parent, String nodeId, List<String> extraArgs)
+      throws IOException, InterruptedException {
     Path repo = repoRoot();
     Path main = repo.resolve("agents/node-agent/lib/main.js");
     if (!Files.isRegularFile(main)) {
@@ -68,8 +83,9 @@ public final class TestAgent implements AutoCloseable {
       }
     }
     int port = freePort();
-    ProcessBuilder pb =
-        new ProcessBuilder(
+    List<String> command =
+        new java.util.ArrayList<>(
+            List.of(
                 "node",
                 repo.resolve("agents/node-agent/bin/ckc-agent.js").toString(),
                 "--listen",
@@ -79,11 +95,14 @@ public final class TestAgent implements AutoCloseable {
                 "--cache-dir",
                 home.resolve("cache").toString(),
                 "--node-id",
-                "flink-test",
+                nodeId,
                 "--log-format",
                 "text",
                 "--shutdown-grace",
-                "2s")
+                "2s"));
+    command.addAll(extraArgs);
+    ProcessBuilder pb =
+        new ProcessBuilder(command)
             .directory(repo.toFile())
             .redirectErrorStream(true)
             .redirectOutput(home.resolve("agent.log").toFile());

@@ -2,6 +2,8 @@ package io.checkpointcache.client;
 
 import io.checkpointcache.client.remote.RemoteStore;
 import io.checkpointcache.v1.CheckpointCacheGrpc;
+import io.checkpointcache.v1.DeletePrefixRequest;
+import io.checkpointcache.v1.DeletePrefixResponse;
 import io.checkpointcache.v1.DeleteRequest;
 import io.checkpointcache.v1.EntryInfo;
 import io.checkpointcache.v1.ListRequest;
@@ -217,6 +219,16 @@ public final class CheckpointCacheClient implements AutoCloseable {
   public boolean delete(String key) throws CheckpointCacheException {
     DeleteRequest request = DeleteRequest.newBuilder().setKey(key).build();
     return unary("Delete", key, () -> blocking().delete(request)).getDeleted();
+  }
+
+  /**
+   * Removes every entry below directory {@code prefix} (ending in '/') from the node, and has the
+   * agent tell every other node to remove theirs ({@code nodes_told} -1: they could not be told).
+   * An agent older than this RPC answers {@code UNIMPLEMENTED}.
+   */
+  public DeletePrefixResponse deletePrefix(String prefix) throws CheckpointCacheException {
+    DeletePrefixRequest request = DeletePrefixRequest.newBuilder().setPrefix(prefix).build();
+    return unary("DeletePrefix", prefix, () -> blocking().deletePrefix(request));
   }
 
   /**
