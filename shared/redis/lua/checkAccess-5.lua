@@ -50,6 +50,9 @@ local records, ttl, bytes, count, owner = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KE
 need("INFO")
 needAs("EVALSHA " .. records, "EVALSHA", string.rep("0", 40), "4", records, ttl, bytes, count)
 needAs("EVAL " .. records, "EVAL", "return 0", "4", records, ttl, bytes, count)
+-- Group commit (RedisMetadataStore.registerAll): the register scripts of a group in one MULTI.
+need("MULTI")
+need("EXEC")
 need("EXISTS", ttl)
 need("HEXISTS", records, "f")
 need("HGET", records, "f")

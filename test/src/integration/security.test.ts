@@ -49,6 +49,8 @@ const AGENT_ACL = [
   '+client|setname',
   '+evalsha',
   '+eval',
+  '+multi',
+  '+exec',
   '+exists',
   '+hscan',
   '+pttl',
