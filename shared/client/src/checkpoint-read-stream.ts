@@ -77,7 +77,7 @@ type Phase =
 /**
  * The phases a read may move to from each phase: forward only, and to 'ended' from anywhere
  * (done, failed or destroyed). The agent's stream may be left for the remote store from 'direct'
- * too: a lease the agent failed says all the stream would.
+ * too: a lease the agent failed (down, hung) says all the stream would.
  */
 const NEXT_PHASES: Readonly<Record<Phase, readonly Phase[]>> = {
   idle: ['direct', 'local'],
@@ -226,13 +226,16 @@ export class CheckpointReadStream extends Readable {
       if (
         typeof code === 'number' &&
         code !== status.UNIMPLEMENTED &&
+        code !== status.NOT_FOUND &&
         FALLBACK_STATUSES.has(code)
       ) {
-        // The agent itself failed the lease (down, hung, entry absent): asking it again with
-        // Read would only delay the remote read by another deadline.
+        // The agent itself failed the lease (down, hung): asking it again with Read would only
+        // delay the remote read by another deadline.
         this.agentFailed(statusName(code) as StatusName, err as ServiceError);
       } else {
-        // No file to read here (or an agent without Lease): the agent's stream answers.
+        // No file to read here, an entry this node does not hold (the agent's Read may still
+        // serve it from another node's agent: a peer read), or an agent without Lease: the
+        // agent's stream answers.
         this.startLocal();
       }
       return;

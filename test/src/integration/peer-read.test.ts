@@ -185,6 +185,29 @@ describe('peer reads with fill', function () {
     expect(mute.reads).to.have.length(1);
   });
 
+  it('serves a short-circuit reader whose node lacks the entry through the agent from a peer, not the remote store', async function () {
+    // The lease's NOT_FOUND only says this node holds no copy: the agent's Read may still have one
+    // from another node (the Flink plugin reads this way with checkpoint-cache.cache-dir set).
+    const a = await agent();
+    const b = await agent();
+    const key = 'hdfs://nn/flink/ckpt/job/shared/peer-short-circuit';
+    const data = randomBytes(600_000);
+    await put(a, key, data);
+    const dir = await makeTempDir('ckc-peer-remote');
+    shared.onCleanup(() => removeTempDir(dir));
+    const file = path.join(dir, 'peer-short-circuit');
+    await fs.writeFile(file, data);
+    const c = new CheckpointCacheClient({ agent: b.address, shortCircuit: true });
+    shared.onCleanup(async () => c.close());
+    const got = await readAll(c.read(key, { remote: pathToFileURL(file).toString() }));
+    expect(got.equals(data)).to.equal(true);
+    expect(c.stats()).to.include({ bytesFromCache: data.length, bytesFromRemote: 0 });
+    // Filled on B: the next read takes the short circuit.
+    const again = await readAll(c.read(key, { remote: pathToFileURL(file).toString() }));
+    expect(again.equals(data)).to.equal(true);
+    expect(c.stats().bytesFromRemote).to.equal(0);
+  });
+
   it('is a plain miss when no peer holds the entry, or when peer reads are off', async function () {
     const a = await agent();
     const b = await agent();

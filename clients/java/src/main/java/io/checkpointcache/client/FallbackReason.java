@@ -96,12 +96,15 @@ public enum FallbackReason {
 
   /**
    * The reason for a short circuit's Lease that failed with {@code code}, when the read should go
-   * to the remote store at once: the agent itself failed it (down, hung, entry absent), and asking
-   * it again with Read would only add another deadline. Empty when the agent's stream answers
-   * instead: an agent without Lease ({@code UNIMPLEMENTED}), or a status the policy does not act
-   * on (a bad key).
+   * to the remote store at once: the agent itself failed it (down, hung), and asking it again
+   * with Read would only add another deadline. Empty when the agent's stream answers instead: an
+   * entry this node does not hold ({@code NOT_FOUND}: the agent's Read may still serve it from
+   * another node's agent, a peer read), an agent without Lease ({@code UNIMPLEMENTED}), or a
+   * status the policy does not act on (a bad key).
    */
   static Optional<FallbackReason> ofLeaseStatus(Status.Code code) {
-    return code == Status.Code.UNIMPLEMENTED ? Optional.empty() : ofStatus(code);
+    return code == Status.Code.UNIMPLEMENTED || code == Status.Code.NOT_FOUND
+        ? Optional.empty()
+        : ofStatus(code);
   }
 }
