@@ -11,6 +11,7 @@ import { PROTO_LOADER_OPTIONS } from './loader-options';
 
 export { PROTO_LOADER_OPTIONS } from './loader-options';
 export { AGENT_DESCRIPTOR_SET, agentFileDescriptorProtos } from './descriptor-set';
+export * from './wire';
 
 /** Folder that holds `checkpointcache/v1/*.proto` (the include root). */
 export const PROTO_ROOT = path.resolve(__dirname, '..');

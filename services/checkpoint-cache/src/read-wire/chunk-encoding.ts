@@ -7,32 +7,16 @@
  * Fields are written in the order crc32c, offset, data so that the payload ends the message.
  */
 import { CHUNK_HEADROOM } from '@checkpoint-cache/cache';
-import { GRPC_FRAMED, GRPC_PREFIX_BYTES } from './grpc-framing';
-
-const WIRE_VARINT = 0;
-const WIRE_LEN = 2;
-const READ_RESPONSE_CHUNK = (2 << 3) | WIRE_LEN;
-const CHUNK_OFFSET = (1 << 3) | WIRE_VARINT;
-const CHUNK_DATA = (2 << 3) | WIRE_LEN;
-const CHUNK_CRC32C = (3 << 3) | WIRE_VARINT;
-
-function varintLength(value: number): number {
-  let n = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(buf: Buffer, pos: number, value: number): number {
-  while (value >= 0x80) {
-    buf[pos++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  buf[pos++] = value;
-  return pos;
-}
+import {
+  CHUNK_CRC32C_TAG,
+  CHUNK_DATA_TAG,
+  CHUNK_OFFSET_TAG,
+  GRPC_PREFIX_BYTES,
+  STREAM_CHUNK_TAG,
+  varintLength,
+  writeVarint,
+} from '@checkpoint-cache/proto';
+import { GRPC_FRAMED } from './grpc-framing';
 
 /**
  * The serialized ReadResponse for one chunk; uses the headroom before `data` when it has some.
@@ -71,13 +55,13 @@ export function encodeReadChunk(
     pos = GRPC_PREFIX_BYTES;
     (out as Buffer & Record<typeof GRPC_FRAMED, boolean>)[GRPC_FRAMED] = true;
   }
-  out[pos++] = READ_RESPONSE_CHUNK;
+  out[pos++] = STREAM_CHUNK_TAG;
   pos = writeVarint(out, pos, inner);
-  out[pos++] = CHUNK_CRC32C;
+  out[pos++] = CHUNK_CRC32C_TAG;
   pos = writeVarint(out, pos, crc32c);
-  out[pos++] = CHUNK_OFFSET;
+  out[pos++] = CHUNK_OFFSET_TAG;
   pos = writeVarint(out, pos, offset);
-  out[pos++] = CHUNK_DATA;
+  out[pos++] = CHUNK_DATA_TAG;
   writeVarint(out, pos, data.length);
   return out;
 }

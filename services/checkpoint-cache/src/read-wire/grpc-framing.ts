@@ -21,8 +21,7 @@ import { createRequire } from 'node:module';
 
 /** Set on a Buffer that already starts with its 5-byte gRPC message prefix. */
 export const GRPC_FRAMED: unique symbol = Symbol('checkpoint-cache.grpcFramed');
-/** Compressed flag (1 byte) + message length (4 bytes, big-endian). */
-export const GRPC_PREFIX_BYTES = 5;
+export { GRPC_PREFIX_BYTES } from '@checkpoint-cache/proto';
 
 type Serialize = (this: unknown, value: unknown) => Buffer;
 

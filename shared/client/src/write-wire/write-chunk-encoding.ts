@@ -8,14 +8,16 @@
  * payload last so that the header can be written after the data is in place.
  * Owns: that encoding and the buffer layout. Never: sending, or deciding whether to frame.
  */
-import { GRPC_PREFIX_BYTES, markGrpcFramed } from './write-framing';
-
-const WIRE_VARINT = 0;
-const WIRE_LEN = 2;
-const WRITE_REQUEST_CHUNK = (2 << 3) | WIRE_LEN;
-const CHUNK_OFFSET = (1 << 3) | WIRE_VARINT;
-const CHUNK_DATA = (2 << 3) | WIRE_LEN;
-const CHUNK_CRC32C = (3 << 3) | WIRE_VARINT;
+import {
+  CHUNK_CRC32C_TAG,
+  CHUNK_DATA_TAG,
+  CHUNK_OFFSET_TAG,
+  GRPC_PREFIX_BYTES,
+  STREAM_CHUNK_TAG,
+  varintLength,
+  writeVarint,
+} from '@checkpoint-cache/proto';
+import { markGrpcFramed } from './write-framing';
 
 /** Largest header: tag + length of Chunk, offset (up to 2^53: 8 bytes), crc32c, data's length. */
 const MAX_CHUNK_HEADER = 1 + 5 + 1 + 8 + 1 + 5 + 1 + 5;
@@ -34,24 +36,6 @@ export function allocWriteChunk(size: number): Buffer {
   const whole = Buffer.allocUnsafeSlow(WRITE_CHUNK_HEADROOM + size);
   chunkMemory.add(whole.buffer);
   return whole.subarray(WRITE_CHUNK_HEADROOM);
-}
-
-function varintLength(value: number): number {
-  let n = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(buf: Buffer, pos: number, value: number): number {
-  while (value >= 0x80) {
-    buf[pos++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  buf[pos++] = value;
-  return pos;
 }
 
 /**
@@ -88,13 +72,13 @@ export function encodeWriteChunk(
     pos = GRPC_PREFIX_BYTES;
     markGrpcFramed(out);
   }
-  out[pos++] = WRITE_REQUEST_CHUNK;
+  out[pos++] = STREAM_CHUNK_TAG;
   pos = writeVarint(out, pos, inner);
-  out[pos++] = CHUNK_OFFSET;
+  out[pos++] = CHUNK_OFFSET_TAG;
   pos = writeVarint(out, pos, offset);
-  out[pos++] = CHUNK_CRC32C;
+  out[pos++] = CHUNK_CRC32C_TAG;
   pos = writeVarint(out, pos, crc32c);
-  out[pos++] = CHUNK_DATA;
+  out[pos++] = CHUNK_DATA_TAG;
   writeVarint(out, pos, data.length);
   return out;
 }

@@ -19,8 +19,7 @@
 import type { ChannelOptions } from '@grpc/grpc-js';
 import { createRequire } from 'node:module';
 
-/** Compressed flag (1 byte) + message length (4 bytes, big-endian). */
-export const GRPC_PREFIX_BYTES = 5;
+export { GRPC_PREFIX_BYTES } from '@checkpoint-cache/proto';
 
 const GRPC_FRAMED: unique symbol = Symbol('checkpoint-cache.client.grpcFramed');
 
