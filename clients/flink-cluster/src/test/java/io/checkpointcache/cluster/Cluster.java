@@ -59,12 +59,16 @@ final class Cluster implements AutoCloseable {
   final NodeNetwork.Host storage;
   final NodeNetwork.Host jmHost;
   final List<NodeNetwork.Host> nodes;
+  /** Whether the work dir stays after the harness ends ({@code --keep}): then runs keep their data too. */
+  final boolean keepWork;
   private final List<HostProcess> services = new ArrayList<>();
 
   private Cluster(
       Inputs inputs, Path work, Janitor janitor, NodeNetwork network, NodeNetwork.Host redisHost,
-      NodeNetwork.Host storage, NodeNetwork.Host jmHost, List<NodeNetwork.Host> nodes) {
+      NodeNetwork.Host storage, NodeNetwork.Host jmHost, List<NodeNetwork.Host> nodes,
+      boolean keepWork) {
     this.inputs = inputs;
+    this.keepWork = keepWork;
     this.work = work;
     this.janitor = janitor;
     this.network = network;
@@ -91,7 +95,7 @@ final class Cluster implements AutoCloseable {
       NodeNetwork.Host jm = network.addHost("jm");
       List<NodeNetwork.Host> nodes = new ArrayList<>();
       for (int i = 0; i < nodeCount; i++) nodes.add(network.addHost("node" + i));
-      Cluster cluster = new Cluster(inputs, work, janitor, network, redis, storage, jm, nodes);
+      Cluster cluster = new Cluster(inputs, work, janitor, network, redis, storage, jm, nodes, keepWork);
       cluster.startRedis();
       cluster.startHdfs(storageMbit);
       return cluster;

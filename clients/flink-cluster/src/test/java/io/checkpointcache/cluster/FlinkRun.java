@@ -418,5 +418,40 @@ final class FlinkRun implements AutoCloseable {
         Thread.currentThread().interrupt();
       }
     }
+    if (!cluster.keepWork) discardData();
+  }
+
+  /**
+   * A run's bulk, once its figures are taken: its checkpoints in HDFS, the agents' caches and the
+   * TaskManagers' working, temporary and local-state dirs (about 1.5 GB a run at 256 MB of state;
+   * kept, a whole matrix filled the disk and its last runs' checkpoints failed). Logs stay until
+   * the harness ends. Failures here are reported, not thrown: the run's result is already known.
+   */
+  private void discardData() {
+    String hdfsDir = "/flink/" + dir.getFileName();
+    try (org.apache.hadoop.fs.FileSystem fs =
+        org.apache.hadoop.fs.FileSystem.newInstance(
+            java.net.URI.create(cluster.hdfsUri()), new org.apache.hadoop.conf.Configuration())) {
+      fs.delete(new org.apache.hadoop.fs.Path(hdfsDir), true);
+    } catch (IOException | RuntimeException e) {
+      System.out.println("note: could not delete " + hdfsDir + " from HDFS: " + e);
+    }
+    try (java.util.stream.Stream<Path> paths = Files.walk(dir, 3)) {
+      for (Path bulky : paths.filter(p -> Files.isDirectory(p) && BULKY_DIRS.contains(p.getFileName().toString())).toList()) {
+        deleteTree(bulky);
+      }
+    } catch (IOException | java.io.UncheckedIOException e) {
+      System.out.println("note: could not delete the data of " + dir + ": " + e);
+    }
+  }
+
+  /** Names of the run's data dirs (agent caches; TaskManager work, tmp and local-state dirs). */
+  private static final java.util.Set<String> BULKY_DIRS = java.util.Set.of("cache", "work", "tmp", "local-state");
+
+  private static void deleteTree(Path root) throws IOException {
+    if (!Files.exists(root)) return; // inside one deleted before
+    try (java.util.stream.Stream<Path> paths = Files.walk(root)) {
+      for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
+    }
   }
 }
