@@ -1,37 +1,36 @@
 package io.checkpointcache.flink;
 
 import io.checkpointcache.client.CheckpointCacheClient;
-import io.checkpointcache.client.CheckpointCacheException;
-import io.checkpointcache.client.PutOptions;
 import io.checkpointcache.flink.CheckpointCacheOptions.UploadMode;
-import io.grpc.Context;
-import io.grpc.Status;
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Copies files into the node cache from their local spool copies: files the plugin wrote, after
- * the real file system has them (uploads), and files a read got whole from the real file system
- * (fills, see {@link FillOnMiss}). The cache is an optimisation: every failure here is logged and
- * counted, never thrown to the writer or reader, so a checkpoint never fails because the cache is
- * down.
- * Owns: the spool directory, the upload threads and their bounded queue (shared by uploads and
- * fills), and cancelling copies of files that are deleted or overwritten before (or while) they
- * are copied. Never: touching the real file system itself (a fill's {@link StillCurrent} check
- * is its caller's code), a fill on the caller's thread.
+ * Copies files into the node cache from their local spool copies: files the plugin wrote (uploads:
+ * while they are written, see {@link #streamWhileWritten}, or after the real file system has
+ * them), and files a read got whole from the real file system (fills, see {@link FillOnMiss}).
+ * The cache is an optimisation: every failure here is logged and counted, never thrown to the
+ * writer or reader, so a checkpoint never fails because the cache is down. Each copy is an
+ * {@link UploadTask}.
+ * Owns: the spool directory, the upload threads and their bounded queue (shared by uploads after
+ * close and fills), the stream threads (one per file streamed while written, at most {@code
+ * upload.streams}), the copies in flight by key, and cancelling copies of files that are deleted
+ * or overwritten before (or while) they are copied. Never: touching the real file system itself
+ * (a fill's {@link StillCurrent} check is its caller's code), a fill on the caller's thread, a
+ * writer waiting for a stream slot (without one, its file is copied after close).
  */
 final class CacheUploader implements AutoCloseable {
   private static final Logger LOG = LoggerFactory.getLogger(CacheUploader.class);
@@ -47,13 +46,16 @@ final class CacheUploader implements AutoCloseable {
     boolean check() throws IOException;
   }
 
-  private final CheckpointCacheClient client;
-  private final CheckpointCacheSettings settings;
-  private final CheckpointCacheMetrics metrics;
+  final CheckpointCacheClient client;
+  final CheckpointCacheSettings settings;
+  final CheckpointCacheMetrics metrics;
   private final ThreadPoolExecutor executor;
-  private final Map<String, Task> inFlight = new ConcurrentHashMap<>();
+  /** Threads of uploads streamed while written: each waits on its file's writer. */
+  private final ExecutorService streamExecutor;
+  private final Semaphore streams;
+  final Map<String, UploadTask> inFlight = new ConcurrentHashMap<>();
   private final Path spoolDir;
-  private final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
+  final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
 
   CacheUploader(
       CheckpointCacheClient client, CheckpointCacheSettings settings, CheckpointCacheMetrics metrics)
@@ -79,6 +81,15 @@ final class CacheUploader implements AutoCloseable {
               return t;
             });
     executor.allowCoreThreadTimeOut(true);
+    AtomicInteger streamNo = new AtomicInteger();
+    this.streams = new Semaphore(settings.uploadStreams());
+    this.streamExecutor =
+        Executors.newCachedThreadPool(
+            r -> {
+              Thread t = new Thread(r, "checkpoint-cache-stream-" + streamNo.incrementAndGet());
+              t.setDaemon(true);
+              return t;
+            });
   }
 
   /**
@@ -94,8 +105,8 @@ final class CacheUploader implements AutoCloseable {
    * later. Takes ownership of the spool file. Never throws.
    */
   void upload(Upload upload) {
-    Task task = new Task(upload, StillCurrent.WRITTEN);
-    Task previous = inFlight.put(upload.key(), task);
+    UploadTask task = new UploadTask(this, upload, StillCurrent.WRITTEN);
+    UploadTask previous = inFlight.put(upload.key(), task);
     if (previous != null) {
       previous.cancel();
       task.after(previous);
@@ -116,6 +127,47 @@ final class CacheUploader implements AutoCloseable {
   }
 
   /**
+   * Starts copying a file into the cache while it is being written to {@code spool}, if fewer than
+   * {@code upload.streams} files stream now; null otherwise (the caller keeps the spool file and
+   * calls {@link #upload} after close). The returned spool's writer seals it after the real
+   * stream closed successfully (the upload then sends the rest and commits), or aborts it (the
+   * upload's call is cancelled). Takes ownership of the spool file. Never throws, never waits.
+   */
+  GrowingSpool streamWhileWritten(String key, CheckpointLabels labels, Path spool) {
+    if (!streams.tryAcquire()) return null;
+    GrowingSpool growing = new GrowingSpool(spool);
+    Upload upload = new Upload(key, spool, -1, 0, labels);
+    UploadTask task = new UploadTask(this, upload, StillCurrent.WRITTEN, growing);
+    UploadTask previous = inFlight.put(key, task);
+    if (previous != null) {
+      previous.cancel();
+      task.after(previous);
+    }
+    metrics.uploadQueued();
+    try {
+      streamExecutor.execute(
+          () -> {
+            try {
+              task.run();
+            } finally {
+              streams.release();
+            }
+          });
+    } catch (RejectedExecutionException e) {
+      // The uploader is closing: nothing is cached any more.
+      streams.release();
+      metrics.uploadCancelled();
+      task.finish();
+    }
+    return growing;
+  }
+
+  /** True when a writer's close waits until its file is committed (or failed): SYNC. */
+  boolean waitsInClose() {
+    return settings.upload() == UploadMode.SYNC;
+  }
+
+  /**
    * Caches a file a read got whole from the real file system: always later, on an upload thread
    * (also in SYNC mode: a restore never waits for a fill), and only if {@code stillCurrent} holds
    * then. Skipped while the key has an upload or fill in flight (that one caches the file; a fill
@@ -133,7 +185,7 @@ final class CacheUploader implements AutoCloseable {
       deleteSpool(upload.spool());
       return;
     }
-    Task task = new Task(upload, stillCurrent);
+    UploadTask task = new UploadTask(this, upload, stillCurrent);
     if (inFlight.putIfAbsent(upload.key(), task) != null) {
       deleteSpool(upload.spool());
       return;
@@ -152,7 +204,7 @@ final class CacheUploader implements AutoCloseable {
    * caller deletes the entry afterwards; an upload that completes after that deletes it itself.
    */
   void cancel(String key) {
-    Task task = inFlight.get(key);
+    UploadTask task = inFlight.get(key);
     if (task != null) task.cancel();
   }
 
@@ -172,14 +224,17 @@ final class CacheUploader implements AutoCloseable {
   public void close() {
     // Tasks that never ran still own a spool file and count as pending: finish them.
     for (Runnable never : executor.shutdownNow()) {
-      if (never instanceof Task task) task.finish();
+      if (never instanceof UploadTask task) task.finish();
     }
+    // Streamed uploads always run at once; interrupted, they end as cancelled.
+    streamExecutor.shutdownNow();
     try {
       executor.awaitTermination(5, TimeUnit.SECONDS);
+      streamExecutor.awaitTermination(5, TimeUnit.SECONDS);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    inFlight.values().forEach(Task::cancel);
+    inFlight.values().forEach(UploadTask::cancel);
     try (var files = Files.list(spoolDir)) {
       for (Path f : (Iterable<Path>) files::iterator) Files.deleteIfExists(f);
       Files.deleteIfExists(spoolDir);
@@ -188,7 +243,7 @@ final class CacheUploader implements AutoCloseable {
     }
   }
 
-  private static void deleteSpool(Path spool) {
+  static void deleteSpool(Path spool) {
     try {
       Files.deleteIfExists(spool);
     } catch (IOException e) {
@@ -196,192 +251,4 @@ final class CacheUploader implements AutoCloseable {
     }
   }
 
-  /**
-   * One file's upload, or fill. Uploads of one key never overlap: a newer one waits for the one it
-   * replaced (cancelled by then) to finish, so the older one's clean-up, or its retry after
-   * ALREADY_EXISTS, can only ever touch its own copy, never the newer one.
-   */
-  private final class Task implements Runnable {
-    private final Upload upload;
-    private final StillCurrent stillCurrent;
-    /** A fill: counted apart, checked against the real file first, never replaces other bytes. */
-    private final boolean fill;
-    private final AtomicBoolean cancelled = new AtomicBoolean();
-    private final AtomicBoolean finished = new AtomicBoolean();
-    private final CountDownLatch done = new CountDownLatch(1);
-    /** The upload of the same key this one replaced; set before the task is run. */
-    private volatile Task previous;
-    /** The Write in progress, as a context {@link #cancel} can cancel. Guarded by this. */
-    private Context.CancellableContext call;
-
-    Task(Upload upload, StillCurrent stillCurrent) {
-      this.upload = upload;
-      this.stillCurrent = stillCurrent;
-      this.fill = stillCurrent != StillCurrent.WRITTEN;
-    }
-
-    void after(Task replaced) {
-      previous = replaced;
-    }
-
-    /**
-     * Stops the upload: a call in progress is cancelled at once (a stale copy does not go on
-     * streaming, and a newer upload of the key does not wait for it). Atomic with {@link
-     * #deleteUnlessCancelled}: once it returns, this upload deletes nothing but its own copy.
-     */
-    synchronized void cancel() {
-      cancelled.set(true);
-      if (call != null) call.cancel(null);
-    }
-
-    @Override
-    public void run() {
-      try {
-        Task p = previous;
-        if (p != null) {
-          previous = null;
-          p.done.await();
-        }
-        if (cancelled.get() || !stillCurrent()) {
-          countCancelled();
-          return;
-        }
-        long start = System.nanoTime();
-        if (put()) {
-          if (fill) metrics.fillSucceeded(upload.size());
-          else metrics.uploadSucceeded(upload.size(), System.nanoTime() - start);
-          // Deleted or overwritten while being copied: the caller's delete may have run first.
-          if (cancelled.get()) deleteQuietly();
-        }
-      } catch (InterruptedException e) {
-        // The uploader is closing.
-        Thread.currentThread().interrupt();
-        countCancelled();
-      } catch (RuntimeException e) {
-        countFailed();
-        warning.warn("{} of {} failed: {}", fill ? "fill" : "upload", upload.key(), e.toString());
-      } finally {
-        finish();
-      }
-    }
-
-    /** False when a fill's file changed (or is gone) since the read that recorded it. */
-    private boolean stillCurrent() {
-      try {
-        return stillCurrent.check();
-      } catch (IOException e) {
-        LOG.debug("checkpoint-cache: not filling {}: {}", upload.key(), e.toString());
-        return false;
-      }
-    }
-
-    private void countCancelled() {
-      if (fill) metrics.fillCancelled();
-      else metrics.uploadCancelled();
-    }
-
-    private void countFailed() {
-      if (fill) metrics.fillFailed();
-      else metrics.uploadFailed();
-    }
-
-    /** True when the cache holds the file now. */
-    private boolean put() {
-      for (int attempt = 1; ; attempt++) {
-        try (InputStream in = Files.newInputStream(upload.spool())) {
-          PutOptions options =
-              new PutOptions(
-                  upload.labels().jobId(),
-                  upload.labels().checkpointId(),
-                  upload.size(),
-                  upload.crc32c(),
-                  settings.ttl());
-          if (!putOnce(in, options)) {
-            countCancelled();
-            return false;
-          }
-          return true;
-        } catch (CheckpointCacheException e) {
-          if (cancelled.get()) {
-            // Made stale while in flight. Its own call's CANCELLED may have crossed the agent
-            // storing the bytes, so that copy goes; no other answer stored anything of this
-            // upload (after ALREADY_EXISTS the other bytes may be the newer copy, and they stay).
-            if (e.code() == Status.Code.CANCELLED) deleteQuietly();
-            countCancelled();
-            return false;
-          }
-          // A fill never deletes: the other bytes may be a newer copy it cannot judge.
-          if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1 && !fill) {
-            // The key holds other bytes: a file that was replaced outside this plugin. The real
-            // file system is the source of truth, so the stale copy goes, unless this upload is
-            // itself stale (the file was overwritten or deleted since): then those other bytes
-            // may be the newer copy, and they stay.
-            if (!deleteUnlessCancelled()) {
-              countCancelled();
-              return false;
-            }
-            LOG.info("checkpoint-cache: replaced a stale cached copy of {}", upload.key());
-            continue;
-          }
-          countFailed();
-          warning.warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
-          return false;
-        } catch (IOException e) {
-          if (cancelled.get()) {
-            countCancelled();
-            return false;
-          }
-          countFailed();
-          warning.warn("not cached: {}: {}", upload.key(), e.toString());
-          return false;
-        }
-      }
-    }
-
-    /** One Write, cancellable by {@link #cancel}; false when the upload was cancelled before. */
-    private boolean putOnce(InputStream in, PutOptions options) throws IOException {
-      Context.CancellableContext context;
-      synchronized (this) {
-        if (cancelled.get()) return false;
-        context = Context.current().withCancellation();
-        call = context;
-      }
-      try {
-        context.call(() -> client.put(upload.key(), in, options));
-        return true;
-      } catch (IOException | RuntimeException e) {
-        throw e;
-      } catch (Exception e) {
-        throw new IllegalStateException(e);
-      } finally {
-        synchronized (this) {
-          call = null;
-        }
-        context.cancel(null);
-      }
-    }
-
-    /** Deletes whatever the key holds, unless this upload was cancelled; see {@link #cancel}. */
-    private synchronized boolean deleteUnlessCancelled() {
-      if (cancelled.get()) return false;
-      deleteQuietly();
-      return true;
-    }
-
-    private void deleteQuietly() {
-      try {
-        client.delete(upload.key());
-      } catch (CheckpointCacheException e) {
-        LOG.debug("checkpoint-cache: delete of {} failed: {}", upload.key(), e.code());
-      }
-    }
-
-    void finish() {
-      if (!finished.compareAndSet(false, true)) return;
-      inFlight.remove(upload.key(), this);
-      deleteSpool(upload.spool());
-      metrics.uploadLeftQueue();
-      done.countDown();
-    }
-  }
 }

@@ -12,10 +12,15 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A file being written through ckc://: every byte goes to the real file system's stream, and a
- * copy (with its running CRC32C) to a local spool file; once the real stream closed successfully,
- * the spool file is handed to the {@link CacheUploader}. The real write decides success: a spool
- * failure only means the file is not cached, and a file whose real write failed is never cached.
- * Owns: the spool copy until it is handed over. Not thread-safe (nor is any FSDataOutputStream).
+ * copy (with its running CRC32C) to a local spool file. Streamed (a stream slot was free at
+ * create): the {@link CacheUploader} sends the spool file to the agent as it grows, and this
+ * stream seals it once the real stream closed successfully (SYNC: close then waits for the
+ * commit, i.e. for the tail). Otherwise the spool file is handed to the uploader after close. The
+ * real write decides success: a spool failure only means the file is not cached, and a file whose
+ * real write failed, or whose stream closed without success, is never cached (a streamed upload
+ * is aborted, and the agent drops what it received).
+ * Owns: the spool copy until it is handed over (streamed: shared with the upload). Never: waiting
+ * for the agent while writing. Not thread-safe (nor is any FSDataOutputStream).
  */
 final class CachingOutputStream extends FSDataOutputStream {
   private static final Logger LOG = LoggerFactory.getLogger(CachingOutputStream.class);
@@ -29,6 +34,8 @@ final class CachingOutputStream extends FSDataOutputStream {
   private final CRC32C crc = new CRC32C();
   /** Both null once the copy failed (the file is not cached) or was handed to the uploader. */
   private Path spoolFile;
+  /** Non-null while the copy streams to the agent as it is written. */
+  private GrowingSpool growing;
   private OutputStream spool;
   private long size;
   private boolean realFailed;
@@ -48,6 +55,9 @@ final class CachingOutputStream extends FSDataOutputStream {
     try {
       this.spoolFile = uploader.newSpoolFile();
       this.spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), SPOOL_BUFFER);
+      this.growing = uploader.streamWhileWritten(key, labels, spoolFile);
+      // Streamed: the spool file is the upload's too; it is deleted once both released it.
+      if (growing != null) spoolFile = null;
     } catch (IOException e) {
       LOG.warn("checkpoint-cache: no spool file, {} will not be cached: {}", key, e.toString());
       dropSpool();
@@ -59,10 +69,11 @@ final class CachingOutputStream extends FSDataOutputStream {
     try {
       real.write(b);
     } catch (IOException | RuntimeException e) {
-      realFailed = true;
+      realFailed();
       throw e;
     }
     size++;
+    if (growing != null && growing.uploadEnded()) dropSpool();
     if (spool != null) {
       crc.update(b);
       try {
@@ -78,10 +89,11 @@ final class CachingOutputStream extends FSDataOutputStream {
     try {
       real.write(b, off, len);
     } catch (IOException | RuntimeException e) {
-      realFailed = true;
+      realFailed();
       throw e;
     }
     size += len;
+    if (growing != null && growing.uploadEnded()) dropSpool();
     if (spool != null) {
       crc.update(b, off, len);
       try {
@@ -102,7 +114,7 @@ final class CachingOutputStream extends FSDataOutputStream {
     try {
       real.flush();
     } catch (IOException | RuntimeException e) {
-      realFailed = true;
+      realFailed();
       throw e;
     }
   }
@@ -112,7 +124,7 @@ final class CachingOutputStream extends FSDataOutputStream {
     try {
       real.sync();
     } catch (IOException | RuntimeException e) {
-      realFailed = true;
+      realFailed();
       throw e;
     }
   }
@@ -143,10 +155,36 @@ final class CachingOutputStream extends FSDataOutputStream {
       spoolFailed(e);
       return;
     }
+    if (growing != null) {
+      sealAndMaybeWait();
+      return;
+    }
     Path handedOver = spoolFile;
     spool = null;
     spoolFile = null;
     uploader.upload(new CacheUploader.Upload(key, handedOver, size, (int) crc.getValue(), labels));
+  }
+
+  /** Streamed: the rest goes to the agent now; SYNC waits until it is committed (or failed). */
+  private void sealAndMaybeWait() {
+    GrowingSpool sealed = growing;
+    spool = null;
+    growing = null;
+    sealed.seal(size, (int) crc.getValue());
+    sealed.releaseByWriter();
+    if (uploader.waitsInClose()) {
+      try {
+        sealed.awaitUpload();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }
+  }
+
+  /** The real write failed: a streamed copy is aborted at once, before the stream is closed. */
+  private void realFailed() {
+    realFailed = true;
+    dropSpool();
   }
 
   private void spoolFailed(IOException e) {
@@ -162,6 +200,12 @@ final class CachingOutputStream extends FSDataOutputStream {
         // Deleted next; nothing more to do.
       }
       spool = null;
+    }
+    if (growing != null) {
+      // The upload finds the abort at its next read and cancels its call.
+      growing.abort();
+      growing.releaseByWriter();
+      growing = null;
     }
     if (spoolFile != null) {
       try {

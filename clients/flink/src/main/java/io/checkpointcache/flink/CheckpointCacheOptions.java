@@ -74,8 +74,10 @@ public final class CheckpointCacheOptions {
           .enumType(UploadMode.class)
           .defaultValue(UploadMode.ASYNC)
           .withDescription(
-              "When a written file is copied into the cache: ASYNC (after close, on upload"
-                  + " threads), SYNC (inside close) or OFF.");
+              "When a written file's copy in the cache is committed: ASYNC (close does not wait"
+                  + " for it), SYNC (close waits for it) or OFF. Either way the copy streams to the"
+                  + " agent while the file is written (see upload.streams), so close has at most"
+                  + " the tail to wait for.");
 
   public static final ConfigOption<Boolean> FILL_ON_MISS =
       ConfigOptions.key("checkpoint-cache.fill-on-miss")
@@ -100,6 +102,16 @@ public final class CheckpointCacheOptions {
           .withDescription(
               "Files waiting for an upload thread at most; more are not cached (counted as"
                   + " dropped) rather than holding spool space while the agent is slow.");
+
+  public static final ConfigOption<Integer> UPLOAD_STREAMS =
+      ConfigOptions.key("checkpoint-cache.upload.streams")
+          .intType()
+          .defaultValue(4)
+          .withDescription(
+              "Files copied into the cache while they are being written, at most (each holds a"
+                  + " thread while its file is open): their copy is committed about when the real"
+                  + " file closes. Further files are copied after close, on the upload threads."
+                  + " 0: every file after close.");
 
   public static final ConfigOption<Duration> TTL =
       ConfigOptions.key("checkpoint-cache.ttl")

@@ -23,6 +23,7 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param maxClockSkew see {@link CheckpointCacheOptions#MAX_CLOCK_SKEW}; zero: lengths only
  * @param cacheDir see {@link CheckpointCacheOptions#CACHE_DIR}; null: no short circuit
  * @param fillOnMiss see {@link CheckpointCacheOptions#FILL_ON_MISS}; only with uploads on
+ * @param uploadStreams see {@link CheckpointCacheOptions#UPLOAD_STREAMS}; 0: after close only
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -38,7 +39,8 @@ public record CheckpointCacheSettings(
     Duration idleTimeout,
     Duration maxClockSkew,
     Path cacheDir,
-    boolean fillOnMiss) {
+    boolean fillOnMiss,
+    int uploadStreams) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -66,6 +68,11 @@ public record CheckpointCacheSettings(
       throw new IllegalConfigurationException(
           CheckpointCacheOptions.UPLOAD_MAX_PENDING.key() + " must be at least 1, got " + maxPending);
     }
+    int streams = config.get(CheckpointCacheOptions.UPLOAD_STREAMS);
+    if (streams < 0) {
+      throw new IllegalConfigurationException(
+          CheckpointCacheOptions.UPLOAD_STREAMS.key() + " must be 0 or more, got " + streams);
+    }
     String spool = config.get(CheckpointCacheOptions.SPOOL_DIR);
     if (spool == null || spool.isBlank()) spool = firstTmpDir(config);
     String jobId = config.get(CheckpointCacheOptions.JOB_ID);
@@ -87,7 +94,8 @@ public record CheckpointCacheSettings(
         notNegative(CheckpointCacheOptions.MAX_CLOCK_SKEW.key(),
             config.get(CheckpointCacheOptions.MAX_CLOCK_SKEW)),
         cacheDir == null || cacheDir.isBlank() ? null : Path.of(cacheDir.trim()),
-        config.get(CheckpointCacheOptions.FILL_ON_MISS));
+        config.get(CheckpointCacheOptions.FILL_ON_MISS),
+        streams);
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */

@@ -68,7 +68,8 @@ class CheckpointCacheSettingsTest {
                 "checkpoint-cache.idle-timeout", "1 min",
                 "checkpoint-cache.max-clock-skew", "0 s",
                 "checkpoint-cache.cache-dir", "/mnt/checkpoint-cache",
-                "checkpoint-cache.fill-on-miss", "false"),
+                "checkpoint-cache.fill-on-miss", "false",
+                "checkpoint-cache.upload.streams", "0"),
             Map.of());
     assertEquals(
         new CheckpointCacheSettings(
@@ -85,7 +86,8 @@ class CheckpointCacheSettingsTest {
             Duration.ofMinutes(1),
             Duration.ZERO,
             Path.of("/mnt/checkpoint-cache"),
-            false),
+            false,
+            0),
         s);
   }
 
@@ -105,6 +107,12 @@ class CheckpointCacheSettingsTest {
         () ->
             CheckpointCacheSettings.from(
                 config("checkpoint-cache.target", "file:///", "checkpoint-cache.upload.threads", "0"),
+                Map.of()));
+    assertThrows(
+        IllegalConfigurationException.class,
+        () ->
+            CheckpointCacheSettings.from(
+                config("checkpoint-cache.target", "file:///", "checkpoint-cache.upload.streams", "-1"),
                 Map.of()));
     Configuration negativeSkew = config("checkpoint-cache.target", "file:///");
     negativeSkew.set(CheckpointCacheOptions.MAX_CLOCK_SKEW, Duration.ofSeconds(-1));

@@ -40,6 +40,7 @@ class FillQueueTest {
     scripted = ScriptedAgent.start();
     remote = Files.createDirectories(tmp.resolve("remote"));
     // One upload thread and room for two waiting files: a fill is queued only while none waits.
+    // No stream slots: the written file's upload must hold that thread (after close), not stream.
     fs =
         ScriptedFileSystem.over(
             scripted,
@@ -48,7 +49,8 @@ class FillQueueTest {
             "async",
             Map.of(
                 "checkpoint-cache.upload.threads", "1",
-                "checkpoint-cache.upload.max-pending", "2"));
+                "checkpoint-cache.upload.max-pending", "2",
+                "checkpoint-cache.upload.streams", "0"));
     metrics.reset();
   }
 

@@ -154,6 +154,43 @@ public final class TestAgent implements AutoCloseable {
     }
   }
 
+  /**
+   * Bytes of writes the agent is receiving now: the sizes of its staging files ({@code
+   * <cache>/tmp}), where a Write's bytes go as they arrive until it commits or is dropped.
+   */
+  public long stagedBytes() throws IOException {
+    Path staging = home.resolve("cache").resolve("tmp");
+    if (!Files.isDirectory(staging)) return 0;
+    long total = 0;
+    try (var files = Files.list(staging)) {
+      for (Path f : (Iterable<Path>) files::iterator) {
+        try {
+          total += Files.size(f);
+        } catch (java.nio.file.NoSuchFileException e) {
+          // Committed or dropped while listed.
+        }
+      }
+    }
+    return total;
+  }
+
+  /** The number of files in the agent's staging directory ({@code <cache>/tmp}). */
+  public long stagedFiles() throws IOException {
+    Path staging = home.resolve("cache").resolve("tmp");
+    if (!Files.isDirectory(staging)) return 0;
+    try (var files = Files.list(staging)) {
+      return files.count();
+    }
+  }
+
+  /** SIGKILL of the agent (a crash: nothing it does on shutdown runs), then stops its Redis. */
+  public void kill() throws InterruptedException {
+    captureFamily();
+    process.destroyForcibly();
+    process.waitFor(STOP_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    stop();
+  }
+
   /** Graceful stop: SIGTERM, then waits for the agent and its Redis to exit. */
   public void stop() throws InterruptedException {
     captureFamily();

@@ -1,0 +1,249 @@
+package io.checkpointcache.flink;
+
+import io.checkpointcache.client.CheckpointCacheException;
+import io.checkpointcache.client.PutOptions;
+import io.checkpointcache.client.PutResult;
+import io.grpc.Context;
+import io.grpc.Status;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One file's upload, or fill, for {@link CacheUploader}: one Write at a time (once more after
+ * ALREADY_EXISTS), cancellable at once, its outcome counted exactly once. Uploads of one key never
+ * overlap: a newer one waits for the one it replaced (cancelled by then) to finish, so the older
+ * one's clean-up, or its retry after ALREADY_EXISTS, can only ever touch its own copy, never the
+ * newer one.
+ * Owns: its Write call and, once finished, its spool file (streamed: its share of it). Never:
+ * throwing to the writer or reader, deleting an entry another write created.
+ */
+final class UploadTask implements Runnable {
+  private static final Logger LOG = LoggerFactory.getLogger(UploadTask.class);
+
+  private final CacheUploader owner;
+  private final CacheUploader.Upload upload;
+  private final CacheUploader.StillCurrent stillCurrent;
+  /** A fill: counted apart, checked against the real file first, never replaces other bytes. */
+  private final boolean fill;
+  /** An upload streamed while written: its source, size and CRC32C; null after close. */
+  private final GrowingSpool growing;
+  private final AtomicBoolean cancelled = new AtomicBoolean();
+  private final AtomicBoolean finished = new AtomicBoolean();
+  private final CountDownLatch done = new CountDownLatch(1);
+  /** The upload of the same key this one replaced; set before the task is run. */
+  private volatile UploadTask previous;
+  /** The Write in progress, as a context {@link #cancel} can cancel. Guarded by this. */
+  private Context.CancellableContext call;
+
+  UploadTask(
+      CacheUploader owner, CacheUploader.Upload upload, CacheUploader.StillCurrent stillCurrent) {
+    this(owner, upload, stillCurrent, null);
+  }
+
+  UploadTask(
+      CacheUploader owner,
+      CacheUploader.Upload upload,
+      CacheUploader.StillCurrent stillCurrent,
+      GrowingSpool growing) {
+    this.owner = owner;
+    this.upload = upload;
+    this.stillCurrent = stillCurrent;
+    this.fill = stillCurrent != CacheUploader.StillCurrent.WRITTEN;
+    this.growing = growing;
+  }
+
+  void after(UploadTask replaced) {
+    previous = replaced;
+  }
+
+  /**
+   * Stops the upload: a call in progress is cancelled at once (a stale copy does not go on
+   * streaming, and a newer upload of the key does not wait for it). Atomic with {@link
+   * #deleteUnlessCancelled}: once it returns, this upload deletes nothing but its own copy.
+   */
+  synchronized void cancel() {
+    cancelled.set(true);
+    if (call != null) call.cancel(null);
+  }
+
+  @Override
+  public void run() {
+    try {
+      UploadTask p = previous;
+      if (p != null) {
+        previous = null;
+        p.done.await();
+      }
+      if (cancelled.get() || !stillCurrent()) {
+        countCancelled();
+        return;
+      }
+      long start = System.nanoTime();
+      if (put()) {
+        if (fill) owner.metrics.fillSucceeded(upload.size());
+        else if (growing != null) owner.metrics.uploadSucceeded(growing.size(), System.nanoTime() - start);
+        else owner.metrics.uploadSucceeded(upload.size(), System.nanoTime() - start);
+        // Deleted or overwritten while being copied: the caller's delete may have run first.
+        if (cancelled.get()) deleteQuietly();
+      }
+    } catch (InterruptedException e) {
+      // The uploader is closing.
+      Thread.currentThread().interrupt();
+      countCancelled();
+    } catch (RuntimeException e) {
+      countFailed();
+      owner.warning.warn("{} of {} failed: {}", fill ? "fill" : "upload", upload.key(), e.toString());
+    } finally {
+      finish();
+    }
+  }
+
+  /** False when a fill's file changed (or is gone) since the read that recorded it. */
+  private boolean stillCurrent() {
+    try {
+      return stillCurrent.check();
+    } catch (IOException e) {
+      LOG.debug("checkpoint-cache: not filling {}: {}", upload.key(), e.toString());
+      return false;
+    }
+  }
+
+  private void countCancelled() {
+    if (fill) owner.metrics.fillCancelled();
+    else owner.metrics.uploadCancelled();
+  }
+
+  private void countFailed() {
+    if (fill) owner.metrics.fillFailed();
+    else owner.metrics.uploadFailed();
+  }
+
+  /** True when the cache holds the file now. */
+  private boolean put() {
+    for (int attempt = 1; ; attempt++) {
+      // Streamed while written: size and CRC32C are not known yet, so the header has neither
+      // (the agent checks each chunk's CRC32C), and the answer is checked against the writer's.
+      try (InputStream in =
+          growing == null ? Files.newInputStream(upload.spool()) : growing.open(cancelled::get)) {
+        PutOptions options =
+            new PutOptions(
+                upload.labels().jobId(),
+                upload.labels().checkpointId(),
+                growing == null ? upload.size() : null,
+                growing == null ? upload.crc32c() : null,
+                owner.settings.ttl());
+        PutResult result = putOnce(in, options);
+        if (result == null) {
+          countCancelled();
+          return false;
+        }
+        return growing == null || matchesWriter(result);
+      } catch (CheckpointCacheException e) {
+        if (cancelled.get()) {
+          // Made stale while in flight. Its own call's CANCELLED may have crossed the agent
+          // storing the bytes, so that copy goes; no other answer stored anything of this
+          // upload (after ALREADY_EXISTS the other bytes may be the newer copy, and they stay).
+          if (e.code() == Status.Code.CANCELLED) deleteQuietly();
+          countCancelled();
+          return false;
+        }
+        // A fill never deletes: the other bytes may be a newer copy it cannot judge.
+        if (e.code() == Status.Code.ALREADY_EXISTS && attempt == 1 && !fill) {
+          // The key holds other bytes: a file that was replaced outside this plugin. The real
+          // file system is the source of truth, so the stale copy goes, unless this upload is
+          // itself stale (the file was overwritten or deleted since): then those other bytes
+          // may be the newer copy, and they stay.
+          if (!deleteUnlessCancelled()) {
+            countCancelled();
+            return false;
+          }
+          LOG.info("checkpoint-cache: replaced a stale cached copy of {}", upload.key());
+          continue;
+        }
+        countFailed();
+        owner.warning.warn("not cached: {}: {} {}", upload.key(), e.code(), e.details());
+        return false;
+      } catch (IOException e) {
+        if (cancelled.get() || (growing != null && growing.aborted())) {
+          countCancelled();
+          return false;
+        }
+        countFailed();
+        owner.warning.warn("not cached: {}: {}", upload.key(), e.toString());
+        return false;
+      }
+    }
+  }
+
+  /**
+   * A streamed upload's entry is the writer's bytes: the same size and CRC32C as what the real
+   * stream took. If not, the copy this write created goes (one it did not create was there
+   * before, with the same content the agent compared) and the upload counts as failed.
+   */
+  private boolean matchesWriter(PutResult result) {
+    var entry = result.entry();
+    if (entry.getSize() == growing.size() && entry.getCrc32C() == growing.crc32c()) return true;
+    if (result.created()) deleteQuietly();
+    countFailed();
+    owner.warning.warn(
+        "not cached: {}: the agent stored {} bytes with CRC32C {}, the writer wrote {} with {}",
+        upload.key(),
+        entry.getSize(),
+        Integer.toHexString(entry.getCrc32C()),
+        growing.size(),
+        Integer.toHexString(growing.crc32c()));
+    return false;
+  }
+
+  /** One Write, cancellable by {@link #cancel}; null when the upload was cancelled before. */
+  private PutResult putOnce(InputStream in, PutOptions options) throws IOException {
+    Context.CancellableContext context;
+    synchronized (this) {
+      if (cancelled.get()) return null;
+      context = Context.current().withCancellation();
+      call = context;
+    }
+    try {
+      return context.call(() -> owner.client.put(upload.key(), in, options));
+    } catch (IOException | RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    } finally {
+      synchronized (this) {
+        call = null;
+      }
+      context.cancel(null);
+    }
+  }
+
+  /** Deletes whatever the key holds, unless this upload was cancelled; see {@link #cancel}. */
+  private synchronized boolean deleteUnlessCancelled() {
+    if (cancelled.get()) return false;
+    deleteQuietly();
+    return true;
+  }
+
+  private void deleteQuietly() {
+    try {
+      owner.client.delete(upload.key());
+    } catch (CheckpointCacheException e) {
+      LOG.debug("checkpoint-cache: delete of {} failed: {}", upload.key(), e.code());
+    }
+  }
+
+  void finish() {
+    if (!finished.compareAndSet(false, true)) return;
+    owner.inFlight.remove(upload.key(), this);
+    if (growing != null) growing.releaseByUpload();
+    else CacheUploader.deleteSpool(upload.spool());
+    owner.metrics.uploadLeftQueue();
+    if (growing != null) growing.uploadCounted();
+    done.countDown();
+  }
+}
