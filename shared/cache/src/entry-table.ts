@@ -103,6 +103,11 @@ export class EntryTable {
     }
   }
 
+  /** The shard of the entry in `slot`: the first byte of its id. */
+  shardOf(slot: number): number {
+    return this.ids[slot * ID_BYTES]!;
+  }
+
   idOf(slot: number): string {
     return this.ids.toString('hex', slot * ID_BYTES, (slot + 1) * ID_BYTES);
   }
