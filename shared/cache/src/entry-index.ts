@@ -303,6 +303,7 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
     const root = this.disk.root;
     const snapshot = openSnapshot(root, this.logger);
     try {
+      if (snapshot) this.table.reserve(snapshot.count);
       const {
         loaded,
         known: fromSnapshot,

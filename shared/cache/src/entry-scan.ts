@@ -40,6 +40,8 @@ const LOAD_SLICE_MS = 10;
 /** Entries an index snapshot says were on disk at `takenAtMs` (see index-snapshot.ts). */
 export interface KnownEntries {
   readonly takenAtMs: number;
+  /** Records in the snapshot. */
+  readonly count: number;
   /** The next known entry of `shard` (2 hex), in any order; undefined when there are no more. */
   nextOfShard(shard: string): (LoadedEntry & { lastAccessMs: number }) | undefined;
   /** The stamp under which the snapshot vouches for the whole directory of `shard`, if any. */
@@ -70,6 +72,7 @@ export function openSnapshot(
   let reading = true;
   return {
     takenAtMs: snapshot.takenAtMs,
+    count: snapshot.count,
     get intact() {
       return reading;
     },

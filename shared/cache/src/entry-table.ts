@@ -139,6 +139,14 @@ export class EntryTable {
     return slot;
   }
 
+  /**
+   * Makes room for `slots` entries at once (the load knows the snapshot's count): growing by half
+   * from a small table copies every column and rebuilds the hash table each time.
+   */
+  reserve(slots: number): void {
+    if (slots > this.capacity) this.grow(slots);
+  }
+
   /** Frees `slot`; its generation changes when it is reused. */
   delete(slot: number): void {
     const mask = this.table.length - 1;

@@ -196,6 +196,7 @@ export class SnapshotReader {
   private bufferLength = 0;
   private at = HEADER_BYTES;
   private peeked: SnapshotEntry | undefined;
+  private lastJob = { bytes: Buffer.alloc(0), id: '' };
   /** Stamps of the shard directories the snapshot vouches for, by shard (2 hex). */
   private readonly stamps = new Map<string, ShardStamp>();
 
@@ -309,7 +310,7 @@ export class SnapshotReader {
     const blocks = Math.ceil(size / blockSize);
     b = this.need(jobLength + 4 * blocks);
     o = this.at - this.bufferAt;
-    const jobId = b.toString('utf8', o, o + jobLength);
+    const jobId = this.jobAt(b, o, jobLength);
     o += jobLength;
     const blockCrcs = allocBlockCrcs(blocks);
     for (let i = 0; i < blocks; i++) blockCrcs[i] = b.readUInt32LE(o + 4 * i);
@@ -327,6 +328,20 @@ export class SnapshotReader {
       blockCrcs,
     };
     return { id, sidecar, lastAccessMs };
+  }
+
+  /**
+   * The job id of `length` bytes at `o`: the previous record's string when the bytes are the same
+   * (a node's entries come from few jobs), so a load decodes and keeps one string per run of them.
+   */
+  private jobAt(b: Buffer, o: number, length: number): string {
+    const last = this.lastJob;
+    if (last.bytes.length === length && b.compare(last.bytes, 0, length, o, o + length) === 0) {
+      return last.id;
+    }
+    const id = b.toString('utf8', o, o + length);
+    this.lastJob = { bytes: Buffer.from(b.subarray(o, o + length)), id };
+    return id;
   }
 
   /** The buffer, holding at least `bytes` from `this.at` on. */
