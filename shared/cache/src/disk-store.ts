@@ -8,8 +8,9 @@
  *
  * An entry exists exactly when its sidecar exists. Publish renames data first and the sidecar
  * last; removal unlinks the sidecar first and the data last. A crash in between leaves data
- * without a sidecar, which loadAll() removes. Both files are fsynced before either is renamed, so
+ * without a sidecar, which the start-up scan (entry-scan.ts) removes. Both files are fsynced before either is renamed, so
  * whichever renames a crash keeps, a sidecar never names bytes that are not on disk.
+ * Finding every entry at start-up (and removing what a crash left) is entry-scan.ts's job.
  *
  * Small-file calls: publishing opens, writes and closes the sidecar's temp file, renames both
  * files and opens the directory with synchronous calls, leaving only fsyncs (which wait for the
@@ -24,29 +25,18 @@ import {
   mkdirSync,
   openSync,
   promises as fs,
-  readFileSync,
   renameSync,
   rmSync,
-  statSync,
-  type Stats,
   writeSync,
 } from 'node:fs';
 import { promisify } from 'node:util';
 import * as path from 'node:path';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { decodeSidecar, encodeSidecar, sidecarProblem, type Sidecar } from './sidecar';
 
-const SIDECAR_SUFFIX = '.meta';
-const ID_PATTERN = /^[0-9a-f]{64}$/;
+export const SIDECAR_SUFFIX = '.meta';
+export const ID_PATTERN = /^[0-9a-f]{64}$/;
 const fsyncFd = promisify(fsync);
-/** Longest stretch the index load keeps the event loop (see loadAll). */
-const LOAD_SLICE_MS = 10;
-/**
- * A file time this close to a snapshot's time or later counts as changed after it: file times
- * come from a coarse kernel clock (and some file systems keep whole seconds only).
- */
-const FILE_TIME_SLACK_MS = 2_000;
 
 export interface TempFile {
   path: string;
@@ -63,25 +53,6 @@ export interface Publishing {
 export interface LoadedEntry {
   id: string;
   sidecar: Sidecar;
-}
-
-/** Entries an index snapshot says were on disk at `takenAtMs` (see index-snapshot.ts). */
-export interface KnownEntries {
-  readonly takenAtMs: number;
-  /** The next known entry of `shard` (2 hex), in any order; undefined when there are no more. */
-  nextOfShard(shard: string): (LoadedEntry & { lastAccessMs: number }) | undefined;
-}
-
-export interface LoadCounts {
-  loaded: number;
-  /** Of `loaded`, taken from the snapshot without reading their sidecars. */
-  known: number;
-  problems: LoadProblem[];
-}
-
-export interface LoadProblem {
-  file: string;
-  error: unknown;
 }
 
 export class DiskStore {
@@ -203,7 +174,7 @@ export class DiskStore {
       dataMoved = true;
       renameSync(item.sidecarTemp, this.sidecarPath(item.id));
     } catch (err) {
-      // Data without its sidecar is no entry; loadAll would remove it, but only at the next start.
+      // Data without its sidecar is no entry; the start-up scan would remove it, but only at the next start.
       rmSync(item.sidecarTemp, { force: true });
       if (dataMoved) rmSync(dataPath, { force: true });
       throw err;
@@ -279,115 +250,14 @@ export class DiskStore {
     await fs.rm(this.sidecarPath(id), { force: true });
     await fs.rm(this.dataPath(id), { force: true });
   }
-
-  /**
-   * Finds every entry, handing each good one to `onEntry` as soon as it is found. Data files
-   * without a sidecar (an interrupted publish or removal) are deleted; unreadable sidecars are
-   * deleted with their data and reported.
-   *
-   * With `known` (an index snapshot), an entry the snapshot lists is taken from it without reading
-   * its sidecar when both its files are in the directory listing and neither can have changed
-   * since the snapshot: its shard directory has not changed since (a publish, rewrite or removal
-   * renames or unlinks in it), or else its sidecar's own times are older. Anything else (not in
-   * the snapshot, a newer sidecar) is read the slow way; a snapshot entry whose files are gone is
-   * dropped. Data sizes are not checked on that path: a read checks every block anyway.
-   *
-   * Sidecars are read and data files stat'ed with synchronous calls, in slices of at most
-   * LOAD_SLICE_MS with a yield to the event loop between them: a promise per file costs more than
-   * the read of a small file from the page cache (about 1 ms per entry before, issue #16), and
-   * the slices keep reads served while the index loads.
-   */
-  async loadAll(
-    onEntry: (entry: LoadedEntry & { lastAccessMs?: number }) => void,
-    known?: KnownEntries,
-  ): Promise<LoadCounts> {
-    const counts: LoadCounts = { loaded: 0, known: 0, problems: [] };
-    let sliceStart = performance.now();
-    let sinceCheck = 0;
-    /** A promise to await when the slice is over, else undefined (no await: no microtask turn). */
-    const pause = (): Promise<void> | undefined => {
-      // The clock is read every 32 files: a snapshot record costs less than reading it.
-      if (++sinceCheck < 32) return undefined;
-      sinceCheck = 0;
-      if (performance.now() - sliceStart <= LOAD_SLICE_MS) return undefined;
-      return yieldToEventLoop().then(() => {
-        sliceStart = performance.now();
-      });
-    };
-    const shards = (await fs.readdir(this.entriesDir)).sort();
-    for (const shard of shards) {
-      const dir = path.join(this.entriesDir, shard);
-      const names = new Set(await fs.readdir(dir).catch(() => [] as string[]));
-      if (known) {
-        const before = known.takenAtMs - FILE_TIME_SLACK_MS;
-        const quiet = olderThan(statSync(dir, { throwIfNoEntry: false }), before);
-        for (let entry = known.nextOfShard(shard); entry; entry = known.nextOfShard(shard)) {
-          const paused = pause();
-          if (paused) await paused;
-          const meta = entry.id + SIDECAR_SUFFIX;
-          if (!names.has(meta) || !names.has(entry.id)) continue;
-          if (
-            !quiet &&
-            !olderThan(statSync(path.join(dir, meta), { throwIfNoEntry: false }), before)
-          ) {
-            continue;
-          }
-          names.delete(meta);
-          names.delete(entry.id);
-          onEntry(entry);
-          counts.loaded++;
-          counts.known++;
-        }
-      }
-      for (const name of names) {
-        const paused = pause();
-        if (paused) await paused;
-        const id = name.endsWith(SIDECAR_SUFFIX) ? name.slice(0, -SIDECAR_SUFFIX.length) : name;
-        if (!ID_PATTERN.test(id)) {
-          counts.problems.push({
-            file: path.join(dir, name),
-            error: new Error('not an entry file'),
-          });
-          continue;
-        }
-        if (name === id) {
-          if (!names.has(id + SIDECAR_SUFFIX)) await fs.rm(path.join(dir, name), { force: true });
-          continue;
-        }
-        const file = path.join(dir, name);
-        try {
-          const sidecar = checkedSidecar(id, readFileSync(file), file);
-          const size = statSync(path.join(dir, id)).size;
-          if (size === sidecar.size) {
-            onEntry({ id, sidecar });
-            counts.loaded++;
-            continue;
-          }
-          counts.problems.push({
-            file,
-            error: new Error(`data is ${size} bytes, sidecar says ${sidecar.size}`),
-          });
-        } catch (error) {
-          counts.problems.push({ file, error });
-        }
-        await this.remove(id);
-      }
-    }
-    return counts;
-  }
 }
 
 /** The sidecar in `raw`, checked against the entry file `id` it sits beside. */
-function checkedSidecar(id: string, raw: Buffer, file: string): Sidecar {
+export function checkedSidecar(id: string, raw: Buffer, file: string): Sidecar {
   const sidecar = decodeSidecar(raw, file);
   const problem = sidecarProblem(id, sidecar);
   if (problem) throw new CacheError(ErrorCode.DataLoss, `sidecar ${file} is unusable: ${problem}`);
   return sidecar;
-}
-
-/** True when the file's content and name were last changed before `ms` (false if it is gone). */
-function olderThan(stats: Stats | undefined, ms: number): boolean {
-  return !!stats && stats.mtimeMs < ms && stats.ctimeMs < ms;
 }
 
 export function isNotFound(err: unknown): boolean {

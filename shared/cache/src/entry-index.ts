@@ -4,9 +4,10 @@
  * sidecars it cannot vouch for. The load runs in the background; until it is complete a look-up
  * of an id not indexed yet reads that entry's sidecar directly (and indexes it), so reads are
  * served at once, and an entry removed meanwhile is never brought back by it.
- * Owns: the index (its storage is EntryTable), the byte count, the load, the snapshots and their
- * schedule. Never: removing files, the metadata store, locking (NodeCache calls it under the
- * entry's lock).
+ * Owns: the index (its storage is EntryTable), the byte count, the load and the count of changes
+ * per shard that snapshots are checked by (SnapshotSchedule writes them, entry-scan.ts reads the
+ * disk). Never: removing files, the metadata store, locking (NodeCache calls it under the entry's
+ * lock).
  *
  * Entries are handed out as EntryRef: a view of one slot of the table, not an object kept per
  * entry (what an entry costs: entry-table.ts). A ref outlives its entry: once the entry is removed
@@ -16,9 +17,10 @@
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
 import type { EntryInfo, IndexState, ListQuery } from './cache-types';
-import * as path from 'node:path';
-import type { DiskStore, KnownEntries } from './disk-store';
-import { SNAPSHOT_FILE, SnapshotReader, UnusableSnapshot, writeSnapshot } from './index-snapshot';
+import type { DiskStore } from './disk-store';
+import { openSnapshot, scanEntries } from './entry-scan';
+import type { SnapshotWritten } from './index-snapshot';
+import { SHARDS, SnapshotSchedule, type SnapshotSource } from './snapshot-schedule';
 import type { EntryMetadata } from './metadata-store';
 import type { Sidecar } from './sidecar';
 import { EntryRef, EntryTable, sameEntry, type IndexedEntry } from './entry-table';
@@ -44,23 +46,28 @@ export interface EntryTtlView {
 
 export { sameEntry };
 
-export class EntryIndex implements EntryTtlView {
+export class EntryIndex implements EntryTtlView, SnapshotSource {
   private readonly table = new EntryTable();
   private bytes = 0;
   private state: IndexState = 'loading';
   /** Ids removed while the index was loading, which the loader must not bring back. */
   private removedWhileLoading: Set<string> | undefined = new Set();
   private loaded: Promise<void> = Promise.resolve();
-  /** Adds and removals so far, and their number when the last snapshot was taken. */
+  /** Adds and removals so far. */
   private changes = 0;
-  private changesSnapshotted = -1;
-  private saving: Promise<number | undefined> = Promise.resolve(undefined);
-  private snapshotTimer: NodeJS.Timeout | undefined;
+  /**
+   * Adds and removals through add() and remove() (not the load's own inserts) per shard: a
+   * snapshot vouches for a shard only while its count stands still (SnapshotSchedule).
+   */
+  private readonly shardChangeCounts = new Uint32Array(SHARDS);
+  private readonly snapshots: SnapshotSchedule;
 
   constructor(
     private readonly disk: DiskStore,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.snapshots = new SnapshotSchedule(this, disk, logger);
+  }
 
   /** Starts reading every sidecar in the background (see whenReady). */
   startLoading(): void {
@@ -115,6 +122,7 @@ export class EntryIndex implements EntryTtlView {
 
   /** Indexes `entry` (copied into the table) and returns it as the index holds it. */
   add(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): EntryRef {
+    this.shardChangeCounts[shardOf(entry.id)]++;
     const old = this.table.slotOf(entry.id);
     if (old >= 0) this.removeSlot(old);
     return this.refOf(this.insert(entry), entry.id);
@@ -136,6 +144,9 @@ export class EntryIndex implements EntryTtlView {
 
   /** Takes the entry with `id` out of the index; a load still running will not bring it back. */
   remove(id: string): void {
+    // Counted even when absent: a removal under way while the index loads must not let the load
+    // vouch for the shard (see load).
+    this.shardChangeCounts[shardOf(id)]++;
     const slot = this.table.slotOf(id);
     if (slot >= 0) this.removeSlot(slot);
     this.removedWhileLoading?.add(id);
@@ -147,6 +158,27 @@ export class EntryIndex implements EntryTtlView {
 
   get size(): number {
     return this.table.count;
+  }
+
+  get ready(): boolean {
+    return this.state === 'ready';
+  }
+
+  get changeCount(): number {
+    return this.changes;
+  }
+
+  shardChanges(shard: number): number {
+    return this.shardChangeCounts[shard]!;
+  }
+
+  idsByShard(): string[][] {
+    const out = Array.from({ length: SHARDS }, (): string[] => []);
+    const t = this.table;
+    for (let slot = 0; slot < t.slotLimit; slot++) {
+      if (t.isLive(slot)) out[t.shardOf(slot)]!.push(t.idOf(slot));
+    }
+    return out;
   }
 
   /** A live iterator over the ids, in slot order (a slot freed and reused behind it is missed). */
@@ -247,74 +279,21 @@ export class EntryIndex implements EntryTtlView {
   }
 
   /**
-   * Writes the index snapshot (index-snapshot.ts) once the index is ready: always when `force`
-   * (shutdown), else only if entries came or went since the last one. Snapshots never overlap.
-   * Resolves to the entries written, undefined when none was written.
+   * Writes the index snapshot (SnapshotSchedule.save) once the index is ready: always when `force`
+   * (shutdown), else only if entries came or went since the last one.
    */
-  saveSnapshot(force: boolean): Promise<number | undefined> {
-    const run = async (): Promise<number | undefined> => {
-      if (this.state !== 'ready' || (!force && this.changes === this.changesSnapshotted)) {
-        return undefined;
-      }
-      const changes = this.changes;
-      const takenAtMs = this.disk.changesSettledBefore();
-      const count = await writeSnapshot(this.disk.root, takenAtMs, this.idsInShardOrder(), (id) =>
-        this.get(id),
-      );
-      this.changesSnapshotted = changes;
-      return count;
-    };
-    this.saving = this.saving.catch(() => undefined).then(run);
-    return this.saving;
+  saveSnapshot(force: boolean): Promise<SnapshotWritten | undefined> {
+    return this.snapshots.save(force);
   }
 
   /** Saves a snapshot every `intervalMs` in which entries came or went (0: never). */
   startSnapshots(intervalMs: number): void {
-    if (intervalMs <= 0) return;
-    this.snapshotTimer = setInterval(() => {
-      const started = Date.now();
-      this.saveSnapshot(false).then(
-        (entries) => {
-          if (entries !== undefined) {
-            this.logger.debug('index snapshot saved', { entries, ms: Date.now() - started });
-          }
-        },
-        (error: unknown) => this.logger.warn('index snapshot not saved', { error }),
-      );
-    }, intervalMs);
-    this.snapshotTimer.unref();
+    this.snapshots.start(intervalMs);
   }
 
   /** Stops the periodic snapshots and waits for one being written. */
-  async stopSnapshots(): Promise<void> {
-    if (this.snapshotTimer) clearInterval(this.snapshotTimer);
-    this.snapshotTimer = undefined;
-    await this.saving.catch(() => undefined);
-  }
-
-  /** Ids grouped by shard (their first two hex digits), shards in order, as the loader reads. */
-  private *idsInShardOrder(): Generator<string> {
-    const shards = new Map<string, string[]>();
-    for (const id of this.idCursor()) {
-      const shard = id.slice(0, 2);
-      let ids = shards.get(shard);
-      if (!ids) shards.set(shard, (ids = []));
-      ids.push(id);
-    }
-    for (const shard of [...shards.keys()].sort()) yield* shards.get(shard)!;
-  }
-
-  /** The snapshot to start from, or undefined (none, or unusable: said once, at warn). */
-  private openSnapshot(): SnapshotReader | undefined {
-    const file = path.join(this.disk.root, SNAPSHOT_FILE);
-    try {
-      return new SnapshotReader(file);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      const why = error instanceof UnusableSnapshot ? error.message : String(error);
-      this.logger.warn('index snapshot ignored; every sidecar is read instead', { file, why });
-      return undefined;
-    }
+  stopSnapshots(): Promise<void> {
+    return this.snapshots.stop();
   }
 
   private async load(): Promise<void> {
@@ -322,34 +301,31 @@ export class EntryIndex implements EntryTtlView {
     // CPU as well as wall time: on a busy machine the wall time says more about the neighbours.
     const cpuAtStart = process.cpuUsage();
     const root = this.disk.root;
-    const snapshot = this.openSnapshot();
+    const snapshot = openSnapshot(root, this.logger);
     try {
-      let reading = !!snapshot;
-      const known: KnownEntries | undefined = snapshot && {
-        takenAtMs: snapshot.takenAtMs,
-        nextOfShard: (shard) => {
-          if (!reading) return undefined;
-          try {
-            return snapshot.nextOfShard(shard);
-          } catch (error) {
-            // Its CRC32C held, so a bad record is a writer's bug: what is left is read the slow way.
-            reading = false;
-            this.logger.warn('index snapshot ignored from here on; the sidecars are read', {
-              error,
-            });
-            return undefined;
-          }
-        },
-      };
+      if (snapshot) this.table.reserve(snapshot.count);
       const {
         loaded,
         known: fromSnapshot,
+        listedShards,
+        wholeShards,
         problems,
-      } = await this.disk.loadAll((entry) => {
-        const { id, sidecar } = entry;
-        if (this.has(id) || this.removedWhileLoading?.has(id)) return;
-        this.insert({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
-      }, known);
+      } = await scanEntries(
+        this.disk,
+        (entry) => {
+          const { id, sidecar } = entry;
+          if (this.has(id) || this.removedWhileLoading?.has(id)) return false;
+          this.insert({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
+          return true;
+        },
+        snapshot,
+      );
+      // A shard taken whole whose entries nothing else added or removed during the load holds
+      // what its directory holds: the first snapshot need not list it again.
+      for (const { shard, stamp } of wholeShards) {
+        const n = parseInt(shard, 16);
+        if (this.shardChangeCounts[n] === 0) this.snapshots.noteChecked(n, stamp, 0);
+      }
       for (const problem of problems) {
         this.logger.warn('unusable entry file removed at start-up', {
           file: problem.file,
@@ -360,6 +336,8 @@ export class EntryIndex implements EntryTtlView {
       this.logger.info('cache index loaded', {
         entries: loaded,
         fromSnapshot,
+        shardsListed: listedShards,
+        shardsWhole: wholeShards.length,
         bytes: this.bytes,
         ms: Date.now() - started,
         cpuMs: Math.round(cpuMsSince(cpuAtStart)),
@@ -374,6 +352,11 @@ export class EntryIndex implements EntryTtlView {
       this.removedWhileLoading = undefined;
     }
   }
+}
+
+/** The shard of entry `id` (64 hex): its first byte. */
+function shardOf(id: string): number {
+  return parseInt(id.slice(0, 2), 16);
 }
 
 /** CPU time of the whole process since `start` (process.cpuUsage), in ms. */

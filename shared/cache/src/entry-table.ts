@@ -103,6 +103,11 @@ export class EntryTable {
     }
   }
 
+  /** The shard of the entry in `slot`: the first byte of its id. */
+  shardOf(slot: number): number {
+    return this.ids[slot * ID_BYTES]!;
+  }
+
   idOf(slot: number): string {
     return this.ids.toString('hex', slot * ID_BYTES, (slot + 1) * ID_BYTES);
   }
@@ -132,6 +137,14 @@ export class EntryTable {
     this.place(slot);
     this.live++;
     return slot;
+  }
+
+  /**
+   * Makes room for `slots` entries at once (the load knows the snapshot's count): growing by half
+   * from a small table copies every column and rebuilds the hash table each time.
+   */
+  reserve(slots: number): void {
+    if (slots > this.capacity) this.grow(slots);
   }
 
   /** Frees `slot`; its generation changes when it is reused. */

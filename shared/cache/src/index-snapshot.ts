@@ -1,19 +1,24 @@
 /**
  * The index snapshot: `<root>/index.snapshot`, every indexed entry in a compact binary form, so
  * that a restart need not open every sidecar (one open, read, JSON parse and SHA-256 per entry,
- * ~35 µs each: 30,000 entries/s at best, issue #16). Written at a clean shutdown and every
- * `intervalMs` while the index changes, so that a crash falls back to the slow path only for what
- * changed since the last one.
+ * ~35 µs each: 30,000 entries/s at best, issue #16), nor list every shard directory (each listed
+ * name costs more than a snapshot record). Written at a clean shutdown and every `intervalMs`
+ * while the index changes, so that a crash falls back to the slow path only for what changed
+ * since the last one.
  * Owns: the file format, writing it (temp + fsync + rename) and reading it back in chunks.
- * Never: deciding that a snapshot record describes the disk (DiskStore.loadAll checks every record
- * against the directory listing and the file times first), holding the whole file in memory.
+ * Never: deciding that a record or a shard describes the disk (SnapshotSchedule decides which
+ * shard directories a snapshot vouches for, entry-scan.ts checks records and stamps against the
+ * disk at start-up), holding the whole file in memory.
  *
- * Format (little-endian): "CKCINDEX" | version u32 | takenAtMs f64 | records | "END!" | count u32
- * | CRC32C u32 of everything before it. A record: id (32 bytes) | lastAccessMs f64 | size f64 |
- * crc32c u32 | createdAtMs f64 | ttlMs f64 | blockSize u32 | checkpoint count u16, f64 each |
- * key length u16, UTF-8 | job length u16, UTF-8 | block CRC32Cs, u32 each (count from size and
- * blockSize). Records are in shard order (the first byte of the id), so the loader can hold one
- * shard's directory listing at a time.
+ * Format (little-endian): "CKCINDEX" | version u32 | takenAtMs f64 | records | shard stamps |
+ * stamp count u32 | "END!" | count u32 | CRC32C u32 of everything before it. A record: id (32
+ * bytes) | lastAccessMs f64 | size f64 | crc32c u32 | createdAtMs f64 | ttlMs f64 | blockSize u32
+ * | checkpoint count u16, f64 each | key length u16, UTF-8 | job length u16, UTF-8 | block
+ * CRC32Cs, u32 each (count from size and blockSize). Records are in shard order (the first byte
+ * of the id), so the loader can hold one shard's directory listing at a time. A shard stamp (17
+ * bytes): shard u8 | directory mtime ns i64 | ctime ns i64, for each shard directory the snapshot
+ * vouches held exactly that shard's records (shard-stamps.ts). Version 1 had no stamps (and no
+ * stamp count): it is still read, every directory then being listed.
  *
  * `takenAtMs` is the time the capture began, or earlier if a sidecar rewrite was under way then:
  * a sidecar renamed into place before it whose entry was updated in memory after it (the rename
@@ -23,14 +28,18 @@ import { promises as fs, closeSync, fstatSync, openSync, readSync } from 'node:f
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { crc32c } from '@checkpoint-cache/checksum';
+import type { ShardStamp } from './shard-stamps';
 import { SIDECAR_VERSION, allocBlockCrcs, type Sidecar } from './sidecar';
 
 export const SNAPSHOT_FILE = 'index.snapshot';
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
+/** The version before shard stamps, still read. */
+const SNAPSHOT_VERSION_NO_STAMPS = 1;
 const MAGIC = Buffer.from('CKCINDEX', 'latin1');
 const END = Buffer.from('END!', 'latin1');
 const HEADER_BYTES = MAGIC.length + 4 + 8;
 const TRAILER_BYTES = END.length + 4 + 4;
+const STAMP_BYTES = 1 + 8 + 8;
 /** Bytes gathered before each write, and read per read: bounds the memory either side takes. */
 const CHUNK_BYTES = 1 << 20;
 
@@ -43,21 +52,40 @@ export interface SnapshotEntry {
 /** Why a snapshot file cannot be used: the slow path runs, with one warning. */
 export class UnusableSnapshot extends Error {}
 
+/** One shard's part of a snapshot being written, in shard order. */
+export interface SnapshotShard {
+  /** 2 hex digits. */
+  shard: string;
+  ids: readonly string[];
+  /**
+   * Asked once the shard's records are written: the stamp under which the snapshot vouches for
+   * the whole directory, or undefined (the next start lists it).
+   */
+  vouch(): ShardStamp | undefined;
+}
+
+export interface SnapshotWritten {
+  entries: number;
+  /** Shard directories the snapshot vouches for. */
+  vouched: number;
+}
+
 /**
- * Writes the entries `ids` yields (looked up again as each is written, so entries removed
- * meanwhile are left out) to `<root>/index.snapshot`, atomically. `ids` must come in shard order.
- * Returns the number of records written.
+ * Writes the entries of `shards` (looked up again as each is written, so entries removed meanwhile
+ * are left out) and the stamps of the shards that vouch for their directories to
+ * `<root>/index.snapshot`, atomically.
  */
 export async function writeSnapshot(
   root: string,
   takenAtMs: number,
-  ids: Iterable<string>,
+  shards: Iterable<SnapshotShard>,
   get: (id: string) => SnapshotEntry | undefined,
-): Promise<number> {
+): Promise<SnapshotWritten> {
   const file = path.join(root, SNAPSHOT_FILE);
   const temp = path.join(root, 'tmp', `${randomBytes(8).toString('hex')}.snapshot`);
   const handle = await fs.open(temp, 'wx', 0o640);
   let count = 0;
+  const stamps: { shard: number; stamp: ShardStamp }[] = [];
   try {
     let crc = 0;
     let chunk = Buffer.allocUnsafe(CHUNK_BYTES);
@@ -77,45 +105,58 @@ export async function writeSnapshot(
     chunk.writeUInt32LE(SNAPSHOT_VERSION, MAGIC.length);
     chunk.writeDoubleLE(takenAtMs, MAGIC.length + 4);
     used = HEADER_BYTES;
-    for (const id of ids) {
-      const entry = get(id);
-      if (!entry) continue;
-      const s = entry.sidecar;
-      const key = Buffer.from(s.key, 'utf8');
-      const job = Buffer.from(s.jobId, 'utf8');
-      const length =
-        32 +
-        8 +
-        8 +
-        4 +
-        8 +
-        8 +
-        4 +
-        2 +
-        8 * s.checkpointIds.length +
-        2 +
-        key.length +
-        2 +
-        job.length;
-      await room(length + 4 * s.blockCrcs.length);
-      let at = used + chunk.write(id, used, 'hex');
-      at = chunk.writeDoubleLE(entry.lastAccessMs, at);
-      at = chunk.writeDoubleLE(s.size, at);
-      at = chunk.writeUInt32LE(s.crc32c >>> 0, at);
-      at = chunk.writeDoubleLE(s.createdAtMs, at);
-      at = chunk.writeDoubleLE(s.ttlMs, at);
-      at = chunk.writeUInt32LE(s.blockSize, at);
-      at = chunk.writeUInt16LE(s.checkpointIds.length, at);
-      for (const c of s.checkpointIds) at = chunk.writeDoubleLE(c, at);
-      at = chunk.writeUInt16LE(key.length, at);
-      at += key.copy(chunk, at);
-      at = chunk.writeUInt16LE(job.length, at);
-      at += job.copy(chunk, at);
-      for (let i = 0; i < s.blockCrcs.length; i++) at = chunk.writeUInt32LE(s.blockCrcs[i]!, at);
-      used = at;
-      count++;
+    for (const part of shards) {
+      for (const id of part.ids) {
+        const entry = get(id);
+        if (!entry) continue;
+        const s = entry.sidecar;
+        const key = Buffer.from(s.key, 'utf8');
+        const job = Buffer.from(s.jobId, 'utf8');
+        const length =
+          32 +
+          8 +
+          8 +
+          4 +
+          8 +
+          8 +
+          4 +
+          2 +
+          8 * s.checkpointIds.length +
+          2 +
+          key.length +
+          2 +
+          job.length;
+        await room(length + 4 * s.blockCrcs.length);
+        let at = used + chunk.write(id, used, 'hex');
+        at = chunk.writeDoubleLE(entry.lastAccessMs, at);
+        at = chunk.writeDoubleLE(s.size, at);
+        at = chunk.writeUInt32LE(s.crc32c >>> 0, at);
+        at = chunk.writeDoubleLE(s.createdAtMs, at);
+        at = chunk.writeDoubleLE(s.ttlMs, at);
+        at = chunk.writeUInt32LE(s.blockSize, at);
+        at = chunk.writeUInt16LE(s.checkpointIds.length, at);
+        for (const c of s.checkpointIds) at = chunk.writeDoubleLE(c, at);
+        at = chunk.writeUInt16LE(key.length, at);
+        at += key.copy(chunk, at);
+        at = chunk.writeUInt16LE(job.length, at);
+        at += job.copy(chunk, at);
+        for (let i = 0; i < s.blockCrcs.length; i++) at = chunk.writeUInt32LE(s.blockCrcs[i]!, at);
+        used = at;
+        count++;
+      }
+      const stamp = part.vouch();
+      if (stamp) stamps.push({ shard: parseInt(part.shard, 16), stamp });
     }
-    await room(TRAILER_BYTES);
+    for (const { shard, stamp } of stamps) {
+      await room(STAMP_BYTES);
+      chunk.writeUInt8(shard, used);
+      chunk.writeBigInt64LE(stamp.mtimeNs, used + 1);
+      chunk.writeBigInt64LE(stamp.ctimeNs, used + 9);
+      used += STAMP_BYTES;
+    }
+    await room(4 + TRAILER_BYTES);
+    chunk.writeUInt32LE(stamps.length, used);
+    used += 4;
     END.copy(chunk, used);
     chunk.writeUInt32LE(count, used + END.length);
     used += END.length + 4;
@@ -137,7 +178,7 @@ export async function writeSnapshot(
   } finally {
     await dir.close();
   }
-  return count;
+  return { entries: count, vouched: stamps.length };
 }
 
 /**
@@ -148,13 +189,16 @@ export class SnapshotReader {
   readonly takenAtMs: number;
   readonly count: number;
   private readonly fd: number;
-  private readonly end: number;
+  private end: number;
   private buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   /** File offset of buffer[0]. */
   private bufferAt = 0;
   private bufferLength = 0;
   private at = HEADER_BYTES;
   private peeked: SnapshotEntry | undefined;
+  private lastJob = { bytes: Buffer.alloc(0), id: '' };
+  /** Stamps of the shard directories the snapshot vouches for, by shard (2 hex). */
+  private readonly stamps = new Map<string, ShardStamp>();
 
   /** Throws UnusableSnapshot when the file is not a whole snapshot of this version. */
   constructor(file: string) {
@@ -167,7 +211,7 @@ export class SnapshotReader {
         throw new UnusableSnapshot('it is not an index snapshot');
       }
       const version = header.readUInt32LE(MAGIC.length);
-      if (version !== SNAPSHOT_VERSION) {
+      if (version !== SNAPSHOT_VERSION && version !== SNAPSHOT_VERSION_NO_STAMPS) {
         throw new UnusableSnapshot(`its version ${version} is not ${SNAPSHOT_VERSION}`);
       }
       this.takenAtMs = header.readDoubleLE(MAGIC.length + 4);
@@ -191,6 +235,7 @@ export class SnapshotReader {
         throw new UnusableSnapshot('its CRC32C does not match: the file is damaged');
       }
       this.end = size - TRAILER_BYTES;
+      if (version === SNAPSHOT_VERSION) this.readStamps();
       this.bufferLength = 0;
     } catch (err) {
       closeSync(this.fd);
@@ -211,8 +256,30 @@ export class SnapshotReader {
     }
   }
 
+  /** The stamp under which the snapshot vouches for the directory of `shard` (2 hex), if any. */
+  stampOf(shard: string): ShardStamp | undefined {
+    return this.stamps.get(shard);
+  }
+
   close(): void {
     closeSync(this.fd);
+  }
+
+  /** Reads the shard stamps in front of the trailer; the records end where they begin. */
+  private readStamps(): void {
+    if (this.end - 4 < HEADER_BYTES) throw new UnusableSnapshot('it is truncated');
+    const n = this.readAt(this.end - 4, 4).readUInt32LE(0);
+    const start = this.end - 4 - n * STAMP_BYTES;
+    if (start < HEADER_BYTES) throw new UnusableSnapshot('its shard stamps run past its start');
+    const table = this.readAt(start, n * STAMP_BYTES);
+    for (let i = 0; i < n; i++) {
+      const o = i * STAMP_BYTES;
+      this.stamps.set(table.readUInt8(o).toString(16).padStart(2, '0'), {
+        mtimeNs: table.readBigInt64LE(o + 1),
+        ctimeNs: table.readBigInt64LE(o + 9),
+      });
+    }
+    this.end = start;
   }
 
   private read(): SnapshotEntry | undefined {
@@ -243,7 +310,7 @@ export class SnapshotReader {
     const blocks = Math.ceil(size / blockSize);
     b = this.need(jobLength + 4 * blocks);
     o = this.at - this.bufferAt;
-    const jobId = b.toString('utf8', o, o + jobLength);
+    const jobId = this.jobAt(b, o, jobLength);
     o += jobLength;
     const blockCrcs = allocBlockCrcs(blocks);
     for (let i = 0; i < blocks; i++) blockCrcs[i] = b.readUInt32LE(o + 4 * i);
@@ -261,6 +328,20 @@ export class SnapshotReader {
       blockCrcs,
     };
     return { id, sidecar, lastAccessMs };
+  }
+
+  /**
+   * The job id of `length` bytes at `o`: the previous record's string when the bytes are the same
+   * (a node's entries come from few jobs), so a load decodes and keeps one string per run of them.
+   */
+  private jobAt(b: Buffer, o: number, length: number): string {
+    const last = this.lastJob;
+    if (last.bytes.length === length && b.compare(last.bytes, 0, length, o, o + length) === 0) {
+      return last.id;
+    }
+    const id = b.toString('utf8', o, o + length);
+    this.lastJob = { bytes: Buffer.from(b.subarray(o, o + length)), id };
+    return id;
   }
 
   /** The buffer, holding at least `bytes` from `this.at` on. */

@@ -454,9 +454,9 @@ export class NodeCache {
     await this.index.stopSnapshots();
     const started = Date.now();
     try {
-      const entries = await this.index.saveSnapshot(true);
-      if (entries !== undefined) {
-        this.logger.info('index snapshot saved', { entries, ms: Date.now() - started });
+      const written = await this.index.saveSnapshot(true);
+      if (written !== undefined) {
+        this.logger.info('index snapshot saved', { ...written, ms: Date.now() - started });
       }
     } catch (error) {
       this.logger.warn('index snapshot not saved; the next start reads every sidecar', { error });

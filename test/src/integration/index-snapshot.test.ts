@@ -14,37 +14,15 @@ import { buffer } from 'node:stream/consumers';
 import { expect } from 'chai';
 import { entryIdOf, NodeCache } from '@checkpoint-cache/cache';
 import { CheckpointCacheClient } from '@checkpoint-cache/client';
-import type { LogMeta, Logger } from '@checkpoint-cache/logger';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process';
 import { MemoryMetadataStore } from '../helpers/memory-metadata-store';
+import { recordingLogger, type LogRecord } from '../helpers/recording-logger';
 import { putEntry, readEntryBytes } from '../helpers/node-cache';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 import { waitUntil } from '../helpers/wait-until';
 
-interface LogRecord extends LogMeta {
-  level: string;
-  message: string;
-}
-
-/** A Logger keeping its records, to see what the load said. */
-function recordingLogger(records: LogRecord[]): Logger {
-  const at =
-    (level: string) =>
-    (message: string, meta?: LogMeta): void => {
-      records.push({ ...meta, level, message });
-    };
-  const logger: Logger = {
-    error: at('error'),
-    warn: at('warn'),
-    info: at('info'),
-    debug: at('debug'),
-    child: () => logger,
-  };
-  return logger;
-}
-
-/** File times are compared with the snapshot's time less 2 s (disk-store.ts): let them age. */
+/** File times are compared with the snapshot's time less 2 s (shard-stamps.ts): let them age. */
 const FILE_TIME_SLACK_MS = 2_000;
 async function letFilesAge(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, FILE_TIME_SLACK_MS + 200));
