@@ -43,6 +43,15 @@ final class CacheUploader implements AutoCloseable {
     /** Uploads of written files: the writer's own bytes, cancelled by any later change. */
     StillCurrent WRITTEN = () -> true;
 
+    /**
+     * For written files, checked after the copy is committed: the real file is still there. A
+     * delete made elsewhere (the JobManager's, when a later checkpoint subsumes this one) before
+     * the copy was registered found nothing to delete on any node; the copy it missed goes here.
+     * Any delete after the registration finds the copy through Redis. Not knowing (an I/O error)
+     * keeps the copy: its TTL bounds it.
+     */
+    StillCurrent ASSUMED_THERE = () -> true;
+
     boolean check() throws IOException;
   }
 
@@ -105,7 +114,12 @@ final class CacheUploader implements AutoCloseable {
    * later. Takes ownership of the spool file. Never throws.
    */
   void upload(Upload upload) {
-    UploadTask task = new UploadTask(this, upload, StillCurrent.WRITTEN);
+    upload(upload, StillCurrent.ASSUMED_THERE);
+  }
+
+  /** As {@link #upload(Upload)}; {@code stillThere} is checked once the copy is committed. */
+  void upload(Upload upload, StillCurrent stillThere) {
+    UploadTask task = new UploadTask(this, upload, StillCurrent.WRITTEN, null, stillThere);
     UploadTask previous = inFlight.put(upload.key(), task);
     if (previous != null) {
       previous.cancel();
@@ -134,10 +148,16 @@ final class CacheUploader implements AutoCloseable {
    * upload's call is cancelled). Takes ownership of the spool file. Never throws, never waits.
    */
   GrowingSpool streamWhileWritten(String key, CheckpointLabels labels, Path spool) {
+    return streamWhileWritten(key, labels, spool, StillCurrent.ASSUMED_THERE);
+  }
+
+  /** As above; {@code stillThere} is checked once the copy is committed. */
+  GrowingSpool streamWhileWritten(
+      String key, CheckpointLabels labels, Path spool, StillCurrent stillThere) {
     if (!streams.tryAcquire()) return null;
     GrowingSpool growing = new GrowingSpool(spool);
     Upload upload = new Upload(key, spool, -1, 0, labels);
-    UploadTask task = new UploadTask(this, upload, StillCurrent.WRITTEN, growing);
+    UploadTask task = new UploadTask(this, upload, StillCurrent.WRITTEN, growing, stillThere);
     UploadTask previous = inFlight.put(key, task);
     if (previous != null) {
       previous.cancel();

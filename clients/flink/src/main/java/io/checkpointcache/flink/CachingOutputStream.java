@@ -40,6 +40,7 @@ final class CachingOutputStream extends FSDataOutputStream {
   private long size;
   private boolean realFailed;
   private boolean closed;
+  private final CacheUploader.StillCurrent stillThere;
 
   CachingOutputStream(
       FSDataOutputStream real,
@@ -47,6 +48,18 @@ final class CachingOutputStream extends FSDataOutputStream {
       CheckpointLabels labels,
       CacheUploader uploader,
       CheckpointCacheMetrics metrics) {
+    this(real, key, labels, uploader, metrics, CacheUploader.StillCurrent.ASSUMED_THERE);
+  }
+
+  /** {@code stillThere}: whether the real file still exists, asked once its copy is committed. */
+  CachingOutputStream(
+      FSDataOutputStream real,
+      String key,
+      CheckpointLabels labels,
+      CacheUploader uploader,
+      CheckpointCacheMetrics metrics,
+      CacheUploader.StillCurrent stillThere) {
+    this.stillThere = stillThere;
     this.real = real;
     this.key = key;
     this.labels = labels;
@@ -55,7 +68,7 @@ final class CachingOutputStream extends FSDataOutputStream {
     try {
       this.spoolFile = uploader.newSpoolFile();
       this.spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), SPOOL_BUFFER);
-      this.growing = uploader.streamWhileWritten(key, labels, spoolFile);
+      this.growing = uploader.streamWhileWritten(key, labels, spoolFile, stillThere);
       // Streamed: the spool file is the upload's too; it is deleted once both released it.
       if (growing != null) spoolFile = null;
     } catch (IOException e) {
@@ -162,7 +175,8 @@ final class CachingOutputStream extends FSDataOutputStream {
     Path handedOver = spoolFile;
     spool = null;
     spoolFile = null;
-    uploader.upload(new CacheUploader.Upload(key, handedOver, size, (int) crc.getValue(), labels));
+    uploader.upload(
+        new CacheUploader.Upload(key, handedOver, size, (int) crc.getValue(), labels), stillThere);
   }
 
   /** Streamed: the rest goes to the agent now; SYNC waits until it is committed (or failed). */

@@ -28,6 +28,8 @@ final class UploadTask implements Runnable {
   private final CacheUploader owner;
   private final CacheUploader.Upload upload;
   private final CacheUploader.StillCurrent stillCurrent;
+  /** A written file's real file, checked after its copy is committed (see ASSUMED_THERE). */
+  private final CacheUploader.StillCurrent stillThere;
   /** A fill: counted apart, checked against the real file first, never replaces other bytes. */
   private final boolean fill;
   /** An upload streamed while written: its source, size and CRC32C; null after close. */
@@ -42,15 +44,17 @@ final class UploadTask implements Runnable {
 
   UploadTask(
       CacheUploader owner, CacheUploader.Upload upload, CacheUploader.StillCurrent stillCurrent) {
-    this(owner, upload, stillCurrent, null);
+    this(owner, upload, stillCurrent, null, CacheUploader.StillCurrent.ASSUMED_THERE);
   }
 
   UploadTask(
       CacheUploader owner,
       CacheUploader.Upload upload,
       CacheUploader.StillCurrent stillCurrent,
-      GrowingSpool growing) {
+      GrowingSpool growing,
+      CacheUploader.StillCurrent stillThere) {
     this.owner = owner;
+    this.stillThere = stillThere;
     this.upload = upload;
     this.stillCurrent = stillCurrent;
     this.fill = stillCurrent != CacheUploader.StillCurrent.WRITTEN;
@@ -90,6 +94,11 @@ final class UploadTask implements Runnable {
         else owner.metrics.uploadSucceeded(upload.size(), System.nanoTime() - start);
         // Deleted or overwritten while being copied: the caller's delete may have run first.
         if (cancelled.get()) deleteQuietly();
+        else if (!fill && !stillThere()) {
+          // Deleted by another process before this copy was registered (see ASSUMED_THERE).
+          LOG.debug("checkpoint-cache: {} was deleted while it was copied; copy removed", upload.key());
+          deleteQuietly();
+        }
       }
     } catch (InterruptedException e) {
       // The uploader is closing.
@@ -100,6 +109,16 @@ final class UploadTask implements Runnable {
       owner.warning.warn("{} of {} failed: {}", fill ? "fill" : "upload", upload.key(), e.toString());
     } finally {
       finish();
+    }
+  }
+
+  /** False only when the real file is known to be gone; an I/O error keeps the copy. */
+  private boolean stillThere() {
+    try {
+      return stillThere.check();
+    } catch (IOException | RuntimeException e) {
+      LOG.debug("checkpoint-cache: cannot tell whether {} is still there: {}", upload.key(), e.toString());
+      return true;
     }
   }
 

@@ -43,7 +43,12 @@ final class UploadingCacheAccess extends AgentCacheAccess {
     if (mode == WriteMode.OVERWRITE) invalidateFile(real);
     FSDataOutputStream out = target.create(real, mode);
     return new CachingOutputStream(
-        out, key, CheckpointLabels.ofFile(real, settings.jobId()), uploader, metrics);
+        out,
+        key,
+        CheckpointLabels.ofFile(real, settings.jobId()),
+        uploader,
+        metrics,
+        () -> target.exists(real));
   }
 
   /**
