@@ -23,6 +23,7 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param maxClockSkew see {@link CheckpointCacheOptions#MAX_CLOCK_SKEW}; zero: lengths only
  * @param cacheDir see {@link CheckpointCacheOptions#CACHE_DIR}; null: no short circuit
  * @param fillOnMiss see {@link CheckpointCacheOptions#FILL_ON_MISS}; only with uploads on
+ * @param warmUp see {@link CheckpointCacheOptions#WARM_UP}; only with a cache directory
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -38,7 +39,8 @@ public record CheckpointCacheSettings(
     Duration idleTimeout,
     Duration maxClockSkew,
     Path cacheDir,
-    boolean fillOnMiss) {
+    boolean fillOnMiss,
+    boolean warmUp) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -87,7 +89,8 @@ public record CheckpointCacheSettings(
         notNegative(CheckpointCacheOptions.MAX_CLOCK_SKEW.key(),
             config.get(CheckpointCacheOptions.MAX_CLOCK_SKEW)),
         cacheDir == null || cacheDir.isBlank() ? null : Path.of(cacheDir.trim()),
-        config.get(CheckpointCacheOptions.FILL_ON_MISS));
+        config.get(CheckpointCacheOptions.FILL_ON_MISS),
+        config.get(CheckpointCacheOptions.WARM_UP));
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */
