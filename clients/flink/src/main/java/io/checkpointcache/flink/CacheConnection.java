@@ -47,16 +47,7 @@ final class CacheConnection implements AutoCloseable {
       RemoteStores remotes =
           new RemoteStores()
               .register(new FlinkRemoteStore(settings.target().getScheme(), this::target));
-      CheckpointCacheClientOptions.Builder options =
-          CheckpointCacheClientOptions.builder(settings.agent())
-              .remoteStores(remotes)
-              .firstMessageTimeout(settings.firstMessageTimeout())
-              .idleTimeout(settings.idleTimeout())
-              // Deletes run inside Flink's discard calls: a hung agent may cost this much.
-              .unaryTimeout(settings.firstMessageTimeout());
-      // The TaskManager's mount of the node's cache directory: reads short-circuit through it.
-      if (settings.cacheDir() != null) options.shortCircuit(settings.cacheDir());
-      client = new CheckpointCacheClient(options.build());
+      client = new CheckpointCacheClient(clientOptions(settings, remotes));
     } catch (RuntimeException e) {
       LOG.warn(
           "checkpoint-cache: no client for agent {}; ckc:// reads and writes {} directly: {}",
@@ -77,6 +68,24 @@ final class CacheConnection implements AutoCloseable {
       return new AgentCacheAccess(client, settings, metrics);
     }
     return new UploadingCacheAccess(client, uploader, settings, metrics);
+  }
+
+  /**
+   * The client options {@code settings} ask for, reading the target through {@code remotes}: one
+   * place, so that the read path's warm-up ({@link WarmUpOnStart}) runs the client as reads do.
+   */
+  static CheckpointCacheClientOptions clientOptions(
+      CheckpointCacheSettings settings, RemoteStores remotes) {
+    CheckpointCacheClientOptions.Builder options =
+        CheckpointCacheClientOptions.builder(settings.agent())
+            .remoteStores(remotes)
+            .firstMessageTimeout(settings.firstMessageTimeout())
+            .idleTimeout(settings.idleTimeout())
+            // Deletes run inside Flink's discard calls: a hung agent may cost this much.
+            .unaryTimeout(settings.firstMessageTimeout());
+    // The TaskManager's mount of the node's cache directory: reads short-circuit through it.
+    if (settings.cacheDir() != null) options.shortCircuit(settings.cacheDir());
+    return options.build();
   }
 
   /** The connection for {@code settings}, replacing (and closing) one made for other settings. */

@@ -37,6 +37,9 @@ public final class CheckpointCacheFileSystemFactory implements FileSystemFactory
     try {
       settings = CheckpointCacheSettings.from(config, System.getenv());
       configError = null;
+      // Flink configures file systems when its process starts: the warm-up then has the time
+      // until the first restore (a TaskManager's registration, deployment, a job's run).
+      WarmUpOnStart.PROCESS.startIfWanted(settings);
     } catch (IllegalConfigurationException e) {
       settings = null;
       configError = e;

@@ -138,6 +138,17 @@ public final class CheckpointCacheOptions {
                   + " the cached file directly after the agent leased it and checking every"
                   + " block's CRC32C; anything unusual streams from the agent instead. Unset: off.");
 
+  public static final ConfigOption<Boolean> WARM_UP =
+      ConfigOptions.key("checkpoint-cache.warm-up")
+          .booleanType()
+          .defaultValue(true)
+          .withDescription(
+              "With cache-dir set: once per process, when the plugin is configured, a background"
+                  + " thread runs the read path once (the agent's Lease and Read of a key nobody"
+                  + " writes, and the short circuit over a synthetic entry in a directory of its"
+                  + " own below the spool directory), so that a TaskManager's first restore does"
+                  + " not pay for class loading and the interpreter. false: no warm-up.");
+
   public static final ConfigOption<Duration> FIRST_MESSAGE_TIMEOUT =
       ConfigOptions.key("checkpoint-cache.first-message-timeout")
           .durationType()

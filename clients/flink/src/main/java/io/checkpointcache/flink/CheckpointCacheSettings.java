@@ -24,6 +24,7 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param cacheDir see {@link CheckpointCacheOptions#CACHE_DIR}; null: no short circuit
  * @param fillOnMiss see {@link CheckpointCacheOptions#FILL_ON_MISS}; only with uploads on
  * @param uploadStreams see {@link CheckpointCacheOptions#UPLOAD_STREAMS}; 0: after close only
+ * @param warmUp see {@link CheckpointCacheOptions#WARM_UP}; only with a cache directory
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -40,7 +41,8 @@ public record CheckpointCacheSettings(
     Duration maxClockSkew,
     Path cacheDir,
     boolean fillOnMiss,
-    int uploadStreams) {
+    int uploadStreams,
+    boolean warmUp) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -95,7 +97,8 @@ public record CheckpointCacheSettings(
             config.get(CheckpointCacheOptions.MAX_CLOCK_SKEW)),
         cacheDir == null || cacheDir.isBlank() ? null : Path.of(cacheDir.trim()),
         config.get(CheckpointCacheOptions.FILL_ON_MISS),
-        streams);
+        streams,
+        config.get(CheckpointCacheOptions.WARM_UP));
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */

@@ -102,7 +102,12 @@ class CheckpointCacheFileSystemTest {
   private Configuration fileSystemConfig(
       String agentAddress, String upload, boolean enabled, java.nio.file.Path cacheDir) {
     Configuration c = new Configuration();
-    if (cacheDir != null) c.setString("checkpoint-cache.cache-dir", cacheDir.toString());
+    if (cacheDir != null) {
+      c.setString("checkpoint-cache.cache-dir", cacheDir.toString());
+      // WarmUpOnStartTest tests it; here it would run once, on its own thread, writing below a
+      // spool directory this class deletes when it ends.
+      c.setString("checkpoint-cache.warm-up", "false");
+    }
     c.setString("checkpoint-cache.target", remote.toUri().toString());
     c.setString("checkpoint-cache.agent", agentAddress);
     c.setString("checkpoint-cache.upload", upload);

@@ -35,6 +35,7 @@ class CheckpointCacheSettingsTest {
     assertEquals(null, s.cacheDir(), "no short circuit unless the cache directory is mounted");
     assertEquals("", s.jobId());
     assertEquals(true, s.fillOnMiss(), "fill on miss is on (where uploads are)");
+    assertEquals(true, s.warmUp(), "the read path is warmed (where the short circuit is on)");
   }
 
   @Test
@@ -69,7 +70,8 @@ class CheckpointCacheSettingsTest {
                 "checkpoint-cache.max-clock-skew", "0 s",
                 "checkpoint-cache.cache-dir", "/mnt/checkpoint-cache",
                 "checkpoint-cache.fill-on-miss", "false",
-                "checkpoint-cache.upload.streams", "0"),
+                "checkpoint-cache.upload.streams", "0",
+                "checkpoint-cache.warm-up", "false"),
             Map.of());
     assertEquals(
         new CheckpointCacheSettings(
@@ -87,7 +89,8 @@ class CheckpointCacheSettingsTest {
             Duration.ZERO,
             Path.of("/mnt/checkpoint-cache"),
             false,
-            0),
+            0,
+            false),
         s);
   }
 

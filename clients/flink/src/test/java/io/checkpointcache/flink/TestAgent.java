@@ -54,6 +54,12 @@ public final class TestAgent implements AutoCloseable {
     return start(parent, "flink-test", List.of());
   }
 
+  /** {@link #start(Path)} with more flags for the agent. */
+  public static TestAgent start(Path parent, List<String> extraArgs)
+      throws IOException, InterruptedException {
+    return start(parent, "flink-test", extraArgs);
+  }
+
   /**
    * Starts a second node's agent (node id {@code nodeId}) on {@code first}'s Redis, as a
    * DaemonSet's agents share one: deletes on either reach the other's copies.

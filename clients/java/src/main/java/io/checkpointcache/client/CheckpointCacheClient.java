@@ -6,6 +6,7 @@ import io.checkpointcache.v1.DeletePrefixRequest;
 import io.checkpointcache.v1.DeletePrefixResponse;
 import io.checkpointcache.v1.DeleteRequest;
 import io.checkpointcache.v1.EntryInfo;
+import io.checkpointcache.v1.LeaseRequest;
 import io.checkpointcache.v1.ListRequest;
 import io.checkpointcache.v1.ListResponse;
 import io.checkpointcache.v1.ReleaseRequest;
@@ -21,6 +22,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.URI;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.NoSuchElementException;
@@ -59,14 +61,17 @@ public final class CheckpointCacheClient implements AutoCloseable {
       // One thread per read in flight at most (each read has one span ahead); idle threads go.
       this.readAhead =
           Executors.newCachedThreadPool(new DefaultThreadFactory("ckc-short-circuit-ahead", true));
+      // A lease is the short circuit's first message: a hung agent costs no more than a hung
+      // Read would.
+      long leaseTimeoutMs = options.firstMessageTimeout().toMillis();
       this.shortCircuit =
           new ShortCircuitRead.Setup(
-              blockingStub,
+              key ->
+                  blockingStub
+                      .withDeadlineAfter(leaseTimeoutMs, TimeUnit.MILLISECONDS)
+                      .lease(LeaseRequest.newBuilder().setKey(key).build()),
               options.shortCircuitRoot().orElse(null),
-              readAhead,
-              // A lease is the short circuit's first message: a hung agent costs no more than
-              // a hung Read would.
-              options.firstMessageTimeout().toMillis());
+              readAhead);
     } else {
       this.readAhead = null;
       this.shortCircuit = null;
@@ -123,11 +128,50 @@ public final class CheckpointCacheClient implements AutoCloseable {
       throws IOException {
     Objects.requireNonNull(key, "key");
     if (remote != null) options.remoteStores().resolve(remote);
-    return new SeekableCachedStream(this, key, remote, expected);
+    return new SeekableCachedStream(this::openAt, key, remote, expected);
+  }
+
+  /**
+   * Warms this JVM's read path (class loading, the channel's connect, the interpreter on the
+   * short circuit's loops) so that the first real read does not pay for it: see {@link
+   * ReadPathWarmUp}. Runs on the caller's thread, takes a fraction of a second of CPU (and up to
+   * twice the first-message timeout when the agent hangs), never throws: what failed is in the
+   * report. Writes only below {@code scratchDir} (a directory of its own there, deleted again),
+   * creates nothing in the agent, and counts nothing in {@link #stats()}.
+   */
+  public WarmUpReport warmUpReadPath(Path scratchDir) {
+    return new ReadPathWarmUp(this, scratchDir).run();
   }
 
   CheckpointReadStream openAt(
       String key, URI remote, long offset, Long length, boolean remoteOnly, RemoteVersion expected)
+      throws IOException {
+    return openAt(key, remote, offset, length, remoteOnly, expected, shortCircuit, counters);
+  }
+
+  /** The short circuit's setup, or null when the option is off. */
+  ShortCircuitRead.Setup shortCircuitSetup() {
+    return shortCircuit;
+  }
+
+  /** Runs the read ahead of short-circuited reads; null when the option is off. */
+  ExecutorService readAheadExecutor() {
+    return readAhead;
+  }
+
+  /**
+   * A read with its own short-circuit setup and counters: the warm-up's reads of a synthetic entry
+   * count nowhere the caller looks.
+   */
+  CheckpointReadStream openAt(
+      String key,
+      URI remote,
+      long offset,
+      Long length,
+      boolean remoteOnly,
+      RemoteVersion expected,
+      ShortCircuitRead.Setup direct,
+      ClientStats stats)
       throws IOException {
     Objects.requireNonNull(key, "key");
     if (offset < 0) throw new IllegalArgumentException("offset must be >= 0, got " + offset);
@@ -148,10 +192,10 @@ public final class CheckpointCacheClient implements AutoCloseable {
             options.firstMessageTimeout().toMillis(),
             options.idleTimeout().toMillis(),
             options.unaryTimeout().toMillis(),
-            counters,
+            stats,
             remoteOnly,
             expected,
-            shortCircuit));
+            direct));
   }
 
   /**

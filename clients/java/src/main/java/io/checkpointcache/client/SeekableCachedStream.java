@@ -21,7 +21,20 @@ import java.util.Optional;
  * read goes to the remote store. Not thread-safe.
  */
 public final class SeekableCachedStream extends InputStream {
-  private final CheckpointCacheClient client;
+  /** Opens one range read: the client's own, or the warm-up's with its own counters. */
+  @FunctionalInterface
+  interface Opener {
+    CheckpointReadStream open(
+        String key,
+        java.net.URI remote,
+        long offset,
+        Long length,
+        boolean remoteOnly,
+        RemoteVersion expected)
+        throws IOException;
+  }
+
+  private final Opener opener;
   private final String key;
   private final java.net.URI remote;
   private final RemoteVersion expected;
@@ -33,9 +46,8 @@ public final class SeekableCachedStream extends InputStream {
   private long closedFromRemote;
   private FallbackEvent firstFallback;
 
-  SeekableCachedStream(
-      CheckpointCacheClient client, String key, java.net.URI remote, RemoteVersion expected) {
-    this.client = client;
+  SeekableCachedStream(Opener opener, String key, java.net.URI remote, RemoteVersion expected) {
+    this.opener = opener;
     this.key = key;
     this.remote = remote;
     this.expected = expected;
@@ -70,7 +82,7 @@ public final class SeekableCachedStream extends InputStream {
     Objects.checkFromIndexSize(off, len, b.length);
     ensureOpen();
     if (len == 0) return 0;
-    if (current == null) current = client.openAt(key, remote, pos, null, remoteOnly, expected);
+    if (current == null) current = opener.open(key, remote, pos, null, remoteOnly, expected);
     int n = current.read(b, off, len);
     if (n > 0) pos += n;
     return n;

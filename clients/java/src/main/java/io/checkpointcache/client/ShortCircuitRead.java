@@ -1,8 +1,6 @@
 package io.checkpointcache.client;
 
-import io.checkpointcache.v1.CheckpointCacheGrpc;
 import io.checkpointcache.v1.EntryInfo;
-import io.checkpointcache.v1.LeaseRequest;
 import io.checkpointcache.v1.LeaseResponse;
 import io.grpc.StatusRuntimeException;
 import java.io.IOException;
@@ -44,15 +42,23 @@ final class ShortCircuitRead implements AutoCloseable {
    */
   static final int DIRECT_SPAN = 1024 * 1024;
 
+  /**
+   * Leases an entry: the agent's {@code Lease} call with its deadline, or (the read path's
+   * warm-up, {@link ReadPathWarmUp}) a lease of a synthetic entry that never reaches the agent.
+   * Throws the agent's {@link StatusRuntimeException} when the lease fails.
+   */
+  @FunctionalInterface
+  interface Leaser {
+    LeaseResponse lease(String key);
+  }
+
   /** What a client with the short circuit on hands each read. */
   record Setup(
-      CheckpointCacheGrpc.CheckpointCacheBlockingStub stub,
-      /** Where this process mounts the cache directory; null: the agent's own path. */
+      Leaser leaser,
+      /** Where this process mounts the cache directory; null: the lease's own cache root. */
       Path cacheRoot,
       /** Runs the read ahead of the next span. */
-      Executor readAhead,
-      /** Deadline of each Lease call. */
-      long leaseTimeoutMs) {}
+      Executor readAhead) {}
 
   /**
    * The short circuit cannot serve (the rest of) the range: no file, another size, a block failing
@@ -338,10 +344,7 @@ final class ShortCircuitRead implements AutoCloseable {
   // ---- the lease -----------------------------------------------------------------------------
 
   private static LeaseResponse lease(Setup setup, String key) {
-    return setup
-        .stub()
-        .withDeadlineAfter(setup.leaseTimeoutMs(), TimeUnit.MILLISECONDS)
-        .lease(LeaseRequest.newBuilder().setKey(key).build());
+    return setup.leaser().lease(key);
   }
 
   /** Half-way through the lease as granted (agent and client share the node's clock). */
