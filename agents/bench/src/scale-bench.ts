@@ -35,6 +35,7 @@ import { freePort } from './free-port';
 import { ManagedChild } from './managed-child';
 import { runPool } from './read-probes';
 import { RssSampler } from './rss-sampler';
+import { buildSmallFiles, smallFilesLimit } from './small-files-limit';
 
 const ENTRY_BYTES = 4096;
 const WRITE_CONCURRENCY = 32;
@@ -85,6 +86,7 @@ export class ScaleBench {
     this.results.record('scale.write_per_s', 0, writePerS);
     this.say(`  ${writePerS.toFixed(0)} entries/s`);
     await agent.stop();
+    await this.measureSmallFilesLimit(written);
 
     // 2. The rest straight to disk, as the agent lays them out.
     this.say(`writing ${n - written} more entries straight into the cache dir`);
@@ -160,7 +162,24 @@ export class ScaleBench {
   private define(): void {
     const d = (id: string, label: string, unit: Parameters<BenchResults['define']>[0]['unit']) =>
       this.results.define({ id, section: SECTION, label, unit, kind: 'agent' });
-    d('scale.write_per_s', 'small writes (4 KiB, 32 at a time, Unix socket)', 'entries/s');
+    this.results.define({
+      id: 'scale.write_per_s',
+      section: SECTION,
+      label: 'small writes (4 KiB, 32 at a time, Unix socket)',
+      unit: 'entries/s',
+      kind: 'agent',
+      ratios: [
+        { to: 'scale.write_native_layout_per_s', name: 'native, same layout' },
+        { to: 'scale.write_native_file_per_s', name: 'native, one file' },
+      ],
+    });
+    const limit = (id: string, label: string) =>
+      this.results.define({ id, section: SECTION, label, unit: 'entries/s', kind: 'limit' });
+    limit(
+      'scale.write_native_layout_per_s',
+      "native small writes, the agent's layout (C: data + sidecar fsynced, renamed, dir fsync per group)",
+    );
+    limit('scale.write_native_file_per_s', 'native small writes, one fsynced file per entry (C)');
     d('scale.load_cold_per_s', 'index load without a snapshot (every sidecar read)', 'entries/s');
     d('scale.load_per_s', 'index load at restart after a clean stop (index snapshot)', 'entries/s');
     d(
@@ -294,6 +313,22 @@ export class ScaleBench {
     } finally {
       client.close();
     }
+  }
+
+  /** The disk's own rate for the same writes (small-files-limit.ts), on the same file system. */
+  private async measureSmallFilesLimit(count: number): Promise<void> {
+    const { bin, missing } = await buildSmallFiles(this.root);
+    if (!bin) {
+      this.say(`  ${missing}`);
+      return;
+    }
+    const limit = await smallFilesLimit(bin, this.root, count);
+    this.results.record('scale.write_native_layout_per_s', 0, limit.layoutPerS);
+    this.results.record('scale.write_native_file_per_s', 0, limit.filePerS);
+    this.say(
+      `  native (C, fastest of 1/4/16 threads): ${limit.layoutPerS.toFixed(0)} entries/s with ` +
+        `the agent's layout, ${limit.filePerS.toFixed(0)} with one fsynced file per entry`,
+    );
   }
 
   private async seedOnDisk(cacheDir: string, from: number, to: number): Promise<void> {

@@ -1,0 +1,67 @@
+/**
+ * The machine's limit for small durable writes (issue #16): `native/small-files.c`, compiled with
+ * `cc` into the run's temp dir, writes 4 KiB entries with the agent's on-disk sequence (data and
+ * sidecar each fsynced in tmp/, renamed into a shard dir, each dir fsynced once per group) and,
+ * for comparison, with one fsynced file per entry. As every limit of the bench, the fastest the
+ * machine does: the best of a few thread counts, 32 entries in flight in all as in the agent's run.
+ * Owns: compiling and running the program. Never: recording metrics.
+ */
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const SOURCE = path.join(__dirname, '..', 'native', 'small-files.c');
+const IN_FLIGHT = 32;
+const THREAD_COUNTS = [1, 4, 16];
+export const CC_INSTALL_HINT = 'apt-get install -y gcc';
+
+export interface SmallFilesLimit {
+  /** Entries/s with the agent's layout: data + sidecar per entry. */
+  layoutPerS: number;
+  /** Entries/s with one fsynced file per entry. */
+  filePerS: number;
+}
+
+/** Compiles the program into `dir`; returns its path, or why it cannot run here. */
+export async function buildSmallFiles(dir: string): Promise<{ bin?: string; missing?: string }> {
+  const bin = path.join(dir, 'small-files');
+  try {
+    await run('cc', ['-O2', '-pthread', '-o', bin, SOURCE]);
+    return { bin };
+  } catch (err) {
+    const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'cc not found' : String(err);
+    return { missing: `${why} (${CC_INSTALL_HINT}); the native small-write limit is missing` };
+  }
+}
+
+/** Runs `entries` writes per variant and thread count under `dir`; keeps each variant's best. */
+export async function smallFilesLimit(
+  bin: string,
+  dir: string,
+  entries: number,
+): Promise<SmallFilesLimit> {
+  const best = async (filesPerEntry: number): Promise<number> => {
+    let fastest = 0;
+    for (const threads of THREAD_COUNTS) {
+      const target = path.join(dir, `small-files-${filesPerEntry}-${threads}`);
+      await fs.mkdir(target, { recursive: true });
+      try {
+        const group = Math.max(1, Math.floor(IN_FLIGHT / threads));
+        const { stdout } = await run(bin, [
+          target,
+          String(entries),
+          String(threads),
+          String(filesPerEntry),
+          String(group),
+        ]);
+        fastest = Math.max(fastest, Number(stdout.trim().split(' ')[0]));
+      } finally {
+        await fs.rm(target, { recursive: true, force: true });
+      }
+    }
+    return fastest;
+  };
+  return { layoutPerS: await best(2), filePerS: await best(1) };
+}
