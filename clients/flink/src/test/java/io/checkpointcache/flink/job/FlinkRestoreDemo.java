@@ -1,5 +1,6 @@
 package io.checkpointcache.flink.job;
 
+import io.checkpointcache.flink.CheckpointCacheMetrics;
 import io.checkpointcache.flink.job.RestoreScenario.Backend;
 import io.checkpointcache.flink.job.RestoreScenario.Fault;
 import io.checkpointcache.flink.job.RestoreScenario.Run;
@@ -128,21 +129,24 @@ public final class FlinkRestoreDemo {
         write.syncSeconds(),
         100 * (write.syncSeconds() / write.directSeconds() - 1));
 
-    String format = "%-19s  %-26s  %13s  %9s  %13s  %14s  %-14s  %7s  %s%n";
+    String format = "%-19s  %-26s  %13s  %9s  %13s  %14s  %-14s  %7s  %-18s  %s%n";
     System.out.printf(
         Locale.ROOT, format, "backend", "restore", "checkpoint MB", "restore s", "MB from cache",
-        "MB from remote", "fallbacks", "ckpt ms", "exactly-once");
+        "MB from remote", "fallbacks", "ckpt ms", "uploads ok/dropped", "exactly-once");
     System.out.printf(
         Locale.ROOT, format, "-".repeat(19), "-".repeat(26), "-".repeat(13), "-".repeat(9),
-        "-".repeat(13), "-".repeat(14), "-".repeat(14), "-".repeat(7), "-".repeat(12));
+        "-".repeat(13), "-".repeat(14), "-".repeat(14), "-".repeat(7), "-".repeat(18),
+        "-".repeat(12));
     long fromCache = 0;
     long fromRemote = 0;
+    long dropped = 0;
     for (Row row : rows) {
       Run r = row.run;
       boolean plugin = r.fault() != Fault.NO_CACHE;
+      dropped += r.metrics().uploadsDropped();
       System.out.printf(
           Locale.ROOT,
-          "%-19s  %-26s  %13.1f  %9.2f  %13s  %14s  %-14s  %7.0f  %s%n",
+          "%-19s  %-26s  %13.1f  %9.2f  %13s  %14s  %-14s  %7.0f  %-18s  %s%n",
           r.backend().label,
           row.label,
           r.checkpointBytes() / MB,
@@ -151,6 +155,7 @@ public final class FlinkRestoreDemo {
           plugin ? String.format(Locale.ROOT, "%.1f", r.restoreBytesFromRemote() / MB) : "-",
           r.restoreFallbacks().isEmpty() ? "-" : r.restoreFallbacks().toString().replaceAll("[{} ]", ""),
           r.avgCheckpointMillis(),
+          plugin ? uploads(r.metrics()) : "-",
           r.exactlyOnce() ? "yes" : "NO: " + r.mismatch());
       if (r.fault() == Fault.NONE && row.options.uploadMode().equals("async")) {
         fromCache += r.restoreBytesFromCache();
@@ -162,11 +167,23 @@ public final class FlinkRestoreDemo {
         "restore s: from the injected failure until every subtask had its state back."
             + " ckpt ms: mean checkpoint duration of the run (async upload unless noted).");
     System.out.println(
+        "uploads ok/dropped: files copied into the cache over the run / files not copied because"
+            + " the upload queue was full (failed or cancelled ones, if any, follow).");
+    System.out.println(
         allExact
             ? "Every run's final state equals the fault-free run's (exactly-once)."
             : "SOME RUNS DIFFER FROM THE FAULT-FREE RESULT.");
     System.out.println("restore: " + fromCache + " bytes from cache, " + fromRemote + " bytes from remote");
+    System.out.println("uploads dropped over all runs: " + dropped);
     if (!allExact) System.exit(1);
+  }
+
+  /** "412/0", plus ", 2 failed" or ", 1 cancelled" when there were any. */
+  private static String uploads(CheckpointCacheMetrics.Snapshot m) {
+    String s = m.uploadsSucceeded() + "/" + m.uploadsDropped();
+    if (m.uploadsFailed() > 0) s += ", " + m.uploadsFailed() + " failed";
+    if (m.uploadsCancelled() > 0) s += ", " + m.uploadsCancelled() + " cancelled";
+    return s;
   }
 
   private static List<Backend> parseBackends(String value) {
