@@ -52,6 +52,16 @@ export function startClusterParts(options: ClusterPartsOptions): {
   // Agents present their listener's certificate to each other and trust its client CA
   // (docs/security.md); a reload of those files reaches the peer clients too.
   const tls = parts.listenerTls?.mutual ? parts.listenerTls : undefined;
+  if (parts.listenerTls && !tls) {
+    // A listener with TLS but no client CA: this agent has nothing to check a peer's certificate
+    // against, so it dials peers in plaintext, which peers with TLS listeners refuse.
+    log.warn(
+      'peer reads without mutual TLS: --tls-cert is set but --tls-client-ca is not, so this ' +
+        'agent reads from peers in plaintext and peers with TLS refuse it (their entries are ' +
+        'then read from the remote store); set --tls-client-ca (CKC_TLS_CLIENT_CA) on every ' +
+        'agent to read from peers over mutual TLS, or --peer-reads 0 to turn peer reads off',
+    );
+  }
   parts.peers = new AgentPeers({
     metadata: parts.metadata,
     nodeId: keys.nodeId,

@@ -16,7 +16,9 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { entryIdOf } from '@checkpoint-cache/cache';
 import { CheckpointCacheClient } from '@checkpoint-cache/client';
-import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { startTestAgent, testAgentConfig, type TestAgent } from '../helpers/agent';
+import { startNodeAgent } from '@checkpoint-cache/node-agent';
+import { recordingLogger, type LogRecord } from '../helpers/recording-logger';
 import { checkpointCacheClientConstructor } from '@checkpoint-cache/proto';
 import { FakeCacheServer } from '../helpers/fake-cache-server';
 import { freePort } from '../helpers/free-port';
@@ -292,6 +294,56 @@ describe('peer reads with fill', function () {
     expect(err.code).to.equal(grpc.status.NOT_FOUND);
   });
 
+  it('warns at start when its listener has TLS without a client CA, and such agents read no peer in plaintext', async function () {
+    const pki = await makeTestPki();
+    shared.onCleanup(() => pki.remove());
+    const [certA, certB] = await Promise.all(
+      ['agent-a', 'agent-b'].map((n) => pki.issue(n, 'agent')),
+    );
+    const serverOnly = (files: { cert: string; key: string }) => ({
+      tlsCert: files.cert,
+      tlsKey: files.key,
+    });
+    const a = await agent(serverOnly(certA!));
+    const records: LogRecord[] = [];
+    const cacheDir = await makeTempDir('ckc-peer-tls-warn');
+    shared.onCleanup(() => removeTempDir(cacheDir));
+    const port = await freePort();
+    const config = testAgentConfig(cacheDir, {
+      redisUrl: shared.redis.url,
+      redisPrefix: shared.prefix,
+      cacheDir,
+      listen: `127.0.0.1:${port}`,
+      peerAddress: `127.0.0.1:${port}`,
+      ...serverOnly(certB!),
+    });
+    const b = await startNodeAgent(config, { logger: recordingLogger(records) });
+    shared.onCleanup(() => b.shutdown());
+    const warning = records.find(
+      (r) => r.level === 'warn' && r.message.includes('--tls-client-ca'),
+    );
+    expect(warning, 'a start-up warning naming --tls-client-ca').to.not.equal(undefined);
+    expect(warning!.message).to.include('plaintext');
+
+    const ca = await fs.readFile(pki.caCert);
+    const Client = checkpointCacheClientConstructor();
+    const tlsClient = (address: string): RawClient => {
+      const cl = new Client(address, grpc.credentials.createSsl(ca));
+      shared.onCleanup(async () => cl.close());
+      return cl;
+    };
+    const key = 'hdfs://nn/flink/ckpt/job/shared/peer-server-tls-only';
+    await writeEntry(
+      tlsClient(a.address),
+      { key, jobId: 'job', checkpointId: 1 },
+      randomBytes(10_000),
+    );
+    const err = await rejection<grpc.ServiceError>(
+      readEntry(tlsClient(`127.0.0.1:${port}`), { key }),
+    );
+    expect(err.code).to.equal(grpc.status.NOT_FOUND);
+  });
+
   it('is a plain miss while Redis is unreachable', async function () {
     const own = await startRedisServer();
     shared.onCleanup(() => own.stop());
@@ -301,7 +353,7 @@ describe('peer reads with fill', function () {
       listen: `127.0.0.1:${port}`,
       peerAddress: `127.0.0.1:${port}`,
     });
-    shared.onCleanup(() => b.stop());
+    shared.onCleanup(() => b.shutdown());
     await own.kill();
     const err = await rejection<grpc.ServiceError>(
       readEntry(client(b), { key: 'hdfs://nn/flink/ckpt/job/shared/redis-down' }),
