@@ -33,6 +33,11 @@ import java.util.concurrent.TimeUnit;
  * stream goes on by streaming from the agent, see {@link CheckpointReadStream}), or handing out a
  * byte of a block that has not verified.
  * Not thread-safe: one reader thread, plus at most one read ahead in flight.
+ *
+ * <p>Slightly over 400 lines on purpose: the lease, the span buffers and the read ahead share one
+ * invariant (the buffer handed out is never the one being filled, and no unverified byte leaves),
+ * which a reader checks best in one file; the block checks already live apart in {@link
+ * LeasedBlocks}.
  */
 final class ShortCircuitRead implements AutoCloseable {
   /**
