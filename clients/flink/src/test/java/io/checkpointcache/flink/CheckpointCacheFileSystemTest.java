@@ -22,51 +22,34 @@ import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FSDataOutputStream;
 import org.apache.flink.core.fs.FileStatus;
-import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.FileSystem.WriteMode;
+import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.extension.TestWatcher;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The ckc:// file system against a real agent, over a local directory standing in for HDFS. */
 class CheckpointCacheFileSystemTest {
   private static final int MIB = 1024 * 1024;
   private static final String JOB = "00000000000000000000000000000abc";
 
-  @TempDir static java.nio.file.Path tmp;
+  @RegisterExtension static final SharedTestAgent SHARED = new SharedTestAgent();
+  private static java.nio.file.Path tmp;
   private static TestAgent agent;
   private static CheckpointCacheClient client;
-
-  @RegisterExtension
-  static final TestWatcher AGENT_LOG_ON_FAILURE =
-      new TestWatcher() {
-        @Override
-        public void testFailed(ExtensionContext context, Throwable cause) {
-          if (agent != null) System.out.println(context.getDisplayName() + ": agent log:\n" + agent.logTail());
-        }
-      };
 
   private java.nio.file.Path remote;
   private FileSystem fs;
   private final CheckpointCacheMetrics metrics = CheckpointCacheMetrics.global();
 
   @BeforeAll
-  static void startAgent() throws Exception {
-    agent = TestAgent.start(tmp);
-    client = agent.client();
-  }
-
-  @AfterAll
-  static void stopAgent() throws Exception {
-    if (client != null) client.close();
-    if (agent != null) agent.stop();
+  static void shared() {
+    tmp = SHARED.dir();
+    agent = SHARED.agent();
+    client = SHARED.client();
   }
 
   @BeforeEach
@@ -119,9 +102,7 @@ class CheckpointCacheFileSystemTest {
 
 
   private static byte[] bytes(int size, long seed) {
-    byte[] b = new byte[size];
-    new Random(seed).nextBytes(b);
-    return b;
+    return SharedTestAgent.bytes(size, seed);
   }
 
   private void write(Path p, byte[] data) throws IOException {

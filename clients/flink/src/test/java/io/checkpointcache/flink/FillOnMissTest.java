@@ -12,29 +12,24 @@ import io.checkpointcache.v1.EntryInfo;
 import io.grpc.Status;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Random;
+import java.util.Map;
 import java.util.zip.CRC32C;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.fs.FSDataInputStream;
 import org.apache.flink.core.fs.FSDataOutputStream;
-import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.FileSystem.WriteMode;
+import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.extension.TestWatcher;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Fill on miss against a real agent: a file read whole from the real file system is cached from
@@ -46,37 +41,22 @@ class FillOnMissTest {
   private static final int MIB = 1024 * 1024;
   private static final String JOB = "00000000000000000000000000000f11";
 
-  @TempDir static java.nio.file.Path tmp;
+  @RegisterExtension static final SharedTestAgent SHARED = new SharedTestAgent();
+  private static java.nio.file.Path tmp;
   private static TestAgent agent;
   private static CheckpointCacheClient client;
-
-  @RegisterExtension
-  static final TestWatcher AGENT_LOG_ON_FAILURE =
-      new TestWatcher() {
-        @Override
-        public void testFailed(ExtensionContext context, Throwable cause) {
-          if (agent != null) {
-            System.out.println(context.getDisplayName() + ": agent log:\n" + agent.logTail());
-          }
-        }
-      };
 
   private java.nio.file.Path remote;
   private FileSystem fs;
   private final CheckpointCacheMetrics metrics = CheckpointCacheMetrics.global();
 
   @BeforeAll
-  static void startAgent() throws Exception {
+  static void shared() {
     // Loads slowfile:// (a factory on the test class path) into Flink's file systems.
     FileSystem.initialize(new Configuration(), null);
-    agent = TestAgent.start(tmp);
-    client = agent.client();
-  }
-
-  @AfterAll
-  static void stopAgent() throws Exception {
-    if (client != null) client.close();
-    if (agent != null) agent.stop();
+    tmp = SHARED.dir();
+    agent = SHARED.agent();
+    client = SHARED.client();
   }
 
   @BeforeEach
@@ -93,22 +73,16 @@ class FillOnMissTest {
 
   private FileSystem fileSystem(String agentAddress, String upload, boolean fillOnMiss)
       throws IOException {
-    Configuration c = new Configuration();
-    c.setString("checkpoint-cache.target", "slowfile://" + remote.toUri().getPath());
-    c.setString("checkpoint-cache.agent", agentAddress);
-    c.setString("checkpoint-cache.upload", upload);
-    c.setString("checkpoint-cache.fill-on-miss", String.valueOf(fillOnMiss));
-    c.setString("checkpoint-cache.spool-dir", tmp.resolve("spool").toString());
-    c.setString("checkpoint-cache.first-message-timeout", "1 s");
-    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
-    factory.configure(c);
-    return factory.create(URI.create("ckc:///"));
+    return SHARED.fileSystem(
+        agentAddress,
+        "slowfile://" + remote.toUri().getPath(),
+        Map.of(
+            "checkpoint-cache.upload", upload,
+            "checkpoint-cache.fill-on-miss", String.valueOf(fillOnMiss)));
   }
 
   private static byte[] bytes(int size, long seed) {
-    byte[] b = new byte[size];
-    new Random(seed).nextBytes(b);
-    return b;
+    return SharedTestAgent.bytes(size, seed);
   }
 
   /** Writes {@code data} to the real file behind {@code ckc}, past the plugin (not cached). */

@@ -9,26 +9,21 @@ import io.checkpointcache.client.CheckpointCacheClient;
 import io.checkpointcache.client.CheckpointCacheException;
 import io.grpc.Status;
 import java.io.IOException;
-import java.net.URI;
 import java.nio.file.Files;
 import java.time.Duration;
-import java.util.Random;
+import java.util.Map;
 import java.util.function.BooleanSupplier;
 import java.util.zip.CRC32C;
 import org.apache.flink.configuration.Configuration;
 import org.apache.flink.core.fs.FSDataOutputStream;
-import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.FileSystem.WriteMode;
+import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.Path;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.RegisterExtension;
-import org.junit.jupiter.api.extension.TestWatcher;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Uploads streamed to a real agent while the file is written ({@code checkpoint-cache.upload
@@ -40,33 +35,20 @@ class StreamedUploadTest {
   private static final String JOB = "00000000000000000000000000000abc";
   private static final Duration WAIT = Duration.ofSeconds(30);
 
-  @TempDir static java.nio.file.Path tmp;
+  @RegisterExtension static final SharedTestAgent SHARED = new SharedTestAgent();
+  private static java.nio.file.Path tmp;
   private static TestAgent agent;
   private static CheckpointCacheClient client;
-
-  @RegisterExtension
-  static final TestWatcher AGENT_LOG_ON_FAILURE =
-      new TestWatcher() {
-        @Override
-        public void testFailed(ExtensionContext context, Throwable cause) {
-          if (agent != null) System.out.println(context.getDisplayName() + ": agent log:\n" + agent.logTail());
-        }
-      };
 
   private java.nio.file.Path remote;
   private FileSystem fs;
   private final CheckpointCacheMetrics metrics = CheckpointCacheMetrics.global();
 
   @BeforeAll
-  static void startAgent() throws Exception {
-    agent = TestAgent.start(tmp);
-    client = agent.client();
-  }
-
-  @AfterAll
-  static void stopAgent() throws Exception {
-    if (client != null) client.close();
-    if (agent != null) agent.stop();
+  static void shared() {
+    tmp = SHARED.dir();
+    agent = SHARED.agent();
+    client = SHARED.client();
   }
 
   @BeforeEach
@@ -83,22 +65,16 @@ class StreamedUploadTest {
 
   private FileSystem fileSystem(String agentAddress, String upload, int streams)
       throws IOException {
-    Configuration c = new Configuration();
-    c.setString("checkpoint-cache.target", remote.toUri().toString());
-    c.setString("checkpoint-cache.agent", agentAddress);
-    c.setString("checkpoint-cache.upload", upload);
-    c.setString("checkpoint-cache.upload.streams", String.valueOf(streams));
-    c.setString("checkpoint-cache.spool-dir", tmp.resolve("spool").toString());
-    c.setString("checkpoint-cache.first-message-timeout", "1 s");
-    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
-    factory.configure(c);
-    return factory.create(URI.create("ckc:///"));
+    return SHARED.fileSystem(
+        agentAddress,
+        remote.toUri().toString(),
+        Map.of(
+            "checkpoint-cache.upload", upload,
+            "checkpoint-cache.upload.streams", String.valueOf(streams)));
   }
 
   private static byte[] bytes(int size, long seed) {
-    byte[] b = new byte[size];
-    new Random(seed).nextBytes(b);
-    return b;
+    return SharedTestAgent.bytes(size, seed);
   }
 
   private static int crc32c(byte[] data) {
