@@ -78,6 +78,10 @@ export type {
 } from './generated/checkpointcache/v1/DeleteResponse';
 export type { EntryInfo, EntryInfo__Output } from './generated/checkpointcache/v1/EntryInfo';
 export type {
+  IngestRequest,
+  IngestRequest__Output,
+} from './generated/checkpointcache/v1/IngestRequest';
+export type {
   LeaseRequest,
   LeaseRequest__Output,
 } from './generated/checkpointcache/v1/LeaseRequest';

@@ -126,6 +126,7 @@ async function start(
   }
   // Refuse early, before anything is started, if another agent serves this socket.
   if (config.socket) await clearStaleSocket(config.socket, 'the agent socket (--socket)');
+  const ingestDir = config.ingestDir ? await checkIngestDir(config.ingestDir) : undefined;
   // Security files and names are checked before anything starts, so a mistake costs no time.
   if (config.tlsCert && config.tlsKey) {
     parts.listenerTls = await ListenerTls.load(
@@ -286,6 +287,7 @@ async function start(
     observer: metrics,
     clusterDelete,
     ...(peerFill ? { peerFill } : {}),
+    ...(ingestDir ? { ingestDir } : {}),
     accessPolicy: new AccessPolicy({
       writeAccess: config.writeAccess,
       ...(config.socket ? { socketPath: config.socket } : {}),
@@ -422,4 +424,22 @@ function reflectedFiles(): ConstructorParameters<typeof ReflectionService>[0] {
       fileDescriptorProtos: [...agentFileDescriptorProtos()],
     },
   };
+}
+
+/** The ingest directory's real path; refuses to start unless it is an existing directory. */
+async function checkIngestDir(dir: string): Promise<string> {
+  let real: string;
+  try {
+    real = await fs.realpath(dir);
+  } catch (err) {
+    throw new Error(
+      `--ingest-dir ${dir}: ${(err as Error).message}; create it or unset the option`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (!(await fs.stat(real)).isDirectory())
+    throw new Error(`--ingest-dir ${dir} is not a directory`);
+  return real;
 }

@@ -8,6 +8,7 @@ import type { DeletePrefixResponse as _checkpointcache_v1_DeletePrefixResponse, 
 import type { DeleteRequest as _checkpointcache_v1_DeleteRequest, DeleteRequest__Output as _checkpointcache_v1_DeleteRequest__Output } from './checkpointcache/v1/DeleteRequest';
 import type { DeleteResponse as _checkpointcache_v1_DeleteResponse, DeleteResponse__Output as _checkpointcache_v1_DeleteResponse__Output } from './checkpointcache/v1/DeleteResponse';
 import type { EntryInfo as _checkpointcache_v1_EntryInfo, EntryInfo__Output as _checkpointcache_v1_EntryInfo__Output } from './checkpointcache/v1/EntryInfo';
+import type { IngestRequest as _checkpointcache_v1_IngestRequest, IngestRequest__Output as _checkpointcache_v1_IngestRequest__Output } from './checkpointcache/v1/IngestRequest';
 import type { LeaseRequest as _checkpointcache_v1_LeaseRequest, LeaseRequest__Output as _checkpointcache_v1_LeaseRequest__Output } from './checkpointcache/v1/LeaseRequest';
 import type { LeaseResponse as _checkpointcache_v1_LeaseResponse, LeaseResponse__Output as _checkpointcache_v1_LeaseResponse__Output } from './checkpointcache/v1/LeaseResponse';
 import type { ListRequest as _checkpointcache_v1_ListRequest, ListRequest__Output as _checkpointcache_v1_ListRequest__Output } from './checkpointcache/v1/ListRequest';
@@ -39,6 +40,7 @@ export interface ProtoGrpcType {
       DeleteRequest: MessageTypeDefinition<_checkpointcache_v1_DeleteRequest, _checkpointcache_v1_DeleteRequest__Output>
       DeleteResponse: MessageTypeDefinition<_checkpointcache_v1_DeleteResponse, _checkpointcache_v1_DeleteResponse__Output>
       EntryInfo: MessageTypeDefinition<_checkpointcache_v1_EntryInfo, _checkpointcache_v1_EntryInfo__Output>
+      IngestRequest: MessageTypeDefinition<_checkpointcache_v1_IngestRequest, _checkpointcache_v1_IngestRequest__Output>
       LeaseRequest: MessageTypeDefinition<_checkpointcache_v1_LeaseRequest, _checkpointcache_v1_LeaseRequest__Output>
       LeaseResponse: MessageTypeDefinition<_checkpointcache_v1_LeaseResponse, _checkpointcache_v1_LeaseResponse__Output>
       ListRequest: MessageTypeDefinition<_checkpointcache_v1_ListRequest, _checkpointcache_v1_ListRequest__Output>

@@ -11,6 +11,7 @@
  * (`getPeer()` cannot tell: grpc-js 1.14 says "unknown" for a Unix socket peer, and also for a
  * TCP peer whose connection is already gone.) Without the mark a call counts as TCP, so a
  * listener wired without the interceptor fails closed.
+ * Ingest, which names a file on the agent's node, is served on the Unix socket only.
  * Owns: the decision and the wording of a refusal. Never: the listeners themselves.
  */
 import * as grpc from '@grpc/grpc-js';
@@ -101,6 +102,23 @@ export class AccessPolicy {
       writeAccess: this.writeAccess,
     });
     throw new CacheError(ErrorCode.PermissionDenied, this.refusal(rpc, peer));
+  }
+
+  /**
+   * Throws CacheError(PermissionDenied) unless `call` came over the Unix socket: for calls that
+   * name a file on this node (Ingest), which no client elsewhere can mean, whatever the write
+   * access setting.
+   */
+  checkSameNode(call: CallOrigin, rpc: string): void {
+    if (transportOf(call) === 'unix-socket') return;
+    const peer = call.getPeer();
+    this.refusals.warn('call refused: served on the Unix socket only', { rpc, peer });
+    const socket = this.socketPath ? `unix:${this.socketPath}` : 'its Unix socket';
+    throw new CacheError(
+      ErrorCode.PermissionDenied,
+      `${rpc} names a file on the agent's node, so the agent serves it on ${socket} only; this ` +
+        `call came over TCP from ${peer}. Use Write to send the bytes from elsewhere.`,
+    );
   }
 
   private refusal(rpc: string, peer: string): string {

@@ -22,6 +22,7 @@ import {
   type DeleteRequest__Output,
   type DeleteResponse,
   type EntryInfo,
+  type IngestRequest__Output,
   type LeaseRequest__Output,
   type LeaseResponse,
   type ListRequest__Output,
@@ -38,6 +39,7 @@ import {
   type WriteResponse,
 } from '@checkpoint-cache/proto';
 import { transportOf, type AccessPolicy, type CallOrigin } from './access-policy';
+import { ingestCall } from './ingest-call';
 import { drained } from './drained';
 import { servePeerRead } from './peer-read';
 import { toProtoEntry } from './proto-entry';
@@ -45,6 +47,7 @@ import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from 
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import { writeMethodDefinition } from './write-wire';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
+import { writeSpecOf } from './write-spec';
 import {
   readOutcomeOf,
   writeOutcomeOf,
@@ -77,6 +80,8 @@ export interface CheckpointCacheServiceOptions {
   clusterDelete?: ClusterDelete;
   /** A Read that misses here is served from another node's agent through it; absent: a miss. */
   peerFill?: PeerFill;
+  /** Where Ingest takes files from (checked at start to be a directory); absent: Ingest is off. */
+  ingestDir?: string;
 }
 
 function secondsSince(started: bigint): number {
@@ -91,6 +96,7 @@ export class CheckpointCacheService {
   private readonly accessPolicy: AccessPolicy;
   private readonly clusterDelete: ClusterDelete | undefined;
   private readonly peerFill: PeerFill | undefined;
+  private readonly ingestDir: string | undefined;
   /**
    * Read chunks carry their gRPC prefix and skip grpc-js's copy, once the process that serves
    * them installed the patch (installZeroCopyFraming, read-wire/grpc-framing.ts).
@@ -101,6 +107,7 @@ export class CheckpointCacheService {
     this.accessPolicy = options.accessPolicy;
     this.clusterDelete = options.clusterDelete;
     this.peerFill = options.peerFill;
+    this.ingestDir = options.ingestDir;
     this.cache = options.cache;
     this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
     this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
@@ -114,6 +121,11 @@ export class CheckpointCacheService {
       Write: clientStreamHandler('Write', log, (call) =>
         this.changing(call, 'Write', () => this.observedWrite(call)),
       ),
+      // Names a file on this node: its Unix socket only, whatever the write access setting.
+      Ingest: unaryHandler('Ingest', log, async (req: IngestRequest__Output, call) => {
+        this.accessPolicy.checkSameNode(call, 'Ingest');
+        return this.observed(() => ingestCall(this.cache, this.ingestDir, req));
+      }),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
       // A plain touch is what every read does; one that adds a checkpoint or sets the TTL changes
       // the entry's fate (a TTL of 1 ms deletes it).
@@ -173,21 +185,32 @@ export class CheckpointCacheService {
     }
   }
 
-  private async observedWrite(
+  private observedWrite(
     call: grpc.ServerReadableStream<WriteRequest__Output, WriteResponse>,
   ): Promise<WriteResponse> {
+    return this.observed(
+      () => this.write(call),
+      () => call.cancelled,
+    );
+  }
+
+  /** Runs a Write or an Ingest, telling the observer how it ended. */
+  private async observed(
+    write: () => Promise<WriteResponse>,
+    cancelled: () => boolean = () => false,
+  ): Promise<WriteResponse> {
     const observer = this.observer;
-    if (!observer) return this.write(call);
+    if (!observer) return write();
     observer.writeStarted();
     try {
-      const response = await this.write(call);
+      const response = await write();
       observer.writeFinished(
         response.created ? 'created' : 'exists',
         Number(response.entry?.size ?? 0),
       );
       return response;
     } catch (err) {
-      observer.writeFinished(writeOutcomeOf(err, call.cancelled), 0);
+      observer.writeFinished(writeOutcomeOf(err, cancelled()), 0);
       throw err;
     }
   }
@@ -278,14 +301,7 @@ export class CheckpointCacheService {
       );
     }
     const h = first.value.header;
-    const writer: EntryWriter = await this.cache.beginWrite({
-      key: h.key,
-      jobId: h.jobId,
-      checkpointId: h.checkpointId,
-      ...(h.size === undefined || h.size === null ? {} : { size: h.size }),
-      ...(h.crc32c === undefined || h.crc32c === null ? {} : { crc32c: h.crc32c }),
-      ttlMs: h.ttlMs,
-    });
+    const writer: EntryWriter = await this.cache.beginWrite(writeSpecOf(h));
     try {
       for (let r = await next(); !r.done; r = await next()) {
         rejectMalformed(r.value);

@@ -33,3 +33,9 @@ export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
 export { READ_SPAN } from './verified-reader';
 export { EntryTable } from './entry-table';
 export { WriteBehind, WRITE_BEHIND_BYTES } from './write-behind';
+export {
+  ingestFile,
+  INGEST_READ_BYTES,
+  type IngestRequest,
+  type IngestTarget,
+} from './file-ingest';

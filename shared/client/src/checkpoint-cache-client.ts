@@ -60,7 +60,10 @@ export interface ReleaseResult {
   releasedBytes: number;
 }
 
-type UnaryMethod = 'stat' | 'touch' | 'delete' | 'deletePrefix' | 'list' | 'release';
+type UnaryMethod = 'stat' | 'touch' | 'delete' | 'deletePrefix' | 'list' | 'release' | 'ingest';
+
+/** Ingest's deadline grows with the file: the unary deadline plus a second per this many bytes. */
+const INGEST_BYTES_PER_DEADLINE_SECOND = 10 * 1024 * 1024;
 
 export class CheckpointCacheClient {
   private readonly options: CompiledClientOptions;
@@ -157,6 +160,35 @@ export class CheckpointCacheClient {
     });
   }
 
+  /**
+   * Stores the file `fileName` of the agent's ingest directory (its --ingest-dir, which this
+   * process shares on the same node) under `key`: the agent copies it, without the bytes crossing
+   * gRPC. Over the agent's Unix socket only. `size` and `crc32c` are required and checked against
+   * what the agent copied; the file is left in place for the caller to delete. Settles like
+   * `write`; FAILED_PRECONDITION when the agent has no ingest directory (then use `writeFile`).
+   */
+  ingest(
+    key: string,
+    fileName: string,
+    options: Omit<WriteOptions, 'progress'> & { size: number; crc32c: number },
+  ): Promise<WriteResult> {
+    checkCount('size', options.size);
+    if (options.checkpointId !== undefined) checkCount('checkpointId', options.checkpointId);
+    if (options.ttlMs !== undefined) checkCount('ttlMs', options.ttlMs);
+    const header = {
+      key,
+      jobId: options.jobId ?? '',
+      checkpointId: options.checkpointId ?? 0,
+      size: options.size,
+      crc32c: options.crc32c >>> 0,
+      ttlMs: options.ttlMs ?? 0,
+    };
+    const deadlineMs =
+      this.options.deadlines.unaryMs +
+      Math.ceil(options.size / INGEST_BYTES_PER_DEADLINE_SECOND) * 1000;
+    return this.unary('ingest', { header, fileName }, key, deadlineMs);
+  }
+
   /** Describes an entry (NOT_FOUND when not cached); resets its TTL unless `noTouch`. */
   stat(key: string, options: { noTouch?: boolean } = {}): Promise<EntryInfo> {
     return this.unary('stat', { key, noTouch: options.noTouch ?? false }, key);
@@ -226,9 +258,14 @@ export class CheckpointCacheClient {
     this.grpc.close();
   }
 
-  private unary<Res>(method: UnaryMethod, request: object, key?: string): Promise<Res> {
+  private unary<Res>(
+    method: UnaryMethod,
+    request: object,
+    key?: string,
+    deadlineMs = this.options.deadlines.unaryMs,
+  ): Promise<Res> {
     const rpc = method.charAt(0).toUpperCase() + method.slice(1);
-    const deadline = Date.now() + this.options.deadlines.unaryMs;
+    const deadline = Date.now() + deadlineMs;
     const fn = this.grpc[method] as unknown as (
       request: object,
       options: grpc.CallOptions,

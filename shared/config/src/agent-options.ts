@@ -383,6 +383,19 @@ const OPTIONS = [
       'every client that can connect.',
   },
   {
+    name: 'ingestDir',
+    flag: 'ingest-dir',
+    env: 'CKC_INGEST_DIR',
+    type: 'path',
+    metavar: '<dir>',
+    unsetDoc: 'off: Ingest is FAILED_PRECONDITION',
+    doc:
+      'Directory shared with the TaskManagers of this node from which Ingest copies a file by ' +
+      'name into the cache (a same-node write without streaming the bytes over gRPC). Must exist ' +
+      'at start. Only the Unix socket serves Ingest; only regular files with one link are copied; ' +
+      'the agent never changes or deletes them.',
+  },
+  {
     name: 'redisTlsCa',
     flag: 'redis-tls-ca',
     env: 'CKC_REDIS_TLS_CA',

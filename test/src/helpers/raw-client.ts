@@ -27,7 +27,15 @@ export function rawClient(address: string): RawClient {
 export function unary<Req, Res>(
   client: RawClient,
   method:
-    'stat' | 'touch' | 'delete' | 'deletePrefix' | 'list' | 'release' | 'lease' | 'reportCorrupt',
+    | 'stat'
+    | 'touch'
+    | 'delete'
+    | 'deletePrefix'
+    | 'list'
+    | 'release'
+    | 'lease'
+    | 'reportCorrupt'
+    | 'ingest',
   request: Req,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {

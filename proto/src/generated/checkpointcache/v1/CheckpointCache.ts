@@ -7,6 +7,7 @@ import type { DeletePrefixResponse as _checkpointcache_v1_DeletePrefixResponse, 
 import type { DeleteRequest as _checkpointcache_v1_DeleteRequest, DeleteRequest__Output as _checkpointcache_v1_DeleteRequest__Output } from '../../checkpointcache/v1/DeleteRequest';
 import type { DeleteResponse as _checkpointcache_v1_DeleteResponse, DeleteResponse__Output as _checkpointcache_v1_DeleteResponse__Output } from '../../checkpointcache/v1/DeleteResponse';
 import type { EntryInfo as _checkpointcache_v1_EntryInfo, EntryInfo__Output as _checkpointcache_v1_EntryInfo__Output } from '../../checkpointcache/v1/EntryInfo';
+import type { IngestRequest as _checkpointcache_v1_IngestRequest, IngestRequest__Output as _checkpointcache_v1_IngestRequest__Output } from '../../checkpointcache/v1/IngestRequest';
 import type { LeaseRequest as _checkpointcache_v1_LeaseRequest, LeaseRequest__Output as _checkpointcache_v1_LeaseRequest__Output } from '../../checkpointcache/v1/LeaseRequest';
 import type { LeaseResponse as _checkpointcache_v1_LeaseResponse, LeaseResponse__Output as _checkpointcache_v1_LeaseResponse__Output } from '../../checkpointcache/v1/LeaseResponse';
 import type { ListRequest as _checkpointcache_v1_ListRequest, ListRequest__Output as _checkpointcache_v1_ListRequest__Output } from '../../checkpointcache/v1/ListRequest';
@@ -40,6 +41,15 @@ export interface CheckpointCacheClient extends grpc.Client {
   deletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
   deletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
   deletePrefix(argument: _checkpointcache_v1_DeletePrefixRequest, callback: grpc.requestCallback<_checkpointcache_v1_DeletePrefixResponse__Output>): grpc.ClientUnaryCall;
+  
+  Ingest(argument: _checkpointcache_v1_IngestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
+  Ingest(argument: _checkpointcache_v1_IngestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
+  Ingest(argument: _checkpointcache_v1_IngestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
+  Ingest(argument: _checkpointcache_v1_IngestRequest, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
+  ingest(argument: _checkpointcache_v1_IngestRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
+  ingest(argument: _checkpointcache_v1_IngestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
+  ingest(argument: _checkpointcache_v1_IngestRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
+  ingest(argument: _checkpointcache_v1_IngestRequest, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientUnaryCall;
   
   Lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
   Lease(argument: _checkpointcache_v1_LeaseRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_LeaseResponse__Output>): grpc.ClientUnaryCall;
@@ -116,6 +126,8 @@ export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementati
   
   DeletePrefix: grpc.handleUnaryCall<_checkpointcache_v1_DeletePrefixRequest__Output, _checkpointcache_v1_DeletePrefixResponse>;
   
+  Ingest: grpc.handleUnaryCall<_checkpointcache_v1_IngestRequest__Output, _checkpointcache_v1_WriteResponse>;
+  
   Lease: grpc.handleUnaryCall<_checkpointcache_v1_LeaseRequest__Output, _checkpointcache_v1_LeaseResponse>;
   
   List: grpc.handleUnaryCall<_checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse>;
@@ -137,6 +149,7 @@ export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementati
 export interface CheckpointCacheDefinition extends grpc.ServiceDefinition {
   Delete: MethodDefinition<_checkpointcache_v1_DeleteRequest, _checkpointcache_v1_DeleteResponse, _checkpointcache_v1_DeleteRequest__Output, _checkpointcache_v1_DeleteResponse__Output>
   DeletePrefix: MethodDefinition<_checkpointcache_v1_DeletePrefixRequest, _checkpointcache_v1_DeletePrefixResponse, _checkpointcache_v1_DeletePrefixRequest__Output, _checkpointcache_v1_DeletePrefixResponse__Output>
+  Ingest: MethodDefinition<_checkpointcache_v1_IngestRequest, _checkpointcache_v1_WriteResponse, _checkpointcache_v1_IngestRequest__Output, _checkpointcache_v1_WriteResponse__Output>
   Lease: MethodDefinition<_checkpointcache_v1_LeaseRequest, _checkpointcache_v1_LeaseResponse, _checkpointcache_v1_LeaseRequest__Output, _checkpointcache_v1_LeaseResponse__Output>
   List: MethodDefinition<_checkpointcache_v1_ListRequest, _checkpointcache_v1_ListResponse, _checkpointcache_v1_ListRequest__Output, _checkpointcache_v1_ListResponse__Output>
   Read: MethodDefinition<_checkpointcache_v1_ReadRequest, _checkpointcache_v1_ReadResponse, _checkpointcache_v1_ReadRequest__Output, _checkpointcache_v1_ReadResponse__Output>

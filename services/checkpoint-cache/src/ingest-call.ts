@@ -1,0 +1,33 @@
+/**
+ * Ingest's handler body: the message as the domain's request, the domain's copy, the answer.
+ * Owns: that conversion and the refusals that depend on the agent's set-up. Never: who may call
+ * (the access policy: the Unix socket only), the file's checks (ingestFile).
+ */
+import { ingestFile, type IngestTarget } from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import type { IngestRequest__Output, WriteResponse } from '@checkpoint-cache/proto';
+import { toProtoEntry } from './proto-entry';
+import { writeSpecOf } from './write-spec';
+
+export async function ingestCall(
+  cache: IngestTarget,
+  ingestDir: string | undefined,
+  req: IngestRequest__Output,
+): Promise<WriteResponse> {
+  if (!ingestDir) {
+    throw new CacheError(
+      ErrorCode.FailedPrecondition,
+      'this agent has no ingest directory (--ingest-dir, CKC_INGEST_DIR): stream the bytes with ' +
+        'Write instead, or have the operator set one shared with the TaskManagers',
+    );
+  }
+  if (!req.header) {
+    throw new CacheError(ErrorCode.InvalidArgument, 'Ingest needs a header (key, size, crc32c)');
+  }
+  const { entry, created } = await ingestFile(cache, {
+    dir: ingestDir,
+    fileName: req.fileName,
+    spec: writeSpecOf(req.header),
+  });
+  return { entry: toProtoEntry(entry), created };
+}

@@ -1,0 +1,218 @@
+/**
+ * Ingest: a same-node write by file name from the agent's ingest directory. A real agent on a
+ * real Redis; the TypeScript client over the Unix socket, the raw generated client where a test
+ * must send what the client stub would not (no size, TCP). What must hold: the copy is the file's
+ * bytes, registered like a Write; the file is left as it was; a name never leaves the directory
+ * (no '/', no '..', no symbolic link, no hard link); anything else that is not a complete regular
+ * file is refused with a status that says what to do, and nothing is stored.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import { entryIdOf } from '@checkpoint-cache/cache';
+import { crc32c } from '@checkpoint-cache/checksum';
+import { CheckpointCacheClient, type CheckpointCacheError } from '@checkpoint-cache/client';
+import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { rawClient, unary } from '../helpers/raw-client';
+import { rejection } from '../helpers/rejection';
+import { useSharedRedis } from '../helpers/shared-redis';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+
+describe('Ingest (same-node write by file name)', function () {
+  this.timeout(30_000);
+  const shared = useSharedRedis('ckc-ingest');
+  let ingestDir: string;
+  let agent: TestAgent;
+  let client: CheckpointCacheClient;
+
+  beforeEach(async function () {
+    ingestDir = await makeTempDir('ckc-ingest-dir');
+    shared.onCleanup(() => removeTempDir(ingestDir));
+    agent = await shared.agent({ ingestDir });
+    client = new CheckpointCacheClient({ agent: `unix:${agent.socketPath}` });
+    shared.onCleanup(async () => client.close());
+  });
+
+  async function spoolFile(name: string, size: number): Promise<{ data: Buffer; crc: number }> {
+    const data = randomBytes(size);
+    await fs.writeFile(path.join(ingestDir, name), data);
+    return { data, crc: crc32c(data) };
+  }
+
+  async function readBack(key: string): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    for await (const part of client.read(key)) parts.push(part as Buffer);
+    return Buffer.concat(parts);
+  }
+
+  async function expectNothingStored(key: string): Promise<void> {
+    const err = await rejection<CheckpointCacheError>(client.stat(key, { noTouch: true }));
+    expect(err.code).to.equal(grpc.status.NOT_FOUND);
+    expect(await fs.readdir(path.join(agent.cacheDir, 'tmp'))).to.deep.equal([]);
+  }
+
+  async function ingestError(
+    key: string,
+    name: string,
+    size: number,
+    crc: number,
+  ): Promise<CheckpointCacheError> {
+    return rejection<CheckpointCacheError>(client.ingest(key, name, { size, crc32c: crc }));
+  }
+
+  it('copies the file into the cache, registers it like a Write and leaves the file alone', async function () {
+    const { data, crc } = await spoolFile('part-0', 3 * 1024 * 1024 + 17);
+    const key = 'hdfs://nn/flink/ckpt/job/chk-1/part-0';
+    const result = await client.ingest(key, 'part-0', {
+      size: data.length,
+      crc32c: crc,
+      jobId: 'job',
+      checkpointId: 1,
+    });
+    expect(result.created).to.equal(true);
+    expect(Number(result.entry.size)).to.equal(data.length);
+    expect(result.entry.crc32c).to.equal(crc);
+    expect(result.entry.checkpointIds.map(Number)).to.deep.equal([1]);
+    expect((await readBack(key)).equals(data)).to.equal(true);
+    // Registered in Redis like any entry.
+    expect(await agent.metadata.states([entryIdOf(key)])).to.deep.equal(['alive']);
+    // The caller's file is untouched and still its own (one link: the cache holds a copy).
+    const source = path.join(ingestDir, 'part-0');
+    expect((await fs.readFile(source)).equals(data)).to.equal(true);
+    expect((await fs.stat(source)).nlink).to.equal(1);
+
+    const again = await client.ingest(key, 'part-0', { size: data.length, crc32c: crc });
+    expect(again.created).to.equal(false);
+  });
+
+  it('copies an empty file', async function () {
+    const { crc } = await spoolFile('empty', 0);
+    const result = await client.ingest('k/empty', 'empty', { size: 0, crc32c: crc });
+    expect(result.created).to.equal(true);
+    expect((await readBack('k/empty')).length).to.equal(0);
+  });
+
+  it('refuses a file whose size or CRC32C is not the header’s, and stores nothing', async function () {
+    const { data, crc } = await spoolFile('f', 100_000);
+    let err = await ingestError('k/size', 'f', data.length + 1, crc);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/has 100000 bytes but the header announced 100001/);
+    await expectNothingStored('k/size');
+    err = await ingestError('k/crc', 'f', data.length, crc ^ 1);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/CRC32C/);
+    await expectNothingStored('k/crc');
+  });
+
+  it('requires size and crc32c in the header', async function () {
+    await spoolFile('f', 10);
+    const raw = rawClient(`unix:${agent.socketPath}`);
+    shared.onCleanup(async () => raw.close());
+    const err = await rejection<grpc.ServiceError>(
+      unary(raw, 'ingest', { header: { key: 'k/nosize' }, fileName: 'f' }),
+    );
+    expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).to.match(/size and crc32c/);
+    const noHeader = await rejection<grpc.ServiceError>(unary(raw, 'ingest', { fileName: 'f' }));
+    expect(noHeader.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    await expectNothingStored('k/nosize');
+  });
+
+  it('takes one name in the directory: no separators, dots, NUL or over-long names', async function () {
+    // A file the names below would reach if they were joined as paths.
+    await fs.writeFile(path.join(path.dirname(ingestDir), 'outside'), 'secret');
+    shared.onCleanup(() => fs.rm(path.join(path.dirname(ingestDir), 'outside'), { force: true }));
+    await fs.mkdir(path.join(ingestDir, 'sub'));
+    await fs.writeFile(path.join(ingestDir, 'sub', 'f'), 'x');
+    for (const name of [
+      '',
+      '.',
+      '..',
+      '../outside',
+      'sub/f',
+      '/etc/hostname',
+      'a\0b',
+      'n'.repeat(256),
+    ]) {
+      const err = await ingestError('k/name', name, 1, 0);
+      expect(err.code, JSON.stringify(name)).to.equal(grpc.status.INVALID_ARGUMENT);
+      expect(err.details).to.match(/one file in the agent's ingest directory/);
+    }
+    await expectNothingStored('k/name');
+  });
+
+  it('refuses symbolic links, hard links, directories and FIFOs without reading them', async function () {
+    const outside = path.join(await makeTempDir('ckc-ingest-outside'), 'secret');
+    shared.onCleanup(() => removeTempDir(path.dirname(outside)));
+    const secret = Buffer.from('not for the cache');
+    await fs.writeFile(outside, secret);
+    const crc = crc32c(secret);
+    await fs.symlink(outside, path.join(ingestDir, 'symlink'));
+    let err = await ingestError('k/symlink', 'symlink', secret.length, crc);
+    expect(err.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(err.details).to.match(/symbolic link/);
+
+    await fs.link(outside, path.join(ingestDir, 'hardlink'));
+    err = await ingestError('k/hardlink', 'hardlink', secret.length, crc);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/2 links/);
+
+    await fs.mkdir(path.join(ingestDir, 'dir'));
+    err = await ingestError('k/dir', 'dir', 0, 0);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/not a regular file/);
+
+    // No writer ever opens it: a blocking open would hang the call until its deadline.
+    execFileSync('mkfifo', [path.join(ingestDir, 'fifo')]);
+    err = await ingestError('k/fifo', 'fifo', 0, 0);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/not a regular file/);
+
+    err = await ingestError('k/missing', 'missing', 1, 0);
+    expect(err.code).to.equal(grpc.status.NOT_FOUND);
+    expect(err.details).to.match(/write the file there before calling Ingest/);
+
+    for (const key of ['k/symlink', 'k/hardlink', 'k/dir', 'k/fifo', 'k/missing']) {
+      await expectNothingStored(key);
+    }
+    expect((await fs.readFile(outside)).equals(secret)).to.equal(true);
+  });
+
+  it('is served on the Unix socket only, even when TCP clients may write', async function () {
+    expect(agent.config.writeAccess).to.equal('any');
+    const { data, crc } = await spoolFile('f', 10);
+    const overTcp = new CheckpointCacheClient({ agent: agent.address });
+    shared.onCleanup(async () => overTcp.close());
+    const err = await rejection<CheckpointCacheError>(
+      overTcp.ingest('k/tcp', 'f', { size: data.length, crc32c: crc }),
+    );
+    expect(err.code).to.equal(grpc.status.PERMISSION_DENIED);
+    expect(err.details).to.include(`unix:${agent.socketPath}`);
+    await expectNothingStored('k/tcp');
+  });
+
+  it('is FAILED_PRECONDITION on an agent without an ingest directory', async function () {
+    const plain = await shared.agent();
+    const c = new CheckpointCacheClient({ agent: `unix:${plain.socketPath}` });
+    shared.onCleanup(async () => c.close());
+    const err = await rejection<CheckpointCacheError>(
+      c.ingest('k/off', 'f', { size: 1, crc32c: 0 }),
+    );
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/--ingest-dir, CKC_INGEST_DIR/);
+  });
+
+  it('does not start with an ingest directory that does not exist', async function () {
+    const err = await rejection(
+      startTestAgent({
+        redisUrl: shared.redis.url,
+        redisPrefix: shared.prefix,
+        ingestDir: path.join(ingestDir, 'no-such-dir'),
+      }),
+    );
+    expect(err.message).to.match(/--ingest-dir .*no-such-dir/);
+  });
+});
