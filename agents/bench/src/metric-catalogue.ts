@@ -41,8 +41,10 @@ export function defineMetrics(results: BenchResults, options: BenchOptions, ctx:
   define({ id: 'java.direct', section: JVM, label: 'Java client, same-node short circuit (Lease, then the file read and verified directly)', chartLabel: 'Java client, short circuit', unit: 'MB/s', kind: 'agent', chart: true, ratios: [{ to: 'java.file', name: 'Java file' }, { to: 'file.native', name: 'dd read' }, { to: 'java.stream.unix', name: 'Java streamed Unix' }] });
 
   const WRITE = `Writing one ${fmtBytes(o.size)} file durably into the cache's file system (source in the page cache)`;
-  define({ id: 'write.dd', section: WRITE, label: 'dd bs=1M conv=fdatasync (native)', unit: 'MB/s', kind: 'limit', ratios: [{ to: 'write.agent', name: 'agent Write' }] });
+  define({ id: 'write.dd', section: WRITE, label: 'dd bs=1M conv=fdatasync (native)', unit: 'MB/s', kind: 'limit', ratios: [{ to: 'write.agent', name: 'agent Write' }, { to: 'write.ingest', name: 'agent Ingest' }] });
   define({ id: 'write.agent', section: WRITE, label: 'agent Write of the file through the client stub (writeFile), Unix socket (checked, fsynced, renamed, registered)', unit: 'MB/s', kind: 'agent', ratios: [{ to: 'write.dd', name: 'dd' }] });
+  define({ id: 'write.ingest', section: WRITE, label: 'agent Ingest of a file already on the node (its ingest directory), Unix socket (copied, checked, fsynced, renamed, registered)', unit: 'MB/s', kind: 'agent', ratios: [{ to: 'write.dd', name: 'dd' }, { to: 'write.agent', name: 'agent Write' }] });
+  define({ id: 'write.spool_ingest', section: WRITE, label: 'the caller writing that file first (CRC32C as it goes; its fsync before the Ingest not counted), plus the Ingest', unit: 'MB/s', kind: 'agent', ratios: [{ to: 'write.dd', name: 'dd' }, { to: 'write.agent', name: 'agent Write' }] });
 
   const CPU = 'CPU seconds per GB moved, one stream (steadier than MB/s on a busy machine)';
   define({ id: 'cpu.server.tcp', section: CPU, label: 'sender: raw TCP pipe', unit: 'CPU s/GB', kind: 'limit' });

@@ -250,9 +250,13 @@ export class ThroughputBench {
 
   private async startAgent(): Promise<void> {
     const dir = path.join(this.root, 'agent');
+    // Where the write scenario's Ingest takes its spool file from (writeScenario's ingestDir).
+    const ingestDir = path.join(dir, 'ingest');
+    await fs.mkdir(ingestDir, { recursive: true });
     this.agent = await AgentProcess.start({
       cacheDir: path.join(dir, 'cache'),
       socketPath: path.join(dir, 'agent.sock'),
+      extraArgs: ['--ingest-dir', ingestDir],
     });
     const agent = this.agent;
     this.cleanup.push('agent', () => agent.stop());
@@ -454,6 +458,7 @@ export class ThroughputBench {
             this.agent as AgentProcess,
             unixClient,
             this.results,
+            path.join(this.root, 'agent', 'ingest'),
           ),
       });
     }

@@ -1,11 +1,17 @@
 /**
  * The bench's `write` scenario: a durable write of the large file by `dd conv=fdatasync` into the
  * cache's file system next to an agent Write of the same bytes (client stub's writeFile, Unix
- * socket, chunks framed without grpc-js's copy when main installed the patch), in
- * alternating order; the agent's entry is deleted after each round so every round writes anew.
+ * socket, chunks framed without grpc-js's copy when main installed the patch) and an Ingest of
+ * them (the caller writes a spool file into the agent's ingest directory, computing its CRC32C
+ * as it goes, then the agent copies it; timed: the copy alone, and with the spool write, not
+ * the spool's fsync between them), in
+ * turn, the order rotating each round; the agent's entry is deleted after each so every one
+ * writes anew.
  * Owns: that round. Never: starting the agent.
  */
+import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { crc32c } from '@checkpoint-cache/checksum';
 import type { CheckpointCacheClient } from '@checkpoint-cache/client';
 import type { AgentProcess } from './agent-process';
 import type { BenchFile } from './bench-data';
@@ -24,6 +30,8 @@ export async function writeScenario(
   agent: AgentProcess,
   client: CheckpointCacheClient,
   results: BenchResults,
+  /** The agent's --ingest-dir. */
+  ingestDir: string,
 ): Promise<string> {
   const runs: [string, () => Promise<number>][] = [
     [
@@ -46,8 +54,34 @@ export async function writeScenario(
         return large.size / MB / seconds;
       },
     ],
+    [
+      'write.ingest',
+      async () => {
+        const key = `bench/ingest/${round}`;
+        const spool = path.join(ingestDir, `spool-${round}`);
+        const started = performance.now();
+        const crc = await writeSpool(large.path, spool);
+        const spoolSeconds = (performance.now() - started) / 1000;
+        // Not timed: the spool's dirty pages would otherwise be written back during the copy,
+        // which measures the disk's write-back of the spool, not the Ingest (docs/benchmarks.md).
+        await syncFile(spool);
+        const copyStarted = performance.now();
+        await client.ingest(key, path.basename(spool), {
+          jobId: 'bench-write',
+          checkpointId: round + 1,
+          size: large.size,
+          crc32c: crc,
+        });
+        const copySeconds = (performance.now() - copyStarted) / 1000;
+        await fs.rm(spool);
+        await client.delete(key);
+        results.record('write.spool_ingest', round, large.size / MB / (spoolSeconds + copySeconds));
+        return large.size / MB / copySeconds;
+      },
+    ],
   ];
-  if (round % 2 === 1) runs.reverse();
+  // Each round starts with the next one, so no writer always follows the same other.
+  for (let i = 0; i < round % runs.length; i++) runs.push(runs.shift()!);
   const parts: string[] = [];
   for (const [id, write] of runs) {
     const mbps = await write();
@@ -55,4 +89,32 @@ export async function writeScenario(
     parts.push(`${id.slice(6)} ${mbps.toFixed(0)}`);
   }
   return `${parts.join(', ')} MB/s`;
+}
+
+/**
+ * What a writer on the node does before Ingest: writes the bytes to a file in the ingest directory
+ * (no fsync: the agent's copy is the durable one), its CRC32C computed as they pass.
+ */
+async function writeSpool(source: string, spool: string): Promise<number> {
+  const out = await fs.open(spool, 'wx', 0o640);
+  let crc = 0;
+  try {
+    for await (const chunk of createReadStream(source, { highWaterMark: 1024 * 1024 })) {
+      const data = chunk as Buffer;
+      crc = crc32c(data, crc);
+      await out.write(data);
+    }
+  } finally {
+    await out.close();
+  }
+  return crc;
+}
+
+async function syncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
