@@ -124,7 +124,12 @@ export class CheckpointCacheService {
       // Names a file on this node: its Unix socket only, whatever the write access setting.
       Ingest: unaryHandler('Ingest', log, async (req: IngestRequest__Output, call) => {
         this.accessPolicy.checkSameNode(call, 'Ingest');
-        return this.observed(() => ingestCall(this.cache, this.ingestDir, req));
+        const gaveUp = new AbortController();
+        call.once('cancelled', () => gaveUp.abort());
+        return this.observed(
+          () => ingestCall(this.cache, this.ingestDir, req, gaveUp.signal),
+          () => call.cancelled,
+        );
       }),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
       // A plain touch is what every read does; one that adds a checkpoint or sets the TTL changes

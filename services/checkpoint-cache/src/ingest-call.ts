@@ -13,6 +13,7 @@ export async function ingestCall(
   cache: IngestTarget,
   ingestDir: string | undefined,
   req: IngestRequest__Output,
+  signal?: AbortSignal,
 ): Promise<WriteResponse> {
   if (!ingestDir) {
     throw new CacheError(
@@ -28,6 +29,7 @@ export async function ingestCall(
     dir: ingestDir,
     fileName: req.fileName,
     spec: writeSpecOf(req.header),
+    ...(signal ? { signal } : {}),
   });
   return { entry: toProtoEntry(entry), created };
 }

@@ -37,6 +37,8 @@ export interface IngestRequest {
   fileName: string;
   /** As for Write; size and crc32c must be set. */
   spec: WriteSpec;
+  /** Aborted when the caller gave up (cancelled, deadline): the copy stops, nothing is stored. */
+  signal?: AbortSignal;
 }
 
 /** Copies `request.fileName` into the cache as `request.spec.key`; the file is left as it was. */
@@ -44,7 +46,7 @@ export async function ingestFile(
   cache: IngestTarget,
   request: IngestRequest,
 ): Promise<{ entry: EntryInfo; created: boolean }> {
-  const { dir, fileName, spec } = request;
+  const { dir, fileName, spec, signal } = request;
   checkFileName(fileName);
   const size = spec.size;
   if (size === undefined || spec.crc32c === undefined) {
@@ -79,7 +81,7 @@ export async function ingestFile(
     }
     const writer = await cache.beginWrite(spec);
     try {
-      await copyInto(writer, file, size, shown);
+      await copyInto(writer, file, size, shown, signal);
       return await writer.commit();
     } finally {
       await writer.abort();
@@ -147,6 +149,7 @@ async function copyInto(
   file: fs.FileHandle,
   size: number,
   shown: string,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const readAt = async (offset: number): Promise<Buffer> => {
     const data = Buffer.allocUnsafeSlow(Math.min(INGEST_READ_BYTES, size - offset));
@@ -162,6 +165,7 @@ async function copyInto(
   let next = size > 0 ? readAt(0) : undefined;
   while (next) {
     const data = await next;
+    if (signal?.aborted) throw gaveUp(shown);
     const following = offset + data.length;
     next = following < size ? readAt(following) : undefined;
     // A failed read ahead is reported by the next await; never left unhandled meanwhile.
@@ -176,6 +180,14 @@ async function copyInto(
   }
   const { bytesRead } = await file.read(Buffer.alloc(1), 0, 1, size);
   if (bytesRead !== 0) throw changed(shown);
+  if (signal?.aborted) throw gaveUp(shown);
+}
+
+function gaveUp(shown: string): CacheError {
+  return new CacheError(
+    ErrorCode.Cancelled,
+    `the client gave up on the Ingest of ${shown} (cancelled or past its deadline); nothing was stored`,
+  );
 }
 
 function changed(shown: string): CacheError {

@@ -20,6 +20,7 @@ import { rawClient, unary } from '../helpers/raw-client';
 import { rejection } from '../helpers/rejection';
 import { useSharedRedis } from '../helpers/shared-redis';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { waitUntil } from '../helpers/wait-until';
 
 describe('Ingest (same-node write by file name)', function () {
   this.timeout(30_000);
@@ -179,6 +180,34 @@ describe('Ingest (same-node write by file name)', function () {
       await expectNothingStored(key);
     }
     expect((await fs.readFile(outside)).equals(secret)).to.equal(true);
+  });
+
+  it('stops the copy and stores nothing when the client cancels', async function () {
+    const { data, crc } = await spoolFile('big', 256 * 1024 * 1024);
+    const raw = rawClient(`unix:${agent.socketPath}`);
+    shared.onCleanup(async () => raw.close());
+    const tmp = path.join(agent.cacheDir, 'tmp');
+    const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+      const call = raw.ingest(
+        { header: { key: 'k/gaveup', size: data.length, crc32c: crc }, fileName: 'big' },
+        (e) => resolve(e),
+      );
+      // Cancelled once the copy is under way (its staged file exists), long before it can end.
+      void waitUntil(async () => (await fs.readdir(tmp)).length > 0, {
+        message: 'the staged copy',
+      }).then(() => call.cancel());
+    });
+    expect((await ended)?.code).to.equal(grpc.status.CANCELLED);
+    await waitUntil(async () => (await fs.readdir(tmp)).length === 0, {
+      message: 'the staged copy removed',
+    });
+    // Had the copy gone on to commit, its files would now be in entries/, not gone.
+    const id = entryIdOf('k/gaveup');
+    const shard = path.join(agent.cacheDir, 'entries', id.slice(0, 2));
+    const published = await fs.readdir(shard).catch(() => [] as string[]);
+    expect(published.filter((f) => f.startsWith(id))).to.deep.equal([]);
+    await expectNothingStored('k/gaveup');
+    expect((await fs.stat(path.join(ingestDir, 'big'))).size).to.equal(data.length);
   });
 
   it('is served on the Unix socket only, even when TCP clients may write', async function () {
