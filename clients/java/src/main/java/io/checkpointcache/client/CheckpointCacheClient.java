@@ -6,6 +6,7 @@ import io.checkpointcache.v1.DeletePrefixRequest;
 import io.checkpointcache.v1.DeletePrefixResponse;
 import io.checkpointcache.v1.DeleteRequest;
 import io.checkpointcache.v1.EntryInfo;
+import io.checkpointcache.v1.IngestRequest;
 import io.checkpointcache.v1.LeaseRequest;
 import io.checkpointcache.v1.ListRequest;
 import io.checkpointcache.v1.ListResponse;
@@ -14,6 +15,7 @@ import io.checkpointcache.v1.ReleaseResponse;
 import io.checkpointcache.v1.ReportCorruptRequest;
 import io.checkpointcache.v1.StatRequest;
 import io.checkpointcache.v1.TouchRequest;
+import io.checkpointcache.v1.WriteResponse;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.netty.util.concurrent.DefaultThreadFactory;
@@ -43,6 +45,9 @@ import java.util.zip.CRC32C;
  * management calls (their callers know whether a retry is safe), or reading the environment.
  */
 public final class CheckpointCacheClient implements AutoCloseable {
+  /** Ingest's deadline grows with the file: a second per this many bytes, on top of unary's. */
+  private static final long INGEST_BYTES_PER_DEADLINE_SECOND = 10L * 1024 * 1024;
+
   private final CheckpointCacheClientOptions options;
   private final AgentChannel channel;
   private final CheckpointCacheGrpc.CheckpointCacheStub asyncStub;
@@ -226,6 +231,47 @@ public final class CheckpointCacheClient implements AutoCloseable {
       o = o.withCrc32c((int) crc.getValue());
     }
     return put(key, new ByteArrayInputStream(data), o);
+  }
+
+  /**
+   * Stores the file {@code fileName} of the agent's ingest directory (its {@code --ingest-dir},
+   * which this process shares on the same node) under {@code key}: the agent copies the file
+   * itself, without its bytes crossing gRPC. Over the agent's Unix socket only (PERMISSION_DENIED
+   * over TCP). {@code options.size()} and {@code options.crc32c()} are required and checked against
+   * what the agent copied; the file is left in place for the caller to delete. Fails like {@link
+   * #put(String, InputStream, PutOptions)}, and with FAILED_PRECONDITION when the agent has no
+   * ingest directory.
+   */
+  public PutResult ingest(String key, String fileName, PutOptions options)
+      throws CheckpointCacheException {
+    Objects.requireNonNull(key, "key");
+    Objects.requireNonNull(fileName, "fileName");
+    Objects.requireNonNull(options, "options");
+    if (options.size() == null || options.crc32c() == null) {
+      throw new IllegalArgumentException(
+          "ingest needs options.size() and options.crc32c(): the agent checks the copy against"
+              + " them, so a file changed while copied is refused");
+    }
+    IngestRequest request =
+        IngestRequest.newBuilder()
+            .setHeader(EntryUpload.headerOf(key, options))
+            .setFileName(fileName)
+            .build();
+    // The copy's time grows with the file: the unary deadline plus a second per 10 MiB.
+    long deadlineMs =
+        this.options.unaryTimeout().toMillis()
+            + (options.size() + INGEST_BYTES_PER_DEADLINE_SECOND - 1)
+                / INGEST_BYTES_PER_DEADLINE_SECOND
+                * 1000;
+    WriteResponse response =
+        unary(
+            "Ingest",
+            key,
+            () ->
+                blockingStub
+                    .withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)
+                    .ingest(request));
+    return new PutResult(response.getEntry(), response.getCreated());
   }
 
   /** Describes an entry and resets its TTL; NOT_FOUND when it is not cached on this node. */

@@ -53,14 +53,7 @@ final class EntryUpload implements ClientResponseObserver<WriteRequest, WriteRes
 
   private PutResult send(InputStream source, PutOptions options, int chunkSize)
       throws IOException {
-    WriteHeader.Builder header =
-        WriteHeader.newBuilder()
-            .setKey(key)
-            .setJobId(options.jobId())
-            .setCheckpointId(options.checkpointId())
-            .setTtlMs(options.ttl() == null ? 0 : options.ttl().toMillis());
-    if (options.size() != null) header.setSize(options.size());
-    if (options.crc32c() != null) header.setCrc32C(options.crc32c());
+    WriteHeader header = headerOf(key, options);
     CRC32C whole = new CRC32C();
     long offset = 0;
     try {
@@ -235,5 +228,18 @@ final class EntryUpload implements ClientResponseObserver<WriteRequest, WriteRes
       settled = true;
       lock.notifyAll();
     }
+  }
+
+  /** The header of a Write (or an Ingest) of {@code key} with {@code options}. */
+  static WriteHeader headerOf(String key, PutOptions options) {
+    WriteHeader.Builder header =
+        WriteHeader.newBuilder()
+            .setKey(key)
+            .setJobId(options.jobId())
+            .setCheckpointId(options.checkpointId())
+            .setTtlMs(options.ttl() == null ? 0 : options.ttl().toMillis());
+    if (options.size() != null) header.setSize(options.size());
+    if (options.crc32c() != null) header.setCrc32C(options.crc32c());
+    return header.build();
   }
 }

@@ -423,4 +423,39 @@ class CheckpointCacheClientTest {
         assertThrows(CheckpointCacheException.class, () -> client.stat(key, true));
     assertEquals(Status.Code.NOT_FOUND, e.code(), e.getMessage());
   }
+
+  @Test
+  void ingestCopiesAFileOfTheIngestDirectoryAndLeavesIt() throws Exception {
+    byte[] data = TestBytes.generate(3 * MIB + 5, 41);
+    Path spool = agent.ingestDir().resolve("spool-" + UUID.randomUUID());
+    Files.write(spool, data);
+    String key = "hdfs://nn/ckpt/java/ingest-" + UUID.randomUUID();
+    PutOptions options =
+        PutOptions.of("job", 7).withSize((long) data.length).withCrc32c(TestBytes.crc32c(data));
+    PutResult result = client.ingest(key, spool.getFileName().toString(), options);
+    assertTrue(result.created());
+    assertEquals(data.length, result.entry().getSize());
+    assertArrayEquals(data, TestBytes.readAll(client.open(key, null), 10_000));
+    assertArrayEquals(data, Files.readAllBytes(spool), "the caller's file is left as it was");
+
+    CheckpointCacheException wrongCrc =
+        assertThrows(
+            CheckpointCacheException.class,
+            () ->
+                client.ingest(
+                    key + "-crc",
+                    spool.getFileName().toString(),
+                    options.withCrc32c(TestBytes.crc32c(data) ^ 1)));
+    assertEquals(Status.Code.FAILED_PRECONDITION, wrongCrc.code());
+    assertThrows(
+        IllegalArgumentException.class,
+        () -> client.ingest(key, spool.getFileName().toString(), PutOptions.of("job", 7)));
+    try (CheckpointCacheClient overTcp = CheckpointCacheClient.connect(agent.tcpAddress())) {
+      CheckpointCacheException refused =
+          assertThrows(
+              CheckpointCacheException.class,
+              () -> overTcp.ingest(key + "-tcp", spool.getFileName().toString(), options));
+      assertEquals(Status.Code.PERMISSION_DENIED, refused.code());
+    }
+  }
 }

@@ -84,7 +84,9 @@ final class TestAgent {
                 "2s",
                 // The scenarios write over TCP as well as over the socket.
                 "--write-access",
-                "any")
+                "any",
+                "--ingest-dir",
+                Files.createDirectories(home.resolve("ingest")).toString())
             .directory(repo.toFile())
             .redirectErrorStream(true)
             .redirectOutput(log.toFile());
@@ -99,6 +101,11 @@ final class TestAgent {
     TestAgent agent = new TestAgent(home, port, process);
     agent.awaitServing();
     return agent;
+  }
+
+  /** The agent's --ingest-dir. */
+  Path ingestDir() {
+    return home.resolve("ingest");
   }
 
   String tcpAddress() {
