@@ -126,10 +126,17 @@ export class CheckpointCacheService {
         this.accessPolicy.checkSameNode(call, 'Ingest');
         const gaveUp = new AbortController();
         call.once('cancelled', () => gaveUp.abort());
-        return this.observed(
+        const response = await this.observed(
           () => ingestCall(this.cache, this.ingestDir, req, gaveUp.signal),
           () => call.cancelled,
         );
+        log.debug('Ingest copied a file', {
+          key: req.header?.key,
+          fileName: req.fileName,
+          bytes: Number(response.entry?.size ?? 0),
+          created: response.created,
+        });
+        return response;
       }),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
       // A plain touch is what every read does; one that adds a checkpoint or sets the TTL changes

@@ -5,7 +5,11 @@ import io.checkpointcache.flink.CheckpointCacheOptions.UploadMode;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileAttribute;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -64,6 +68,8 @@ final class CacheUploader implements AutoCloseable {
   private final Semaphore streams;
   final Map<String, UploadTask> inFlight = new ConcurrentHashMap<>();
   private final Path spoolDir;
+  private static final FileAttribute<Set<PosixFilePermission>> SPOOL_FOR_AGENT =
+      PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----"));
   final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
 
   CacheUploader(
@@ -73,6 +79,7 @@ final class CacheUploader implements AutoCloseable {
     this.settings = settings;
     this.metrics = metrics;
     Files.createDirectories(settings.spoolDir());
+    if (settings.ingestDir() != null) Files.createDirectories(settings.ingestDir());
     this.spoolDir = Files.createTempDirectory(settings.spoolDir(), "checkpoint-cache-spool-");
     // Emptied as uploads finish; removed with the process (or by close()).
     spoolDir.toFile().deleteOnExit();
@@ -106,7 +113,17 @@ final class CacheUploader implements AutoCloseable {
    * when upload is ASYNC or SYNC: see {@link UploadingCacheAccess}.)
    */
   Path newSpoolFile() throws IOException {
-    return Files.createTempFile(spoolDir, "file-", ".spool");
+    Path ingestDir = settings.ingestDir();
+    if (ingestDir == null) return Files.createTempFile(spoolDir, "file-", ".spool");
+    // In the agent's ingest directory, which only takes a file name: no subdirectory of ours.
+    // Readable by the group, so an agent of the directory's group (setgid) can copy it.
+    return Files.createTempFile(ingestDir, "file-", ".spool", SPOOL_FOR_AGENT);
+  }
+
+  /** True when {@code spool} is a file the agent can take by name (see {@link #newSpoolFile}). */
+  boolean ingestable(Path spool) {
+    Path ingestDir = settings.ingestDir();
+    return ingestDir != null && ingestDir.equals(spool.getParent());
   }
 
   /**

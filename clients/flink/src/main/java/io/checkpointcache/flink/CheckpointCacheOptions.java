@@ -138,6 +138,17 @@ public final class CheckpointCacheOptions {
                   + " the cached file directly after the agent leased it and checking every"
                   + " block's CRC32C; anything unusual streams from the agent instead. Unset: off.");
 
+  public static final ConfigOption<String> INGEST_DIR =
+      ConfigOptions.key("checkpoint-cache.ingest-dir")
+          .stringType()
+          .noDefaultValue()
+          .withDescription(
+              "Where this TaskManager mounts the agent's ingest directory (its --ingest-dir,"
+                  + " read-write here). Set: the local copy of each written file is kept there,"
+                  + " and a file copied into the cache after close is handed to the agent by name"
+                  + " (Ingest: the agent copies it, no bytes over gRPC); an agent that cannot take"
+                  + " it gets it streamed as without. Unset: off.");
+
   public static final ConfigOption<Boolean> WARM_UP =
       ConfigOptions.key("checkpoint-cache.warm-up")
           .booleanType()

@@ -25,6 +25,7 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param fillOnMiss see {@link CheckpointCacheOptions#FILL_ON_MISS}; only with uploads on
  * @param uploadStreams see {@link CheckpointCacheOptions#UPLOAD_STREAMS}; 0: after close only
  * @param warmUp see {@link CheckpointCacheOptions#WARM_UP}; only with a cache directory
+ * @param ingestDir see {@link CheckpointCacheOptions#INGEST_DIR}; null: uploads stream
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -42,7 +43,8 @@ public record CheckpointCacheSettings(
     Path cacheDir,
     boolean fillOnMiss,
     int uploadStreams,
-    boolean warmUp) {
+    boolean warmUp,
+    Path ingestDir) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -79,6 +81,7 @@ public record CheckpointCacheSettings(
     if (spool == null || spool.isBlank()) spool = firstTmpDir(config);
     String jobId = config.get(CheckpointCacheOptions.JOB_ID);
     String cacheDir = config.get(CheckpointCacheOptions.CACHE_DIR);
+    String ingestDir = config.get(CheckpointCacheOptions.INGEST_DIR);
     return new CheckpointCacheSettings(
         normaliseTarget(rawTarget.trim()),
         agent.trim(),
@@ -98,7 +101,8 @@ public record CheckpointCacheSettings(
         cacheDir == null || cacheDir.isBlank() ? null : Path.of(cacheDir.trim()),
         config.get(CheckpointCacheOptions.FILL_ON_MISS),
         streams,
-        config.get(CheckpointCacheOptions.WARM_UP));
+        config.get(CheckpointCacheOptions.WARM_UP),
+        ingestDir == null || ingestDir.isBlank() ? null : Path.of(ingestDir.trim()));
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */

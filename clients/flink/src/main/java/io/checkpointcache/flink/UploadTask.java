@@ -144,6 +144,8 @@ final class UploadTask implements Runnable {
 
   /** True when the cache holds the file now. */
   private boolean put() {
+    // Copied by the agent from the spool file, when it sits in the agent's ingest directory.
+    boolean ingest = growing == null && owner.ingestable(upload.spool());
     for (int attempt = 1; ; attempt++) {
       // Streamed while written: size and CRC32C are not known yet, so the header has neither
       // (the agent checks each chunk's CRC32C), and the answer is checked against the writer's.
@@ -156,7 +158,22 @@ final class UploadTask implements Runnable {
                 growing == null ? upload.size() : null,
                 growing == null ? upload.crc32c() : null,
                 owner.settings.ttl());
-        PutResult result = putOnce(in, options);
+        PutResult result = null;
+        if (ingest) {
+          try {
+            result = putOnce(in, options, true);
+          } catch (CheckpointCacheException e) {
+            if (!ingestRefused(e)) throw e;
+            ingest = false;
+            owner.warning.warn(
+                "Ingest refused ({} {}); streaming {} instead. Check that checkpoint-cache.ingest-dir"
+                    + " is the agent's --ingest-dir and that the agent may read its files",
+                e.code(),
+                e.details(),
+                upload.key());
+          }
+        }
+        if (!ingest) result = putOnce(in, options, false);
         if (result == null) {
           countCancelled();
           return false;
@@ -220,7 +237,8 @@ final class UploadTask implements Runnable {
   }
 
   /** One Write, cancellable by {@link #cancel}; null when the upload was cancelled before. */
-  private PutResult putOnce(InputStream in, PutOptions options) throws IOException {
+  private PutResult putOnce(InputStream in, PutOptions options, boolean ingest)
+      throws IOException {
     Context.CancellableContext context;
     synchronized (this) {
       if (cancelled.get()) return null;
@@ -228,7 +246,11 @@ final class UploadTask implements Runnable {
       call = context;
     }
     try {
-      return context.call(() -> owner.client.put(upload.key(), in, options));
+      return context.call(
+          () ->
+              ingest
+                  ? owner.client.ingest(upload.key(), upload.spool().getFileName().toString(), options)
+                  : owner.client.put(upload.key(), in, options));
     } catch (IOException | RuntimeException e) {
       throw e;
     } catch (Exception e) {
@@ -239,6 +261,17 @@ final class UploadTask implements Runnable {
       }
       context.cancel(null);
     }
+  }
+
+  /**
+   * An Ingest the agent could not do that streaming may: no ingest directory or an older agent,
+   * the file not visible to it (another mount), not readable by it, or not over its socket.
+   */
+  private static boolean ingestRefused(CheckpointCacheException e) {
+    return switch (e.code()) {
+      case FAILED_PRECONDITION, UNIMPLEMENTED, NOT_FOUND, PERMISSION_DENIED, INVALID_ARGUMENT -> true;
+      default -> false;
+    };
   }
 
   /** Deletes whatever the key holds, unless this upload was cancelled; see {@link #cancel}. */

@@ -71,7 +71,8 @@ class CheckpointCacheSettingsTest {
                 "checkpoint-cache.cache-dir", "/mnt/checkpoint-cache",
                 "checkpoint-cache.fill-on-miss", "false",
                 "checkpoint-cache.upload.streams", "0",
-                "checkpoint-cache.warm-up", "false"),
+                "checkpoint-cache.warm-up", "false",
+                "checkpoint-cache.ingest-dir", "/mnt/ingest"),
             Map.of());
     assertEquals(
         new CheckpointCacheSettings(
@@ -90,7 +91,8 @@ class CheckpointCacheSettingsTest {
             Path.of("/mnt/checkpoint-cache"),
             false,
             0,
-            false),
+            false,
+            Path.of("/mnt/ingest")),
         s);
   }
 

@@ -1,0 +1,117 @@
+package io.checkpointcache.flink;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.checkpointcache.client.CheckpointCacheClient;
+import io.checkpointcache.v1.EntryInfo;
+import java.nio.file.Files;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import java.util.zip.CRC32C;
+import org.apache.flink.core.fs.FSDataOutputStream;
+import org.apache.flink.core.fs.FileSystem;
+import org.apache.flink.core.fs.FileSystem.WriteMode;
+import org.apache.flink.core.fs.Path;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * checkpoint-cache.ingest-dir against real agents: files copied into the cache after close are
+ * handed to the agent by name (its Ingest copies the spool file), and an agent that cannot take
+ * them (no ingest directory) gets them streamed, so the setting never costs a cached file.
+ */
+class IngestUploadTest {
+  private static final int MIB = 1024 * 1024;
+  private static final String JOB = "00000000000000000000000000000def";
+
+  @TempDir java.nio.file.Path dir;
+  private java.nio.file.Path ingest;
+  private java.nio.file.Path remote;
+  private TestAgent agent;
+  private CheckpointCacheClient client;
+  private final CheckpointCacheMetrics metrics = CheckpointCacheMetrics.global();
+
+  @BeforeEach
+  void dirs() throws Exception {
+    ingest = Files.createDirectories(dir.resolve("ingest"));
+    remote = Files.createDirectories(dir.resolve("remote"));
+    metrics.reset();
+  }
+
+  @AfterEach
+  void stop() throws Exception {
+    assertTrue(metrics.awaitUploadsIdle(Duration.ofSeconds(30)));
+    if (client != null) client.close();
+    if (agent != null) agent.stop();
+  }
+
+  private FileSystem fileSystem() throws Exception {
+    CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
+    org.apache.flink.configuration.Configuration c =
+        new org.apache.flink.configuration.Configuration();
+    Map.of(
+            "checkpoint-cache.target", remote.toUri().toString(),
+            "checkpoint-cache.agent", agent.address(),
+            "checkpoint-cache.upload", "sync",
+            "checkpoint-cache.upload.streams", "0",
+            "checkpoint-cache.spool-dir", dir.resolve("spool").toString(),
+            "checkpoint-cache.ingest-dir", ingest.toString(),
+            "checkpoint-cache.first-message-timeout", "1 s")
+        .forEach(c::setString);
+    factory.configure(c);
+    return factory.create(java.net.URI.create("ckc:///"));
+  }
+
+  private EntryInfo writeAndStat(FileSystem fs, String name, byte[] data) throws Exception {
+    Path p = new Path("ckc:///ckpt/" + JOB + "/chk-3/" + name);
+    try (FSDataOutputStream out = fs.create(p, WriteMode.NO_OVERWRITE)) {
+      out.write(data);
+    }
+    assertTrue(metrics.awaitUploadsIdle(Duration.ofSeconds(30)));
+    return client.stat(((CheckpointCacheFileSystem) fs).cacheKey(p), true);
+  }
+
+  private static int crc32c(byte[] data) {
+    CRC32C crc = new CRC32C();
+    crc.update(data);
+    return (int) crc.getValue();
+  }
+
+  private boolean ingestDirEmpty() throws Exception {
+    try (Stream<java.nio.file.Path> files = Files.list(ingest)) {
+      return files.findAny().isEmpty();
+    }
+  }
+
+  @Test
+  void filesCopiedAfterCloseAreIngestedByName() throws Exception {
+    agent = TestAgent.start(dir, List.of("--ingest-dir", ingest.toString(), "--log-level", "debug"));
+    client = agent.client();
+    byte[] data = SharedTestAgent.bytes(3 * MIB + 11, 5);
+    EntryInfo entry = writeAndStat(fileSystem(), "ingested", data);
+    assertEquals(data.length, entry.getSize());
+    assertEquals(crc32c(data), entry.getCrc32C());
+    assertEquals(1, metrics.snapshot().uploadsSucceeded());
+    assertTrue(agent.logTail().contains("Ingest copied a file"), agent.logTail());
+    assertTrue(ingestDirEmpty(), "the spool file is deleted once the copy is committed");
+  }
+
+  @Test
+  void anAgentWithoutAnIngestDirectoryGetsTheFileStreamed() throws Exception {
+    agent = TestAgent.start(dir, List.of("--log-level", "debug"));
+    client = agent.client();
+    byte[] data = SharedTestAgent.bytes(MIB + 3, 6);
+    EntryInfo entry = writeAndStat(fileSystem(), "streamed", data);
+    assertEquals(crc32c(data), entry.getCrc32C());
+    assertEquals(1, metrics.snapshot().uploadsSucceeded());
+    assertEquals(0, metrics.snapshot().uploadsFailed());
+    assertFalse(agent.logTail().contains("Ingest copied a file"));
+    assertTrue(ingestDirEmpty());
+  }
+}
