@@ -20,7 +20,8 @@ import org.apache.flink.core.fs.FileSystem.WriteMode;
  * written through ckc:// (target: a local directory) paced at {@code rate} MB/s, as a subtask
  * writes to HDFS over a shared link, to a real agent; uploads after close ({@code
  * upload.streams=0}, the old path) and streamed while written ({@code upload.streams=4}), ASYNC
- * and SYNC, interleaved round by round in one JVM after one warm-up round. Prints per mode the
+ * and SYNC, and uploads after close handed to the agent by name ({@code ingest-dir}), interleaved
+ * round by round in one JVM after one warm-up round. Prints per mode the
  * median, min and max of: close() (ms) and close() returning → upload counted as committed (ms).
  *
  * <p>Run (the demo's class path, as {@code MissReadOverhead} does): {@code mvn -q -B -f
@@ -55,10 +56,14 @@ public final class UploadWindowBench {
       modes.put("async-streamed", new Object[] {"async", 4});
       modes.put("sync-after-close", new Object[] {"sync", 0});
       modes.put("sync-streamed", new Object[] {"sync", 4});
+      // After close, handed to the agent by name (checkpoint-cache.ingest-dir).
+      modes.put("async-after-close-ingest", new Object[] {"async", 0, true});
+      modes.put("sync-after-close-ingest", new Object[] {"sync", 0, true});
       for (int round = 0; round <= rounds; round++) {
         for (var mode : modes.entrySet()) {
           Object[] m = mode.getValue();
-          FileSystem fs = fs(agent, remote, home, (String) m[0], (Integer) m[1]);
+          boolean ingest = m.length > 2 && (Boolean) m[2];
+          FileSystem fs = fs(agent, remote, home, (String) m[0], (Integer) m[1], ingest);
           double[] r = once(fs, data, rateMBs, mode.getKey() + "-" + round);
           if (round > 0) results.computeIfAbsent(mode.getKey(), k -> new ArrayList<>()).add(r);
         }
@@ -87,7 +92,7 @@ public final class UploadWindowBench {
   private static TestAgent startAgent(Path home) throws Exception {
     for (int attempt = 1; ; attempt++) {
       try {
-        return TestAgent.start(home);
+        return TestAgent.start(home, List.of("--ingest-dir", ingestDir(home).toString()));
       } catch (IllegalStateException e) {
         if (attempt == 3) throw e;
         System.err.println("agent start-up failed, again: " + e.getMessage());
@@ -95,7 +100,12 @@ public final class UploadWindowBench {
     }
   }
 
-  private static FileSystem fs(TestAgent agent, Path remote, Path home, String upload, int streams)
+  private static Path ingestDir(Path home) throws java.io.IOException {
+    return Files.createDirectories(home.resolve("ingest"));
+  }
+
+  private static FileSystem fs(
+      TestAgent agent, Path remote, Path home, String upload, int streams, boolean ingest)
       throws Exception {
     Configuration c = new Configuration();
     c.setString("checkpoint-cache.target", remote.toUri().toString());
@@ -103,6 +113,7 @@ public final class UploadWindowBench {
     c.setString("checkpoint-cache.upload", upload);
     c.setString("checkpoint-cache.upload.streams", String.valueOf(streams));
     c.setString("checkpoint-cache.spool-dir", home.resolve("spool").toString());
+    if (ingest) c.setString("checkpoint-cache.ingest-dir", ingestDir(home).toString());
     CheckpointCacheFileSystemFactory factory = new CheckpointCacheFileSystemFactory();
     factory.configure(c);
     return factory.create(URI.create("ckc:///"));
