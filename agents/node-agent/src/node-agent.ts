@@ -126,7 +126,7 @@ async function start(
   }
   // Refuse early, before anything is started, if another agent serves this socket.
   if (config.socket) await clearStaleSocket(config.socket, 'the agent socket (--socket)');
-  const ingestDir = config.ingestDir ? await checkIngestDir(config.ingestDir) : undefined;
+  const ingestDir = config.ingestDir ? await checkIngestDir(config.ingestDir, config) : undefined;
   // Security files and names are checked before anything starts, so a mistake costs no time.
   if (config.tlsCert && config.tlsKey) {
     parts.listenerTls = await ListenerTls.load(
@@ -426,8 +426,12 @@ function reflectedFiles(): ConstructorParameters<typeof ReflectionService>[0] {
   };
 }
 
-/** The ingest directory's real path; refuses to start unless it is an existing directory. */
-async function checkIngestDir(dir: string): Promise<string> {
+/**
+ * The ingest directory's real path. Refuses to start unless it is an existing directory apart from
+ * the cache directory and holding none of the agent's key and certificate files: Ingest copies
+ * any readable file of it into the cache, where every client may read it.
+ */
+async function checkIngestDir(dir: string, config: AgentConfig): Promise<string> {
   let real: string;
   try {
     real = await fs.realpath(dir);
@@ -441,5 +445,31 @@ async function checkIngestDir(dir: string): Promise<string> {
   }
   if (!(await fs.stat(real)).isDirectory())
     throw new Error(`--ingest-dir ${dir} is not a directory`);
+  const cacheDir = await fs.realpath(config.cacheDir);
+  const within = (child: string, parent: string): boolean =>
+    child === parent || child.startsWith(parent + path.sep);
+  if (within(real, cacheDir) || within(cacheDir, real)) {
+    throw new Error(
+      `--ingest-dir ${dir} overlaps the cache directory ${config.cacheDir}; use a directory of its own`,
+    );
+  }
+  const secrets = [
+    config.tlsCert,
+    config.tlsKey,
+    config.tlsClientCa,
+    config.redisTlsCa,
+    config.redisTlsCert,
+    config.redisTlsKey,
+  ];
+  for (const file of secrets) {
+    if (!file) continue;
+    const where = await fs.realpath(path.dirname(file)).catch(() => path.dirname(file));
+    if (where === real) {
+      throw new Error(
+        `--ingest-dir ${dir} holds ${file}, which Ingest could then copy into the cache; keep ` +
+          'key and certificate files in another directory',
+      );
+    }
+  }
   return real;
 }

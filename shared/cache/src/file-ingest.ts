@@ -16,7 +16,7 @@
  */
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { CacheError, ErrorCode, isCacheError } from '@checkpoint-cache/errors';
 import type { EntryInfo, EntryWriter, WriteSpec } from './cache-types';
 
 /** Bytes per positional read (the next one in flight while a chunk is handed over); 1 and 4 MiB measured alike. */
@@ -73,16 +73,25 @@ export async function ingestFile(
           'one link (a hard link could name a file outside the directory); nothing was stored',
       );
     }
+    // Neither this message nor the one below says the file's real size or CRC32C: a caller who
+    // may name a file but not read it must not learn them (and then store it under a key).
     if (stat.size !== size) {
       throw new CacheError(
         ErrorCode.FailedPrecondition,
-        `${shown} has ${stat.size} bytes but the header announced ${size}; nothing was stored`,
+        `${shown} does not have the ${size} bytes the header announced; nothing was stored`,
       );
     }
     const writer = await cache.beginWrite(spec);
     try {
       await copyInto(writer, file, size, shown, signal);
       return await writer.commit();
+    } catch (err) {
+      if (!isCacheError(err) || err.code !== ErrorCode.FailedPrecondition) throw err;
+      throw new CacheError(
+        ErrorCode.FailedPrecondition,
+        `the bytes of ${shown} do not have the size and CRC32C the header announced (or the ` +
+          'file changed while it was copied); nothing was stored',
+      );
     } finally {
       await writer.abort();
     }
@@ -112,15 +121,40 @@ function checkFileName(name: string): void {
 async function openSource(dir: string, name: string, shown: string): Promise<fs.FileHandle> {
   // O_NONBLOCK: opening a FIFO someone left there returns at once (and is refused as not a
   // regular file) instead of waiting for a writer.
-  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  const flags =
+    constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
   try {
     return await fs.open(path.join(dir, name), flags);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') {
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      const dirThere = await fs.stat(dir).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
+      if (!dirThere) {
+        throw new CacheError(
+          ErrorCode.FailedPrecondition,
+          `the agent's ingest directory ${dir} is gone; the operator must restore it (or ` +
+            'restart the agent without --ingest-dir)',
+        );
+      }
       throw new CacheError(
         ErrorCode.NotFound,
         `no file ${shown} in the ingest directory ${dir}; write the file there before calling Ingest`,
+      );
+    }
+    // A Unix socket (ENXIO) or a device without a driver (ENODEV) by that name.
+    if (code === 'ENXIO' || code === 'ENODEV') {
+      throw new CacheError(
+        ErrorCode.FailedPrecondition,
+        `${shown} in the ingest directory is not a regular file; nothing was stored`,
+      );
+    }
+    if (code === 'EMFILE' || code === 'ENFILE') {
+      throw new CacheError(
+        ErrorCode.ResourceExhausted,
+        `the agent has no file descriptor left to open ${shown}; try again later`,
       );
     }
     if (code === 'ELOOP') {
@@ -133,7 +167,7 @@ async function openSource(dir: string, name: string, shown: string): Promise<fs.
       throw new CacheError(
         ErrorCode.PermissionDenied,
         `the agent may not read ${shown} in the ingest directory ${dir}: give its user or group ` +
-          'read permission on the file',
+          'read permission on the file (and search permission on the directory)',
       );
     }
     throw err;

@@ -9,6 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
@@ -100,12 +101,18 @@ describe('Ingest (same-node write by file name)', function () {
     const { data, crc } = await spoolFile('f', 100_000);
     let err = await ingestError('k/size', 'f', data.length + 1, crc);
     expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
-    expect(err.details).to.match(/has 100000 bytes but the header announced 100001/);
+    expect(err.details).to.match(/does not have the 100001 bytes the header announced/);
     await expectNothingStored('k/size');
     err = await ingestError('k/crc', 'f', data.length, crc ^ 1);
     expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
     expect(err.details).to.match(/CRC32C/);
     await expectNothingStored('k/crc');
+    // A caller who may name a file but not read it learns neither its size nor its CRC32C.
+    const hex = crc.toString(16);
+    for (const e of [await ingestError('k/s', 'f', 1, 0), err]) {
+      expect(e.details).not.to.include(String(data.length));
+      expect(e.details.toLowerCase()).not.to.include(hex);
+    }
   });
 
   it('requires size and crc32c in the header', async function () {
@@ -172,11 +179,19 @@ describe('Ingest (same-node write by file name)', function () {
     expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
     expect(err.details).to.match(/not a regular file/);
 
+    // A Unix socket by that name: opening it fails (ENXIO) rather than connecting.
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(ingestDir, 'sock'), resolve));
+    shared.onCleanup(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    err = await ingestError('k/sock', 'sock', 0, 0);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/not a regular file/);
+
     err = await ingestError('k/missing', 'missing', 1, 0);
     expect(err.code).to.equal(grpc.status.NOT_FOUND);
     expect(err.details).to.match(/write the file there before calling Ingest/);
 
-    for (const key of ['k/symlink', 'k/hardlink', 'k/dir', 'k/fifo', 'k/missing']) {
+    for (const key of ['k/symlink', 'k/hardlink', 'k/dir', 'k/fifo', 'k/sock', 'k/missing']) {
       await expectNothingStored(key);
     }
     expect((await fs.readFile(outside)).equals(secret)).to.equal(true);
@@ -232,6 +247,40 @@ describe('Ingest (same-node write by file name)', function () {
     );
     expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
     expect(err.details).to.match(/--ingest-dir, CKC_INGEST_DIR/);
+  });
+
+  it('says so when the ingest directory is gone', async function () {
+    await removeTempDir(ingestDir);
+    const err = await ingestError('k/gone', 'f', 1, 0);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/ingest directory .* is gone/);
+  });
+
+  it('does not start with an ingest directory inside the cache or holding its TLS key', async function () {
+    const cacheDir = await makeTempDir('ckc-ingest-cache');
+    shared.onCleanup(() => removeTempDir(cacheDir));
+    const inside = path.join(cacheDir, 'spool');
+    await fs.mkdir(inside);
+    const overlap = await rejection(
+      startTestAgent({
+        redisUrl: shared.redis.url,
+        redisPrefix: shared.prefix,
+        cacheDir,
+        ingestDir: inside,
+      }),
+    );
+    expect(overlap.message).to.match(/overlaps the cache directory/);
+    await fs.writeFile(path.join(ingestDir, 'tls.key'), 'not a real key');
+    const secret = await rejection(
+      startTestAgent({
+        redisUrl: shared.redis.url,
+        redisPrefix: shared.prefix,
+        ingestDir,
+        tlsKey: path.join(ingestDir, 'tls.key'),
+        tlsCert: path.join(ingestDir, 'tls.crt'),
+      }),
+    );
+    expect(secret.message).to.match(/holds .*tls\.(key|crt)/);
   });
 
   it('does not start with an ingest directory that does not exist', async function () {

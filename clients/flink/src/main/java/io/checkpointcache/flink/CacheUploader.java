@@ -3,13 +3,17 @@ package io.checkpointcache.flink;
 import io.checkpointcache.client.CheckpointCacheClient;
 import io.checkpointcache.flink.CheckpointCacheOptions.UploadMode;
 import java.io.IOException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -70,6 +74,13 @@ final class CacheUploader implements AutoCloseable {
   private final Path spoolDir;
   private static final FileAttribute<Set<PosixFilePermission>> SPOOL_FOR_AGENT =
       PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----"));
+  /** Spool files in the shared ingest directory older than this are a dead process's: removed. */
+  static final Duration ORPHANED_SPOOL_AGE = Duration.ofHours(24);
+  /** After the agent refused an Ingest for a reason of set-up, uploads stream for this long. */
+  static final Duration INGEST_PAUSE = Duration.ofMinutes(5);
+  /** This process's spool files in the ingest directory start with it (close() removes them). */
+  private final String ingestPrefix = "ckc-" + UUID.randomUUID().toString().substring(0, 8) + "-";
+  private volatile long ingestPausedUntilNanos = System.nanoTime();
   final OncePerMinuteWarning warning = new OncePerMinuteWarning(LOG);
 
   CacheUploader(
@@ -79,7 +90,10 @@ final class CacheUploader implements AutoCloseable {
     this.settings = settings;
     this.metrics = metrics;
     Files.createDirectories(settings.spoolDir());
-    if (settings.ingestDir() != null) Files.createDirectories(settings.ingestDir());
+    if (settings.ingestDir() != null) {
+      Files.createDirectories(settings.ingestDir());
+      removeOrphanedSpools(settings.ingestDir());
+    }
     this.spoolDir = Files.createTempDirectory(settings.spoolDir(), "checkpoint-cache-spool-");
     // Emptied as uploads finish; removed with the process (or by close()).
     spoolDir.toFile().deleteOnExit();
@@ -117,13 +131,52 @@ final class CacheUploader implements AutoCloseable {
     if (ingestDir == null) return Files.createTempFile(spoolDir, "file-", ".spool");
     // In the agent's ingest directory, which only takes a file name: no subdirectory of ours.
     // Readable by the group, so an agent of the directory's group (setgid) can copy it.
-    return Files.createTempFile(ingestDir, "file-", ".spool", SPOOL_FOR_AGENT);
+    return Files.createTempFile(ingestDir, ingestPrefix, ".spool", SPOOL_FOR_AGENT);
   }
 
-  /** True when {@code spool} is a file the agent can take by name (see {@link #newSpoolFile}). */
+  /**
+   * True when {@code spool} is a file the agent can take by name (see {@link #newSpoolFile}): in
+   * its ingest directory, the agent reached over its Unix socket (Ingest's only transport), and
+   * no refusal of set-up in the last {@link #INGEST_PAUSE}.
+   */
   boolean ingestable(Path spool) {
     Path ingestDir = settings.ingestDir();
-    return ingestDir != null && ingestDir.equals(spool.getParent());
+    return ingestDir != null
+        && ingestDir.equals(spool.getParent())
+        && settings.agent().startsWith("unix:")
+        && System.nanoTime() - ingestPausedUntilNanos >= 0;
+  }
+
+  /** The agent refused an Ingest for a reason of set-up: stream uploads for a while. */
+  void pauseIngest() {
+    ingestPausedUntilNanos = System.nanoTime() + INGEST_PAUSE.toNanos();
+  }
+
+  /**
+   * Removes spool files of processes that died without cleaning up (a TaskManager killed): the
+   * ingest directory outlives them. Only this plugin's names ({@code ckc-*.spool}), and only those
+   * older than {@link #ORPHANED_SPOOL_AGE}, far longer than any upload waits.
+   */
+  private static void removeOrphanedSpools(Path ingestDir) {
+    long cutoff = System.currentTimeMillis() - ORPHANED_SPOOL_AGE.toMillis();
+    int removed = 0;
+    try (DirectoryStream<Path> files = Files.newDirectoryStream(ingestDir, "ckc-*.spool")) {
+      for (Path f : files) {
+        try {
+          if (Files.getLastModifiedTime(f, LinkOption.NOFOLLOW_LINKS).toMillis() < cutoff
+              && Files.deleteIfExists(f)) {
+            removed++;
+          }
+        } catch (IOException e) {
+          LOG.debug("checkpoint-cache: cannot remove orphaned spool file {}", f, e);
+        }
+      }
+    } catch (IOException e) {
+      LOG.warn("checkpoint-cache: cannot list the ingest directory {}: {}", ingestDir, e.toString());
+    }
+    if (removed > 0) {
+      LOG.info("checkpoint-cache: removed {} orphaned spool files from {}", removed, ingestDir);
+    }
   }
 
   /**
@@ -277,6 +330,15 @@ final class CacheUploader implements AutoCloseable {
       Files.deleteIfExists(spoolDir);
     } catch (IOException e) {
       LOG.debug("checkpoint-cache: cannot clean the spool directory {}", spoolDir, e);
+    }
+    // The shared ingest directory: this process's files only.
+    if (settings.ingestDir() != null) {
+      try (DirectoryStream<Path> files =
+          Files.newDirectoryStream(settings.ingestDir(), ingestPrefix + "*.spool")) {
+        for (Path f : files) Files.deleteIfExists(f);
+      } catch (IOException e) {
+        LOG.debug("checkpoint-cache: cannot clean {} of its spool files", settings.ingestDir(), e);
+      }
     }
   }
 

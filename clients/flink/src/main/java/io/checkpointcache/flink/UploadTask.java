@@ -163,11 +163,13 @@ final class UploadTask implements Runnable {
           try {
             result = putOnce(in, options, true);
           } catch (CheckpointCacheException e) {
-            if (!ingestRefused(e)) throw e;
+            if (cancelled.get() || !ingestRefused(e)) throw e;
             ingest = false;
+            owner.pauseIngest();
             owner.warning.warn(
-                "Ingest refused ({} {}); streaming {} instead. Check that checkpoint-cache.ingest-dir"
-                    + " is the agent's --ingest-dir and that the agent may read its files",
+                "Ingest refused ({} {}); streaming {} and the uploads of the next minutes instead."
+                    + " Check that checkpoint-cache.ingest-dir is the agent's --ingest-dir and that"
+                    + " the agent may read its files",
                 e.code(),
                 e.details(),
                 upload.key());

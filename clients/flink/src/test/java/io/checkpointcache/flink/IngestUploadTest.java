@@ -114,4 +114,21 @@ class IngestUploadTest {
     assertFalse(agent.logTail().contains("Ingest copied a file"));
     assertTrue(ingestDirEmpty());
   }
+
+  @Test
+  void orphanedSpoolFilesOfDeadProcessesAreRemovedAndNothingElse() throws Exception {
+    agent = TestAgent.start(dir, List.of("--ingest-dir", ingest.toString()));
+    client = agent.client();
+    java.nio.file.Path orphan = Files.writeString(ingest.resolve("ckc-0badc0de-1.spool"), "x");
+    java.nio.file.Path fresh = Files.writeString(ingest.resolve("ckc-0badc0de-2.spool"), "x");
+    java.nio.file.Path foreign = Files.writeString(ingest.resolve("someone-else.spool"), "x");
+    java.nio.file.attribute.FileTime twoDaysAgo =
+        java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 48 * 3600_000L);
+    Files.setLastModifiedTime(orphan, twoDaysAgo);
+    Files.setLastModifiedTime(foreign, twoDaysAgo);
+    writeAndStat(fileSystem(), "after-sweep", SharedTestAgent.bytes(1000, 7));
+    assertFalse(Files.exists(orphan), "a day-old spool file of this plugin's naming is removed");
+    assertTrue(Files.exists(fresh), "a recent one may belong to a live TaskManager");
+    assertTrue(Files.exists(foreign), "files of other names are not this plugin's");
+  }
 }
