@@ -8,7 +8,8 @@
  *
  * The name comes from a client, so it is confined: one path component, opened without following
  * a symbolic link, and only a regular file with one link is copied (a hard link would let a client
- * that may write the directory name any file on that file system the agent can read). The
+ * that may write the directory name any file on that file system the agent can read) that grants
+ * read permission beyond its owner (a file moved in that its owner shares with nobody is not). The
  * caller's size and CRC32C are required and checked against the bytes copied, so a file changed
  * while it was copied is refused.
  * Owns: the name's checks, opening the file, the copy loop. Never: deleting or changing the source
@@ -71,6 +72,15 @@ export async function ingestFile(
         ErrorCode.FailedPrecondition,
         `${shown} in the ingest directory has ${stat.nlink} links; Ingest copies only a file with ` +
           'one link (a hard link could name a file outside the directory); nothing was stored',
+      );
+    }
+    // A file moved in from elsewhere would pass the link check; one its owner shares with nobody
+    // is not meant for the cache, whatever the agent itself may read (as root it reads all).
+    if ((stat.mode & 0o044) === 0) {
+      throw new CacheError(
+        ErrorCode.FailedPrecondition,
+        `${shown} in the ingest directory is readable by its owner only; Ingest copies files that ` +
+          'grant read permission to their group (the Flink plugin writes 0640); nothing was stored',
       );
     }
     // Neither this message nor the one below says the file's real size or CRC32C: a caller who

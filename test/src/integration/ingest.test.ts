@@ -168,6 +168,13 @@ describe('Ingest (same-node write by file name)', function () {
     expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
     expect(err.details).to.match(/2 links/);
 
+    // Owner-only: not meant to be shared, even though the agent (root here) could read it.
+    await fs.writeFile(path.join(ingestDir, 'private'), secret, { mode: 0o600 });
+    await fs.chmod(path.join(ingestDir, 'private'), 0o600);
+    err = await ingestError('k/private', 'private', secret.length, crc);
+    expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+    expect(err.details).to.match(/readable by its owner only/);
+
     await fs.mkdir(path.join(ingestDir, 'dir'));
     err = await ingestError('k/dir', 'dir', 0, 0);
     expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
@@ -191,7 +198,15 @@ describe('Ingest (same-node write by file name)', function () {
     expect(err.code).to.equal(grpc.status.NOT_FOUND);
     expect(err.details).to.match(/write the file there before calling Ingest/);
 
-    for (const key of ['k/symlink', 'k/hardlink', 'k/dir', 'k/fifo', 'k/sock', 'k/missing']) {
+    for (const key of [
+      'k/symlink',
+      'k/hardlink',
+      'k/private',
+      'k/dir',
+      'k/fifo',
+      'k/sock',
+      'k/missing',
+    ]) {
       await expectNothingStored(key);
     }
     expect((await fs.readFile(outside)).equals(secret)).to.equal(true);
