@@ -39,7 +39,9 @@ final class FlinkRun implements AutoCloseable {
     CKC_STREAM("ckc-stream", true, false, false, false, false),
     CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true, false, true),
     CKC_STICKY("ckc+sticky", true, false, true, false, true),
-    CKC_SYNC_STICKY("ckc-sync+sticky", true, false, true, true, true);
+    CKC_SYNC_STICKY("ckc-sync+sticky", true, false, true, true, true),
+    /** {@code ckc} whose files are copied after close and handed to the agent by name (Ingest). */
+    CKC_INGEST("ckc-ingest", true, false, false, false, true, true);
 
     final String label;
     final boolean cache;
@@ -47,14 +49,22 @@ final class FlinkRun implements AutoCloseable {
     final boolean fromLocal;
     final boolean syncUpload;
     final boolean shortCircuit;
+    /** {@code checkpoint-cache.ingest-dir} (the agent's --ingest-dir) and upload.streams 0. */
+    final boolean ingest;
 
     Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload, boolean shortCircuit) {
+      this(label, cache, localBackup, fromLocal, syncUpload, shortCircuit, false);
+    }
+
+    Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload, boolean shortCircuit,
+        boolean ingest) {
       this.label = label;
       this.cache = cache;
       this.localBackup = localBackup;
       this.fromLocal = fromLocal;
       this.syncUpload = syncUpload;
       this.shortCircuit = shortCircuit;
+      this.ingest = ingest;
     }
 
     static Setup of(String label) {
@@ -278,6 +288,9 @@ final class FlinkRun implements AutoCloseable {
             "--shutdown-grace", "2s"));
     // Peer reads: the other nodes' agents reach this one here (issue 13).
     if (peer) cmd.addAll(List.of("--peer-address", host.address() + ":" + AGENT_PORT));
+    if (options.setup().ingest) {
+      cmd.addAll(List.of("--ingest-dir", Files.createDirectories(home.resolve("ingest")).toString()));
+    }
     HostProcess agent = HostProcess.start("agent-" + host.name(), host, cmd, Map.of(), home.resolve("agent.log"));
     agents.add(agent);
     String metrics = "http://" + host.address() + ":" + AGENT_METRICS_PORT + "/metrics";
@@ -355,6 +368,11 @@ final class FlinkRun implements AutoCloseable {
       // take the same-node short circuit (issue 14), as docs/flink.md recommends.
       if (options.setup().shortCircuit) {
         conf.put("checkpoint-cache.cache-dir", nodeDir(node).resolve("cache").toString());
+      }
+      // The agent's ingest directory, as a pod template would mount it read-write.
+      if (options.setup().ingest) {
+        conf.put("checkpoint-cache.ingest-dir", nodeDir(node).resolve("ingest").toString());
+        conf.put("checkpoint-cache.upload.streams", "0");
       }
     }
     // Every memory component explicit (what Flink's start scripts would otherwise compute): the
