@@ -9,5 +9,6 @@
 # itself (issue 6, "Security").
 #
 # exec: node replaces this shell, so the SIGTERM tini forwards reaches the agent, which drains.
+# The file is run, not `node <file>`: its shebang carries the agent's V8 flags (see there).
 umask 0007
-exec node "$(dirname "$0")/agents/node-agent/bin/ckc-agent.js" "$@"
+exec "$(dirname "$0")/agents/node-agent/bin/ckc-agent.js" "$@"

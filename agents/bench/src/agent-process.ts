@@ -44,9 +44,10 @@ export class AgentProcess {
     );
     const child = ManagedChild.spawn({
       name: 'ckc-agent',
-      command: process.execPath,
+      // The file itself, not `node <file>`: its shebang carries the agent's V8 flags, and the
+      // bench measures the agent as it ships.
+      command: bin,
       args: [
-        bin,
         '--listen', '127.0.0.1:0',
         '--socket', options.socketPath,
         '--cache-dir', options.cacheDir,

@@ -13,6 +13,10 @@
  *                            checkpoint id: Float64; CRC32C, block size, job, generation: Uint32)
  *   ~190 B for a 50-byte key, plus the columns' free slots (they grow by half: a third of the
  *   ~110 B of columns at worst, a sixth on average).
+ * The id and number columns (104 B a slot) are views on one ArrayBuffer per capacity: a growth
+ * allocates one block (and a new hash table, which is rebuilt, not copied), copies each column
+ * once, and leaves one old block to free instead of twelve of different sizes for the allocator
+ * to keep as fragments (issue #16: RSS during the load and a reconcile pass).
  * Block CRC32Cs: an entry of one block needs none (its block CRC is the whole-entry CRC32C);
  * larger entries keep theirs in a map, 4 B per block plus ~100 B (bytes that are dwarfed by the
  * file's own 64 KiB per block). Checkpoint ids beyond the first, and job ids, are stored once.
@@ -21,6 +25,8 @@
 import { SIDECAR_VERSION, type Sidecar } from './sidecar';
 
 const ID_BYTES = 32;
+/** Bytes of one slot in the columns' block: 7 Float64 and 4 Uint32 columns, then the id. */
+const SLOT_BYTES = 7 * 8 + 4 * 4 + ID_BYTES;
 const INITIAL_SLOTS = 1024;
 
 /** An entry as the cache sees it; from the index, an EntryRef. */
@@ -235,30 +241,35 @@ export class EntryTable {
   }
 
   private grow(capacity: number): void {
+    // Float64 columns first, then Uint32, then the ids' bytes: every view starts aligned.
+    const block = new ArrayBuffer(capacity * SLOT_BYTES);
+    let offset = 0;
     const f64 = (old: Float64Array): Float64Array => {
-      const fresh = new Float64Array(capacity);
+      const fresh = new Float64Array(block, offset, capacity);
       fresh.set(old);
+      offset += capacity * Float64Array.BYTES_PER_ELEMENT;
       return fresh;
     };
     const u32 = (old: Uint32Array): Uint32Array => {
-      const fresh = new Uint32Array(capacity);
+      const fresh = new Uint32Array(block, offset, capacity);
       fresh.set(old);
+      offset += capacity * Uint32Array.BYTES_PER_ELEMENT;
       return fresh;
     };
-    const ids = Buffer.alloc(capacity * ID_BYTES);
-    this.ids.copy(ids);
-    this.ids = ids;
     this.size = f64(this.size);
-    this.crc32c = u32(this.crc32c);
     this.createdAtMs = f64(this.createdAtMs);
     this.ttlMs = f64(this.ttlMs);
-    this.blockSize = u32(this.blockSize);
     this.lastAccessMs = f64(this.lastAccessMs);
     this.touchQueuedMs = f64(this.touchQueuedMs);
     this.ttlKnownUntilMs = f64(this.ttlKnownUntilMs);
     this.checkpoint = f64(this.checkpoint);
+    this.crc32c = u32(this.crc32c);
+    this.blockSize = u32(this.blockSize);
     this.job = u32(this.job);
     this.generation = u32(this.generation);
+    const ids = Buffer.from(block, offset, capacity * ID_BYTES);
+    this.ids.copy(ids);
+    this.ids = ids;
     this.capacity = capacity;
     // A power of two (probes wrap with a mask), at least twice the slots: at most half full.
     let cells = 1;

@@ -1,7 +1,8 @@
 /**
  * EntryTable, the index's storage (shared/cache/src/entry-table.ts): its hash table finds every
  * id it holds and none it does not, through growth and removals (backward-shift deletion leaves
- * no probe run broken), and a reused slot is told apart from the entry it held before.
+ * no probe run broken), a reused slot is told apart from the entry it held before, and every
+ * column keeps its values through growth while all of them stay views on one buffer.
  */
 import { createHash } from 'node:crypto';
 import { expect } from 'chai';
@@ -87,5 +88,73 @@ describe('EntryTable', function () {
     expect(second).to.equal(first);
     expect(table.generation[second]).to.not.equal(generation);
     expect(table.slotOf(idOf(1))).to.equal(-1);
+  });
+
+  it('keeps every column through growth, all columns views on one buffer', function () {
+    const table = new EntryTable();
+    const n = 5000; // past the first capacity (1024) and several growths by half
+    const numbers = (i: number) => ({
+      size: i * 4096 + 1,
+      crc32c: (i * 2654435761) >>> 0,
+      createdAtMs: 1_700_000_000_000 + i,
+      ttlMs: 3600_000 + i,
+      blockSize: 65536 + i,
+    });
+    const slots: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const slot = table.insert(idOf(i), `key-${i}`);
+      table.setNumbers(slot, numbers(i), 2_000_000_000_000 + i);
+      table.setJob(slot, `job-${i % 7}`);
+      table.setCheckpoints(slot, [i]);
+      if (i % 3 === 0) table.touchQueuedMs[slot] = 10 + i;
+      table.ttlKnownUntilMs[slot] = 20 + i;
+      slots.push(slot);
+    }
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i]!;
+      expect(table.slotOf(idOf(i)), `entry ${i}`).to.equal(slot);
+      expect(table.idOf(slot)).to.equal(idOf(i));
+      const want = numbers(i);
+      expect(
+        {
+          size: table.size[slot],
+          crc32c: table.crc32c[slot],
+          createdAtMs: table.createdAtMs[slot],
+          ttlMs: table.ttlMs[slot],
+          blockSize: table.blockSize[slot],
+        },
+        `entry ${i}`,
+      ).to.deep.equal(want);
+      expect(table.lastAccessMs[slot]).to.equal(2_000_000_000_000 + i);
+      expect(table.jobOf(slot)).to.equal(`job-${i % 7}`);
+      expect(table.checkpointsOf(slot)).to.deep.equal([i]);
+      if (i % 3 === 0) expect(table.touchQueuedMs[slot]).to.equal(10 + i);
+      else expect(Number.isNaN(table.touchQueuedMs[slot]), `entry ${i}`).to.equal(true);
+      expect(table.ttlKnownUntilMs[slot]).to.equal(20 + i);
+      expect(table.generation[slot]).to.equal(1);
+    }
+    const columns = [
+      table.size,
+      table.crc32c,
+      table.createdAtMs,
+      table.ttlMs,
+      table.blockSize,
+      table.lastAccessMs,
+      table.touchQueuedMs,
+      table.ttlKnownUntilMs,
+      table.generation,
+    ];
+    const block = table.size.buffer;
+    for (const column of columns) {
+      expect(column.buffer).to.equal(block);
+      expect(column.length).to.equal(table.size.length);
+    }
+    // 7 Float64 and 4 Uint32 columns and the 32-byte ids, nothing else, no gaps.
+    expect(block.byteLength).to.equal(table.size.length * (7 * 8 + 4 * 4 + 32));
+    // The views do not overlap: each column's bytes lie after the previous one's.
+    const spans = columns
+      .map((c) => [c.byteOffset, c.byteOffset + c.byteLength] as const)
+      .sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).to.be.at.least(spans[i - 1]![1]);
   });
 });
