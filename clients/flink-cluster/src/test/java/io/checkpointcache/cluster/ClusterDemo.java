@@ -14,7 +14,7 @@ import java.util.Locale;
  * (the issue's format) as the last lines. Needs root (namespaces, tc); says so and exits 2 without.
  *
  * <p>Options: {@code --state-mb N} (default 256), {@code --scenarios a,b}, {@code --setups a,b}
- * (default: every scenario, rescale included; none, local-recovery, ckc, ckc+local-recovery; also ckc+sticky, ckc-sync+sticky, ckc-ingest),
+ * (default: every scenario, rescale included; none, local-recovery, ckc, ckc+local-recovery; also ckc+sticky, ckc-sync+sticky, ckc-after-close, ckc-ingest),
  * {@code --tms-per-node N} (default 2), {@code --backend hashmap|rocksdb} (default hashmap;
  * rocksdb checkpoints incrementally), {@code --keep} (keep the work dir under
  * /tmp with every process's log). Exits 1 when a run failed or was not exactly-once.

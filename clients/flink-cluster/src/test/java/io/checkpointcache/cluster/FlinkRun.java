@@ -40,8 +40,10 @@ final class FlinkRun implements AutoCloseable {
     CKC_LOCAL_RECOVERY("ckc+local-recovery", true, true, true, false, true),
     CKC_STICKY("ckc+sticky", true, false, true, false, true),
     CKC_SYNC_STICKY("ckc-sync+sticky", true, false, true, true, true),
+    /** {@code ckc} whose files are all copied after close (upload.streams 0), streamed. */
+    CKC_AFTER_CLOSE("ckc-after-close", true, false, false, false, true, false, true),
     /** {@code ckc} whose files are copied after close and handed to the agent by name (Ingest). */
-    CKC_INGEST("ckc-ingest", true, false, false, false, true, true);
+    CKC_INGEST("ckc-ingest", true, false, false, false, true, true, true);
 
     final String label;
     final boolean cache;
@@ -49,15 +51,18 @@ final class FlinkRun implements AutoCloseable {
     final boolean fromLocal;
     final boolean syncUpload;
     final boolean shortCircuit;
-    /** {@code checkpoint-cache.ingest-dir} (the agent's --ingest-dir) and upload.streams 0. */
+    /** {@code checkpoint-cache.ingest-dir} (the agent's --ingest-dir). */
     final boolean ingest;
+    /** {@code checkpoint-cache.upload.streams} 0: every file copied after close. */
+    final boolean afterClose;
 
     Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload, boolean shortCircuit) {
-      this(label, cache, localBackup, fromLocal, syncUpload, shortCircuit, false);
+      this(label, cache, localBackup, fromLocal, syncUpload, shortCircuit, false, false);
     }
 
     Setup(String label, boolean cache, boolean localBackup, boolean fromLocal, boolean syncUpload, boolean shortCircuit,
-        boolean ingest) {
+        boolean ingest, boolean afterClose) {
+      this.afterClose = afterClose;
       this.label = label;
       this.cache = cache;
       this.localBackup = localBackup;
@@ -372,8 +377,8 @@ final class FlinkRun implements AutoCloseable {
       // The agent's ingest directory, as a pod template would mount it read-write.
       if (options.setup().ingest) {
         conf.put("checkpoint-cache.ingest-dir", nodeDir(node).resolve("ingest").toString());
-        conf.put("checkpoint-cache.upload.streams", "0");
       }
+      if (options.setup().afterClose) conf.put("checkpoint-cache.upload.streams", "0");
     }
     // Every memory component explicit (what Flink's start scripts would otherwise compute): the
     // TaskManager refuses to start without them.
