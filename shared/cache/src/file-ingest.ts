@@ -3,8 +3,9 @@
  * file (the Flink plugin's spool file). The client puts the file in the agent's ingest directory
  * and names it; the agent copies it into the cache through the same staged write as a streamed
  * Write (tmp/, size and CRC32C checked, fsync, rename, then Redis). One process copies with
- * positional reads instead of two processes streaming gRPC messages: measured 0.6-1.1 x `dd` where
- * the streamed Write stands at 0.2-0.3 x (docs/benchmarks.md).
+ * positional reads instead of two processes streaming gRPC messages: measured at a third of the
+ * Write's CPU and 0.26-0.58 x `dd` where the Write stood at 0.27-0.28 x (docs/benchmarks.md,
+ * "Built: `Ingest`").
  *
  * The name comes from a client, so it is confined: one path component, opened without following
  * a symbolic link, and only a regular file with one link is copied (a hard link would let a client
@@ -20,7 +21,10 @@ import * as path from 'node:path';
 import { CacheError, ErrorCode, isCacheError } from '@checkpoint-cache/errors';
 import type { EntryInfo, EntryWriter, WriteSpec } from './cache-types';
 
-/** Bytes per positional read (the next one in flight while a chunk is handed over); 1 and 4 MiB measured alike. */
+/**
+ * Bytes per positional read (the next one in flight while a chunk is handed over); 1 and 4 MiB
+ * measured alike.
+ */
 export const INGEST_READ_BYTES = 1024 * 1024;
 
 /** NAME_MAX of Linux file systems. */
@@ -94,19 +98,29 @@ export async function ingestFile(
     const writer = await cache.beginWrite(spec);
     try {
       await copyInto(writer, file, size, shown, signal);
-      return await writer.commit();
-    } catch (err) {
-      if (!isCacheError(err) || err.code !== ErrorCode.FailedPrecondition) throw err;
-      throw new CacheError(
-        ErrorCode.FailedPrecondition,
-        `the bytes of ${shown} do not have the size and CRC32C the header announced (or the ` +
-          'file changed while it was copied); nothing was stored',
-      );
+      return await commitQuietly(writer, shown);
     } finally {
       await writer.abort();
     }
   } finally {
     await file.close();
+  }
+}
+
+/** The writer's commit, its size or CRC32C refusal reworded so that it states neither value. */
+async function commitQuietly(
+  writer: EntryWriter,
+  shown: string,
+): Promise<{ entry: EntryInfo; created: boolean }> {
+  try {
+    return await writer.commit();
+  } catch (err) {
+    if (!isCacheError(err) || err.code !== ErrorCode.FailedPrecondition) throw err;
+    throw new CacheError(
+      ErrorCode.FailedPrecondition,
+      `the bytes of ${shown} do not have the size and CRC32C the header announced (or the ` +
+        'file changed while it was copied); nothing was stored',
+    );
   }
 }
 
