@@ -4,12 +4,13 @@
  * socket, chunks framed without grpc-js's copy when main installed the patch) and an Ingest of
  * them (the caller writes a spool file into the agent's ingest directory, computing its CRC32C
  * as it goes, then the agent copies it; timed: the copy alone, and with the spool write, not
- * the spool's fsync between them), in
+ * the spool's fsync between them), and a hand-over of such a spool file (Ingest with hand_over:
+ * timed from the spool's first byte to the answer, the spool's only fsync being the agent's), in
  * turn, the order rotating each round; the agent's entry is deleted after each so every one
  * writes anew.
  * Owns: that round. Never: starting the agent.
  */
-import { createReadStream, promises as fs } from 'node:fs';
+import { closeSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
 import * as path from 'node:path';
 import { crc32c } from '@checkpoint-cache/checksum';
 import type { CheckpointCacheClient } from '@checkpoint-cache/client';
@@ -79,6 +80,37 @@ export async function writeScenario(
         return large.size / MB / copySeconds;
       },
     ],
+    [
+      'write.handover',
+      async () => {
+        const key = `bench/handover/${round}`;
+        const spool = path.join(ingestDir, `handover-${round}`);
+        // As dd: from the source's first byte to bytes durable on disk, written there once.
+        const started = performance.now();
+        const crc = await writeSpool(large.path, spool);
+        const callStarted = performance.now();
+        const stored = await client.ingest(key, path.basename(spool), {
+          jobId: 'bench-write',
+          checkpointId: round + 1,
+          size: large.size,
+          crc32c: crc,
+          handOver: true,
+        });
+        const ended = performance.now();
+        const linked = (await fs.stat(spool)).nlink === 2;
+        await fs.rm(spool);
+        await client.delete(key);
+        if (!stored.created || !linked) {
+          throw new Error(`the hand-over of ${spool} was not linked into the cache (copied?)`);
+        }
+        results.record(
+          'write.handover_call',
+          round,
+          (large.size / MB) * (1000 / (ended - callStarted)),
+        );
+        return (large.size / MB) * (1000 / (ended - started));
+      },
+    ],
   ];
   // Each round starts with the next one, so no writer always follows the same other.
   for (let i = 0; i < round % runs.length; i++) runs.push(runs.shift()!);
@@ -93,19 +125,24 @@ export async function writeScenario(
 
 /**
  * What a writer on the node does before Ingest: writes the bytes to a file in the ingest directory
- * (no fsync: the agent's copy is the durable one), its CRC32C computed as they pass.
+ * (no fsync: the agent's copy is the durable one), its CRC32C computed as they pass. One buffer,
+ * plain read and write calls, as a JVM's FileOutputStream writes (a stream of fresh buffers
+ * through the thread pool ran at half the speed: docs/benchmarks.md, "Built: hand-over").
  */
 async function writeSpool(source: string, spool: string): Promise<number> {
-  const out = await fs.open(spool, 'wx', 0o640);
+  const from = openSync(source, 'r');
+  let to: number | undefined;
   let crc = 0;
   try {
-    for await (const chunk of createReadStream(source, { highWaterMark: 1024 * 1024 })) {
-      const data = chunk as Buffer;
-      crc = crc32c(data, crc);
-      await out.write(data);
+    to = openSync(spool, 'wx', 0o640);
+    const buffer = Buffer.allocUnsafeSlow(1024 * 1024);
+    for (let n; (n = readSync(from, buffer, 0, buffer.length, null)) > 0;) {
+      crc = crc32c(buffer.subarray(0, n), crc);
+      for (let done = 0; done < n;) done += writeSync(to, buffer, done, n - done);
     }
   } finally {
-    await out.close();
+    closeSync(from);
+    if (to !== undefined) closeSync(to);
   }
   return crc;
 }

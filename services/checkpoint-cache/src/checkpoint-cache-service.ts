@@ -97,6 +97,8 @@ export class CheckpointCacheService {
   private readonly clusterDelete: ClusterDelete | undefined;
   private readonly peerFill: PeerFill | undefined;
   private readonly ingestDir: string | undefined;
+  /** Reasons already logged why a hand-over was copied (noteCopiedHandOver). */
+  private readonly copiedHandOvers = new Set<string>();
   /**
    * Read chunks carry their gRPC prefix and skip grpc-js's copy, once the process that serves
    * them installed the patch (installZeroCopyFraming, read-wire/grpc-framing.ts).
@@ -126,16 +128,22 @@ export class CheckpointCacheService {
         this.accessPolicy.checkSameNode(call, 'Ingest');
         const gaveUp = new AbortController();
         call.once('cancelled', () => gaveUp.abort());
+        let how = '';
         const response = await this.observed(
-          () => ingestCall(this.cache, this.ingestDir, req, gaveUp.signal),
+          async () => {
+            const ingested = await ingestCall(this.cache, this.ingestDir, req, gaveUp.signal);
+            how = ingested.how;
+            return { entry: toProtoEntry(ingested.entry), created: ingested.created };
+          },
           () => call.cancelled,
         );
-        log.debug('Ingest copied a file', {
+        log.debug(how === 'linked' ? 'Ingest linked a file' : 'Ingest copied a file', {
           key: req.header?.key,
           fileName: req.fileName,
           bytes: Number(response.entry?.size ?? 0),
           created: response.created,
         });
+        if (req.handOver && how !== 'linked') this.noteCopiedHandOver(how);
         return response;
       }),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
@@ -203,6 +211,24 @@ export class CheckpointCacheService {
     return this.observed(
       () => this.write(call),
       () => call.cancelled,
+    );
+  }
+
+  /**
+   * Says once per reason why handed-over files are copied instead of linked: the operator's set-up
+   * (another mount) costs every such Ingest a copy, which nothing else would show.
+   */
+  private noteCopiedHandOver(reason: string): void {
+    if (this.copiedHandOvers.has(reason)) return;
+    this.copiedHandOvers.add(reason);
+    this.logger.warn(
+      reason === 'EXDEV'
+        ? 'Ingest copies handed-over files instead of linking them: the ingest directory and the ' +
+            'cache directory are on different file systems or mounts (EXDEV). Mount one volume ' +
+            'that holds both into the agent (docs/flink.md, section 3) to have them linked'
+        : `Ingest copies handed-over files instead of linking them (${reason}): the agent may not ` +
+            'link them (protected_hardlinks lets it link only files its user owns or may write)',
+      { reason },
     );
   }
 

@@ -1,12 +1,11 @@
 /**
- * Ingest's handler body: the message as the domain's request, the domain's copy, the answer.
+ * Ingest's handler body: the message as the domain's request, and the domain's copy or link.
  * Owns: that conversion and the refusals that depend on the agent's set-up. Never: who may call
  * (the access policy: the Unix socket only), the file's checks (ingestFile).
  */
-import { ingestFile, type IngestTarget } from '@checkpoint-cache/cache';
+import { ingestFile, type Ingested, type IngestTarget } from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import type { IngestRequest__Output, WriteResponse } from '@checkpoint-cache/proto';
-import { toProtoEntry } from './proto-entry';
+import type { IngestRequest__Output } from '@checkpoint-cache/proto';
 import { writeSpecOf } from './write-spec';
 
 export async function ingestCall(
@@ -14,7 +13,7 @@ export async function ingestCall(
   ingestDir: string | undefined,
   req: IngestRequest__Output,
   signal?: AbortSignal,
-): Promise<WriteResponse> {
+): Promise<Ingested> {
   if (!ingestDir) {
     throw new CacheError(
       ErrorCode.FailedPrecondition,
@@ -25,11 +24,11 @@ export async function ingestCall(
   if (!req.header) {
     throw new CacheError(ErrorCode.InvalidArgument, 'Ingest needs a header (key, size, crc32c)');
   }
-  const { entry, created } = await ingestFile(cache, {
+  return ingestFile(cache, {
     dir: ingestDir,
     fileName: req.fileName,
     spec: writeSpecOf(req.header),
+    handOver: req.handOver,
     ...(signal ? { signal } : {}),
   });
-  return { entry: toProtoEntry(entry), created };
 }

@@ -79,6 +79,22 @@ export interface EntryWriter {
   commit(): Promise<{ entry: EntryInfo; created: boolean }>;
   /** Discards everything written; safe to call more than once and after commit. */
   abort(): Promise<void>;
+  /**
+   * Only for a write begun with a file to adopt: 'linked' when the entry's file is a link to it
+   * (`append` then checks the bytes it is given and writes none), else why it could not be
+   * linked (an errno code such as EXDEV) and the bytes are copied as for any write.
+   */
+  readonly adoption?: 'linked' | string;
+}
+
+/**
+ * A file Ingest hands over to the cache (see DiskStore.linkTemp): its path and the device and
+ * inode its open descriptor was checked on, so that a name replaced meanwhile is not adopted.
+ */
+export interface AdoptableFile {
+  path: string;
+  dev: bigint;
+  ino: bigint;
 }
 
 /** What a same-node client needs to read and verify an entry's file itself. */

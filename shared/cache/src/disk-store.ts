@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
+  constants,
   fsync,
   mkdirSync,
   openSync,
@@ -32,11 +33,14 @@ import {
 import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import type { AdoptableFile } from './cache-types';
 import { decodeSidecar, encodeSidecar, sidecarProblem, type Sidecar } from './sidecar';
 
 export const SIDECAR_SUFFIX = '.meta';
 export const ID_PATTERN = /^[0-9a-f]{64}$/;
 const fsyncFd = promisify(fsync);
+/** Why a hand-over file cannot be linked into tmp/ (DiskStore.linkTemp): copied instead. */
+const NOT_LINKABLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
 export interface TempFile {
   path: string;
@@ -93,6 +97,44 @@ export class DiskStore {
     const file = path.join(this.tmpDir, randomBytes(12).toString('hex'));
     const handle = await fs.open(file, 'wx', 0o640);
     return { path: file, handle };
+  }
+
+  /**
+   * A temp name for the file Ingest hands over, made by a hard link, with a read-only handle on it
+   * (for its fsync): its bytes become the entry's without being copied. Undefined with the reason
+   * (an errno code) when this cannot be linked here, for the caller to copy instead: EXDEV when the
+   * file is on another file system or mount, EPERM when the kernel's protected_hardlinks refuses
+   * a file the agent neither owns nor may write, EMLINK, ENOTSUP. The link is to whatever the name
+   * stands for when linked, so its inode is compared with the one the caller checked, and a name
+   * replaced meanwhile (by another file or a symbolic link) is refused with its link removed.
+   */
+  async linkTemp(source: AdoptableFile): Promise<TempFile | { notLinked: string }> {
+    const file = path.join(this.tmpDir, randomBytes(12).toString('hex'));
+    try {
+      await fs.link(source.path, file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (NOT_LINKABLE.has(code)) return { notLinked: code };
+      throw err;
+    }
+    let handle: fs.FileHandle | undefined;
+    try {
+      handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const stats = await handle.stat({ bigint: true });
+      if (stats.dev === source.dev && stats.ino === source.ino) return { path: file, handle };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ELOOP') {
+        await handle?.close();
+        await fs.rm(file, { force: true });
+        throw err;
+      }
+    }
+    await handle?.close();
+    await fs.rm(file, { force: true });
+    throw new CacheError(
+      ErrorCode.FailedPrecondition,
+      'the file named for hand-over was replaced while the agent linked it; nothing was stored',
+    );
   }
 
   /**

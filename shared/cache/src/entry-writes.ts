@@ -10,7 +10,7 @@
 import { formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { Capacity } from './capacity';
-import type { EntryInfo, EntryWriter, WriteSpec } from './cache-types';
+import type { AdoptableFile, EntryInfo, EntryWriter, WriteSpec } from './cache-types';
 import type { DiskFull } from './disk-full';
 import type { DiskStore } from './disk-store';
 import { entryInfoOf, entryMetadataOf, type EntryIndex, type IndexedEntry } from './entry-index';
@@ -44,7 +44,12 @@ export interface EntryWritesOptions {
 export class EntryWrites {
   constructor(private readonly o: EntryWritesOptions) {}
 
-  async begin(spec: WriteSpec): Promise<EntryWriter> {
+  /**
+   * `adopt`: a file whose bytes should become the entry's by a hard link rather than a copy
+   * (Ingest's hand-over; DiskStore.linkTemp). The caller still passes every byte through `append`
+   * (the CRC32Cs come from them); when the link cannot be made the bytes are written as usual.
+   */
+  async begin(spec: WriteSpec, adopt?: AdoptableFile): Promise<EntryWriter> {
     validateKey(spec.key);
     validateJobId(spec.jobId);
     validateCount('checkpoint_id', spec.checkpointId);
@@ -73,9 +78,19 @@ export class EntryWrites {
       reservedEntries = 0;
     };
     let staged: StagedWrite;
+    let adoption: string | undefined;
     try {
-      const temp = await this.o.diskFull.guard(spec.key, () => this.o.disk.createTemp());
-      staged = new StagedWrite(temp, this.o.blockSize, spec.size);
+      const linked = adopt
+        ? await this.o.diskFull.guard(spec.key, () => this.o.disk.linkTemp(adopt))
+        : undefined;
+      if (linked && 'handle' in linked) {
+        adoption = 'linked';
+        staged = new StagedWrite(linked, this.o.blockSize, spec.size, true);
+      } else {
+        adoption = linked?.notLinked;
+        const temp = await this.o.diskFull.guard(spec.key, () => this.o.disk.createTemp());
+        staged = new StagedWrite(temp, this.o.blockSize, spec.size);
+      }
     } catch (err) {
       releaseReservation();
       throw err;
@@ -96,6 +111,7 @@ export class EntryWrites {
         releaseReservation();
         await staged.discard();
       },
+      ...(adoption ? { adoption } : {}),
     };
   }
 

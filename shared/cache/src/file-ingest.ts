@@ -7,19 +7,27 @@
  * Write's CPU and 0.26-0.58 x `dd` where the Write stood at 0.27-0.28 x (docs/benchmarks.md,
  * "Built: `Ingest`").
  *
+ * Hand-over (`handOver`): a caller that will not write the file again gives it to the cache, and
+ * the entry's file becomes a hard link to it (DiskStore.linkTemp) instead of a copy: the bytes are
+ * read once for their CRC32Cs and checks, fsynced, and never written a second time, as `dd`
+ * writes them once. Where the link cannot be made (another mount, protected_hardlinks) the file
+ * is copied as without it. A caller that writes the file afterwards all the same changes the
+ * entry's bytes under its block CRC32Cs: reads then fail with DATA_LOSS, never serve them.
+ *
  * The name comes from a client, so it is confined: one path component, opened without following
  * a symbolic link, and only a regular file with one link is copied (a hard link would let a client
  * that may write the directory name any file on that file system the agent can read) that grants
  * read permission beyond its owner (a file moved in that its owner shares with nobody is not). The
  * caller's size and CRC32C are required and checked against the bytes copied, so a file changed
  * while it was copied is refused.
- * Owns: the name's checks, opening the file, the copy loop. Never: deleting or changing the source
- * file (the caller owns it), who may call (the service decides: its Unix socket only).
+ * Owns: the name's checks, opening the file, the copy loop (for a hand-over, the pass that checks
+ * the bytes). Never: deleting, renaming or writing the source file (the caller owns its name),
+ * making the link (DiskStore), who may call (the service decides: its Unix socket only).
  */
 import { constants, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CacheError, ErrorCode, isCacheError } from '@checkpoint-cache/errors';
-import type { EntryInfo, EntryWriter, WriteSpec } from './cache-types';
+import type { AdoptableFile, EntryInfo, EntryWriter, WriteSpec } from './cache-types';
 
 /**
  * Bytes per positional read (the next one in flight while a chunk is handed over); 1 and 4 MiB
@@ -32,7 +40,7 @@ const MAX_NAME_BYTES = 255;
 
 /** What Ingest needs of the cache: the streamed Write's writer. */
 export interface IngestTarget {
-  beginWrite(spec: WriteSpec): Promise<EntryWriter>;
+  beginWrite(spec: WriteSpec, adopt?: AdoptableFile): Promise<EntryWriter>;
 }
 
 export interface IngestRequest {
@@ -44,13 +52,22 @@ export interface IngestRequest {
   spec: WriteSpec;
   /** Aborted when the caller gave up (cancelled, deadline): the copy stops, nothing is stored. */
   signal?: AbortSignal;
+  /** The caller gives the file to the cache: link it rather than copy it where possible. */
+  handOver?: boolean;
 }
 
-/** Copies `request.fileName` into the cache as `request.spec.key`; the file is left as it was. */
-export async function ingestFile(
-  cache: IngestTarget,
-  request: IngestRequest,
-): Promise<{ entry: EntryInfo; created: boolean }> {
+export interface Ingested {
+  entry: EntryInfo;
+  created: boolean;
+  /** 'linked' when handed over by a link; else 'copied', or why a hand-over was copied instead. */
+  how: string;
+}
+
+/**
+ * Stores `request.fileName` in the cache as `request.spec.key`, by a copy or (hand-over) a link;
+ * the file's bytes and its name are left as they were.
+ */
+export async function ingestFile(cache: IngestTarget, request: IngestRequest): Promise<Ingested> {
   const { dir, fileName, spec, signal } = request;
   checkFileName(fileName);
   const size = spec.size;
@@ -62,16 +79,17 @@ export async function ingestFile(
     );
   }
   const shown = JSON.stringify(fileName);
-  const file = await openSource(dir, fileName, shown);
+  const source = path.join(dir, fileName);
+  const file = await openSource(source, dir, shown);
   try {
-    const stat = await file.stat();
+    const stat = await file.stat({ bigint: true });
     if (!stat.isFile()) {
       throw new CacheError(
         ErrorCode.FailedPrecondition,
         `${shown} in the ingest directory is not a regular file; nothing was stored`,
       );
     }
-    if (stat.nlink !== 1) {
+    if (stat.nlink !== 1n) {
       throw new CacheError(
         ErrorCode.FailedPrecondition,
         `${shown} in the ingest directory has ${stat.nlink} links; Ingest copies only a file with ` +
@@ -80,7 +98,7 @@ export async function ingestFile(
     }
     // A file moved in from elsewhere would pass the link check; one its owner shares with nobody
     // is not meant for the cache, whatever the agent itself may read (as root it reads all).
-    if ((stat.mode & 0o044) === 0) {
+    if ((stat.mode & 0o044n) === 0n) {
       throw new CacheError(
         ErrorCode.FailedPrecondition,
         `${shown} in the ingest directory is readable by its owner only; Ingest copies files that ` +
@@ -89,16 +107,18 @@ export async function ingestFile(
     }
     // Neither this message nor the one below says the file's real size or CRC32C: a caller who
     // may name a file but not read it must not learn them (and then store it under a key).
-    if (stat.size !== size) {
+    if (stat.size !== BigInt(size)) {
       throw new CacheError(
         ErrorCode.FailedPrecondition,
         `${shown} does not have the ${size} bytes the header announced; nothing was stored`,
       );
     }
-    const writer = await cache.beginWrite(spec);
+    const adopt = request.handOver ? { path: source, dev: stat.dev, ino: stat.ino } : undefined;
+    const writer = await cache.beginWrite(spec, adopt);
     try {
-      await copyInto(writer, file, size, shown, signal);
-      return await commitQuietly(writer, shown);
+      await copyInto(writer, file, size, shown, signal, writer.adoption === 'linked');
+      const stored = await commitQuietly(writer, shown);
+      return { ...stored, how: writer.adoption ?? 'copied' };
     } finally {
       await writer.abort();
     }
@@ -142,13 +162,13 @@ function checkFileName(name: string): void {
   }
 }
 
-async function openSource(dir: string, name: string, shown: string): Promise<fs.FileHandle> {
+async function openSource(source: string, dir: string, shown: string): Promise<fs.FileHandle> {
   // O_NONBLOCK: opening a FIFO someone left there returns at once (and is refused as not a
   // regular file) instead of waiting for a writer.
   const flags =
     constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY;
   try {
-    return await fs.open(path.join(dir, name), flags);
+    return await fs.open(source, flags);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') {
@@ -200,7 +220,8 @@ async function openSource(dir: string, name: string, shown: string): Promise<fs.
 
 /**
  * Reads the file in order, each chunk into its own buffer (the writer may hold it until commit),
- * the next read in flight while a chunk is handed over.
+ * the next read in flight while a chunk is handed over. A linked writer only checks the bytes and
+ * keeps none: two buffers then take turns (fresh ones cost a page fault per 4 KiB).
  */
 async function copyInto(
   writer: EntryWriter,
@@ -208,9 +229,15 @@ async function copyInto(
   size: number,
   shown: string,
   signal: AbortSignal | undefined,
+  checkOnly: boolean,
 ): Promise<void> {
+  const turns = checkOnly
+    ? [0, 1].map(() => Buffer.allocUnsafeSlow(Math.min(INGEST_READ_BYTES, size)))
+    : undefined;
+  let reads = 0;
   const readAt = async (offset: number): Promise<Buffer> => {
-    const data = Buffer.allocUnsafeSlow(Math.min(INGEST_READ_BYTES, size - offset));
+    const length = Math.min(INGEST_READ_BYTES, size - offset);
+    const data = turns ? turns[reads++ % 2]!.subarray(0, length) : Buffer.allocUnsafeSlow(length);
     let filled = 0;
     while (filled < data.length) {
       const { bytesRead } = await file.read(data, filled, data.length - filled, offset + filled);

@@ -36,6 +36,7 @@ export { WriteBehind, WRITE_BEHIND_BYTES } from './write-behind';
 export {
   ingestFile,
   INGEST_READ_BYTES,
+  type Ingested,
   type IngestRequest,
   type IngestTarget,
 } from './file-ingest';

@@ -23,6 +23,7 @@ import {
   DEFAULT_PAGE_SIZE,
   MAX_LEASE_MS,
   MAX_PAGE_SIZE,
+  type AdoptableFile,
   type CacheObserver,
   type EntryInfo,
   type EntryLease,
@@ -295,9 +296,9 @@ export class NodeCache {
     });
   }
 
-  /** Starts writing an entry (see EntryWrites). */
-  beginWrite(spec: WriteSpec): Promise<EntryWriter> {
-    return this.writes.begin(spec);
+  /** Starts writing an entry, or adopting a file's bytes (see EntryWrites.begin). */
+  beginWrite(spec: WriteSpec, adopt?: AdoptableFile): Promise<EntryWriter> {
+    return this.writes.begin(spec, adopt);
   }
 
   /**

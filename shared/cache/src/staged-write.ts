@@ -1,6 +1,9 @@
 /**
  * One write in flight: bytes land in a temp file while their whole-entry and per-block CRC32Cs are
- * computed, so that publish needs no second pass over the data.
+ * computed, so that publish needs no second pass over the data. An adopted write (Ingest's
+ * hand-over) has its temp file linked to bytes already on disk: they are passed through for their
+ * CRC32Cs and checks, and nothing is written; their fsync starts at once and runs alongside that
+ * pass (the caller wrote them all before it handed the file over).
  * Owns: the temp file and the checks made while bytes arrive. Never: publishing (NodeCache does).
  */
 import { promises as fs } from 'node:fs';
@@ -21,13 +24,21 @@ export class StagedWrite {
   private gone = false;
   /** Chunks reach the file behind the caller, several per writev (write-behind.ts). */
   private readonly out: WriteBehind;
+  /** An adopted file's fsync, started with the write; its failure is flush's to report. */
+  private readonly earlySync: Promise<unknown> | undefined;
 
   constructor(
     private readonly temp: TempFile,
     readonly blockSize: number,
     private readonly expectedSize: number | undefined,
+    private readonly adopted = false,
   ) {
     this.out = new WriteBehind(temp.handle);
+    if (adopted) {
+      const sync = temp.handle.sync();
+      sync.catch(() => undefined); // reported by flush; never left unhandled meanwhile
+      this.earlySync = sync;
+    }
   }
 
   get path(): string {
@@ -81,7 +92,7 @@ export class StagedWrite {
     }
     this.wholeCrc = crc32cCombine(this.wholeCrc, actual, data.length);
     this.written += data.length;
-    await this.out.append(data);
+    if (!this.adopted) await this.out.append(data);
   }
 
   /** What was written: its size and CRC32Cs (no more appends after this). */
@@ -96,8 +107,12 @@ export class StagedWrite {
 
   /** Flushes the file to disk and closes it; it may then be renamed into place. */
   async flush(): Promise<void> {
-    await this.out.flush();
-    await this.temp.handle.sync();
+    if (this.earlySync) {
+      await this.earlySync;
+    } else {
+      await this.out.flush();
+      await this.temp.handle.sync();
+    }
     await this.close();
   }
 
@@ -123,8 +138,9 @@ export class StagedWrite {
   private async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Never close the descriptor under a write in flight (its number could be reused).
+    // Never close the descriptor under a write or fsync in flight (its number could be reused).
     await this.out.settle();
+    await this.earlySync?.catch(() => undefined);
     await this.temp.handle.close();
   }
 }

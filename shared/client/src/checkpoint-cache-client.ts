@@ -166,11 +166,13 @@ export class CheckpointCacheClient {
    * gRPC. Over the agent's Unix socket only. `size` and `crc32c` are required and checked against
    * what the agent copied; the file is left in place for the caller to delete. Settles like
    * `write`; FAILED_PRECONDITION when the agent has no ingest directory (then use `writeFile`).
+   * `handOver`: the caller will not write the file again, so the agent may link it into the cache
+   * instead of copying it (it copies where it cannot link); see IngestRequest.hand_over.
    */
   ingest(
     key: string,
     fileName: string,
-    options: Omit<WriteOptions, 'progress'> & { size: number; crc32c: number },
+    options: Omit<WriteOptions, 'progress'> & { size: number; crc32c: number; handOver?: boolean },
   ): Promise<WriteResult> {
     checkCount('size', options.size);
     if (options.checkpointId !== undefined) checkCount('checkpointId', options.checkpointId);
@@ -186,7 +188,8 @@ export class CheckpointCacheClient {
     const deadlineMs =
       this.options.deadlines.unaryMs +
       Math.ceil(options.size / INGEST_BYTES_PER_DEADLINE_SECOND) * 1000;
-    return this.unary('ingest', { header, fileName }, key, deadlineMs);
+    const request = { header, fileName, handOver: options.handOver ?? false };
+    return this.unary('ingest', request, key, deadlineMs);
   }
 
   /** Describes an entry (NOT_FOUND when not cached); resets its TTL unless `noTouch`. */

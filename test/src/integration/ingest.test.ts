@@ -13,7 +13,8 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { entryIdOf } from '@checkpoint-cache/cache';
+import { DiskStore, entryIdOf } from '@checkpoint-cache/cache';
+import { type CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { CheckpointCacheClient, type CheckpointCacheError } from '@checkpoint-cache/client';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
@@ -238,6 +239,117 @@ describe('Ingest (same-node write by file name)', function () {
     expect(published.filter((f) => f.startsWith(id))).to.deep.equal([]);
     await expectNothingStored('k/gaveup');
     expect((await fs.stat(path.join(ingestDir, 'big'))).size).to.equal(data.length);
+  });
+
+  describe('hand-over (hand_over: the caller gives the file to the cache)', function () {
+    function entryFile(key: string): string {
+      const id = entryIdOf(key);
+      return path.join(agent.cacheDir, 'entries', id.slice(0, 2), id);
+    }
+
+    it('links the file into the cache instead of copying it, checked and registered like a copy', async function () {
+      const { data, crc } = await spoolFile('spool', 2 * 1024 * 1024 + 5);
+      const source = path.join(ingestDir, 'spool');
+      const key = 'hdfs://nn/flink/ckpt/job/chk-2/part-0';
+      const result = await client.ingest(key, 'spool', {
+        size: data.length,
+        crc32c: crc,
+        checkpointId: 2,
+        handOver: true,
+      });
+      expect(result.created).to.equal(true);
+      expect(result.entry.crc32c).to.equal(crc);
+      // One inode, two names: the bytes were not written a second time.
+      const [theirs, ours] = [await fs.stat(source), await fs.stat(entryFile(key))];
+      expect(ours.ino).to.equal(theirs.ino);
+      expect(theirs.nlink).to.equal(2);
+      expect(await agent.metadata.states([entryIdOf(key)])).to.deep.equal(['alive']);
+      // The caller deletes its name; the entry keeps the bytes.
+      await fs.rm(source);
+      expect((await readBack(key)).equals(data)).to.equal(true);
+      expect(await fs.readdir(path.join(agent.cacheDir, 'tmp'))).to.deep.equal([]);
+    });
+
+    it('refuses a file that does not match the header and leaves no link behind', async function () {
+      const { data, crc } = await spoolFile('f', 300_000);
+      const err = await rejection<CheckpointCacheError>(
+        client.ingest('k/handover-crc', 'f', {
+          size: data.length,
+          crc32c: crc ^ 1,
+          handOver: true,
+        }),
+      );
+      expect(err.code).to.equal(grpc.status.FAILED_PRECONDITION);
+      expect(err.details.toLowerCase()).not.to.include(crc.toString(16));
+      await expectNothingStored('k/handover-crc');
+      expect((await fs.stat(path.join(ingestDir, 'f'))).nlink).to.equal(1);
+    });
+
+    it('fails reads with DATA_LOSS, never serving them, when the caller writes the file afterwards', async function () {
+      const { data, crc } = await spoolFile('f', 1024 * 1024);
+      const key = 'k/written-after';
+      await client.ingest(key, 'f', { size: data.length, crc32c: crc, handOver: true });
+      // Breaks its promise: changes a byte of the file it gave away, size unchanged.
+      const handle = await fs.open(path.join(ingestDir, 'f'), 'r+');
+      await handle.write(Buffer.from([data[500_000]! ^ 0xff]), 0, 1, 500_000);
+      await handle.close();
+      const err = await rejection<CheckpointCacheError>(readBack(key));
+      expect(err.code).to.equal(grpc.status.DATA_LOSS);
+    });
+
+    it('links only the file that was checked, not one put under its name meanwhile', async function () {
+      const root = await makeTempDir('ckc-link-temp');
+      shared.onCleanup(() => removeTempDir(root));
+      const disk = new DiskStore(root);
+      await disk.init();
+      const checked = path.join(root, 'checked');
+      const swapped = path.join(root, 'swapped');
+      await fs.writeFile(checked, 'checked');
+      await fs.writeFile(swapped, 'other bytes');
+      const { dev, ino } = await fs.stat(checked, { bigint: true });
+      // The name now stands for another file, then for a symbolic link to the checked one.
+      await fs.rename(swapped, path.join(root, 'named'));
+      let err = await rejection<CacheError>(
+        disk.linkTemp({ path: path.join(root, 'named'), dev, ino }),
+      );
+      expect(err.code).to.equal(ErrorCode.FailedPrecondition);
+      await fs.rm(path.join(root, 'named'));
+      await fs.symlink(checked, path.join(root, 'named'));
+      err = await rejection<CacheError>(
+        disk.linkTemp({ path: path.join(root, 'named'), dev, ino }),
+      );
+      expect(err.code).to.equal(ErrorCode.FailedPrecondition);
+      expect(await fs.readdir(disk.tmpDir)).to.deep.equal([]);
+      const linked = await disk.linkTemp({ path: checked, dev, ino });
+      expect('handle' in linked).to.equal(true);
+      if ('handle' in linked) await linked.handle.close();
+    });
+
+    it('copies when the ingest directory is on another file system than the cache', async function () {
+      const elsewhere = await fs.mkdtemp('/dev/shm/ckc-ingest-');
+      shared.onCleanup(() => fs.rm(elsewhere, { recursive: true, force: true }));
+      if ((await fs.stat(elsewhere)).dev === (await fs.stat(agent.cacheDir)).dev) {
+        this.skip(); // reason: this machine's /dev/shm and temp dir are one file system
+      }
+      const other = await shared.agent({ ingestDir: elsewhere });
+      const otherClient = new CheckpointCacheClient({ agent: `unix:${other.socketPath}` });
+      shared.onCleanup(async () => otherClient.close());
+      const data = randomBytes(200_000);
+      await fs.writeFile(path.join(elsewhere, 'f'), data, { mode: 0o640 });
+      const result = await otherClient.ingest('k/exdev', 'f', {
+        size: data.length,
+        crc32c: crc32c(data),
+        handOver: true,
+      });
+      expect(result.created).to.equal(true);
+      const id = entryIdOf('k/exdev');
+      const stored = path.join(other.cacheDir, 'entries', id.slice(0, 2), id);
+      expect((await fs.stat(stored)).ino).to.not.equal(
+        (await fs.stat(path.join(elsewhere, 'f'))).ino,
+      );
+      expect((await fs.stat(path.join(elsewhere, 'f'))).nlink).to.equal(1);
+      expect((await fs.readFile(stored)).equals(data)).to.equal(true);
+    });
   });
 
   it('is served on the Unix socket only, even when TCP clients may write', async function () {

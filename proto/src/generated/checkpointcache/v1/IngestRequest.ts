@@ -5,9 +5,11 @@ import type { WriteHeader as _checkpointcache_v1_WriteHeader, WriteHeader__Outpu
 export interface IngestRequest {
   'header'?: (_checkpointcache_v1_WriteHeader | null);
   'fileName'?: (string);
+  'handOver'?: (boolean);
 }
 
 export interface IngestRequest__Output {
   'header': (_checkpointcache_v1_WriteHeader__Output | null);
   'fileName': (string);
+  'handOver': (boolean);
 }
