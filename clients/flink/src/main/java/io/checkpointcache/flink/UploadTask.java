@@ -14,12 +14,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One file's upload, or fill, for {@link CacheUploader}: one Write at a time (once more after
- * ALREADY_EXISTS), cancellable at once, its outcome counted exactly once. Uploads of one key never
- * overlap: a newer one waits for the one it replaced (cancelled by then) to finish, so the older
- * one's clean-up, or its retry after ALREADY_EXISTS, can only ever touch its own copy, never the
- * newer one.
- * Owns: its Write call and, once finished, its spool file (streamed: its share of it). Never:
+ * One file's upload, or fill, for {@link CacheUploader}: one Write or Ingest at a time (once more
+ * after ALREADY_EXISTS), cancellable at once, its outcome counted exactly once. Uploads of one key
+ * never overlap: a newer one waits for the one it replaced (cancelled by then) to finish, so the
+ * older one's clean-up, or its retry after ALREADY_EXISTS, can only ever touch its own copy, never
+ * the newer one.
+ * Owns: its Write or Ingest call and, once finished, its spool file (streamed: its share of it). Never:
  * throwing to the writer or reader, deleting an entry another write created.
  */
 final class UploadTask implements Runnable {
@@ -238,7 +238,12 @@ final class UploadTask implements Runnable {
     return false;
   }
 
-  /** One Write, cancellable by {@link #cancel}; null when the upload was cancelled before. */
+  /**
+   * One Write, or one Ingest of the spool file, cancellable by {@link #cancel}; null when the upload
+   * was cancelled before. The Ingest hands the spool over (the agent links it instead of copying
+   * where it can): this plugin never writes a spool file again once closed, and deletes its name
+   * when the upload finishes.
+   */
   private PutResult putOnce(InputStream in, PutOptions options, boolean ingest)
       throws IOException {
     Context.CancellableContext context;
@@ -251,7 +256,7 @@ final class UploadTask implements Runnable {
       return context.call(
           () ->
               ingest
-                  ? owner.client.ingest(upload.key(), upload.spool().getFileName().toString(), options)
+                  ? owner.client.ingest(upload.key(), spoolName(), options, true)
                   : owner.client.put(upload.key(), in, options));
     } catch (IOException | RuntimeException e) {
       throw e;
@@ -263,6 +268,10 @@ final class UploadTask implements Runnable {
       }
       context.cancel(null);
     }
+  }
+
+  private String spoolName() {
+    return upload.spool().getFileName().toString();
   }
 
   /**

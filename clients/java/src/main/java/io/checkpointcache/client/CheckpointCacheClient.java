@@ -244,6 +244,18 @@ public final class CheckpointCacheClient implements AutoCloseable {
    */
   public PutResult ingest(String key, String fileName, PutOptions options)
       throws CheckpointCacheException {
+    return ingest(key, fileName, options, false);
+  }
+
+  /**
+   * {@link #ingest(String, String, PutOptions)}, and with {@code handOver} the caller gives the
+   * file to the cache: it will not write to it again (it may delete its name once answered), and
+   * the agent links the file into the cache instead of copying it where it can (one file system
+   * and mount; else it copies). A file written to afterwards makes the entry's reads fail with
+   * DATA_LOSS; they never serve the changed bytes.
+   */
+  public PutResult ingest(String key, String fileName, PutOptions options, boolean handOver)
+      throws CheckpointCacheException {
     Objects.requireNonNull(key, "key");
     Objects.requireNonNull(fileName, "fileName");
     Objects.requireNonNull(options, "options");
@@ -256,6 +268,7 @@ public final class CheckpointCacheClient implements AutoCloseable {
         IngestRequest.newBuilder()
             .setHeader(EntryUpload.headerOf(key, options))
             .setFileName(fileName)
+            .setHandOver(handOver)
             .build();
     // The copy's time grows with the file: the unary deadline plus a second per 10 MiB.
     long deadlineMs =

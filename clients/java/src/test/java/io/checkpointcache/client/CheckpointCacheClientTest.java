@@ -458,4 +458,22 @@ class CheckpointCacheClientTest {
       assertEquals(Status.Code.PERMISSION_DENIED, refused.code());
     }
   }
+
+  @Test
+  void ingestWithHandOverLinksTheFileIntoTheCache() throws Exception {
+    byte[] data = TestBytes.generate(2 * MIB + 3, 43);
+    Path spool = agent.ingestDir().resolve("handover-" + UUID.randomUUID());
+    Files.write(spool, data);
+    String key = "hdfs://nn/ckpt/java/handover-" + UUID.randomUUID();
+    PutOptions options =
+        PutOptions.of("job", 8).withSize((long) data.length).withCrc32c(TestBytes.crc32c(data));
+    PutResult result = client.ingest(key, spool.getFileName().toString(), options, true);
+    assertTrue(result.created());
+    assertEquals(
+        Files.getAttribute(spool, "unix:ino"),
+        Files.getAttribute(agent.entryFile(key), "unix:ino"),
+        "one inode: the entry is a link to the caller's file, not a copy");
+    Files.delete(spool);
+    assertArrayEquals(data, TestBytes.readAll(client.open(key, null), 10_000));
+  }
 }
