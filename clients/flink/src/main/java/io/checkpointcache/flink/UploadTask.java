@@ -19,8 +19,8 @@ import org.slf4j.LoggerFactory;
  * never overlap: a newer one waits for the one it replaced (cancelled by then) to finish, so the
  * older one's clean-up, or its retry after ALREADY_EXISTS, can only ever touch its own copy, never
  * the newer one.
- * Owns: its Write or Ingest call and, once finished, its spool file (streamed: its share of it). Never:
- * throwing to the writer or reader, deleting an entry another write created.
+ * Owns: its Write or Ingest call and, once finished, its spool file (streamed: its share of it).
+ * Never: throwing to the writer or reader, deleting an entry another write created.
  */
 final class UploadTask implements Runnable {
   private static final Logger LOG = LoggerFactory.getLogger(UploadTask.class);
