@@ -285,7 +285,7 @@ describe('Ingest (same-node write by file name)', function () {
       expect((await fs.stat(path.join(ingestDir, 'f'))).nlink).to.equal(1);
     });
 
-    it('fails reads with DATA_LOSS, never serving them, when the caller writes the file afterwards', async function () {
+    it('fails reads with DATA_LOSS, never serving them, when the caller changes or cuts the file afterwards', async function () {
       const { data, crc } = await spoolFile('f', 1024 * 1024);
       const key = 'k/written-after';
       await client.ingest(key, 'f', { size: data.length, crc32c: crc, handOver: true });
@@ -295,6 +295,16 @@ describe('Ingest (same-node write by file name)', function () {
       await handle.close();
       const err = await rejection<CheckpointCacheError>(readBack(key));
       expect(err.code).to.equal(grpc.status.DATA_LOSS);
+      // Or cuts it short.
+      const cut = await spoolFile('g', 1024 * 1024);
+      await client.ingest('k/cut-after', 'g', {
+        size: cut.data.length,
+        crc32c: cut.crc,
+        handOver: true,
+      });
+      await fs.truncate(path.join(ingestDir, 'g'), 600_000);
+      const short = await rejection<CheckpointCacheError>(readBack('k/cut-after'));
+      expect(short.code).to.equal(grpc.status.DATA_LOSS);
     });
 
     it('links only the file that was checked, not one put under its name meanwhile', async function () {
