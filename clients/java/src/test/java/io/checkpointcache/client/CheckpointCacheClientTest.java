@@ -424,14 +424,23 @@ class CheckpointCacheClientTest {
     assertEquals(Status.Code.NOT_FOUND, e.code(), e.getMessage());
   }
 
+  /** {@code data} as a new file of the agent's ingest directory. */
+  private Path spoolFile(byte[] data) throws IOException {
+    return Files.write(agent.ingestDir().resolve("spool-" + UUID.randomUUID()), data);
+  }
+
+  private static PutOptions ingestOptions(byte[] data, long checkpointId) {
+    return PutOptions.of("job", checkpointId)
+        .withSize((long) data.length)
+        .withCrc32c(TestBytes.crc32c(data));
+  }
+
   @Test
   void ingestCopiesAFileOfTheIngestDirectoryAndLeavesIt() throws Exception {
     byte[] data = TestBytes.generate(3 * MIB + 5, 41);
-    Path spool = agent.ingestDir().resolve("spool-" + UUID.randomUUID());
-    Files.write(spool, data);
+    Path spool = spoolFile(data);
     String key = "hdfs://nn/ckpt/java/ingest-" + UUID.randomUUID();
-    PutOptions options =
-        PutOptions.of("job", 7).withSize((long) data.length).withCrc32c(TestBytes.crc32c(data));
+    PutOptions options = ingestOptions(data, 7);
     PutResult result = client.ingest(key, spool.getFileName().toString(), options);
     assertTrue(result.created());
     assertEquals(data.length, result.entry().getSize());
@@ -462,12 +471,10 @@ class CheckpointCacheClientTest {
   @Test
   void ingestWithHandOverLinksTheFileIntoTheCache() throws Exception {
     byte[] data = TestBytes.generate(2 * MIB + 3, 43);
-    Path spool = agent.ingestDir().resolve("handover-" + UUID.randomUUID());
-    Files.write(spool, data);
+    Path spool = spoolFile(data);
     String key = "hdfs://nn/ckpt/java/handover-" + UUID.randomUUID();
-    PutOptions options =
-        PutOptions.of("job", 8).withSize((long) data.length).withCrc32c(TestBytes.crc32c(data));
-    PutResult result = client.ingest(key, spool.getFileName().toString(), options, true);
+    PutResult result =
+        client.ingest(key, spool.getFileName().toString(), ingestOptions(data, 8), true);
     assertTrue(result.created());
     assertEquals(
         Files.getAttribute(spool, "unix:ino"),
