@@ -11,7 +11,12 @@ import type {
   ReconcileResult,
   RemovalReason,
 } from '@checkpoint-cache/cache';
-import type { ReadOutcome, ServiceObserver, WriteOutcome } from '@checkpoint-cache/service';
+import type {
+  IngestHow,
+  ReadOutcome,
+  ServiceObserver,
+  WriteOutcome,
+} from '@checkpoint-cache/service';
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const DURATION_BUCKETS = [0.001, 0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
@@ -31,6 +36,7 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
   private readonly firstByte: client.Histogram;
   private readonly readDuration: client.Histogram<'outcome'>;
   private readonly writes: client.Counter<'outcome'>;
+  private readonly ingests: client.Counter<'how'>;
   private readonly writtenBytes: client.Counter;
   private readonly inFlight: client.Gauge<'rpc'>;
   private readonly removals: client.Counter<'reason'>;
@@ -76,6 +82,15 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
       name: 'ckc_writes_total',
       help: 'Write calls by outcome: created, exists, rejected, no_space, cancelled, unavailable, error.',
       labelNames: ['outcome'],
+      registers,
+    });
+    this.ingests = new client.Counter({
+      name: 'ckc_ingests_total',
+      help:
+        'Ingest calls that stored their entry, by how: linked (handed over), copied, ' +
+        'handover_copied (a hand-over the agent could not link: another mount or ' +
+        'protected_hardlinks, see its log).',
+      labelNames: ['how'],
       registers,
     });
     this.writtenBytes = new client.Counter({
@@ -233,6 +248,10 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
     this.inFlight.dec({ rpc: 'Write' });
     this.writes.inc({ outcome });
     if (outcome === 'created') this.writtenBytes.inc(bytes);
+  }
+
+  ingested(how: IngestHow): void {
+    this.ingests.inc({ how });
   }
 
   leaseGranted(bytes: number): void {

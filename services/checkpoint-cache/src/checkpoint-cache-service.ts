@@ -144,6 +144,9 @@ export class CheckpointCacheService {
           created: response.created,
         });
         if (req.handOver && how !== 'linked') this.noteCopiedHandOver(how);
+        this.observer?.ingested(
+          how === 'linked' ? 'linked' : req.handOver ? 'handover_copied' : 'copied',
+        );
         return response;
       }),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),

@@ -14,5 +14,5 @@ export {
   type WriteAccess,
 } from './access-policy';
 export { installZeroCopyFraming } from './read-wire';
-export type { ReadOutcome, ServiceObserver, WriteOutcome } from './service-observer';
+export type { IngestHow, ReadOutcome, ServiceObserver, WriteOutcome } from './service-observer';
 export { drained } from './drained';

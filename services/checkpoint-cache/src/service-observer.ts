@@ -7,6 +7,11 @@ import { ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
 export type ReadOutcome = 'hit' | 'miss' | 'data_loss' | 'invalid' | 'cancelled' | 'error';
 export type WriteOutcome =
   'created' | 'exists' | 'rejected' | 'no_space' | 'cancelled' | 'unavailable' | 'error';
+/**
+ * How an Ingest that stored its entry got the bytes there: `linked` (handed over), `copied` (no
+ * hand-over asked), `handover_copied` (a hand-over the agent could not link; the log says why).
+ */
+export type IngestHow = 'linked' | 'copied' | 'handover_copied';
 
 export interface ServiceObserver {
   readStarted(): void;
@@ -15,6 +20,8 @@ export interface ServiceObserver {
   readFinished(outcome: ReadOutcome, bytes: number, seconds: number): void;
   writeStarted(): void;
   writeFinished(outcome: WriteOutcome, bytes: number): void;
+  /** An Ingest stored its entry (also counted by writeFinished). */
+  ingested(how: IngestHow): void;
   /**
    * A lease was granted on an entry of `bytes` bytes: a same-node reader reads it straight from
    * the cache directory, so these bytes never pass through Read.

@@ -241,6 +241,16 @@ describe('Ingest (same-node write by file name)', function () {
     expect((await fs.stat(path.join(ingestDir, 'big'))).size).to.equal(data.length);
   });
 
+  /** ckc_ingests_total's non-zero series of `a`'s /metrics, by their `how`. */
+  async function ingestsCounted(a: TestAgent): Promise<Record<string, number>> {
+    const text = await (await fetch(`http://${a.metricsAddress!}/metrics`)).text();
+    const counts: Record<string, number> = {};
+    for (const m of text.matchAll(/^ckc_ingests_total\{how="(\w+)"\} (\d+)$/gm)) {
+      if (Number(m[2]) > 0) counts[m[1]!] = Number(m[2]);
+    }
+    return counts;
+  }
+
   describe('hand-over (hand_over: the caller gives the file to the cache)', function () {
     function entryFile(key: string): string {
       const id = entryIdOf(key);
@@ -341,7 +351,7 @@ describe('Ingest (same-node write by file name)', function () {
       if ((await fs.stat(elsewhere)).dev === (await fs.stat(agent.cacheDir)).dev) {
         this.skip(); // reason: this machine's /dev/shm and temp dir are one file system
       }
-      const other = await shared.agent({ ingestDir: elsewhere });
+      const other = await shared.agent({ ingestDir: elsewhere, metricsListen: '127.0.0.1:0' });
       const otherClient = new CheckpointCacheClient({ agent: `unix:${other.socketPath}` });
       shared.onCleanup(async () => otherClient.close());
       const data = randomBytes(200_000);
@@ -359,6 +369,23 @@ describe('Ingest (same-node write by file name)', function () {
       );
       expect((await fs.stat(path.join(elsewhere, 'f'))).nlink).to.equal(1);
       expect((await fs.readFile(stored)).equals(data)).to.equal(true);
+      // What tells an operator that hand-overs are being copied (the log says why, once).
+      expect(await ingestsCounted(other)).to.deep.equal({ handover_copied: 1 });
+    });
+
+    it('counts Ingests by how their bytes got into the cache', async function () {
+      const counted = await shared.agent({ ingestDir, metricsListen: '127.0.0.1:0' });
+      const countedClient = new CheckpointCacheClient({ agent: `unix:${counted.socketPath}` });
+      shared.onCleanup(async () => countedClient.close());
+      for (const [i, handOver] of [false, true, true].entries()) {
+        const { data, crc } = await spoolFile(`counted-${i}`, 10_000);
+        await countedClient.ingest(`k/counted-${i}`, `counted-${i}`, {
+          size: data.length,
+          crc32c: crc,
+          handOver,
+        });
+      }
+      expect(await ingestsCounted(counted)).to.deep.equal({ copied: 1, linked: 2 });
     });
   });
 
