@@ -2,18 +2,18 @@
  * The bench's `write` scenario: a durable write of the large file by `dd conv=fdatasync` into the
  * cache's file system next to an agent Write of the same bytes (client stub's writeFile, Unix
  * socket, chunks framed without grpc-js's copy when main installed the patch) and an Ingest of
- * them (the caller writes a spool file into the agent's ingest directory, computing its CRC32C
- * as it goes, then the agent copies it; timed: the copy alone, and with the spool write, not
- * the spool's fsync between them), and a hand-over of such a spool file (Ingest with hand_over:
- * timed from the spool's first byte to the answer, the spool's only fsync being the agent's), in
+ * them (the caller writes a spool file into the agent's ingest directory with the client's
+ * copyForHandOver, computing its CRC32C as it goes, then the agent copies it; timed: the copy
+ * alone, and with the spool write, not the spool's fsync between them), and a hand-over of such a
+ * spool file (Ingest with hand_over: timed from the spool's first byte to the answer, the spool's
+ * only fsync being the agent's), in
  * turn, the order rotating each round; the agent's entry is deleted after each so every one
  * writes anew.
  * Owns: that round. Never: starting the agent.
  */
-import { closeSync, openSync, promises as fs, readSync, writeSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { crc32c } from '@checkpoint-cache/checksum';
-import type { CheckpointCacheClient } from '@checkpoint-cache/client';
+import { copyForHandOver, type CheckpointCacheClient } from '@checkpoint-cache/client';
 import type { AgentProcess } from './agent-process';
 import type { BenchFile } from './bench-data';
 import type { BenchResults } from './bench-results';
@@ -59,9 +59,8 @@ export async function writeScenario(
       'write.ingest',
       async () => {
         const key = `bench/ingest/${round}`;
-        const spool = path.join(ingestDir, `spool-${round}`);
         const started = performance.now();
-        const crc = await writeSpool(large.path, spool);
+        const { path: spool, crc32c: crc } = await copyForHandOver(large.path, ingestDir);
         const spoolSeconds = (performance.now() - started) / 1000;
         // Not timed: the spool's dirty pages would otherwise be written back during the copy,
         // which measures the disk's write-back of the spool, not the Ingest (docs/benchmarks.md).
@@ -84,10 +83,11 @@ export async function writeScenario(
       'write.handover',
       async () => {
         const key = `bench/handover/${round}`;
-        const spool = path.join(ingestDir, `handover-${round}`);
-        // As dd: from the source's first byte to bytes durable on disk, written there once.
+        // As dd: from the source's first byte to bytes durable on disk, written there once. What
+        // CheckpointCacheClient.handOverFile (`ckc put --ingest-dir`) does, in two steps so that
+        // the link can be seen before the copy's name goes.
         const started = performance.now();
-        const crc = await writeSpool(large.path, spool);
+        const { path: spool, crc32c: crc } = await copyForHandOver(large.path, ingestDir);
         const callStarted = performance.now();
         const stored = await client.ingest(key, path.basename(spool), {
           jobId: 'bench-write',
@@ -121,30 +121,6 @@ export async function writeScenario(
     parts.push(`${id.slice(6)} ${mbps.toFixed(0)}`);
   }
   return `${parts.join(', ')} MB/s`;
-}
-
-/**
- * What a writer on the node does before Ingest: writes the bytes to a file in the ingest directory
- * (no fsync: the agent's copy is the durable one), its CRC32C computed as they pass. One buffer,
- * plain read and write calls, as a JVM's FileOutputStream writes (a stream of fresh buffers
- * through the thread pool ran at half the speed: docs/benchmarks.md, "Built: hand-over").
- */
-async function writeSpool(source: string, spool: string): Promise<number> {
-  const from = openSync(source, 'r');
-  let to: number | undefined;
-  let crc = 0;
-  try {
-    to = openSync(spool, 'wx', 0o640);
-    const buffer = Buffer.allocUnsafeSlow(1024 * 1024);
-    for (let n; (n = readSync(from, buffer, 0, buffer.length, null)) > 0;) {
-      crc = crc32c(buffer.subarray(0, n), crc);
-      for (let done = 0; done < n;) done += writeSync(to, buffer, done, n - done);
-    }
-  } finally {
-    closeSync(from);
-    if (to !== undefined) closeSync(to);
-  }
-  return crc;
 }
 
 async function syncFile(file: string): Promise<void> {

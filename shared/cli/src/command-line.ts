@@ -16,6 +16,10 @@ them back, local first, from a remote store when the cache cannot serve them.
 Commands:
   put <key> <file|->              Store a file (- = stdin) under <key>.
       [--job <id>] [--checkpoint <n>] [--ttl <duration>]
+      [--ingest-dir <dir>]        Hand a file over through the agent's ingest directory <dir>
+                                  (default $CKC_INGEST_DIR; Unix socket only): copied there
+                                  once, then linked into the cache by the agent. Streamed
+                                  instead when the agent cannot take it.
   get <key> <out|->               Read an entry into <out> (- = stdout). With --remote, bytes
       [--remote <uri>]            the cache cannot serve come from <uri> (file://, http(s)://
       [--offset <n>] [--length <n>]  or an absolute path); stderr says where they came from.
@@ -46,6 +50,7 @@ export type Command =
       jobId?: string;
       checkpointId?: number;
       ttlMs?: number;
+      ingestDir?: string;
     }
   | {
       name: 'get';
@@ -80,6 +85,7 @@ const OPTIONS = {
   length: { type: 'string' },
   'no-touch': { type: 'boolean' },
   below: { type: 'string' },
+  'ingest-dir': { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -89,7 +95,7 @@ const GLOBAL: readonly OptionName[] = ['agent', 'json', 'help'];
 /** Positional arguments and the options each command accepts besides the global ones. */
 const COMMANDS: Readonly<Record<Command['name'], { args: string[]; options: OptionName[] }>> = {
   help: { args: [], options: [] },
-  put: { args: ['key', 'file'], options: ['job', 'checkpoint', 'ttl'] },
+  put: { args: ['key', 'file'], options: ['job', 'checkpoint', 'ttl', 'ingest-dir'] },
   get: { args: ['key', 'out'], options: ['remote', 'offset', 'length'] },
   stat: { args: ['key'], options: ['no-touch'] },
   ls: { args: [], options: ['job', 'checkpoint'] },
@@ -141,6 +147,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
           jobId: values.job,
           checkpointId: parseCount('checkpoint', values.checkpoint),
           ttlMs: parseDuration('ttl', values.ttl),
+          ingestDir: nonEmpty('ingest-dir', values['ingest-dir']),
         },
         agent,
         json,
@@ -207,4 +214,9 @@ function remoteUri(text: string): string {
   if (text === '') throw new UsageError('--remote is empty');
   if (/^[a-zA-Z][a-zA-Z0-9+.-]*:/.test(text) || path.isAbsolute(text)) return text;
   return path.resolve(text);
+}
+
+function nonEmpty(option: string, value: string | undefined): string | undefined {
+  if (value === '') throw new UsageError(`--${option} is empty`);
+  return value;
 }

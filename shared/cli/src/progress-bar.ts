@@ -19,7 +19,7 @@ export interface ProgressTarget {
 export class ProgressBar {
   private done = 0;
   private lastDraw = 0;
-  private readonly started = Date.now();
+  private started = Date.now();
 
   private constructor(
     private readonly target: ProgressTarget,
@@ -55,6 +55,14 @@ export class ProgressBar {
   finish(): void {
     this.draw();
     this.target.write('\n');
+  }
+
+  /** Erases the bar and starts it over from 0 (the transfer is retried another way). */
+  restart(): void {
+    this.clear();
+    this.done = 0;
+    this.lastDraw = 0;
+    this.started = Date.now();
   }
 
   /** Erases the bar (before an error message). */

@@ -10,6 +10,8 @@ import {
   RemoteStores,
   type CheckpointReadStream,
   type EntryInfo,
+  type WriteOptions,
+  type WriteResult,
 } from '@checkpoint-cache/client';
 import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
@@ -176,6 +178,16 @@ async function put(
     size,
     progress: (n: number) => bar?.add(n),
   };
+  const ingestDir = command.ingestDir ?? (io.env['CKC_INGEST_DIR'] || undefined);
+  if (command.file !== '-' && ingestDir !== undefined && client.agent.startsWith('unix:')) {
+    const handedOver = await handOver(command, ingestDir, client, options);
+    if ('result' in handedOver) {
+      bar?.finish();
+      return handedOver.result;
+    }
+    bar?.restart();
+    io.stderr.write(`ckc: put: not handed over, ${handedOver.why}; streaming it instead\n`);
+  }
   // A file is read straight into the chunks sent; stdin is re-cut into them.
   const result =
     command.file === '-'
@@ -184,6 +196,39 @@ async function put(
   bar?.finish();
   return result;
 }
+
+/**
+ * `put` through the agent's ingest directory (CheckpointCacheClient.handOverFile), or why not,
+ * when the agent cannot take the file that way or no copy can be made there: then the file is
+ * streamed as without --ingest-dir.
+ */
+async function handOver(
+  command: Extract<Command, { name: 'put' }>,
+  ingestDir: string,
+  client: CheckpointCacheClient,
+  options: WriteOptions,
+): Promise<{ result: WriteResult } | { why: string }> {
+  try {
+    return { result: await client.handOverFile(command.key, command.file, ingestDir, options) };
+  } catch (err) {
+    if (err instanceof CheckpointCacheError) {
+      if (!HAND_OVER_REFUSALS.has(err.codeName)) throw err;
+      return { why: `the agent did not take it (${err.codeName}: ${err.details})` };
+    }
+    const { code, path } = err as NodeJS.ErrnoException;
+    // The file itself unreadable: streaming it would fail alike, so that is the error to show.
+    if (code === undefined || path === command.file) throw err;
+    return { why: `no copy could be made in ${ingestDir} (${(err as Error).message})` };
+  }
+}
+
+/** Ingest's answers of an agent that cannot take a file by name (see handOverFile). */
+const HAND_OVER_REFUSALS = new Set([
+  'FAILED_PRECONDITION',
+  'NOT_FOUND',
+  'PERMISSION_DENIED',
+  'UNIMPLEMENTED',
+]);
 
 async function get(
   command: Extract<Command, { name: 'get' }>,

@@ -10,6 +10,7 @@ import {
   type CheckpointCacheClient as GrpcClient,
   type EntryInfo__Output,
 } from '@checkpoint-cache/proto';
+import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { CheckpointCacheError } from './checkpoint-cache-error';
 import { CheckpointReadStream } from './checkpoint-read-stream';
@@ -21,6 +22,7 @@ import {
 } from './client-options';
 import { ClientStats, type ClientStatsSnapshot } from './client-stats';
 import { uploadEntry, type WriteOptions, type WriteResult } from './entry-upload';
+import { copyForHandOver } from './hand-over';
 import type { UploadSource } from './upload-chunks';
 import { framedWritesFor } from './write-wire';
 
@@ -190,6 +192,37 @@ export class CheckpointCacheClient {
       Math.ceil(options.size / INGEST_BYTES_PER_DEADLINE_SECOND) * 1000;
     const request = { header, fileName, handOver: options.handOver ?? false };
     return this.unary('ingest', request, key, deadlineMs);
+  }
+
+  /**
+   * Stores the local file `path` under `key` through the agent's ingest directory, `ingestDir` as
+   * this process sees it: copies the file there (copyForHandOver), hands the copy over and removes
+   * its name whatever the answer. The agent links the copy into the cache where it can, so the
+   * bytes are written once. Over the agent's Unix socket only. An agent that cannot take it
+   * answers FAILED_PRECONDITION (no ingest directory), NOT_FOUND (another directory),
+   * PERMISSION_DENIED (TCP, or no read permission) or UNIMPLEMENTED (older agent): `writeFile`
+   * stores it then. Errors of the local copy (the directory missing or not writable) are thrown
+   * as they are.
+   */
+  async handOverFile(
+    key: string,
+    path: string,
+    ingestDir: string,
+    options: Omit<WriteOptions, 'size' | 'crc32c'> = {},
+  ): Promise<WriteResult> {
+    const copy = await copyForHandOver(path, ingestDir, options.progress);
+    try {
+      return await this.ingest(key, copy.name, {
+        jobId: options.jobId,
+        checkpointId: options.checkpointId,
+        ttlMs: options.ttlMs,
+        size: copy.size,
+        crc32c: copy.crc32c,
+        handOver: true,
+      });
+    } finally {
+      await rm(copy.path, { force: true });
+    }
   }
 
   /** Describes an entry (NOT_FOUND when not cached); resets its TTL unless `noTouch`. */

@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { lstat, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { FakeCacheServer } from '../helpers/fake-cache-server';
@@ -261,10 +261,18 @@ describe('ckc', function () {
     let agent: TestAgent;
     let dir: string;
 
+    let ingestDir: string;
+
     before(async () => {
       redis = await startRedisServer();
-      agent = await startTestAgent({ redisUrl: redis.url });
       dir = await mkdtemp(path.join(tmpdir(), 'ckc-cli-agent-'));
+      ingestDir = path.join(dir, 'ingest');
+      await mkdir(ingestDir);
+      agent = await startTestAgent({
+        redisUrl: redis.url,
+        ingestDir,
+        metricsListen: '127.0.0.1:0',
+      });
     });
 
     after(async () => {
@@ -272,6 +280,11 @@ describe('ckc', function () {
       await redis?.stop();
       await rm(dir, { recursive: true, force: true });
     });
+
+    async function linkedIngests(): Promise<number> {
+      const text = await (await fetch(`http://${agent.metricsAddress!}/metrics`)).text();
+      return Number(/^ckc_ingests_total\{how="linked"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    }
 
     it('finds the agent by its default socket in CKC_CACHE_DIR and round-trips a file', async () => {
       expect(agent.socketPath).to.equal(path.join(agent.cacheDir, 'agent.sock'));
@@ -295,6 +308,45 @@ describe('ckc', function () {
       expect(JSON.parse(stat.stdout.toString())).to.include({ size: data.length, jobId: 'j' });
       const release = await ckc(['release', '--job', 'j'], { env });
       expect(release.stdout.toString()).to.match(/^released 1 entry \(/);
+    });
+
+    it('puts a file by handing a copy over through the ingest directory', async () => {
+      const env = { CKC_CACHE_DIR: agent.cacheDir, CKC_INGEST_DIR: ingestDir };
+      const data = randomBytes(3 * 1024 * 1024 + 1);
+      const file = path.join(dir, 'handed.bin');
+      await writeFile(file, data);
+      const put = await ckc(['put', 'hdfs://nn/ckpt/j/chk-2/f', file, '--json'], { env });
+      expect(put.code, put.stderr).to.equal(0);
+      expect(put.stderr).to.equal('');
+      expect(JSON.parse(put.stdout.toString())).to.deep.include({ created: true });
+      // The copy was linked into the cache and its name removed; the source is untouched.
+      expect(await linkedIngests()).to.equal(1);
+      expect(await readdir(ingestDir)).to.deep.equal([]);
+      expect((await readFile(file)).equals(data)).to.equal(true);
+      const out = path.join(dir, 'handed.out');
+      const get = await ckc(['get', 'hdfs://nn/ckpt/j/chk-2/f', out], { env });
+      expect(get.code, get.stderr).to.equal(0);
+      expect((await readFile(out)).equals(data)).to.equal(true);
+    });
+
+    it('streams the file, saying why, when it cannot be handed over', async () => {
+      const env = { CKC_CACHE_DIR: agent.cacheDir };
+      const file = path.join(dir, 'streamed.bin');
+      await writeFile(file, randomBytes(100_000));
+      // A directory the agent does not take files from, then one that does not exist.
+      const elsewhere = await mkdtemp(path.join(dir, 'not-ingest-'));
+      for (const [key, ingest, why] of [
+        ['k/cli-elsewhere', elsewhere, /the agent did not take it \(NOT_FOUND: /],
+        ['k/cli-missing', path.join(dir, 'missing'), /no copy could be made in .*missing/],
+      ] as const) {
+        const put = await ckc(['put', key, file, '--ingest-dir', ingest], { env });
+        expect(put.code, put.stderr).to.equal(0);
+        expect(put.stderr).to.match(why);
+        expect(put.stderr).to.contain('streaming it instead');
+        expect(put.stdout.toString()).to.match(/^stored: /);
+      }
+      expect(await readdir(elsewhere)).to.deep.equal([]);
+      expect(await linkedIngests()).to.equal(1);
     });
   });
 });
