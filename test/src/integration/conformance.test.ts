@@ -28,6 +28,8 @@ interface Scenario {
   range?: { offset: number; length?: number };
   keyLength?: number;
   remote?: boolean;
+  /** How the entry is stored (test/conformance/README.md); default 'write'. */
+  put?: 'write' | 'ingest' | 'hand_over';
   fault: {
     kind: 'none' | 'not_cached' | 'agent_down' | 'corrupt' | 'kill_midstream';
     offset?: number;
@@ -81,16 +83,22 @@ function generate(size: number, seed: number): Buffer {
 /** A real agent as a child process (faults kill it like a crash would), as the README says. */
 class ConformanceAgent {
   private down = false;
-  private constructor(private readonly process: AgentProcess) {}
+  private constructor(
+    private readonly process: AgentProcess,
+    /** The agent's --ingest-dir (scenarios stored by Ingest put their file there). */
+    readonly ingestDir: string,
+  ) {}
 
   static async start(redisUrl: string): Promise<ConformanceAgent> {
+    const ingestDir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckc-conf-ingest-'));
     const agent = await startAgentProcess({
       nodeId: `conformance-${randomUUID().slice(0, 8)}`,
       redisUrl,
       redisPrefix: 'ckc',
       listen: '127.0.0.1:0',
+      extraArgs: ['--ingest-dir', ingestDir],
     });
-    return new ConformanceAgent(agent);
+    return new ConformanceAgent(agent, ingestDir);
   }
 
   get tcp(): string {
@@ -108,10 +116,11 @@ class ConformanceAgent {
     return path.join(this.process.cacheDir, 'entries', h.slice(0, 2), h);
   }
 
-  /** Graceful stop (SIGTERM); removes the agent's cache dir. */
+  /** Graceful stop (SIGTERM); removes the agent's cache dir and its ingest dir. */
   async stop(): Promise<void> {
     this.down = true;
     await this.process.stop();
+    await fs.rm(this.ingestDir, { recursive: true, force: true });
   }
 
   /** SIGKILL, like a crash. */
@@ -173,6 +182,33 @@ describe('client conformance (TypeScript)', function () {
   });
 });
 
+/** Stores `bytes` under `key` as the scenario's `put` says (test/conformance/README.md). */
+async function putEntry(
+  sc: Scenario,
+  client: CheckpointCacheClient,
+  agent: ConformanceAgent,
+  key: string,
+  bytes: Buffer,
+): ReturnType<CheckpointCacheClient['write']> {
+  const options = {
+    jobId: 'conformance',
+    checkpointId: 1,
+    size: bytes.length,
+    crc32c: crc32c(bytes),
+  };
+  const put = sc.put ?? 'write';
+  expect(['write', 'ingest', 'hand_over'], `put of ${sc.name}`).to.include(put);
+  if (put === 'write') return client.write(key, bytes, options);
+  const name = `${sc.name}-${randomUUID()}`;
+  const file = path.join(agent.ingestDir, name);
+  await fs.writeFile(file, bytes, { mode: 0o640 });
+  try {
+    return await client.ingest(key, name, { ...options, handOver: put === 'hand_over' });
+  } finally {
+    await fs.rm(file);
+  }
+}
+
 async function runScenario(
   sc: Scenario,
   agent: ConformanceAgent,
@@ -194,12 +230,7 @@ async function runScenario(
   const setup = new CheckpointCacheClient({ agent: `unix:${agent.socket}` });
   try {
     if (sc.fault.kind !== 'not_cached') {
-      const put = await setup.write(key, bytes, {
-        jobId: 'conformance',
-        checkpointId: 1,
-        size: bytes.length,
-        crc32c: crc32c(bytes),
-      });
+      const put = await putEntry(sc, setup, agent, key, bytes);
       expect(put.entry?.size).to.equal(bytes.length);
       expect(put.entry?.crc32c).to.equal(crc32c(bytes));
     }

@@ -13,6 +13,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -47,6 +48,7 @@ class ConformanceTest {
   private static final int READ_STEP = 64 * 1024;
   private static final Set<String> FAULTS =
       Set.of("none", "not_cached", "agent_down", "corrupt", "kill_midstream");
+  private static final Set<String> PUTS = Set.of("write", "ingest", "hand_over");
 
   @TempDir static Path tmp;
   private TestAgent shared;
@@ -127,6 +129,30 @@ class ConformanceTest {
     return StreamSupport.stream(array.spliterator(), false);
   }
 
+  /**
+   * Stores {@code data} under {@code key} as the scenario's {@code put} says (README.md): streamed
+   * by {@code client}, or as a file of the agent's ingest directory named to Ingest (over its
+   * socket), handed over or not.
+   */
+  private static PutResult put(
+      JsonNode s, TestAgent agent, CheckpointCacheClient client, String key, byte[] data)
+      throws Exception {
+    String how = s.has("put") ? s.get("put").asText() : "write";
+    assertTrue(PUTS.contains(how), "unknown put " + how);
+    PutOptions options =
+        PutOptions.of("conformance", 1)
+            .withSize((long) data.length)
+            .withCrc32c(TestBytes.crc32c(data));
+    if (how.equals("write")) return client.put(key, TestBytes.trickle(data, 100_003), options);
+    String name = s.get("name").asText() + "-" + UUID.randomUUID();
+    Path file = Files.write(agent.ingestDir().resolve(name), data);
+    try (CheckpointCacheClient overSocket = CheckpointCacheClient.connect(agent.unixAddress())) {
+      return overSocket.ingest(key, name, options, how.equals("hand_over"));
+    } finally {
+      Files.delete(file);
+    }
+  }
+
   private void run(JsonNode s, boolean shortCircuit) throws Exception {
     String name = s.get("name").asText() + (shortCircuit ? " (short circuit)" : "");
     int size = s.get("size").asInt();
@@ -159,11 +185,7 @@ class ConformanceTest {
                   .build())) {
         if (!kind.equals("not_cached")) {
           int crc = TestBytes.crc32c(data);
-          PutResult put =
-              client.put(
-                  key,
-                  TestBytes.trickle(data, 100_003),
-                  PutOptions.of("conformance", 1).withSize((long) size).withCrc32c(crc));
+          PutResult put = put(s, agent, client, key, data);
           assertEquals(size, put.entry().getSize(), "size the agent stored");
           assertEquals(crc, put.entry().getCrc32C(), "CRC32C the agent stored");
         }
