@@ -74,7 +74,7 @@ export class EntryWrites {
     };
     let staged: StagedWrite;
     try {
-      const temp = await this.o.diskFull.guard(spec.key, () => this.o.disk.createTemp());
+      const temp = await this.o.diskFull.guard(spec.key, async () => this.o.disk.createTemp());
       staged = new StagedWrite(temp, this.o.blockSize, spec.size);
     } catch (err) {
       releaseReservation();

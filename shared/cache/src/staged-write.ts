@@ -3,12 +3,15 @@
  * computed, so that publish needs no second pass over the data.
  * Owns: the temp file and the checks made while bytes arrive. Never: publishing (NodeCache does).
  */
-import { promises as fs } from 'node:fs';
+import { closeSync, fsync, promises as fs } from 'node:fs';
+import { promisify } from 'node:util';
 import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { TempFile } from './disk-store';
 import { copyBlockCrcs } from './sidecar';
 import { WriteBehind } from './write-behind';
+
+const fsyncFd = promisify(fsync);
 
 export class StagedWrite {
   private written = 0;
@@ -27,7 +30,7 @@ export class StagedWrite {
     readonly blockSize: number,
     private readonly expectedSize: number | undefined,
   ) {
-    this.out = new WriteBehind(temp.handle);
+    this.out = new WriteBehind(temp.fd);
   }
 
   get path(): string {
@@ -97,7 +100,7 @@ export class StagedWrite {
   /** Flushes the file to disk and closes it; it may then be renamed into place. */
   async flush(): Promise<void> {
     await this.out.flush();
-    await this.temp.handle.sync();
+    await fsyncFd(this.temp.fd);
     await this.close();
   }
 
@@ -125,6 +128,8 @@ export class StagedWrite {
     this.closed = true;
     // Never close the descriptor under a write in flight (its number could be reused).
     await this.out.settle();
-    await this.temp.handle.close();
+    // Synchronous: closing a file of ours that nothing maps is a page-cache call (disk-store.ts,
+    // "Small-file calls").
+    closeSync(this.temp.fd);
   }
 }
