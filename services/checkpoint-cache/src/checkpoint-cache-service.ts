@@ -318,11 +318,20 @@ export class CheckpointCacheService {
       new CacheError(ErrorCode.Cancelled, 'the client cancelled the write; nothing was stored');
     let cancelled = false;
     let rejectWaiting: ((err: CacheError) => void) | undefined;
-    call.once('cancelled', () => {
+    // grpc-js emits 'cancelled' at the end of every call, answered or not: removed in `finally`,
+    // so an answered write builds no error (each is a stack trace, issue #16).
+    const onCancelled = (): void => {
       cancelled = true;
       rejectWaiting?.(cancelError());
-    });
-    const messages = call[Symbol.asyncIterator]() as AsyncIterator<WriteRequest__Output>;
+    };
+    call.once('cancelled', onCancelled);
+    // Not destroyed on return: destroying the call's stream while its response is still unsent
+    // makes Node build an AbortError and grpc-js a second error ending it, on every write (issue
+    // #16). Nothing needs it destroyed: grpc-js reads only when asked, and destroys the stream
+    // itself once the call has ended.
+    const messages = call.iterator({
+      destroyOnReturn: false,
+    }) as AsyncIterator<WriteRequest__Output>;
     const next = (): Promise<IteratorResult<WriteRequest__Output>> => {
       if (cancelled) return Promise.reject(cancelError());
       return new Promise((resolve, reject) => {
@@ -365,6 +374,7 @@ export class CheckpointCacheService {
       const { entry, created } = await writer.commit();
       return { entry: toProtoEntry(entry), created };
     } finally {
+      call.off('cancelled', onCancelled);
       await writer.abort();
       await messages.return?.();
     }

@@ -12,17 +12,20 @@
  * whichever renames a crash keeps, a sidecar never names bytes that are not on disk.
  * Finding every entry at start-up (and removing what a crash left) is entry-scan.ts's job.
  *
- * Small-file calls: publishing opens, writes and closes the sidecar's temp file, renames both
- * files and opens the directory with synchronous calls, leaving only fsyncs (which wait for the
- * device) to libuv's thread pool. Each of those calls touches the page cache and the journal in
- * memory, some microseconds; on the thread pool each cost a hand-off, a wake-up and a promise,
- * which is what 4 KiB writes spent their time on (issue #16: ~14 pool calls per write).
+ * Small-file calls: a write opens its data file's and its sidecar's temp files, writes the
+ * sidecar, closes both, renames them and opens the directory with synchronous calls, leaving only
+ * fsyncs (which wait for the device) and large data writes (StagedWrite) to libuv's thread pool.
+ * Each of those calls touches the page cache and the journal in memory, some microseconds; on the
+ * thread pool each cost a hand-off, a wake-up and a promise, which is what 4 KiB writes spent
+ * their time on (issue #16: ~14 pool calls per write, now 3).
  */
 import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
+  fstatSync,
   fsync,
+  linkSync,
   mkdirSync,
   openSync,
   promises as fs,
@@ -42,9 +45,10 @@ const fsyncFd = promisify(fsync);
 /** Why a hand-over file cannot be linked into tmp/ (DiskStore.linkTemp): copied instead. */
 const NOT_LINKABLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
+/** A temp file and a descriptor on it (for writing; read-only when linked); its owner closes `fd` (StagedWrite). */
 export interface TempFile {
   path: string;
-  handle: fs.FileHandle;
+  fd: number;
 }
 
 /** One entry's fsynced temp files, ready to be moved into place (DiskStore.publishAll). */
@@ -66,6 +70,13 @@ export class DiskStore {
   private readonly knownDirs = new Set<string>();
   /** Start times of sidecar rewrites under way (see changesSettledBefore). */
   private readonly rewrites = new Map<symbol, number>();
+  /**
+   * Temp names are this prefix and a counter: unique within the process without drawing random
+   * bytes for each file (two per write), and apart from another process's by the prefix. `wx`
+   * refuses a name that exists anyway.
+   */
+  private readonly tempPrefix = randomBytes(8).toString('hex');
+  private tempCount = 0;
 
   constructor(readonly root: string) {
     this.entriesDir = path.join(root, 'entries');
@@ -93,10 +104,10 @@ export class DiskStore {
     return this.dataPath(id) + SIDECAR_SUFFIX;
   }
 
-  async createTemp(): Promise<TempFile> {
-    const file = path.join(this.tmpDir, randomBytes(12).toString('hex'));
-    const handle = await fs.open(file, 'wx', 0o640);
-    return { path: file, handle };
+  /** A new empty temp file (a synchronous open: see "Small-file calls" in the header). */
+  createTemp(): TempFile {
+    const file = this.tempPath('');
+    return { path: file, fd: openSync(file, 'wx', 0o640) };
   }
 
   /**
@@ -108,29 +119,30 @@ export class DiskStore {
    * stands for when linked, so its inode is compared with the one the caller checked, and a name
    * replaced meanwhile (by another file or a symbolic link) is refused with its link removed.
    */
-  async linkTemp(source: AdoptableFile): Promise<TempFile | { notLinked: string }> {
-    const file = path.join(this.tmpDir, randomBytes(12).toString('hex'));
+  linkTemp(source: AdoptableFile): TempFile | { notLinked: string } {
+    const file = this.tempPath('');
+    // Synchronous, as the other calls on names here: see "Small-file calls" in the header.
     try {
-      await fs.link(source.path, file);
+      linkSync(source.path, file);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
       if (NOT_LINKABLE.has(code)) return { notLinked: code };
       throw err;
     }
-    let handle: fs.FileHandle | undefined;
+    let fd: number | undefined;
     try {
-      handle = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-      const stats = await handle.stat({ bigint: true });
-      if (stats.dev === source.dev && stats.ino === source.ino) return { path: file, handle };
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+      const stats = fstatSync(fd, { bigint: true });
+      if (stats.dev === source.dev && stats.ino === source.ino) return { path: file, fd };
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOOP') {
-        await handle?.close();
-        await fs.rm(file, { force: true });
+        if (fd !== undefined) closeSync(fd);
+        rmSync(file, { force: true });
         throw err;
       }
     }
-    await handle?.close();
-    await fs.rm(file, { force: true });
+    if (fd !== undefined) closeSync(fd);
+    rmSync(file, { force: true });
     throw new CacheError(
       ErrorCode.FailedPrecondition,
       'the file named for hand-over was replaced while the agent linked it; nothing was stored',
@@ -142,7 +154,7 @@ export class DiskStore {
    * entry before it joins a group, so the group's own work is renames and directory fsyncs only.
    */
   async stageSidecar(sidecar: Sidecar): Promise<string> {
-    const file = path.join(this.tmpDir, randomBytes(12).toString('hex') + SIDECAR_SUFFIX);
+    const file = this.tempPath(SIDECAR_SUFFIX);
     const bytes = encodeSidecar(sidecar);
     // Synchronous open, write and close of a file of a few hundred bytes (page cache only): see
     // "Small-file calls" in the header. Only the fsync waits for the device, on the thread pool.
@@ -160,6 +172,10 @@ export class DiskStore {
     }
     closeSync(fd);
     return file;
+  }
+
+  private tempPath(suffix: string): string {
+    return path.join(this.tmpDir, `${this.tempPrefix}-${(this.tempCount++).toString(36)}${suffix}`);
   }
 
   /** Deletes a temp file of a write that will not be published. */

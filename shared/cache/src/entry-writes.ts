@@ -81,14 +81,14 @@ export class EntryWrites {
     let adoption: string | undefined;
     try {
       const linked = adopt
-        ? await this.o.diskFull.guard(spec.key, () => this.o.disk.linkTemp(adopt))
+        ? await this.o.diskFull.guard(spec.key, async () => this.o.disk.linkTemp(adopt))
         : undefined;
-      if (linked && 'handle' in linked) {
+      if (linked && 'fd' in linked) {
         adoption = 'linked';
         staged = new StagedWrite(linked, this.o.blockSize, spec.size, true);
       } else {
         adoption = linked?.notLinked;
-        const temp = await this.o.diskFull.guard(spec.key, () => this.o.disk.createTemp());
+        const temp = await this.o.diskFull.guard(spec.key, async () => this.o.disk.createTemp());
         staged = new StagedWrite(temp, this.o.blockSize, spec.size);
       }
     } catch (err) {

@@ -6,12 +6,15 @@
  * pass (the caller wrote them all before it handed the file over).
  * Owns: the temp file and the checks made while bytes arrive. Never: publishing (NodeCache does).
  */
-import { promises as fs } from 'node:fs';
+import { closeSync, fsync, promises as fs } from 'node:fs';
+import { promisify } from 'node:util';
 import { crc32c, crc32cCombine, formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { TempFile } from './disk-store';
 import { copyBlockCrcs } from './sidecar';
 import { WriteBehind } from './write-behind';
+
+const fsyncFd = promisify(fsync);
 
 export class StagedWrite {
   private written = 0;
@@ -33,9 +36,9 @@ export class StagedWrite {
     private readonly expectedSize: number | undefined,
     private readonly adopted = false,
   ) {
-    this.out = new WriteBehind(temp.handle);
+    this.out = new WriteBehind(temp.fd);
     if (adopted) {
-      const sync = temp.handle.sync();
+      const sync = fsyncFd(temp.fd);
       sync.catch(() => undefined); // reported by flush; never left unhandled meanwhile
       this.earlySync = sync;
     }
@@ -111,7 +114,7 @@ export class StagedWrite {
       await this.earlySync;
     } else {
       await this.out.flush();
-      await this.temp.handle.sync();
+      await fsyncFd(this.temp.fd);
     }
     await this.close();
   }
@@ -141,6 +144,8 @@ export class StagedWrite {
     // Never close the descriptor under a write or fsync in flight (its number could be reused).
     await this.out.settle();
     await this.earlySync?.catch(() => undefined);
-    await this.temp.handle.close();
+    // Synchronous: closing a file of ours that nothing maps is a page-cache call (disk-store.ts,
+    // "Small-file calls").
+    closeSync(this.temp.fd);
   }
 }

@@ -26,20 +26,25 @@ export interface LoggerOptions {
   stream?: Writable;
 }
 
+/**
+ * Records below the level are dropped here: winston formats every record (timestamp, JSON) and
+ * only its transport compares levels, so a debug record cost its formatting at level info (the
+ * group commit logs one per group: issue #16).
+ */
 class WinstonLogger implements Logger {
   constructor(private readonly inner: winston.Logger) {}
 
   error(message: string, meta?: LogMeta): void {
-    this.inner.error(message, meta);
+    if (this.inner.isLevelEnabled('error')) this.inner.error(message, meta);
   }
   warn(message: string, meta?: LogMeta): void {
-    this.inner.warn(message, meta);
+    if (this.inner.isLevelEnabled('warn')) this.inner.warn(message, meta);
   }
   info(message: string, meta?: LogMeta): void {
-    this.inner.info(message, meta);
+    if (this.inner.isLevelEnabled('info')) this.inner.info(message, meta);
   }
   debug(message: string, meta?: LogMeta): void {
-    this.inner.debug(message, meta);
+    if (this.inner.isLevelEnabled('debug')) this.inner.debug(message, meta);
   }
   child(meta: LogMeta): Logger {
     return new WinstonLogger(this.inner.child(meta));

@@ -8,13 +8,13 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import { DiskStore, entryIdOf } from '@checkpoint-cache/cache';
-import { type CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { CheckpointCacheClient, type CheckpointCacheError } from '@checkpoint-cache/client';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
@@ -329,20 +329,19 @@ describe('Ingest (same-node write by file name)', function () {
       const { dev, ino } = await fs.stat(checked, { bigint: true });
       // The name now stands for another file, then for a symbolic link to the checked one.
       await fs.rename(swapped, path.join(root, 'named'));
-      let err = await rejection<CacheError>(
-        disk.linkTemp({ path: path.join(root, 'named'), dev, ino }),
-      );
-      expect(err.code).to.equal(ErrorCode.FailedPrecondition);
+      const named = { path: path.join(root, 'named'), dev, ino };
+      expect(() => disk.linkTemp(named))
+        .to.throw(CacheError)
+        .with.property('code', ErrorCode.FailedPrecondition);
       await fs.rm(path.join(root, 'named'));
       await fs.symlink(checked, path.join(root, 'named'));
-      err = await rejection<CacheError>(
-        disk.linkTemp({ path: path.join(root, 'named'), dev, ino }),
-      );
-      expect(err.code).to.equal(ErrorCode.FailedPrecondition);
+      expect(() => disk.linkTemp(named))
+        .to.throw(CacheError)
+        .with.property('code', ErrorCode.FailedPrecondition);
       expect(await fs.readdir(disk.tmpDir)).to.deep.equal([]);
-      const linked = await disk.linkTemp({ path: checked, dev, ino });
-      expect('handle' in linked).to.equal(true);
-      if ('handle' in linked) await linked.handle.close();
+      const linked = disk.linkTemp({ path: checked, dev, ino });
+      expect('fd' in linked).to.equal(true);
+      if ('fd' in linked) closeSync(linked.fd);
     });
 
     it('copies when the ingest directory is on another file system than the cache', async function () {

@@ -7,7 +7,10 @@ import { Writable } from 'node:stream';
 import { ThrottledWarn, createLogger, type LogFormat, type Logger } from '@checkpoint-cache/logger';
 
 /** A logger at debug writing to memory, and the records it wrote. */
-function capture(format: LogFormat = 'json'): { logger: Logger; lines: string[] } {
+function capture(
+  format: LogFormat = 'json',
+  level: 'info' | 'debug' = 'debug',
+): { logger: Logger; lines: string[] } {
   const lines: string[] = [];
   const stream = new Writable({
     objectMode: true,
@@ -17,7 +20,7 @@ function capture(format: LogFormat = 'json'): { logger: Logger; lines: string[] 
       done();
     },
   });
-  return { logger: createLogger({ level: 'debug', format, stream }), lines };
+  return { logger: createLogger({ level, format, stream }), lines };
 }
 
 interface LoggedError {
@@ -29,6 +32,20 @@ interface LoggedError {
 }
 
 describe('logger', () => {
+  it('writes records at or above its level, from child loggers too, and drops the rest', () => {
+    const { logger, lines } = capture('json', 'info');
+    const child = logger.child({ rpc: 'Write' });
+    logger.debug('dropped');
+    child.debug('dropped too', { id: 'x' });
+    child.info('kept', { id: 'y' });
+    logger.warn('kept too');
+    expect(lines.map((l) => (JSON.parse(l) as { message: string }).message)).to.deep.equal([
+      'kept',
+      'kept too',
+    ]);
+    expect(JSON.parse(lines[0] ?? '')).to.include({ rpc: 'Write', id: 'y', level: 'info' });
+  });
+
   it('logs an error with its stack and its cause chain', () => {
     const { logger, lines } = capture();
     const root = Object.assign(new Error('EIO: i/o error, read'), { code: 'EIO' });
