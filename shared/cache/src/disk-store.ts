@@ -45,7 +45,10 @@ const fsyncFd = promisify(fsync);
 /** Why a hand-over file cannot be linked into tmp/ (DiskStore.linkTemp): copied instead. */
 const NOT_LINKABLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
-/** A temp file and a descriptor on it (for writing; read-only when linked); its owner closes `fd` (StagedWrite). */
+/**
+ * A temp file and a descriptor on it (open for writing; read-only when linked by linkTemp); its
+ * owner closes `fd` (StagedWrite).
+ */
 export interface TempFile {
   path: string;
   fd: number;
