@@ -89,16 +89,20 @@ export async function writeScenario(
         const started = performance.now();
         const { path: spool, crc32c: crc } = await copyForHandOver(large.path, ingestDir);
         const callStarted = performance.now();
-        const stored = await client.ingest(key, path.basename(spool), {
-          jobId: 'bench-write',
-          checkpointId: round + 1,
-          size: large.size,
-          crc32c: crc,
-          handOver: true,
-        });
-        const ended = performance.now();
-        const linked = (await fs.stat(spool)).nlink === 2;
-        await fs.rm(spool);
+        let stored, ended, linked;
+        try {
+          stored = await client.ingest(key, path.basename(spool), {
+            jobId: 'bench-write',
+            checkpointId: round + 1,
+            size: large.size,
+            crc32c: crc,
+            handOver: true,
+          });
+          ended = performance.now();
+          linked = (await fs.stat(spool)).nlink === 2;
+        } finally {
+          await fs.rm(spool);
+        }
         await client.delete(key);
         if (!stored.created || !linked) {
           throw new Error(`the hand-over of ${spool} was not linked into the cache (copied?)`);

@@ -144,9 +144,12 @@ export class CheckpointCacheService {
           created: response.created,
         });
         if (req.handOver && how !== 'linked') this.noteCopiedHandOver(how);
-        this.observer?.ingested(
-          how === 'linked' ? 'linked' : req.handOver ? 'handover_copied' : 'copied',
-        );
+        // Only an entry this call created: one already there with the same bytes took nothing.
+        if (response.created) {
+          this.observer?.ingested(
+            how === 'linked' ? 'linked' : req.handOver ? 'handover_copied' : 'copied',
+          );
+        }
         return response;
       }),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),

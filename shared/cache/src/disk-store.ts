@@ -23,9 +23,9 @@ import { randomBytes } from 'node:crypto';
 import {
   closeSync,
   constants,
-  fstatSync,
   fsync,
   linkSync,
+  lstatSync,
   mkdirSync,
   openSync,
   promises as fs,
@@ -42,6 +42,13 @@ import { decodeSidecar, encodeSidecar, sidecarProblem, type Sidecar } from './si
 export const SIDECAR_SUFFIX = '.meta';
 export const ID_PATTERN = /^[0-9a-f]{64}$/;
 const fsyncFd = promisify(fsync);
+function handOverGone(how: string): CacheError {
+  return new CacheError(
+    ErrorCode.FailedPrecondition,
+    `the file named for hand-over was ${how} while the agent linked it; nothing was stored`,
+  );
+}
+
 /** Why a hand-over file cannot be linked into tmp/ (DiskStore.linkTemp): copied instead. */
 const NOT_LINKABLE = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
 
@@ -114,13 +121,14 @@ export class DiskStore {
   }
 
   /**
-   * A temp name for the file Ingest hands over, made by a hard link, with a read-only handle on it
-   * (for its fsync): its bytes become the entry's without being copied. Undefined with the reason
-   * (an errno code) when this cannot be linked here, for the caller to copy instead: EXDEV when the
+   * A temp name for the file Ingest hands over, made by a hard link, with a read-only descriptor
+   * on it (for its fsync): its bytes become the entry's without being copied. `notLinked`, the
+   * errno code, when it cannot be linked here, for the caller to copy instead: EXDEV when the
    * file is on another file system or mount, EPERM when the kernel's protected_hardlinks refuses
    * a file the agent neither owns nor may write, EMLINK, ENOTSUP. The link is to whatever the name
    * stands for when linked, so its inode is compared with the one the caller checked, and a name
-   * replaced meanwhile (by another file or a symbolic link) is refused with its link removed.
+   * replaced meanwhile (by another file, a symbolic link, a FIFO) or removed is refused
+   * (FAILED_PRECONDITION), its link removed.
    */
   linkTemp(source: AdoptableFile): TempFile | { notLinked: string } {
     const file = this.tempPath('');
@@ -130,26 +138,24 @@ export class DiskStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? '';
       if (NOT_LINKABLE.has(code)) return { notLinked: code };
+      if (code === 'ENOENT' || code === 'ENOTDIR') throw handOverGone('removed');
       throw err;
     }
-    let fd: number | undefined;
-    try {
-      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
-      const stats = fstatSync(fd, { bigint: true });
-      if (stats.dev === source.dev && stats.ino === source.ino) return { path: file, fd };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ELOOP') {
-        if (fd !== undefined) closeSync(fd);
-        rmSync(file, { force: true });
-        throw err;
-      }
+    // tmp/ is the agent's alone, so the link's name cannot change under it: what lstat finds is
+    // what an open finds. Never opened unless it is the checked regular file (a FIFO swapped in
+    // would block the open until someone wrote to it).
+    const stats = lstatSync(file, { bigint: true });
+    if (!stats.isFile() || stats.dev !== source.dev || stats.ino !== source.ino) {
+      rmSync(file, { force: true });
+      throw handOverGone('replaced by another');
     }
-    if (fd !== undefined) closeSync(fd);
-    rmSync(file, { force: true });
-    throw new CacheError(
-      ErrorCode.FailedPrecondition,
-      'the file named for hand-over was replaced while the agent linked it; nothing was stored',
-    );
+    try {
+      const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+      return { path: file, fd: openSync(file, flags) };
+    } catch (err) {
+      rmSync(file, { force: true });
+      throw err;
+    }
   }
 
   /**

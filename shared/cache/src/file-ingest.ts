@@ -89,6 +89,12 @@ export async function ingestFile(cache: IngestTarget, request: IngestRequest): P
         `${shown} in the ingest directory is not a regular file; nothing was stored`,
       );
     }
+    if (stat.nlink === 0n) {
+      throw new CacheError(
+        ErrorCode.FailedPrecondition,
+        `${shown} was removed from the ingest directory while the agent opened it; nothing was stored`,
+      );
+    }
     if (stat.nlink !== 1n) {
       throw new CacheError(
         ErrorCode.FailedPrecondition,
@@ -113,6 +119,7 @@ export async function ingestFile(cache: IngestTarget, request: IngestRequest): P
         `${shown} does not have the ${size} bytes the header announced; nothing was stored`,
       );
     }
+    if (signal?.aborted) throw gaveUp(shown);
     const adopt = request.handOver ? { path: source, dev: stat.dev, ino: stat.ino } : undefined;
     const writer = await cache.beginWrite(spec, adopt);
     try {

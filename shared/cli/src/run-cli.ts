@@ -6,6 +6,7 @@
 import {
   CheckpointCacheClient,
   CheckpointCacheError,
+  IngestDirError,
   RemoteStoreError,
   RemoteStores,
   type CheckpointReadStream,
@@ -215,10 +216,9 @@ async function handOver(
       if (!HAND_OVER_REFUSALS.has(err.codeName)) throw err;
       return { why: `the agent did not take it (${err.codeName}: ${err.details})` };
     }
-    const { code, path } = err as NodeJS.ErrnoException;
     // The file itself unreadable: streaming it would fail alike, so that is the error to show.
-    if (code === undefined || path === command.file) throw err;
-    return { why: `no copy could be made in ${ingestDir} (${(err as Error).message})` };
+    if (!(err instanceof IngestDirError)) throw err;
+    return { why: `no copy could be made in ${ingestDir} (${(err.cause as Error).message})` };
   }
 }
 

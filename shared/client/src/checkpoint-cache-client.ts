@@ -201,8 +201,8 @@ export class CheckpointCacheClient {
    * bytes are written once. Over the agent's Unix socket only. An agent that cannot take it
    * answers FAILED_PRECONDITION (no ingest directory), NOT_FOUND (another directory),
    * PERMISSION_DENIED (TCP, or no read permission) or UNIMPLEMENTED (older agent): `writeFile`
-   * stores it then. Errors of the local copy (the directory missing or not writable) are thrown
-   * as they are.
+   * stores it then, as it may after an IngestDirError (no copy could be made in `ingestDir`).
+   * Errors reading `path` are thrown as they are.
    */
   async handOverFile(
     key: string,
@@ -221,7 +221,8 @@ export class CheckpointCacheClient {
         handOver: true,
       });
     } finally {
-      await rm(copy.path, { force: true });
+      // The store's answer stands whatever happens to the copy's name (the agent holds a link).
+      await rm(copy.path, { force: true }).catch(() => undefined);
     }
   }
 

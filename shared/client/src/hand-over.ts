@@ -15,6 +15,20 @@ import { crc32c } from '@checkpoint-cache/checksum';
 /** Bytes per read and write; two buffers take turns, the next read in flight during a write. */
 const COPY_BYTES = 1024 * 1024;
 
+/**
+ * The copy could not be made in the ingest directory (missing, not writable, full): the caller
+ * may store the file another way. Errors reading the source are thrown as they are.
+ */
+export class IngestDirError extends Error {
+  constructor(
+    readonly dir: string,
+    override readonly cause: unknown,
+  ) {
+    super(`cannot write a copy in ${dir}: ${(cause as Error)?.message ?? String(cause)}`);
+    this.name = 'IngestDirError';
+  }
+}
+
 export interface HandOverCopy {
   /** The copy's name in the directory, what Ingest is given. */
   name: string;
@@ -25,7 +39,7 @@ export interface HandOverCopy {
 
 /**
  * Copies `source` into `dir` as `ckc-put-<random>.spool`; on failure nothing of the copy is left.
- * `onBytes` is told of every chunk written.
+ * `onBytes` is told of every chunk written. The copy's failures are IngestDirError.
  */
 export async function copyForHandOver(
   source: string,
@@ -36,10 +50,18 @@ export async function copyForHandOver(
   const target = path.join(dir, name);
   const from = await fs.open(source, 'r');
   try {
-    const to = await fs.open(target, 'wx', 0o640);
+    const to = await fs.open(target, 'wx', 0o640).catch((err: unknown) => {
+      throw new IngestDirError(dir, err);
+    });
     try {
-      const { size, crc } = await copyLoop(from, to, onBytes);
-      await to.close();
+      // The mode the agent requires, whatever the umask took from it at the open.
+      await to.chmod(0o640).catch((err: unknown) => {
+        throw new IngestDirError(dir, err);
+      });
+      const { size, crc } = await copyLoop(from, to, dir, onBytes);
+      await to.close().catch((err: unknown) => {
+        throw new IngestDirError(dir, err);
+      });
       return { name, path: target, size, crc32c: crc };
     } catch (err) {
       await to.close().catch(() => undefined);
@@ -54,6 +76,7 @@ export async function copyForHandOver(
 async function copyLoop(
   from: fs.FileHandle,
   to: fs.FileHandle,
+  dir: string,
   onBytes: ((bytes: number) => void) | undefined,
 ): Promise<{ size: number; crc: number }> {
   const buffers = [Buffer.allocUnsafeSlow(COPY_BYTES), Buffer.allocUnsafeSlow(COPY_BYTES)];
@@ -78,8 +101,13 @@ async function copyLoop(
     next = readInto(buffers[(turn + 1) % 2]!, size);
     next.catch(() => undefined); // reported by the next await; never left unhandled meanwhile
     crc = crc32c(buffer.subarray(0, n), crc);
-    for (let done = 0; done < n;) {
-      done += (await to.write(buffer, done, n - done)).bytesWritten;
+    try {
+      for (let done = 0; done < n;) {
+        done += (await to.write(buffer, done, n - done)).bytesWritten;
+      }
+    } catch (err) {
+      await next.catch(() => undefined); // the source closes after this returns
+      throw new IngestDirError(dir, err);
     }
     onBytes?.(n);
   }

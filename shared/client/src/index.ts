@@ -24,7 +24,7 @@ export {
 } from './client-options';
 export type { ClientStatsSnapshot } from './client-stats';
 export type { WriteOptions, WriteResult } from './entry-upload';
-export { copyForHandOver, type HandOverCopy } from './hand-over';
+export { copyForHandOver, IngestDirError, type HandOverCopy } from './hand-over';
 export { installZeroCopyWrites, zeroCopyWritesInstalled } from './write-wire';
 export {
   FALLBACK_STATUSES,

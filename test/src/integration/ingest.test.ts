@@ -16,7 +16,11 @@ import { expect } from 'chai';
 import { DiskStore, entryIdOf } from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { crc32c } from '@checkpoint-cache/checksum';
-import { CheckpointCacheClient, type CheckpointCacheError } from '@checkpoint-cache/client';
+import {
+  CheckpointCacheClient,
+  IngestDirError,
+  type CheckpointCacheError,
+} from '@checkpoint-cache/client';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { rawClient, unary } from '../helpers/raw-client';
 import { rejection } from '../helpers/rejection';
@@ -317,7 +321,7 @@ describe('Ingest (same-node write by file name)', function () {
       expect(short.code).to.equal(grpc.status.DATA_LOSS);
     });
 
-    it('links only the file that was checked, not one put under its name meanwhile', async function () {
+    it('links only the file that was checked, not one put under its name meanwhile or a removed name', async function () {
       const root = await makeTempDir('ckc-link-temp');
       shared.onCleanup(() => removeTempDir(root));
       const disk = new DiskStore(root);
@@ -337,6 +341,17 @@ describe('Ingest (same-node write by file name)', function () {
       await fs.symlink(checked, path.join(root, 'named'));
       expect(() => disk.linkTemp(named))
         .to.throw(CacheError)
+        .with.property('code', ErrorCode.FailedPrecondition);
+      // A FIFO is refused without being opened (an open would wait for a writer: a hung agent).
+      await fs.rm(path.join(root, 'named'));
+      execFileSync('mkfifo', [path.join(root, 'named')]);
+      expect(() => disk.linkTemp(named))
+        .to.throw(CacheError)
+        .with.property('code', ErrorCode.FailedPrecondition);
+      // And a name removed meanwhile is the caller's doing, not the agent's fault.
+      await fs.rm(path.join(root, 'named'));
+      expect(() => disk.linkTemp(named))
+        .to.throw(CacheError, /removed while the agent linked it/)
         .with.property('code', ErrorCode.FailedPrecondition);
       expect(await fs.readdir(disk.tmpDir)).to.deep.equal([]);
       const linked = disk.linkTemp({ path: checked, dev, ino });
@@ -370,6 +385,32 @@ describe('Ingest (same-node write by file name)', function () {
       expect((await fs.readFile(stored)).equals(data)).to.equal(true);
       // What tells an operator that hand-overs are being copied (the log says why, once).
       expect(await ingestsCounted(other)).to.deep.equal({ handover_copied: 1 });
+    });
+
+    it('hands a copy of a local file over (handOverFile), whatever the umask', async function () {
+      const source = path.join(ingestDir, '..', `${path.basename(ingestDir)}-source`);
+      shared.onCleanup(() => fs.rm(source, { force: true }));
+      const data = randomBytes(1024 * 1024 + 9);
+      await fs.writeFile(source, data);
+      // Without the chmod after its open, the copy would be 0600 and refused as owner-only.
+      const umask = process.umask(0o077);
+      let result;
+      try {
+        result = await client.handOverFile('k/handover-file', source, ingestDir, { jobId: 'j' });
+      } finally {
+        process.umask(umask);
+      }
+      expect(result.created).to.equal(true);
+      expect(await fs.readdir(ingestDir)).to.deep.equal([]);
+      expect((await readBack('k/handover-file')).equals(data)).to.equal(true);
+      // No copy can be made in a missing directory: an IngestDirError, which callers fall back on.
+      const missing = path.join(ingestDir, 'missing');
+      const err = await rejection<IngestDirError>(client.handOverFile('k/x', source, missing));
+      expect(err).to.be.instanceOf(IngestDirError);
+      // A source that cannot be read is its own error, not the ingest directory's.
+      const unreadable = await rejection<Error>(client.handOverFile('k/y', ingestDir, ingestDir));
+      expect(unreadable).to.not.be.instanceOf(IngestDirError);
+      expect(await fs.readdir(ingestDir)).to.deep.equal([]);
     });
 
     it('counts Ingests by how their bytes got into the cache', async function () {

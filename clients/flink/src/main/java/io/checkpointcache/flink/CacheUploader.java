@@ -130,8 +130,16 @@ final class CacheUploader implements AutoCloseable {
     Path ingestDir = settings.ingestDir();
     if (ingestDir == null) return Files.createTempFile(spoolDir, "file-", ".spool");
     // In the agent's ingest directory, which only takes a file name: no subdirectory of ours.
-    // Readable by the group, so an agent of the directory's group (setgid) can copy it.
-    return Files.createTempFile(ingestDir, ingestPrefix, ".spool", SPOOL_FOR_AGENT);
+    // Readable by the group, so an agent of the directory's group (setgid) can copy it; set again
+    // after the create, which the process's umask may have narrowed (077 would make it 0600).
+    Path spool = Files.createTempFile(ingestDir, ingestPrefix, ".spool", SPOOL_FOR_AGENT);
+    try {
+      Files.setPosixFilePermissions(spool, SPOOL_FOR_AGENT.value());
+    } catch (IOException | RuntimeException e) {
+      Files.deleteIfExists(spool);
+      throw e;
+    }
+    return spool;
   }
 
   /**
