@@ -84,7 +84,7 @@ export interface EntryWriter {
    * (`append` then checks the bytes it is given and writes none), else why it could not be
    * linked (an errno code such as EXDEV) and the bytes are copied as for any write.
    */
-  readonly adoption?: 'linked' | string;
+  readonly adoption?: string;
 }
 
 /**
