@@ -124,6 +124,22 @@ export type {
 } from './generated/checkpointcache/v1/TouchRequest';
 export type { WriteHeader, WriteHeader__Output } from './generated/checkpointcache/v1/WriteHeader';
 export type {
+  WriteBatchItem,
+  WriteBatchItem__Output,
+} from './generated/checkpointcache/v1/WriteBatchItem';
+export type {
+  WriteBatchRequest,
+  WriteBatchRequest__Output,
+} from './generated/checkpointcache/v1/WriteBatchRequest';
+export type {
+  WriteBatchResponse,
+  WriteBatchResponse__Output,
+} from './generated/checkpointcache/v1/WriteBatchResponse';
+export type {
+  WriteBatchResult,
+  WriteBatchResult__Output,
+} from './generated/checkpointcache/v1/WriteBatchResult';
+export type {
   WriteRequest,
   WriteRequest__Output,
 } from './generated/checkpointcache/v1/WriteRequest';

@@ -22,6 +22,10 @@ import type { ReportCorruptRequest as _checkpointcache_v1_ReportCorruptRequest, 
 import type { ReportCorruptResponse as _checkpointcache_v1_ReportCorruptResponse, ReportCorruptResponse__Output as _checkpointcache_v1_ReportCorruptResponse__Output } from './checkpointcache/v1/ReportCorruptResponse';
 import type { StatRequest as _checkpointcache_v1_StatRequest, StatRequest__Output as _checkpointcache_v1_StatRequest__Output } from './checkpointcache/v1/StatRequest';
 import type { TouchRequest as _checkpointcache_v1_TouchRequest, TouchRequest__Output as _checkpointcache_v1_TouchRequest__Output } from './checkpointcache/v1/TouchRequest';
+import type { WriteBatchItem as _checkpointcache_v1_WriteBatchItem, WriteBatchItem__Output as _checkpointcache_v1_WriteBatchItem__Output } from './checkpointcache/v1/WriteBatchItem';
+import type { WriteBatchRequest as _checkpointcache_v1_WriteBatchRequest, WriteBatchRequest__Output as _checkpointcache_v1_WriteBatchRequest__Output } from './checkpointcache/v1/WriteBatchRequest';
+import type { WriteBatchResponse as _checkpointcache_v1_WriteBatchResponse, WriteBatchResponse__Output as _checkpointcache_v1_WriteBatchResponse__Output } from './checkpointcache/v1/WriteBatchResponse';
+import type { WriteBatchResult as _checkpointcache_v1_WriteBatchResult, WriteBatchResult__Output as _checkpointcache_v1_WriteBatchResult__Output } from './checkpointcache/v1/WriteBatchResult';
 import type { WriteHeader as _checkpointcache_v1_WriteHeader, WriteHeader__Output as _checkpointcache_v1_WriteHeader__Output } from './checkpointcache/v1/WriteHeader';
 import type { WriteRequest as _checkpointcache_v1_WriteRequest, WriteRequest__Output as _checkpointcache_v1_WriteRequest__Output } from './checkpointcache/v1/WriteRequest';
 import type { WriteResponse as _checkpointcache_v1_WriteResponse, WriteResponse__Output as _checkpointcache_v1_WriteResponse__Output } from './checkpointcache/v1/WriteResponse';
@@ -55,6 +59,10 @@ export interface ProtoGrpcType {
       Source: EnumTypeDefinition
       StatRequest: MessageTypeDefinition<_checkpointcache_v1_StatRequest, _checkpointcache_v1_StatRequest__Output>
       TouchRequest: MessageTypeDefinition<_checkpointcache_v1_TouchRequest, _checkpointcache_v1_TouchRequest__Output>
+      WriteBatchItem: MessageTypeDefinition<_checkpointcache_v1_WriteBatchItem, _checkpointcache_v1_WriteBatchItem__Output>
+      WriteBatchRequest: MessageTypeDefinition<_checkpointcache_v1_WriteBatchRequest, _checkpointcache_v1_WriteBatchRequest__Output>
+      WriteBatchResponse: MessageTypeDefinition<_checkpointcache_v1_WriteBatchResponse, _checkpointcache_v1_WriteBatchResponse__Output>
+      WriteBatchResult: MessageTypeDefinition<_checkpointcache_v1_WriteBatchResult, _checkpointcache_v1_WriteBatchResult__Output>
       WriteHeader: MessageTypeDefinition<_checkpointcache_v1_WriteHeader, _checkpointcache_v1_WriteHeader__Output>
       WriteRequest: MessageTypeDefinition<_checkpointcache_v1_WriteRequest, _checkpointcache_v1_WriteRequest__Output>
       WriteResponse: MessageTypeDefinition<_checkpointcache_v1_WriteResponse, _checkpointcache_v1_WriteResponse__Output>

@@ -35,6 +35,9 @@ import {
   type ReportCorruptResponse,
   type StatRequest__Output,
   type TouchRequest__Output,
+  type WriteBatchRequest__Output,
+  type WriteBatchResponse,
+  type WriteBatchResult,
   type WriteRequest__Output,
   type WriteResponse,
 } from '@checkpoint-cache/proto';
@@ -44,7 +47,7 @@ import { drained } from './drained';
 import { servePeerRead } from './peer-read';
 import { toProtoEntry } from './proto-entry';
 import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from './read-wire';
-import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
+import { clientStreamHandler, serverStreamHandler, statusOf, unaryHandler } from './handlers';
 import { writeMethodDefinition } from './write-wire';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
 import { writeSpecOf } from './write-spec';
@@ -60,6 +63,9 @@ import {
  * only, never from this node's peers in turn (a stale location index cannot make a chain).
  */
 export const PEER_READ_METADATA = 'ckc-peer-read';
+
+/** Most items one WriteBatch may carry (the contract's limit). */
+export const MAX_BATCH_ITEMS = 1000;
 
 /** Largest chunk a read sends unless configured otherwise. */
 export const DEFAULT_MAX_CHUNK_SIZE = 1024 * 1024;
@@ -152,6 +158,9 @@ export class CheckpointCacheService {
         }
         return response;
       }),
+      WriteBatch: unaryHandler('WriteBatch', log, (req: WriteBatchRequest__Output, call) =>
+        this.changing(call, 'WriteBatch', () => this.writeBatch(req)),
+      ),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
       // A plain touch is what every read does; one that adds a checkpoint or sets the TTL changes
       // the entry's fate (a TTL of 1 ms deletes it).
@@ -381,6 +390,41 @@ export class CheckpointCacheService {
       await writer.abort();
       await messages.return?.();
     }
+  }
+
+  /**
+   * Each item as one Write of it, all at once, so that they join the same group commits; each
+   * item's failure is its own result, not the call's.
+   */
+  private async writeBatch(req: WriteBatchRequest__Output): Promise<WriteBatchResponse> {
+    const { items } = req;
+    if (items.length === 0 || items.length > MAX_BATCH_ITEMS) {
+      throw new CacheError(
+        ErrorCode.InvalidArgument,
+        `a WriteBatch carries 1 to ${MAX_BATCH_ITEMS} items, not ${items.length}`,
+      );
+    }
+    const results = await Promise.all(
+      items.map(async (item, i): Promise<WriteBatchResult> => {
+        try {
+          if (!item.header) {
+            throw new CacheError(ErrorCode.InvalidArgument, `items[${i}] has no header`);
+          }
+          const writer = await this.cache.beginWrite(writeSpecOf(item.header));
+          try {
+            await writer.append(0, item.data);
+            const { entry, created } = await writer.commit();
+            return { code: 0, message: '', entry: toProtoEntry(entry), created };
+          } finally {
+            await writer.abort();
+          }
+        } catch (err) {
+          const { code, details } = statusOf(err, this.logger, 'WriteBatch');
+          return { code: code ?? 0, message: details ?? '' };
+        }
+      }),
+    );
+    return { results };
   }
 
   private async stat(req: StatRequest__Output): Promise<EntryInfo> {

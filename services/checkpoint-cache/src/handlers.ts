@@ -9,7 +9,8 @@ import { isCacheError, toGrpcStatus } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
 import { rejectMalformed } from './wire-check';
 
-function statusOf(err: unknown, logger: Logger, rpc: string): Partial<grpc.StatusObject> {
+/** The status `err` ends a call with; errors that are not the caller's fault are logged. */
+export function statusOf(err: unknown, logger: Logger, rpc: string): Partial<grpc.StatusObject> {
   if (!isCacheError(err)) logger.error('unexpected error in handler', { rpc, error: err });
   const { code, details } = toGrpcStatus(err);
   return { code, details };

@@ -20,6 +20,8 @@ import type { ReportCorruptRequest as _checkpointcache_v1_ReportCorruptRequest, 
 import type { ReportCorruptResponse as _checkpointcache_v1_ReportCorruptResponse, ReportCorruptResponse__Output as _checkpointcache_v1_ReportCorruptResponse__Output } from '../../checkpointcache/v1/ReportCorruptResponse';
 import type { StatRequest as _checkpointcache_v1_StatRequest, StatRequest__Output as _checkpointcache_v1_StatRequest__Output } from '../../checkpointcache/v1/StatRequest';
 import type { TouchRequest as _checkpointcache_v1_TouchRequest, TouchRequest__Output as _checkpointcache_v1_TouchRequest__Output } from '../../checkpointcache/v1/TouchRequest';
+import type { WriteBatchRequest as _checkpointcache_v1_WriteBatchRequest, WriteBatchRequest__Output as _checkpointcache_v1_WriteBatchRequest__Output } from '../../checkpointcache/v1/WriteBatchRequest';
+import type { WriteBatchResponse as _checkpointcache_v1_WriteBatchResponse, WriteBatchResponse__Output as _checkpointcache_v1_WriteBatchResponse__Output } from '../../checkpointcache/v1/WriteBatchResponse';
 import type { WriteRequest as _checkpointcache_v1_WriteRequest, WriteRequest__Output as _checkpointcache_v1_WriteRequest__Output } from '../../checkpointcache/v1/WriteRequest';
 import type { WriteResponse as _checkpointcache_v1_WriteResponse, WriteResponse__Output as _checkpointcache_v1_WriteResponse__Output } from '../../checkpointcache/v1/WriteResponse';
 
@@ -119,6 +121,15 @@ export interface CheckpointCacheClient extends grpc.Client {
   write(options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
   write(callback: grpc.requestCallback<_checkpointcache_v1_WriteResponse__Output>): grpc.ClientWritableStream<_checkpointcache_v1_WriteRequest>;
   
+  WriteBatch(argument: _checkpointcache_v1_WriteBatchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  WriteBatch(argument: _checkpointcache_v1_WriteBatchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  WriteBatch(argument: _checkpointcache_v1_WriteBatchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  WriteBatch(argument: _checkpointcache_v1_WriteBatchRequest, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  writeBatch(argument: _checkpointcache_v1_WriteBatchRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  writeBatch(argument: _checkpointcache_v1_WriteBatchRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  writeBatch(argument: _checkpointcache_v1_WriteBatchRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  writeBatch(argument: _checkpointcache_v1_WriteBatchRequest, callback: grpc.requestCallback<_checkpointcache_v1_WriteBatchResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementation {
@@ -144,6 +155,8 @@ export interface CheckpointCacheHandlers extends grpc.UntypedServiceImplementati
   
   Write: grpc.handleClientStreamingCall<_checkpointcache_v1_WriteRequest__Output, _checkpointcache_v1_WriteResponse>;
   
+  WriteBatch: grpc.handleUnaryCall<_checkpointcache_v1_WriteBatchRequest__Output, _checkpointcache_v1_WriteBatchResponse>;
+  
 }
 
 export interface CheckpointCacheDefinition extends grpc.ServiceDefinition {
@@ -158,4 +171,5 @@ export interface CheckpointCacheDefinition extends grpc.ServiceDefinition {
   Stat: MethodDefinition<_checkpointcache_v1_StatRequest, _checkpointcache_v1_EntryInfo, _checkpointcache_v1_StatRequest__Output, _checkpointcache_v1_EntryInfo__Output>
   Touch: MethodDefinition<_checkpointcache_v1_TouchRequest, _checkpointcache_v1_EntryInfo, _checkpointcache_v1_TouchRequest__Output, _checkpointcache_v1_EntryInfo__Output>
   Write: MethodDefinition<_checkpointcache_v1_WriteRequest, _checkpointcache_v1_WriteResponse, _checkpointcache_v1_WriteRequest__Output, _checkpointcache_v1_WriteResponse__Output>
+  WriteBatch: MethodDefinition<_checkpointcache_v1_WriteBatchRequest, _checkpointcache_v1_WriteBatchResponse, _checkpointcache_v1_WriteBatchRequest__Output, _checkpointcache_v1_WriteBatchResponse__Output>
 }

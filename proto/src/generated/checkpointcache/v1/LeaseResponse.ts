@@ -10,6 +10,7 @@ export interface LeaseResponse {
   'blockSize'?: (number);
   'blockCrc32c'?: (Buffer | Uint8Array | string);
   'expiresAtMs'?: (number | string | Long);
+  'dataOffset'?: (number | string | Long);
 }
 
 export interface LeaseResponse__Output {
@@ -19,4 +20,5 @@ export interface LeaseResponse__Output {
   'blockSize': (number);
   'blockCrc32c': (Buffer);
   'expiresAtMs': (number);
+  'dataOffset': (number);
 }
