@@ -1,7 +1,9 @@
 /*
  * What this machine does for small durable writes packed into shared segment files (issue #16), in
  * C so that nothing but the syscalls costs: `packed-segments <dir> <entries> <threads> <group>
- * <segment-mib>`. A measurement only: the agent does not write this layout.
+ * <segment-mib>`. The limit the scale bench gives packed entries (--pack-max-bytes); the agent's
+ * own packs are not this layout (it writes a new pack file per group commit, not a segment it
+ * appends to), so this is the fastest durable grouped layout, not the agent's sequence in C.
  *
  * Each entry is one record appended to its thread's segment file: a 300-byte header (the size of
  * the agent's sidecar: magic, lengths, the key's hash, and a CRC32C over the header and the data,
@@ -11,7 +13,8 @@
  * requires. A segment that reaches <segment-mib> MiB is closed and a new one created; its
  * directory is fsynced once, when the segment is created, before any record in it is counted.
  *
- * Prints one line: `<entries/s> <cpu seconds>`, like small-files.c. Not run by the bench; by hand:
+ * Prints one line: `<entries/s> <cpu seconds>`, like small-files.c. The bench runs it as
+ * `<dir> <entries> 1 32 64` (small-files-limit.ts); by hand:
  *   cc -O2 -pthread -o /tmp/packed-segments agents/bench/native/packed-segments.c
  *   d=$(mktemp -d) && /tmp/packed-segments $d 30000 1 32 64; rm -rf $d
  * (docs/benchmarks.md, "Small writes against the machine's own limit", has its figures).

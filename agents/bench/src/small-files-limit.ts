@@ -4,7 +4,10 @@
  * sidecar each fsynced in tmp/, renamed into a shard dir, each dir fsynced once per group) and,
  * for comparison, with one fsynced file per entry. As every limit of the bench, the fastest the
  * machine does: the best of a few thread counts, 32 entries in flight in all as in the agent's run.
- * Owns: compiling and running the program. Never: recording metrics.
+ * For packed entries (--pack-max-bytes) the limit is `native/packed-segments.c`: each entry a
+ * record appended to a long-lived segment file, one fdatasync per group of 32, the fastest durable
+ * layout for grouped small writes measured here (the agent writes a new pack per group instead).
+ * Owns: compiling and running the programs. Never: recording metrics.
  */
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
@@ -13,6 +16,7 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const SOURCE = path.join(__dirname, '..', 'native', 'small-files.c');
+const PACKED_SOURCE = path.join(__dirname, '..', 'native', 'packed-segments.c');
 const IN_FLIGHT = 32;
 const THREAD_COUNTS = [1, 4, 16];
 export const CC_INSTALL_HINT = 'apt-get install -y gcc';
@@ -25,10 +29,38 @@ export interface SmallFilesLimit {
 }
 
 /** Compiles the program into `dir`; returns its path, or why it cannot run here. */
-export async function buildSmallFiles(dir: string): Promise<{ bin?: string; missing?: string }> {
-  const bin = path.join(dir, 'small-files');
+export function buildSmallFiles(dir: string): Promise<{ bin?: string; missing?: string }> {
+  return build(dir, SOURCE);
+}
+
+/** Compiles packed-segments.c into `dir`, as buildSmallFiles. */
+export function buildPackedSegments(dir: string): Promise<{ bin?: string; missing?: string }> {
+  return build(dir, PACKED_SOURCE);
+}
+
+/**
+ * Entries/s of `entries` 4 KiB records appended by one thread, fdatasync'ed in groups of 32 (the
+ * agent's writes in flight), in 64 MiB segments.
+ */
+export async function packedSegmentsLimit(
+  bin: string,
+  dir: string,
+  entries: number,
+): Promise<number> {
+  const target = path.join(dir, 'packed-segments');
+  await fs.mkdir(target, { recursive: true });
   try {
-    await run('cc', ['-O2', '-pthread', '-o', bin, SOURCE]);
+    const { stdout } = await run(bin, [target, String(entries), '1', String(IN_FLIGHT), '64']);
+    return Number(stdout.trim().split(' ')[0]);
+  } finally {
+    await fs.rm(target, { recursive: true, force: true });
+  }
+}
+
+async function build(dir: string, source: string): Promise<{ bin?: string; missing?: string }> {
+  const bin = path.join(dir, path.basename(source, '.c'));
+  try {
+    await run('cc', ['-O2', '-pthread', '-o', bin, source]);
     return { bin };
   } catch (err) {
     const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'cc not found' : String(err);

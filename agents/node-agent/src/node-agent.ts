@@ -202,6 +202,7 @@ async function start(
     metadata: parts.metadata,
     defaultTtlMs: config.defaultTtl,
     blockSize: config.blockSize,
+    ...(config.packMaxBytes === undefined ? {} : { packMaxBytes: config.packMaxBytes }),
     logger: log,
     observer: metrics,
     limits: {

@@ -465,7 +465,7 @@ export class CheckpointCacheService {
   }
 
   private async lease(req: LeaseRequest__Output): Promise<LeaseResponse> {
-    const lease = await this.cache.lease(req.key, req.durationMs);
+    const lease = await this.cache.lease(req.key, req.durationMs, req.acceptOffset);
     const crcs = Buffer.allocUnsafe(lease.blockCrcs.length * 4);
     lease.blockCrcs.forEach((crc, i) => crcs.writeUInt32BE(crc, i * 4));
     this.observer?.leaseGranted(lease.entry.size);
@@ -476,6 +476,7 @@ export class CheckpointCacheService {
       blockSize: lease.blockSize,
       blockCrc32c: crcs,
       expiresAtMs: lease.expiresAtMs,
+      dataOffset: lease.fileOffset,
     };
   }
 

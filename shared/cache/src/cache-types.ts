@@ -102,6 +102,8 @@ export interface EntryLease {
   entry: EntryInfo;
   cacheRoot: string;
   relativePath: string;
+  /** Where the entry's bytes start in that file (0 unless it shares a pack with others). */
+  fileOffset: number;
   blockSize: number;
   blockCrcs: Uint32Array;
   expiresAtMs: number;

@@ -3,6 +3,7 @@
  *   <root>/entries/<2 hex>/<id>       data
  *   <root>/entries/<2 hex>/<id>.meta  sidecar (see sidecar.ts)
  *   <root>/tmp/                       writes in flight; swept at start-up
+ *   <root>/packs/                     small entries packed several to a file (pack-store.ts)
  * Owns: file layout, atomic publish (fsync + rename), crash-safe removal. Never: decisions about
  * which entries to keep (NodeCache does that) or metadata outside the sidecar.
  *
@@ -37,6 +38,7 @@ import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { AdoptableFile } from './cache-types';
+import { PackStore, type PackPlace } from './pack-store';
 import { decodeSidecar, encodeSidecar, sidecarProblem, type Sidecar } from './sidecar';
 
 export const SIDECAR_SUFFIX = '.meta';
@@ -76,6 +78,7 @@ export interface LoadedEntry {
 export class DiskStore {
   readonly entriesDir: string;
   readonly tmpDir: string;
+  readonly packs: PackStore;
   /** Shard directories made (or found) by this process: publish needs no mkdir for them. */
   private readonly knownDirs = new Set<string>();
   /** Start times of sidecar rewrites under way (see changesSettledBefore). */
@@ -91,6 +94,7 @@ export class DiskStore {
   constructor(readonly root: string) {
     this.entriesDir = path.join(root, 'entries');
     this.tmpDir = path.join(root, 'tmp');
+    this.packs = new PackStore(root, this.tmpDir);
   }
 
   /** Creates the layout and removes writes left over by a previous process. */
@@ -98,6 +102,17 @@ export class DiskStore {
     await fs.mkdir(this.entriesDir, { recursive: true });
     await fs.rm(this.tmpDir, { recursive: true, force: true });
     await fs.mkdir(this.tmpDir, { recursive: true });
+    this.packs.init();
+  }
+
+  /** The file holding the bytes of entry `id`: its own, or its pack (from `pack`). */
+  fileOf(id: string, pack: PackPlace | undefined): string {
+    return pack ? this.packs.path(pack.pack) : this.dataPath(id);
+  }
+
+  /** fileOf relative to the cache root (what same-node clients join with their mount point). */
+  relativeFileOf(id: string, pack: PackPlace | undefined): string {
+    return pack ? this.packs.relativePath(pack.pack) : this.relativeDataPath(id);
   }
 
   dataPath(id: string): string {
@@ -267,8 +282,9 @@ export class DiskStore {
     }
   }
 
-  /** Atomically replaces an existing entry's sidecar. */
-  async rewriteSidecar(id: string, sidecar: Sidecar): Promise<void> {
+  /** Atomically replaces an existing entry's sidecar (a packed one's: in its pack's log). */
+  async rewriteSidecar(id: string, sidecar: Sidecar, pack?: PackPlace): Promise<void> {
+    if (pack) return this.packs.rewrite(pack, sidecar);
     const token = Symbol(id);
     this.rewrites.set(token, Date.now());
     try {
@@ -312,8 +328,12 @@ export class DiskStore {
     return checkedSidecar(id, raw, file);
   }
 
-  /** Removes an entry; readers that already opened the data keep reading it (POSIX unlink). */
-  async remove(id: string): Promise<void> {
+  /**
+   * Removes an entry (a packed one from its pack: `pack`); readers that already opened the data
+   * keep reading it (POSIX unlink; a pack stays while any of its entries lives).
+   */
+  async remove(id: string, pack?: PackPlace): Promise<void> {
+    if (pack) return this.packs.remove(pack, id);
     await fs.rm(this.sidecarPath(id), { force: true });
     await fs.rm(this.dataPath(id), { force: true });
   }

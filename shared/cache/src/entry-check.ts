@@ -10,13 +10,14 @@ import { sidecarProblem, type Sidecar } from './sidecar';
 import { READ_SPAN } from './verified-reader';
 
 /**
- * Why entry `id` (its data file `file`, described by `sidecar`) is corrupt, or undefined when every
- * check passes or the file is gone (removed meanwhile: nothing left to quarantine).
+ * Why entry `id` (its bytes in `file` from `fileOffset`, described by `sidecar`) is corrupt, or
+ * undefined when every check passes or the file is gone (removed meanwhile: nothing to quarantine).
  */
 export async function entryProblem(
   id: string,
   file: string,
   sidecar: Sidecar,
+  fileOffset = 0,
 ): Promise<string | undefined> {
   const problem = sidecarProblem(id, sidecar);
   if (problem) return `its sidecar is unusable: ${problem}`;
@@ -33,7 +34,7 @@ export async function entryProblem(
     const buffer = Buffer.allocUnsafe(span);
     for (let start = 0; start < size; start += span) {
       const want = Math.min(span, size - start);
-      const { bytesRead } = await handle.read(buffer, 0, want, start);
+      const { bytesRead } = await handle.read(buffer, 0, want, fileOffset + start);
       if (bytesRead !== want) return `its file ends at ${start + bytesRead} of ${size} bytes`;
       const check = checkBlocks(
         buffer.subarray(0, want),

@@ -46,6 +46,9 @@ export interface EntryTtlView {
 
 export { sameEntry };
 
+/** An entry being indexed. */
+type NewEntry = Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs' | 'pack'>;
+
 export class EntryIndex implements EntryTtlView, SnapshotSource {
   private readonly table = new EntryTable();
   private bytes = 0;
@@ -121,18 +124,22 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
   }
 
   /** Indexes `entry` (copied into the table) and returns it as the index holds it. */
-  add(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): EntryRef {
-    this.shardChangeCounts[shardOf(entry.id)]++;
+  add(entry: NewEntry): EntryRef {
     const old = this.table.slotOf(entry.id);
+    // Packed entries are not in the shard directories a snapshot vouches for (nor in snapshots).
+    if (!entry.pack || (old >= 0 && this.table.pack[old] === 0)) {
+      this.shardChangeCounts[shardOf(entry.id)]++;
+    }
     if (old >= 0) this.removeSlot(old);
     return this.refOf(this.insert(entry), entry.id);
   }
 
   /** Puts `entry`, which is not indexed, into a new slot. */
-  private insert(entry: Pick<IndexedEntry, 'id' | 'sidecar' | 'lastAccessMs'>): number {
+  private insert(entry: NewEntry): number {
     const { id, sidecar: s } = entry;
     const t = this.table;
     const slot = t.insert(id, s.key);
+    t.setPack(slot, entry.pack);
     t.setNumbers(slot, s, entry.lastAccessMs);
     t.setJob(slot, s.jobId);
     t.setCheckpoints(slot, s.checkpointIds);
@@ -145,9 +152,9 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
   /** Takes the entry with `id` out of the index; a load still running will not bring it back. */
   remove(id: string): void {
     // Counted even when absent: a removal under way while the index loads must not let the load
-    // vouch for the shard (see load).
-    this.shardChangeCounts[shardOf(id)]++;
+    // vouch for the shard (see load). Not for a packed entry: its shard directory never held it.
     const slot = this.table.slotOf(id);
+    if (slot < 0 || this.table.pack[slot] === 0) this.shardChangeCounts[shardOf(id)]++;
     if (slot >= 0) this.removeSlot(slot);
     this.removedWhileLoading?.add(id);
   }
@@ -176,7 +183,8 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
     const out = Array.from({ length: SHARDS }, (): string[] => []);
     const t = this.table;
     for (let slot = 0; slot < t.slotLimit; slot++) {
-      if (t.isLive(slot)) out[t.shardOf(slot)]!.push(t.idOf(slot));
+      // Packed entries are found in their packs at every start (pack-store.ts), not snapshotted.
+      if (t.isLive(slot) && t.pack[slot] === 0) out[t.shardOf(slot)]!.push(t.idOf(slot));
     }
     return out;
   }
@@ -304,6 +312,14 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
     const snapshot = openSnapshot(root, this.logger);
     try {
       if (snapshot) this.table.reserve(snapshot.count);
+      // Packs first: an entry there has no sidecar file for a read during the load to find.
+      let packed = 0;
+      const packProblems = await this.disk.packs.scan((entry) => {
+        if (this.has(entry.id) || this.removedWhileLoading?.has(entry.id)) return false;
+        this.insert({ ...entry, pack: entry.place, lastAccessMs: entry.sidecar.createdAtMs });
+        packed++;
+        return true;
+      });
       const {
         loaded,
         known: fromSnapshot,
@@ -326,7 +342,7 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
         const n = parseInt(shard, 16);
         if (this.shardChangeCounts[n] === 0) this.snapshots.noteChecked(n, stamp, 0);
       }
-      for (const problem of problems) {
+      for (const problem of [...packProblems, ...problems]) {
         this.logger.warn('unusable entry file removed at start-up', {
           file: problem.file,
           error: problem.error,
@@ -334,7 +350,8 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
       }
       this.state = 'ready';
       this.logger.info('cache index loaded', {
-        entries: loaded,
+        entries: loaded + packed,
+        packed,
         fromSnapshot,
         shardsListed: listedShards,
         shardsWhole: wholeShards.length,

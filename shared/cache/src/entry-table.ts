@@ -9,24 +9,26 @@
  *   id                32 B  (the SHA-256 as bytes, not a 64-char string: ~80 B as a string)
  *   hash table      8-16 B  (Int32 cells, at least two per slot, a power of two)
  *   key           ~16 + n B  (a JS string; one pointer in the key column)
- *   numbers           72 B  (size, created, TTL, last access, touch queued, TTL known, one
- *                            checkpoint id: Float64; CRC32C, block size, job, generation: Uint32)
- *   ~190 B for a 50-byte key, plus the columns' free slots (they grow by half: a third of the
- *   ~110 B of columns at worst, a sixth on average).
- * The id and number columns (104 B a slot) are views on one ArrayBuffer per capacity: a growth
+ *   numbers           84 B  (size, created, TTL, last access, touch queued, TTL known, one
+ *                            checkpoint id, offset in its pack: Float64; CRC32C, block size, job,
+ *                            generation, pack: Uint32)
+ *   ~200 B for a 50-byte key, plus the columns' free slots (they grow by half: a third of the
+ *   ~120 B of columns at worst, a sixth on average).
+ * The id and number columns (116 B a slot) are views on one ArrayBuffer per capacity: a growth
  * allocates one block (and a new hash table, which is rebuilt, not copied), copies each column
- * once, and leaves one old block to free instead of twelve of different sizes for the allocator
+ * once, and leaves one old block to free instead of fourteen of different sizes for the allocator
  * to keep as fragments (issue #16: RSS during the load and a reconcile pass).
  * Block CRC32Cs: an entry of one block needs none (its block CRC is the whole-entry CRC32C);
  * larger entries keep theirs in a map, 4 B per block plus ~100 B (bytes that are dwarfed by the
  * file's own 64 KiB per block). Checkpoint ids beyond the first, and job ids, are stored once.
  */
 
+import type { PackPlace } from './pack-store';
 import { SIDECAR_VERSION, type Sidecar } from './sidecar';
 
 const ID_BYTES = 32;
-/** Bytes of one slot in the columns' block: 7 Float64 and 4 Uint32 columns, then the id. */
-const SLOT_BYTES = 7 * 8 + 4 * 4 + ID_BYTES;
+/** Bytes of one slot in the columns' block: 8 Float64 and 5 Uint32 columns, then the id. */
+const SLOT_BYTES = 8 * 8 + 5 * 4 + ID_BYTES;
 const INITIAL_SLOTS = 1024;
 
 /** An entry as the cache sees it; from the index, an EntryRef. */
@@ -38,6 +40,8 @@ export interface IndexedEntry {
   touchQueuedMs?: number;
   /** Until when Redis last said the TTL key lives (reconcile's PTTL), ms since the epoch. */
   ttlKnownUntilMs?: number;
+  /** Where its bytes are when it shares a pack with others (pack-store.ts); else its own file. */
+  readonly pack?: PackPlace | undefined;
 }
 
 /** The numbers an entry carries besides its key, job and checkpoints (a Sidecar has them). */
@@ -77,6 +81,10 @@ export class EntryTable {
   private job: Uint32Array = new Uint32Array(0);
   private readonly jobs: string[] = [];
   private readonly jobNumbers = new Map<string, number>();
+  /** The entry's pack number (pack-store.ts), 0 when it has a file of its own. */
+  pack: Uint32Array = new Uint32Array(0);
+  /** Where a packed entry's bytes start in its pack. */
+  packOffset: Float64Array = new Float64Array(0);
   /** Bumped whenever a slot is given to another entry: tells a stale reference from a live one. */
   generation: Uint32Array = new Uint32Array(0);
   /** Bumped by every change of a sidecar's fields after insertion (EntryRef caches on it). */
@@ -187,6 +195,17 @@ export class EntryTable {
     this.lastAccessMs[slot] = lastAccessMs;
   }
 
+  /** Where the entry in `slot` is packed, or undefined (a file of its own). */
+  packOf(slot: number): PackPlace | undefined {
+    const pack = this.pack[slot]!;
+    return pack === 0 ? undefined : { pack, offset: this.packOffset[slot]! };
+  }
+
+  setPack(slot: number, place: PackPlace | undefined): void {
+    this.pack[slot] = place?.pack ?? 0;
+    this.packOffset[slot] = place?.offset ?? 0;
+  }
+
   jobOf(slot: number): string {
     return this.jobs[this.job[slot]!]!;
   }
@@ -263,10 +282,12 @@ export class EntryTable {
     this.touchQueuedMs = f64(this.touchQueuedMs);
     this.ttlKnownUntilMs = f64(this.ttlKnownUntilMs);
     this.checkpoint = f64(this.checkpoint);
+    this.packOffset = f64(this.packOffset);
     this.crc32c = u32(this.crc32c);
     this.blockSize = u32(this.blockSize);
     this.job = u32(this.job);
     this.generation = u32(this.generation);
+    this.pack = u32(this.pack);
     const ids = Buffer.from(block, offset, capacity * ID_BYTES);
     this.ids.copy(ids);
     this.ids = ids;
@@ -288,6 +309,8 @@ export class EntryRef implements IndexedEntry {
   private built: Sidecar | undefined;
   private builtAt = -1;
   private lastSeenAccessMs: number;
+  /** Never changes while the entry lives: read once, so a removed entry's ref still has it. */
+  readonly pack: PackPlace | undefined;
 
   constructor(
     private readonly table: EntryTable,
@@ -296,6 +319,7 @@ export class EntryRef implements IndexedEntry {
     readonly generation: number,
   ) {
     this.lastSeenAccessMs = table.lastAccessMs[slot]!;
+    this.pack = table.packOf(slot);
   }
 
   /** The slot still holds this entry. */

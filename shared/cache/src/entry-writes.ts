@@ -34,6 +34,8 @@ export interface EntryWritesOptions {
   capacity: Capacity;
   /** Block size of new entries. */
   blockSize: number;
+  /** Entries of at most this many bytes are packed (pack-store.ts); 0: none. */
+  packMaxBytes: number;
   defaultTtlMs: number;
   /** Reserves room for `bytes` (and `entries`) more, evicting if needed. */
   makeRoom: (key: string, bytes: number, entries: number) => Promise<void>;
@@ -86,6 +88,15 @@ export class EntryWrites {
       if (linked && 'fd' in linked) {
         adoption = 'linked';
         staged = new StagedWrite(linked, this.o.blockSize, spec.size, true);
+      } else if (!adopt && this.o.packMaxBytes > 0 && (spec.size ?? 0) <= this.o.packMaxBytes) {
+        // Held in memory to be packed, unless it outgrows the limit (then in a temp file).
+        staged = new StagedWrite(
+          () => this.o.disk.createTemp(),
+          this.o.blockSize,
+          spec.size,
+          false,
+          this.o.packMaxBytes,
+        );
       } else {
         adoption = linked?.notLinked;
         const temp = await this.o.diskFull.guard(spec.key, async () => this.o.disk.createTemp());
@@ -156,6 +167,7 @@ export class EntryWrites {
           blockSize: staged.blockSize,
           blockCrcs: written.blockCrcs,
         };
+        if (staged.inMemory) return await this.commitPacked(id, sidecar, staged, now);
         // Both files durable before either is renamed (DiskStore); their fsyncs run together.
         const [flushed, staging] = await Promise.allSettled([
           staged.flush(),
@@ -192,10 +204,30 @@ export class EntryWrites {
     }
   }
 
+  /** Publishes a write held in memory into the group's pack. Caller holds the entry's lock. */
+  private async commitPacked(
+    id: string,
+    sidecar: Sidecar,
+    staged: StagedWrite,
+    now: number,
+  ): Promise<{ entry: EntryInfo; created: boolean }> {
+    const entry: IndexedEntry = { id, sidecar, lastAccessMs: now };
+    const pack = await this.o.groups.publish({
+      id,
+      packed: true,
+      sidecar,
+      data: staged.heldBytes(),
+      metadata: entryMetadataOf(entry),
+    });
+    // On failure nothing is left: the pack was not written, or GroupCommit took the entry out.
+    const added = this.o.index.add({ ...entry, pack });
+    return { entry: entryInfoOf(added, this.o.nodeId), created: true };
+  }
+
   private async addReference(entry: IndexedEntry, checkpointId: number): Promise<EntryInfo> {
     const changed = withReference(entry.sidecar, checkpointId, undefined);
     if (changed !== entry.sidecar) {
-      await this.o.disk.rewriteSidecar(entry.id, changed);
+      await this.o.disk.rewriteSidecar(entry.id, changed, entry.pack);
       entry.sidecar = changed;
       await this.o.metadata.register(entryMetadataOf(entry));
     }

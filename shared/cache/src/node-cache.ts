@@ -72,6 +72,11 @@ export interface NodeCacheOptions {
   logger?: Logger;
   /** Block size of new entries; existing entries keep theirs. */
   blockSize?: number;
+  /**
+   * Entries of at most this many bytes are written packed several to a file (pack-store.ts):
+   * issue #16's thousands of small writes a second. 0 or absent: every entry has its own files.
+   */
+  packMaxBytes?: number;
   /** Data files kept open for reads (default DEFAULT_OPEN_FILES); 0 opens and closes per read. */
   openFiles?: number;
   /** Capacity limits; writes evict least recently used entries to stay within them. */
@@ -139,6 +144,7 @@ export class NodeCache {
       groups: new GroupCommit(this.disk, options.metadata),
       capacity: this.capacity,
       blockSize: this.blockSize,
+      packMaxBytes: options.packMaxBytes ?? 0,
       defaultTtlMs: options.defaultTtlMs,
       makeRoom: (key, bytes, entries) => this.makeRoom(key, bytes, entries),
       forgetOpenFile: (id) => this.openFiles.forget(id),
@@ -267,7 +273,7 @@ export class NodeCache {
     }
     let lent: LentHandle;
     try {
-      lent = await this.openFiles.acquire(entry.id, this.disk.dataPath(entry.id));
+      lent = await this.openFiles.acquire(entry.id, this.disk.fileOf(entry.id, entry.pack));
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // Removed between the index look-up and the open (expiry, delete): a plain miss.
@@ -289,6 +295,7 @@ export class NodeCache {
       blockCrcs: entry.sidecar.blockCrcs,
       offset: range.offset,
       length,
+      fileOffset: entry.pack?.offset ?? 0,
       onCorrupt: async (detail) => {
         await this.quarantine(entry, detail);
       },
@@ -303,9 +310,10 @@ export class NodeCache {
 
   /**
    * Leases an entry to a client on this node that reads the file itself: protects it from
-   * eviction until the lease ends, and counts as a read (touch).
+   * eviction until the lease ends, and counts as a read (touch). A packed entry only to a client
+   * that reads from `fileOffset` (`acceptOffset`); any other is refused (FAILED_PRECONDITION).
    */
-  async lease(key: string, durationMs = 0): Promise<EntryLease> {
+  async lease(key: string, durationMs = 0, acceptOffset = false): Promise<EntryLease> {
     validateCount('duration_ms', durationMs);
     if (durationMs > MAX_LEASE_MS) {
       throw new CacheError(
@@ -314,13 +322,21 @@ export class NodeCache {
       );
     }
     const entry = await this.require(key);
+    if (entry.pack && !acceptOffset) {
+      throw new CacheError(
+        ErrorCode.FailedPrecondition,
+        `${key} shares its file with other small entries; a client that reads it directly must ` +
+          'lease with accept_offset and read from data_offset, else read it with Read',
+      );
+    }
     const expiresAtMs = Date.now() + (durationMs || DEFAULT_LEASE_MS);
     this.leases.grant(entry.id, expiresAtMs);
     this.touchLater(entry);
     return {
       entry: this.info(entry),
       cacheRoot: this.options.root,
-      relativePath: this.disk.relativeDataPath(entry.id),
+      relativePath: this.disk.relativeFileOf(entry.id, entry.pack),
+      fileOffset: entry.pack?.offset ?? 0,
       blockSize: entry.sidecar.blockSize,
       blockCrcs: entry.sidecar.blockCrcs,
       expiresAtMs,
@@ -348,7 +364,7 @@ export class NodeCache {
       const now = Date.now();
       const changed = withReference(entry.sidecar, options.checkpointId, options.ttlMs);
       if (changed !== entry.sidecar) {
-        await this.diskFull.guard(key, () => this.disk.rewriteSidecar(id, changed));
+        await this.diskFull.guard(key, () => this.disk.rewriteSidecar(id, changed, entry.pack));
         entry.sidecar = changed;
         entry.lastAccessMs = now;
         // A shorter TTL may end the key before what Redis said of the old one.
@@ -501,7 +517,7 @@ export class NodeCache {
     this.index.remove(entry.id);
     this.leases.forget(entry.id);
     this.openFiles.forget(entry.id);
-    await this.disk.remove(entry.id);
+    await this.disk.remove(entry.id, entry.pack);
     this.options.observer?.entryRemoved(reason, size);
   }
 
@@ -535,13 +551,13 @@ export class NodeCache {
   private verifyOnce(entry: IndexedEntry): Promise<string | undefined> {
     const shared = this.verifications.get(entry.id);
     if (shared && sameEntry(shared.entry, entry)) return shared.running;
-    const running = entryProblem(entry.id, this.disk.dataPath(entry.id), entry.sidecar).finally(
-      () => {
-        if (this.verifications.get(entry.id)?.running === running) {
-          this.verifications.delete(entry.id);
-        }
-      },
-    );
+    const file = this.disk.fileOf(entry.id, entry.pack);
+    const fileOffset = entry.pack?.offset ?? 0;
+    const running = entryProblem(entry.id, file, entry.sidecar, fileOffset).finally(() => {
+      if (this.verifications.get(entry.id)?.running === running) {
+        this.verifications.delete(entry.id);
+      }
+    });
     this.verifications.set(entry.id, { entry, running });
     return running;
   }

@@ -52,16 +52,20 @@ export interface Sidecar {
   blockCrcs: Uint32Array;
 }
 
-interface SidecarJson extends Omit<Sidecar, 'blockCrcs'> {
+export interface SidecarJson extends Omit<Sidecar, 'blockCrcs'> {
   /** Big-endian uint32 per block, base64. */
   blockCrcs: string;
 }
 
 export function encodeSidecar(sidecar: Sidecar): Buffer {
+  return Buffer.from(JSON.stringify(sidecarJson(sidecar)));
+}
+
+/** The sidecar as the JSON object its file holds (a pack's header holds the same, pack-store.ts). */
+export function sidecarJson(sidecar: Sidecar): SidecarJson {
   const crcs = Buffer.alloc(sidecar.blockCrcs.length * 4);
   sidecar.blockCrcs.forEach((crc, i) => crcs.writeUInt32BE(crc, i * 4));
-  const json: SidecarJson = { ...sidecar, blockCrcs: crcs.toString('base64') };
-  return Buffer.from(JSON.stringify(json));
+  return { ...sidecar, blockCrcs: crcs.toString('base64') };
 }
 
 function isWholeNumber(v: unknown): v is number {
@@ -70,14 +74,21 @@ function isWholeNumber(v: unknown): v is number {
 
 /** Parses and checks a sidecar; anything inconsistent is DATA_LOSS (the entry is unusable). */
 export function decodeSidecar(raw: Buffer, where: string): Sidecar {
-  const bad = (why: string): CacheError =>
-    new CacheError(ErrorCode.DataLoss, `sidecar ${where} is unusable: ${why}`);
-  let json: Partial<SidecarJson>;
+  let json: unknown;
   try {
-    json = JSON.parse(raw.toString('utf8')) as Partial<SidecarJson>;
+    json = JSON.parse(raw.toString('utf8'));
   } catch (cause) {
     throw new CacheError(ErrorCode.DataLoss, `sidecar ${where} is not JSON`, { cause });
   }
+  return sidecarFromJson(json, where);
+}
+
+/** A sidecar from its JSON object (as sidecarJson makes it), checked as decodeSidecar does. */
+export function sidecarFromJson(parsed: unknown, where: string): Sidecar {
+  const bad = (why: string): CacheError =>
+    new CacheError(ErrorCode.DataLoss, `sidecar ${where} is unusable: ${why}`);
+  if (typeof parsed !== 'object' || parsed === null) throw bad('not an object');
+  const json = parsed as Partial<SidecarJson>;
   if (json.version !== SIDECAR_VERSION) throw bad(`unknown version ${String(json.version)}`);
   if (typeof json.key !== 'string' || typeof json.jobId !== 'string') throw bad('missing key');
   if (!isWholeNumber(json.size) || !isWholeNumber(json.crc32c) || !isWholeNumber(json.ttlMs)) {

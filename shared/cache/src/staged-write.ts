@@ -4,6 +4,9 @@
  * hand-over) has its temp file linked to bytes already on disk: they are passed through for their
  * CRC32Cs and checks, and nothing is written; their fsync starts at once and runs alongside that
  * pass (the caller wrote them all before it handed the file over).
+ * A write that may be packed (pack-store.ts) holds its bytes in memory while they stay within
+ * `memoryLimit`, creating its temp file only when they grow past it: a small entry then costs no
+ * file of its own at all.
  * Owns: the temp file and the checks made while bytes arrive. Never: publishing (NodeCache does).
  */
 import { closeSync, fsync, promises as fs } from 'node:fs';
@@ -25,27 +28,62 @@ export class StagedWrite {
   private closed = false;
   /** The temp path holds nothing of ours any more (moved into place, or deleted). */
   private gone = false;
+  /** The temp file; none yet while the bytes are held in memory. */
+  private temp: TempFile | undefined;
   /** Chunks reach the file behind the caller, several per writev (write-behind.ts). */
-  private readonly out: WriteBehind;
+  private out: WriteBehind | undefined;
+  /** The bytes so far, while they are held in memory (see the header); undefined once in a file. */
+  private held: Buffer[] | undefined;
   /** An adopted file's fsync, started with the write; its failure is flush's to report. */
   private readonly earlySync: Promise<unknown> | undefined;
 
+  /**
+   * `temp`: the file to write (or, `adopted`, the linked file), or how to create one once the
+   * bytes outgrow `memoryLimit` in memory.
+   */
   constructor(
-    private readonly temp: TempFile,
+    temp: TempFile | (() => TempFile),
     readonly blockSize: number,
     private readonly expectedSize: number | undefined,
     private readonly adopted = false,
+    private readonly memoryLimit = 0,
   ) {
-    this.out = new WriteBehind(temp.fd);
-    if (adopted) {
-      const sync = fsyncFd(temp.fd);
+    if (typeof temp === 'function') {
+      this.held = [];
+      this.createTemp = temp;
+    } else {
+      this.useFile(temp);
+    }
+    if (adopted && this.temp) {
+      const sync = fsyncFd(this.temp.fd);
       sync.catch(() => undefined); // reported by flush; never left unhandled meanwhile
       this.earlySync = sync;
     }
   }
 
+  private readonly createTemp: (() => TempFile) | undefined;
+
+  private useFile(temp: TempFile): WriteBehind {
+    this.temp = temp;
+    this.out = new WriteBehind(temp.fd);
+    return this.out;
+  }
+
+  /** The temp file's path (not for a write held in memory: see inMemory). */
   get path(): string {
+    if (!this.temp) throw new Error('a write held in memory has no temp file');
     return this.temp.path;
+  }
+
+  /** Its bytes are all in memory (heldBytes), none in a file. */
+  get inMemory(): boolean {
+    return this.held !== undefined;
+  }
+
+  /** The bytes of a write held in memory, in order. */
+  heldBytes(): readonly Buffer[] {
+    if (!this.held) throw new Error('the write is in a temp file');
+    return this.held;
   }
 
   get size(): number {
@@ -95,7 +133,19 @@ export class StagedWrite {
     }
     this.wholeCrc = crc32cCombine(this.wholeCrc, actual, data.length);
     this.written += data.length;
-    if (!this.adopted) await this.out.append(data);
+    if (this.adopted) return;
+    if (this.held) {
+      if (this.written <= this.memoryLimit) {
+        if (data.length > 0) this.held.push(data);
+        return;
+      }
+      // Outgrew memory: the bytes so far go to a temp file first, then this chunk after them.
+      const out = this.useFile(this.createTemp!());
+      const earlier = this.held;
+      this.held = undefined;
+      for (const b of earlier) await out.append(b);
+    }
+    await this.out!.append(data);
   }
 
   /** What was written: its size and CRC32Cs (no more appends after this). */
@@ -110,11 +160,13 @@ export class StagedWrite {
 
   /** Flushes the file to disk and closes it; it may then be renamed into place. */
   async flush(): Promise<void> {
+    const { out, temp } = this;
+    if (!out || !temp) return;
     if (this.earlySync) {
       await this.earlySync;
     } else {
-      await this.out.flush();
-      await fsyncFd(this.temp.fd);
+      await out.flush();
+      await fsyncFd(temp.fd);
     }
     await this.close();
   }
@@ -127,7 +179,8 @@ export class StagedWrite {
   /** Closes and deletes the temp file; safe to call at any time, more than once. */
   async discard(): Promise<void> {
     await this.close();
-    if (this.gone) return;
+    if (this.held) this.held = [];
+    if (this.gone || !this.temp) return;
     this.gone = true;
     await fs.rm(this.temp.path, { force: true });
   }
@@ -139,7 +192,7 @@ export class StagedWrite {
   }
 
   private async close(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.temp || !this.out) return;
     this.closed = true;
     // Never close the descriptor under a write or fsync in flight (its number could be reused).
     await this.out.settle();

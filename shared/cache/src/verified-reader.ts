@@ -33,6 +33,8 @@ export interface VerifiedReaderOptions {
   blockCrcs: Uint32Array;
   offset: number;
   length: number;
+  /** Where the entry's bytes start in the file (a packed entry's place in its pack); 0 if absent. */
+  fileOffset?: number;
   /** Called once when a block fails its checksum, before the read throws DATA_LOSS. */
   onCorrupt: (detail: string) => Promise<void>;
   /** Buffers of CHUNK_HEADROOM + READ_SPAN bytes to read into. */
@@ -147,6 +149,7 @@ export class VerifiedReader implements EntryReader {
    */
   private startRead(from: number, end: number): Promise<SpanRead> {
     const { blockSize, handle } = this.options;
+    const base = this.options.fileOffset ?? 0;
     const { start, length } = blockSpan(from, end, blockSize, this.entry.size, READ_SPAN);
     // Room in front of the data for the chunk's message header (see CHUNK_HEADROOM).
     const pooled = this.pool && length <= READ_SPAN ? this.pool.acquire() : undefined;
@@ -155,7 +158,7 @@ export class VerifiedReader implements EntryReader {
     const read = (async (): Promise<SpanRead> => {
       let done = 0;
       while (done < length) {
-        const { bytesRead } = await handle.read(data, done, length - done, start + done);
+        const { bytesRead } = await handle.read(data, done, length - done, base + start + done);
         if (bytesRead === 0) break;
         done += bytesRead;
       }

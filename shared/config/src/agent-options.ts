@@ -231,6 +231,23 @@ const OPTIONS = [
       '(64KiB blocks: 64MiB per TiB held).',
   },
   {
+    name: 'packMaxBytes',
+    flag: 'pack-max-bytes',
+    env: 'CKC_PACK_MAX_BYTES',
+    type: 'size',
+    canDisable: true,
+    min: 1,
+    max: 1 * MiB,
+    metavar: '<size>',
+    unsetDoc: 'off: every entry has a data file and a sidecar of its own',
+    doc:
+      'Entries of at most this size are written packed, the small entries of each group commit ' +
+      'into one new file under packs/ (about 10 times the small writes a second on the same ' +
+      'disk: docs/operations.md, "Packed small entries"). Clients that read the cache volume ' +
+      "directly must send accept_offset with Lease (this release's clients do); an entry's " +
+      'bytes stay on disk until every entry of its pack is gone. 64KiB is a good value.',
+  },
+  {
     name: 'maxBytes',
     flag: 'max-bytes',
     env: 'CKC_MAX_BYTES',

@@ -1,0 +1,316 @@
+/**
+ * Small entries packed several to a file (--pack-max-bytes, issue #16): written in groups into one
+ * pack, read back byte for byte (whole and ranges), found again after a restart with what was
+ * changed and removed since, leased only to clients that read from the entry's offset, a damaged
+ * byte failing only its own entry, the pack removed with its last entry, and a kill -9 in the
+ * middle of a burst losing nothing acknowledged. Real agents (in-process and a child killed with
+ * SIGKILL) and a real redis-server.
+ */
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import type { LeaseResponse__Output } from '@checkpoint-cache/proto';
+import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { startAgentProcess, type AgentProcess } from '../helpers/agent-process';
+import { rawClient, readEntry, unary, writeEntry, type RawClient } from '../helpers/raw-client';
+import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
+import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
+import { waitUntil } from '../helpers/wait-until';
+
+const KiB = 1024;
+const PACK_MAX = 64 * KiB;
+
+async function packFiles(cacheDir: string): Promise<string[]> {
+  return (await fs.readdir(path.join(cacheDir, 'packs')).catch(() => [] as string[])).sort();
+}
+
+async function sidecarFiles(cacheDir: string): Promise<string[]> {
+  const out: string[] = [];
+  const entries = path.join(cacheDir, 'entries');
+  for (const shard of await fs.readdir(entries).catch(() => [] as string[])) {
+    for (const name of await fs.readdir(path.join(entries, shard))) {
+      if (name.endsWith('.meta')) out.push(name);
+    }
+  }
+  return out;
+}
+
+function statusOf(promise: Promise<unknown>): Promise<string> {
+  return promise.then(
+    () => 'OK',
+    (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`,
+  );
+}
+
+describe('packed small entries (--pack-max-bytes)', function () {
+  this.timeout(120_000);
+  let redis: RedisServerHandle;
+
+  before(async function () {
+    redis = await startRedisServer();
+  });
+  after(async function () {
+    await redis?.stop();
+  });
+
+  describe('on one agent', function () {
+    let agent: TestAgent;
+    let client: RawClient;
+
+    beforeEach(async function () {
+      agent = await startTestAgent({ redisUrl: redis.url, packMaxBytes: PACK_MAX });
+      await agent.cache.whenIndexReady();
+      client = rawClient(agent.address);
+    });
+    afterEach(async function () {
+      client?.close();
+      await agent?.stop();
+    });
+
+    /** Writes `sizes` concurrently (so that they share groups); returns the bytes by key. */
+    async function writeAll(prefix: string, sizes: number[]): Promise<Map<string, Buffer>> {
+      const sent = new Map<string, Buffer>();
+      await Promise.all(
+        sizes.map((size, i) => {
+          const key = `hdfs://nn/${prefix}/${i}`;
+          const data = randomBytes(size);
+          sent.set(key, data);
+          return writeEntry(client, { key, jobId: 'job', checkpointId: 1, size }, data, {
+            chunkSize: 16 * KiB,
+          });
+        }),
+      );
+      return sent;
+    }
+
+    it('writes entries up to the limit into packs and the larger ones into files of their own', async function () {
+      const sizes = [0, 1, 4 * KiB, 4 * KiB, 10_000, PACK_MAX, PACK_MAX + 1, 300 * KiB];
+      const sent = await writeAll('mixed', [...sizes, ...Array(24).fill(4 * KiB)]);
+      const packs = await packFiles(agent.cacheDir);
+      expect(packs.length, 'packs').to.be.greaterThan(0);
+      expect(
+        packs.every((name) => /^[1-9][0-9]*$/.test(name)),
+        packs.join(),
+      ).to.equal(true);
+      // Only the two entries over the limit have sidecars (and data files) of their own.
+      expect((await sidecarFiles(agent.cacheDir)).length).to.equal(2);
+      for (const [key, data] of sent) {
+        const { data: read } = await readEntry(client, { key });
+        expect(read.equals(data), key).to.equal(true);
+      }
+      // A range inside a packed entry, and one at its end.
+      const key = 'hdfs://nn/mixed/4';
+      const whole = sent.get(key)!;
+      const middle = await readEntry(client, { key, offset: 1234, length: 5000 });
+      expect(middle.data.equals(whole.subarray(1234, 6234))).to.equal(true);
+      const tail = await readEntry(client, { key, offset: whole.length - 7 });
+      expect(tail.data.equals(whole.subarray(whole.length - 7))).to.equal(true);
+    });
+
+    it('leases a packed entry only with accept_offset, at its offset in the pack', async function () {
+      const sent = await writeAll('lease', Array(8).fill(4 * KiB));
+      const key = 'hdfs://nn/lease/5';
+      const refused = await statusOf(unary(client, 'lease', { key }));
+      expect(refused).to.match(/^FAILED_PRECONDITION: .*accept_offset/);
+      const lease = await unary<object, LeaseResponse__Output>(client, 'lease', {
+        key,
+        acceptOffset: true,
+      });
+      expect(lease.relativePath).to.match(/^packs\/[1-9][0-9]*$/);
+      const offset = Number(lease.dataOffset);
+      expect(offset).to.be.greaterThan(0);
+      const file = await fs.readFile(path.join(lease.cacheRoot, lease.relativePath));
+      expect(file.subarray(offset, offset + 4 * KiB).equals(sent.get(key)!)).to.equal(true);
+      // An entry with a file of its own is leased as before, at offset 0, with or without it.
+      await writeEntry(
+        client,
+        { key: 'hdfs://nn/lease/big', jobId: 'job' },
+        randomBytes(PACK_MAX + 1),
+      );
+      const own = await unary<object, LeaseResponse__Output>(client, 'lease', {
+        key: 'hdfs://nn/lease/big',
+      });
+      expect(own.relativePath).to.match(/^entries\//);
+      expect(Number(own.dataOffset)).to.equal(0);
+    });
+
+    it('fails only the damaged entry of a pack with DATA_LOSS, and deletes only it', async function () {
+      const sent = await writeAll('damage', Array(8).fill(4 * KiB));
+      const bad = 'hdfs://nn/damage/3';
+      const lease = await unary<object, LeaseResponse__Output>(client, 'lease', {
+        key: bad,
+        acceptOffset: true,
+      });
+      const file = path.join(lease.cacheRoot, lease.relativePath);
+      const bytes = await fs.readFile(file);
+      const at = Number(lease.dataOffset) + 100;
+      bytes[at] = bytes[at]! ^ 0xff;
+      await fs.writeFile(file, bytes);
+      expect(await statusOf(readEntry(client, { key: bad }))).to.match(/^DATA_LOSS: /);
+      expect(await statusOf(readEntry(client, { key: bad }))).to.match(/^NOT_FOUND: /);
+      for (const [key, data] of sent) {
+        if (key === bad) continue;
+        const { data: read } = await readEntry(client, { key });
+        expect(read.equals(data), key).to.equal(true);
+      }
+    });
+
+    it('finds packed entries again after a restart, with references added and removals kept', async function () {
+      // One entry over the limit: it has files of its own, and comes back from the index snapshot.
+      const sent = await writeAll('restart', [...Array(12).fill(4 * KiB), PACK_MAX + 1]);
+      await unary(client, 'touch', { key: 'hdfs://nn/restart/2', checkpointId: 7 });
+      await unary(client, 'delete', { key: 'hdfs://nn/restart/3' });
+      client.close();
+      await agent.restart();
+      await agent.cache.whenIndexReady();
+      client = rawClient(agent.address);
+      for (const [key, data] of sent) {
+        if (key.endsWith('/3')) {
+          expect(await statusOf(readEntry(client, { key }))).to.match(/^NOT_FOUND: /);
+          continue;
+        }
+        const { data: read } = await readEntry(client, { key });
+        expect(read.equals(data), key).to.equal(true);
+      }
+      expect(agent.cache.usage().entries).to.equal(12);
+      const { entries } = await agent.cache.list({ jobId: 'job', checkpointId: 7 });
+      expect(entries.map((e) => e.key)).to.deep.equal(['hdfs://nn/restart/2']);
+      expect(entries[0]!.checkpointIds).to.deep.equal([1, 7]);
+    });
+
+    it('removes a pack and its log with its last entry', async function () {
+      await writeAll('gone', Array(6).fill(4 * KiB));
+      expect((await packFiles(agent.cacheDir)).length).to.be.greaterThan(0);
+      for (let i = 0; i < 5; i++) await unary(client, 'delete', { key: `hdfs://nn/gone/${i}` });
+      expect((await packFiles(agent.cacheDir)).some((n) => n.endsWith('.log'))).to.equal(true);
+      await unary(client, 'delete', { key: 'hdfs://nn/gone/5' });
+      expect(await packFiles(agent.cacheDir)).to.deep.equal([]);
+    });
+
+    it('cuts a log record torn by a crash off, and goes on logging after it', async function () {
+      const sent = await writeAll('torn', Array(12).fill(4 * KiB));
+      // Two entries of the largest pack go, one before the crash and one after; the rest stays.
+      const byPack = new Map<string, string[]>();
+      for (const key of sent.keys()) {
+        const lease = await unary<object, LeaseResponse__Output>(client, 'lease', {
+          key,
+          acceptOffset: true,
+        });
+        byPack.set(lease.relativePath, [...(byPack.get(lease.relativePath) ?? []), key]);
+      }
+      const [pack, keys] = [...byPack].sort((a, b) => b[1].length - a[1].length)[0]!;
+      expect(keys.length, 'entries in the largest pack').to.be.greaterThan(2);
+      const [first, second] = keys as [string, string];
+      await unary(client, 'delete', { key: first });
+      const logPath = path.join(agent.cacheDir, `${pack}.log`);
+      const good = (await fs.stat(logPath)).size;
+      // Half a record, as a crash in the middle of an append leaves it.
+      await fs.appendFile(logPath, Buffer.from([200, 0, 0, 0, 1, 2, 3]));
+      client.close();
+      await agent.restart();
+      await agent.cache.whenIndexReady();
+      client = rawClient(agent.address);
+      expect((await fs.stat(logPath)).size).to.equal(good);
+      await unary(client, 'delete', { key: second });
+      client.close();
+      await agent.restart();
+      await agent.cache.whenIndexReady();
+      client = rawClient(agent.address);
+      for (const [key, data] of sent) {
+        if (key === first || key === second) {
+          expect(await statusOf(readEntry(client, { key })), key).to.match(/^NOT_FOUND: /);
+          continue;
+        }
+        const { data: read } = await readEntry(client, { key });
+        expect(read.equals(data), key).to.equal(true);
+      }
+    });
+  });
+
+  describe('an agent killed (SIGKILL) during a burst of packed writes', function () {
+    let cacheDir: string;
+    let agent: AgentProcess | undefined;
+    let client: RawClient | undefined;
+
+    beforeEach(async function () {
+      cacheDir = await makeTempDir('ckc-packed');
+    });
+    afterEach(async function () {
+      client?.close();
+      await agent?.stop();
+      await removeTempDir(cacheDir);
+    });
+
+    const start = (): Promise<AgentProcess> =>
+      startAgentProcess({
+        nodeId: 'packed-node',
+        redisUrl: redis.url,
+        redisPrefix: `packed${process.pid}`,
+        listen: '127.0.0.1:0',
+        cacheDir,
+        extraArgs: ['--pack-max-bytes', '64KiB'],
+      });
+
+    it('loses nothing acknowledged, and every entry found afterwards is whole', async function () {
+      agent = await start();
+      client = rawClient(`unix:${agent.socketPath}`);
+      const sent = new Map<string, Buffer>();
+      const acked = new Set<string>();
+      let next = 0;
+      let killed = false;
+      let failure: string | undefined;
+      const c = client;
+      const worker = async (): Promise<void> => {
+        while (!killed && !failure) {
+          const key = `hdfs://nn/packed-burst/${next++}`;
+          const data = randomBytes(4 * KiB);
+          sent.set(key, data);
+          try {
+            await writeEntry(c, { key, jobId: 'j', checkpointId: 1, size: data.length }, data);
+            acked.add(key);
+          } catch (err) {
+            if (!killed) failure ??= `${key}: ${(err as grpc.ServiceError).details}`;
+          }
+        }
+      };
+      const burst = Array.from({ length: 48 }, worker);
+      await waitUntil(() => acked.size >= 300 || failure !== undefined, {
+        timeoutMs: 60_000,
+        message: 'the burst did not get 300 writes acknowledged',
+      });
+      expect(failure, 'a write failed before the kill').to.equal(undefined);
+      await agent.kill();
+      killed = true;
+      await Promise.all(burst);
+      client.close();
+
+      agent = await start();
+      client = rawClient(`unix:${agent.socketPath}`);
+      for (const key of acked) {
+        const { data } = await readEntry(client, { key });
+        expect(data.equals(sent.get(key)!), key).to.equal(true);
+      }
+      // Whatever else the agent finds is whole: every entry it lists reads back as sent.
+      const found: string[] = [];
+      let pageToken = '';
+      do {
+        const page = await unary<object, { entries: { key: string }[]; nextPageToken: string }>(
+          client,
+          'list',
+          { pageSize: 1000, pageToken },
+        );
+        found.push(...page.entries.map((e) => e.key));
+        pageToken = page.nextPageToken;
+      } while (pageToken);
+      for (const key of found) {
+        const { data } = await readEntry(client, { key });
+        expect(data.equals(sent.get(key)!), key).to.equal(true);
+      }
+      for (const key of acked) expect(found).to.include(key);
+      expect(await fs.readdir(path.join(cacheDir, 'tmp'))).to.deep.equal([]);
+      expect((await packFiles(cacheDir)).length).to.be.greaterThan(0);
+    });
+  });
+});
