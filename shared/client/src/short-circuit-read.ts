@@ -3,8 +3,8 @@
  * mounted cache volume and hands out its bytes a span at a time, every block checked against the
  * CRC32C the lease carried before any of its bytes leave. One span is read ahead while the current
  * one is verified and delivered. The entry is the lease's entry.size bytes from its data_offset of
- * the file: an agent may pack small entries several to a file, so the file's length says nothing
- * about the entry's, and nothing of the file outside those bytes is read.
+ * the file: an agent may pack small entries several to a file, so the file may hold other bytes
+ * before and after the entry, and none of them is read.
  * Owns: the leased file handle and the span arithmetic. Never: deciding what happens when the
  * short circuit fails (the read stream goes on by streaming from the agent), delivering bytes.
  */
