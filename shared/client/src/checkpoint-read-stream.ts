@@ -234,8 +234,9 @@ export class CheckpointReadStream extends Readable {
         this.agentFailed(statusName(code) as StatusName, err as ServiceError);
       } else {
         // No file to read here, an entry this node does not hold (the agent's Read may still
-        // serve it from another node's agent: a peer read), or an agent without Lease: the
-        // agent's stream answers.
+        // serve it from another node's agent: a peer read), an agent without Lease, or a lease
+        // refused with FAILED_PRECONDITION (an entry this client may not read from its file):
+        // the agent's stream answers.
         this.startLocal();
       }
       return;

@@ -2,7 +2,9 @@
  * The same-node short circuit of one read: leases the entry from the agent, opens its file on the
  * mounted cache volume and hands out its bytes a span at a time, every block checked against the
  * CRC32C the lease carried before any of its bytes leave. One span is read ahead while the current
- * one is verified and delivered.
+ * one is verified and delivered. The entry is the lease's entry.size bytes from its data_offset of
+ * the file: an agent may pack small entries several to a file, so the file may hold other bytes
+ * before and after the entry, and none of them is read.
  * Owns: the leased file handle and the span arithmetic. Never: deciding what happens when the
  * short circuit fails (the read stream goes on by streaming from the agent), delivering bytes.
  */
@@ -53,14 +55,16 @@ export class ShortCircuitRead {
     readonly entry: EntryInfo__Output,
     /** Absolute end (exclusive) of the range read. */
     readonly end: number,
+    /** Where the entry's bytes begin in the file (entry offset 0). */
+    private readonly dataOffset: number,
     private readonly blockSize: number,
     private readonly blockCrcs: Buffer,
   ) {}
 
   /**
    * Leases the entry and opens its file. Rejects with the agent's ServiceError when the lease
-   * fails, and with a plain Error when the file cannot serve the range (absent, another size, a
-   * range outside the entry: the agent's stream then answers for it).
+   * fails, and with a plain Error when the file cannot serve the range (absent, shorter than
+   * data_offset + entry.size, a range outside the entry: the agent's stream then answers for it).
    */
   static async open(request: ShortCircuitRequest): Promise<ShortCircuitRead> {
     const { key, offset, length } = request;
@@ -71,15 +75,19 @@ export class ShortCircuitRead {
     if (!entry || end === undefined || offset > entry.size || end > entry.size) {
       throw new Error('range outside the entry');
     }
+    const dataOffset = lease.dataOffset;
+    // uint64 arrives as a Number: past 2^53 it is no longer the offset the agent meant.
+    if (!Number.isSafeInteger(dataOffset + entry.size)) throw new Error('data_offset too large');
     const root = request.cacheRoot ?? lease.cacheRoot;
     const handle = await fs.open(path.join(root, lease.relativePath), 'r');
     try {
-      if ((await handle.stat()).size !== entry.size) throw new Error('file size differs');
+      // Longer is fine (other entries share the file); shorter is a truncated file.
+      if ((await handle.stat()).size < dataOffset + entry.size) throw new Error('file too short');
     } catch (err) {
       await handle.close().catch(() => undefined);
       throw err;
     }
-    return new ShortCircuitRead(handle, entry, end, lease.blockSize, lease.blockCrc32c);
+    return new ShortCircuitRead(handle, entry, end, dataOffset, lease.blockSize, lease.blockCrc32c);
   }
 
   /**
@@ -119,9 +127,13 @@ export class ShortCircuitRead {
     return blockSpan(from, this.end, this.blockSize, this.entry.size, DIRECT_SPAN);
   }
 
-  /** Reads a span of the file; shorter than asked only at the end of the file. */
+  /**
+   * Reads a span of the entry (entry offsets; spans never pass entry.size, so never into the bytes
+   * after it); shorter than asked only at the end of the file.
+   */
   private readSpan(span: { start: number; length: number }): Promise<Buffer> {
-    const { start, length } = span;
+    const { length } = span;
+    const start = this.dataOffset + span.start;
     const data = Buffer.allocUnsafe(length);
     const read = (async () => {
       let done = 0;
@@ -140,7 +152,8 @@ export class ShortCircuitRead {
 function leaseOf(request: ShortCircuitRequest, key: string): Promise<LeaseResponse__Output> {
   return new Promise((resolve, reject) => {
     request.grpc.lease(
-      { key },
+      // This reader honours data_offset; without saying so an entry in a shared file is refused.
+      { key, acceptOffset: true },
       new Metadata(),
       { deadline: Date.now() + request.leaseDeadlineMs },
       (err, res) => (err || !res ? reject(err ?? new Error('no lease')) : resolve(res)),

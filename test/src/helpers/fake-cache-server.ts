@@ -1,8 +1,9 @@
 /**
  * A real grpc-js server on 127.0.0.1:0 implementing checkpointcache.v1.CheckpointCache from an
  * in-memory map, with scripted read faults (miss, status mid-stream, dropped connection, bad
- * chunk CRC or offset, early end, hang). It is for fault injection against the client stub only;
- * the agent's own behaviour is tested against the real agent.
+ * chunk CRC or offset, early end, hang) and scripted leases (a hand-made LeaseResponse, e.g. one
+ * pointing into a file that other bytes share, or a status). It is for fault injection against
+ * the client stub only; the agent's own behaviour is tested against the real agent.
  *
  * Clients connect through a TCP proxy in front of the server (`address`), so a test can drop the
  * connection the way a crashed agent does; `directAddress` bypasses it.
@@ -12,6 +13,8 @@ import { crc32c } from '@checkpoint-cache/checksum';
 import {
   checkpointCacheServiceDefinition,
   type EntryInfo,
+  type LeaseRequest__Output,
+  type LeaseResponse,
   type ReadRequest__Output,
   type ReadResponse,
   type ReportCorruptRequest__Output,
@@ -46,6 +49,9 @@ export interface StoredEntry {
   claimedCrc32c?: number;
 }
 
+/** What Lease answers for a key: the lease as the test made it, or a status. */
+export type ScriptedLease = LeaseResponse | { code: grpc.status; details?: string };
+
 export interface RecordedWrite {
   messages: WriteRequest__Output[];
   status: grpc.status;
@@ -63,6 +69,9 @@ export class FakeCacheServer {
   readonly reads: RecordedRead[] = [];
   readonly writes: RecordedWrite[] = [];
   readonly corruptReports: ReportCorruptRequest__Output[] = [];
+  /** Lease answers by key; a key without one is UNIMPLEMENTED (an agent without Lease). */
+  readonly leases = new Map<string, ScriptedLease>();
+  readonly leaseRequests: LeaseRequest__Output[] = [];
   /** When set, every Write ends with this status after reading the whole stream. */
   writeFailure: { code: grpc.status; details: string } | undefined;
   /** When set, the Write handler stops reading the stream for this long after the header. */
@@ -167,6 +176,16 @@ export class FakeCacheServer {
           releasedBytes += entry.data.length;
         }
         cb(null, { releasedEntries, releasedBytes });
+      },
+      Lease: (
+        call: grpc.ServerUnaryCall<LeaseRequest__Output, unknown>,
+        cb: grpc.sendUnaryData<unknown>,
+      ) => {
+        this.leaseRequests.push(call.request);
+        const lease = this.leases.get(call.request.key);
+        if (!lease) cb({ code: grpc.status.UNIMPLEMENTED, details: 'no lease scripted' });
+        else if ('code' in lease) cb({ code: lease.code, details: lease.details ?? 'scripted' });
+        else cb(null, lease);
       },
       ReportCorrupt: (
         call: grpc.ServerUnaryCall<ReportCorruptRequest__Output, unknown>,

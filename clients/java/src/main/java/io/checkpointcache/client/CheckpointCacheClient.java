@@ -67,14 +67,15 @@ public final class CheckpointCacheClient implements AutoCloseable {
       this.readAhead =
           Executors.newCachedThreadPool(new DefaultThreadFactory("ckc-short-circuit-ahead", true));
       // A lease is the short circuit's first message: a hung agent costs no more than a hung
-      // Read would.
+      // Read would. ShortCircuitRead reads from the lease's data_offset, so it says so: without
+      // accept_offset an entry that shares its file with others is refused.
       long leaseTimeoutMs = options.firstMessageTimeout().toMillis();
       this.shortCircuit =
           new ShortCircuitRead.Setup(
               key ->
                   blockingStub
                       .withDeadlineAfter(leaseTimeoutMs, TimeUnit.MILLISECONDS)
-                      .lease(LeaseRequest.newBuilder().setKey(key).build()),
+                      .lease(LeaseRequest.newBuilder().setKey(key).setAcceptOffset(true).build()),
               options.shortCircuitRoot().orElse(null),
               readAhead);
     } else {

@@ -211,7 +211,8 @@ public final class CheckpointReadStream extends InputStream {
       else localFailed(reason.get(), CheckpointCacheException.fromGrpc(e, "Lease", plan.key()));
       return;
     } catch (ShortCircuitRead.Miss e) {
-      // No file to read here (not mounted, removed, another size): the agent's stream answers.
+      // No file to read here (not mounted, removed, shorter than the lease says): the agent's
+      // stream answers.
       plan.stats().shortCircuitMissed();
       startLocal();
       return;

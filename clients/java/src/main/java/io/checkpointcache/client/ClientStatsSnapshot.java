@@ -12,8 +12,8 @@ import java.util.Map;
  * @param bytesShortCircuit of {@code bytesFromCache}, the bytes read directly from the entry's file
  *     (same-node short circuit) instead of streamed by the agent
  * @param shortCircuitMisses reads whose short circuit could not serve their whole range (lease
- *     refused, file missing or of another size, a block failing its CRC32C, lease lost): they
- *     went on by streaming from the agent or from the remote store
+ *     refused, file missing or too short, a block failing its CRC32C, lease lost): they went on
+ *     by streaming from the agent or from the remote store
  * @param fallbacks reads that continued from the remote store, by reason (only non-zero ones)
  */
 public record ClientStatsSnapshot(

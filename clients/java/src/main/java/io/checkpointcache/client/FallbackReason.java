@@ -100,7 +100,8 @@ public enum FallbackReason {
    * with Read would only add another deadline. Empty when the agent's stream answers instead: an
    * entry this node does not hold ({@code NOT_FOUND}: the agent's Read may still serve it from
    * another node's agent, a peer read), an agent without Lease ({@code UNIMPLEMENTED}), or a
-   * status the policy does not act on (a bad key).
+   * status the policy does not act on: a bad key, or {@code FAILED_PRECONDITION} (an entry that
+   * shares its file with others, leased without {@code accept_offset}: only Read serves it).
    */
   static Optional<FallbackReason> ofLeaseStatus(Status.Code code) {
     return code == Status.Code.UNIMPLEMENTED || code == Status.Code.NOT_FOUND

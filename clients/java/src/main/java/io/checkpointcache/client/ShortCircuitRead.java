@@ -26,7 +26,9 @@ import java.util.concurrent.TimeUnit;
  * other reads get a span of whole blocks at a time ({@link #next}), the next span read and verified
  * ahead (on the client's read-ahead executor) while the current one is delivered. The lease is
  * renewed when a read outlives half of it, so the agent does not evict the entry to make room
- * while it is being read.
+ * while it is being read. The entry is the lease's {@code entry.size} bytes from its {@code
+ * data_offset} of the file (an agent may pack small entries several to a file); positions here are
+ * the entry's, and no byte of the file outside the entry is read.
  *
  * <p>Owns: the leased file handle, the two span buffers and the span arithmetic (the block checks
  * are {@link LeasedBlocks}'). Never: deciding what happens when the short circuit fails (the read
@@ -66,8 +68,9 @@ final class ShortCircuitRead implements AutoCloseable {
       Executor readAhead) {}
 
   /**
-   * The short circuit cannot serve (the rest of) the range: no file, another size, a block failing
-   * its CRC32C, the lease lost. The read goes on by streaming from the agent, which answers for it.
+   * The short circuit cannot serve (the rest of) the range: no file, one shorter than {@code
+   * data_offset + entry.size}, a block failing its CRC32C, the lease lost. The read goes on by
+   * streaming from the agent, which answers for it.
    */
   static final class Miss extends IOException {
     Miss(String message) {
@@ -88,6 +91,8 @@ final class ShortCircuitRead implements AutoCloseable {
   private final Setup setup;
   private final String key;
   private final FileChannel file;
+  /** Where the entry's bytes begin in the file: entry offset 0. */
+  private final long dataOffset;
   private final EntryInfo entry;
   private final long end;
   private final int blockSize;
@@ -115,6 +120,7 @@ final class ShortCircuitRead implements AutoCloseable {
     this.setup = setup;
     this.key = key;
     this.file = file;
+    this.dataOffset = lease.getDataOffset();
     this.entry = lease.getEntry();
     this.end = end;
     this.blockSize = lease.getBlockSize();
@@ -127,7 +133,8 @@ final class ShortCircuitRead implements AutoCloseable {
   /**
    * Leases the entry. Throws the agent's {@link StatusRuntimeException} when the lease fails (the
    * caller decides by its status), and {@link Miss} when the file cannot serve the range: absent,
-   * of another size, a range outside the entry (the agent's stream then answers for it).
+   * shorter than {@code data_offset + entry.size}, a range outside the entry (the agent's stream
+   * then answers for it).
    */
   static ShortCircuitRead open(Setup setup, String key, long offset, Long length)
       throws IOException {
@@ -146,6 +153,12 @@ final class ShortCircuitRead implements AutoCloseable {
       throw new Miss(
           "the lease's block checksums (" + lease.getBlockCrc32C().size() + " bytes, block size "
               + lease.getBlockSize() + ") do not cover the entry's " + entry.getSize() + " bytes");
+    }
+    // uint64 in a long: an offset past Long.MAX_VALUE - size is no file position.
+    if (lease.getDataOffset() < 0 || lease.getDataOffset() > Long.MAX_VALUE - entry.getSize()) {
+      throw new Miss(
+          "the lease's data_offset " + Long.toUnsignedString(lease.getDataOffset())
+              + " is past any file");
     }
     if (setup.cacheRoot() == null && lease.getCacheRoot().isEmpty()) {
       throw new Miss("the lease names no cache root, and the client was given no mount point");
@@ -166,9 +179,13 @@ final class ShortCircuitRead implements AutoCloseable {
       throw new Miss("cannot open " + file + ": " + e, e);
     }
     try {
+      // Longer is fine (other entries share the file); shorter is a truncated file.
       long size = channel.size();
-      if (size != entry.getSize()) {
-        throw new Miss(file + " has " + size + " bytes, the entry " + entry.getSize());
+      long entryEnd = lease.getDataOffset() + entry.getSize();
+      if (size < entryEnd) {
+        throw new Miss(
+            file + " has " + size + " bytes, the entry ends at " + entryEnd + " (data_offset "
+                + lease.getDataOffset() + ", " + entry.getSize() + " bytes)");
       }
     } catch (IOException e) {
       closeQuietly(channel);
@@ -252,7 +269,7 @@ final class ShortCircuitRead implements AutoCloseable {
     long at = position;
     try {
       while (into.hasRemaining()) {
-        int read = file.read(into, at);
+        int read = file.read(into, dataOffset + at);
         if (read < 0) break;
         at += read;
       }
@@ -260,7 +277,8 @@ final class ShortCircuitRead implements AutoCloseable {
       throw cannotRead(at, e);
     }
     if (into.hasRemaining()) {
-      throw new Miss("the file ended early: at offset " + at + ", expected " + (position + n));
+      throw new Miss(
+          "the file ended early: at entry offset " + at + ", expected " + (position + n));
     }
     lastReadCrc = blocks.verify(b, off, n, position);
     return n;
@@ -307,13 +325,16 @@ final class ShortCircuitRead implements AutoCloseable {
     }
   }
 
-  /** Reads {@code length} bytes from {@code start}; fewer only when the file ends first. */
+  /**
+   * Reads {@code length} bytes from entry offset {@code start} (no span passes the entry's end, so
+   * none reaches the bytes after it); fewer only when the file ends first.
+   */
   private ByteBuffer readSpan(long start, int length, ByteBuffer into) throws IOException {
     into.clear().limit(length);
     long at = start;
     try {
       while (into.hasRemaining()) {
-        int n = file.read(into, at);
+        int n = file.read(into, dataOffset + at);
         if (n < 0) break;
         at += n;
       }
@@ -328,8 +349,8 @@ final class ShortCircuitRead implements AutoCloseable {
     ByteBuffer data = readSpan(start, length, into);
     if (data.remaining() != length) {
       throw new Miss(
-          "the file ended early: " + data.remaining() + " bytes at offset " + start + ", expected "
-              + length);
+          "the file ended early: " + data.remaining() + " bytes at entry offset " + start
+              + ", expected " + length);
     }
     return new Verified(data, blocks.verify(data, start));
   }
@@ -343,7 +364,8 @@ final class ShortCircuitRead implements AutoCloseable {
   }
 
   private Miss cannotRead(long at, IOException e) {
-    return new Miss("cannot read the cached file of \"" + key + "\" at offset " + at + ": " + e, e);
+    return new Miss(
+        "cannot read the cached file of \"" + key + "\" at entry offset " + at + ": " + e, e);
   }
 
   // ---- the lease -----------------------------------------------------------------------------

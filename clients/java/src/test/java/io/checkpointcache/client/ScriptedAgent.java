@@ -49,6 +49,8 @@ import java.util.zip.CRC32C;
  * Lease is UNIMPLEMENTED (an agent older than the short circuit) until {@link #serveLeases} turns
  * it on: then it writes each leased entry's bytes to a file and answers with true block CRC32Cs,
  * the scripted whole CRC32C, and a lease as short as the test wants, and can refuse renewals.
+ * With {@link #packLeases} each entry's file holds other bytes before and after it, as a file that
+ * several small entries share (the real agent does not pack entries yet, so it cannot show this).
  * Every other RPC is UNIMPLEMENTED. Public for the Flink plugin's tests (test-jar).
  */
 public final class ScriptedAgent implements AutoCloseable {
@@ -75,6 +77,10 @@ public final class ScriptedAgent implements AutoCloseable {
   private volatile int leaseBlockSize;
   private volatile long leaseMs;
   private volatile int grantLeases = Integer.MAX_VALUE;
+  private volatile Status leaseRefusal = Status.UNAVAILABLE;
+  private volatile int packBefore = -1;
+  private volatile int packAfter;
+  private final List<LeaseRequest> leaseRequests = new CopyOnWriteArrayList<>();
   private final AtomicInteger leases = new AtomicInteger();
   private final AtomicInteger reads = new AtomicInteger();
   private final Server server;
@@ -140,7 +146,28 @@ public final class ScriptedAgent implements AutoCloseable {
 
   /** Only the first {@code n} Lease calls are granted; later ones are UNAVAILABLE. */
   public void grantLeases(int n) {
+    grantLeases(n, Status.Code.UNAVAILABLE);
+  }
+
+  /** Only the first {@code n} Lease calls are granted; later ones fail with {@code refusal}. */
+  public void grantLeases(int n, Status.Code refusal) {
+    leaseRefusal = Status.fromCode(refusal);
     grantLeases = n;
+  }
+
+  /**
+   * Leased files hold {@code before} other bytes, the entry, then {@code after} other bytes; the
+   * lease's data_offset is {@code before}. A Lease without accept_offset is FAILED_PRECONDITION,
+   * as the agent answers for an entry that shares its file.
+   */
+  public void packLeases(int before, int after) {
+    packAfter = after;
+    packBefore = before;
+  }
+
+  /** The Lease requests received so far, in order. */
+  public List<LeaseRequest> leaseRequests() {
+    return List.copyOf(leaseRequests);
   }
 
   /** Lease calls received so far. */
@@ -236,8 +263,17 @@ public final class ScriptedAgent implements AutoCloseable {
         super.lease(request, out); // UNIMPLEMENTED: an agent older than the short circuit
         return;
       }
+      leaseRequests.add(request);
       if (leases.incrementAndGet() > grantLeases) {
-        out.onError(Status.UNAVAILABLE.withDescription("scripted refusal").asRuntimeException());
+        out.onError(leaseRefusal.withDescription("scripted refusal").asRuntimeException());
+        return;
+      }
+      int before = packBefore;
+      if (before >= 0 && !request.getAcceptOffset()) {
+        out.onError(
+            Status.FAILED_PRECONDITION
+                .withDescription("the entry shares its file with others: read it with Read")
+                .asRuntimeException());
         return;
       }
       Entry e = entries.get(request.getKey());
@@ -247,7 +283,9 @@ public final class ScriptedAgent implements AutoCloseable {
       }
       String name = leasedFileName(request.getKey());
       try {
-        if (!Files.exists(dir.resolve(name))) Files.write(dir.resolve(name), e.bytes());
+        if (!Files.exists(dir.resolve(name))) {
+          Files.write(dir.resolve(name), before < 0 ? e.bytes() : packed(e.bytes(), before));
+        }
       } catch (IOException io) {
         throw new UncheckedIOException(io);
       }
@@ -267,8 +305,16 @@ public final class ScriptedAgent implements AutoCloseable {
               .setBlockSize(block)
               .setBlockCrc32C(ByteString.copyFrom(crcs.flip()))
               .setExpiresAtMs(System.currentTimeMillis() + leaseMs)
+              .setDataOffset(Math.max(0, before))
               .build());
       out.onCompleted();
+    }
+
+    /** {@code bytes} between {@code before} and packAfter bytes that belong to no entry here. */
+    private byte[] packed(byte[] bytes, int before) {
+      byte[] file = TestBytes.generate(before + bytes.length + packAfter, 77);
+      System.arraycopy(bytes, 0, file, before, bytes.length);
+      return file;
     }
 
     @Override
