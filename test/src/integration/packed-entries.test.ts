@@ -11,6 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
+import { CheckpointCacheClient } from '@checkpoint-cache/client';
 import type { LeaseResponse__Output } from '@checkpoint-cache/proto';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process';
@@ -134,6 +135,26 @@ describe('packed small entries (--pack-max-bytes)', function () {
       });
       expect(own.relativePath).to.match(/^entries\//);
       expect(Number(own.dataOffset)).to.equal(0);
+    });
+
+    it("is read directly from its pack by the TypeScript client's short circuit", async function () {
+      const sent = await writeAll('short-circuit', Array(8).fill(10_000));
+      const c = new CheckpointCacheClient({
+        agent: `unix:${agent.socketPath}`,
+        shortCircuit: true,
+      });
+      try {
+        for (const [key, data] of sent) {
+          const parts: Buffer[] = [];
+          for await (const part of c.read(key)) parts.push(part as Buffer);
+          expect(Buffer.concat(parts).equals(data), key).to.equal(true);
+        }
+        const s = c.stats();
+        expect(s.bytesShortCircuit).to.equal(8 * 10_000);
+        expect(s.shortCircuitMisses).to.equal(0);
+      } finally {
+        c.close();
+      }
     });
 
     it('fails only the damaged entry of a pack with DATA_LOSS, and deletes only it', async function () {
