@@ -51,6 +51,12 @@ final class TestAgent {
 
   /** Starts an agent in a new directory under {@code parent} and waits until it serves. */
   static TestAgent start(Path parent) throws IOException, InterruptedException {
+    return start(parent, new String[0]);
+  }
+
+  /** An agent started with {@code extraArgs} after the default flags (so they win). */
+  static TestAgent start(Path parent, String... extraArgs)
+      throws IOException, InterruptedException {
     Path repo = repoRoot();
     Path main = repo.resolve("agents/node-agent/lib/main.js");
     if (!Files.isRegularFile(main)) {
@@ -66,8 +72,9 @@ final class TestAgent {
     Path cacheDir = home.resolve("cache");
     Path socket = home.resolve("agent.sock");
     Path log = home.resolve("agent.log");
-    ProcessBuilder pb =
-        new ProcessBuilder(
+    java.util.List<String> command =
+        new java.util.ArrayList<>(
+            java.util.List.of(
                 "node",
                 repo.resolve("agents/node-agent/bin/ckc-agent.js").toString(),
                 "--listen",
@@ -86,7 +93,10 @@ final class TestAgent {
                 "--write-access",
                 "any",
                 "--ingest-dir",
-                Files.createDirectories(home.resolve("ingest")).toString())
+                Files.createDirectories(home.resolve("ingest")).toString()));
+    command.addAll(java.util.List.of(extraArgs));
+    ProcessBuilder pb =
+        new ProcessBuilder(command)
             .directory(repo.toFile())
             .redirectErrorStream(true)
             .redirectOutput(log.toFile());
