@@ -18,6 +18,11 @@ export interface Candidate {
   id: string;
   size: number;
   lastAccessMs: number;
+  /**
+   * The entries evicted together with this candidate, when more than `id`: the live entries of a
+   * pack, whose bytes leave the disk only with the last of them (pack-store.ts).
+   */
+  ids?: string[];
 }
 
 export interface Usage {
@@ -121,10 +126,12 @@ export function chooseVictims(candidates: Candidate[], need: Shortfall): Candida
   const sorted = [...candidates].sort((a, b) => a.lastAccessMs - b.lastAccessMs);
   const victims: Candidate[] = [];
   let bytes = 0;
+  let entries = 0;
   for (const c of sorted) {
-    if (bytes >= need.bytes && victims.length >= need.entries) break;
+    if (bytes >= need.bytes && entries >= need.entries) break;
     victims.push(c);
     bytes += c.size;
+    entries += c.ids?.length ?? 1;
   }
-  return bytes >= need.bytes && victims.length >= need.entries ? victims : undefined;
+  return bytes >= need.bytes && entries >= need.entries ? victims : undefined;
 }

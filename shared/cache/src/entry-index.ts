@@ -56,6 +56,8 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
   /** Ids removed while the index was loading, which the loader must not bring back. */
   private removedWhileLoading: Set<string> | undefined = new Set();
   private loaded: Promise<void> = Promise.resolve();
+  /** Settles once the load has scanned the packs (its first step); see lookup. */
+  private packsScanned: Promise<void> = Promise.resolve();
   /** Adds and removals so far. */
   private changes = 0;
   /**
@@ -108,6 +110,12 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
   async lookup(id: string): Promise<IndexedEntry | undefined> {
     const indexed = this.get(id);
     if (indexed || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return indexed;
+    // A packed entry has no sidecar file to read: it is known once the packs are scanned, the
+    // load's first step (one header and log per pack). Else a delete or expiry meanwhile would
+    // find nothing, and the entry would come back from its pack.
+    await this.packsScanned;
+    const packed = this.get(id);
+    if (packed || this.state !== 'loading' || this.removedWhileLoading?.has(id)) return packed;
     let sidecar: Sidecar | undefined;
     try {
       sidecar = await this.disk.readSidecar(id);
@@ -314,12 +322,20 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
       if (snapshot) this.table.reserve(snapshot.count);
       // Packs first: an entry there has no sidecar file for a read during the load to find.
       let packed = 0;
-      const packProblems = await this.disk.packs.scan((entry) => {
+      const packScan = this.disk.packs.scan((entry) => {
         if (this.has(entry.id) || this.removedWhileLoading?.has(entry.id)) return false;
         this.insert({ ...entry, pack: entry.place, lastAccessMs: entry.sidecar.createdAtMs });
         packed++;
         return true;
       });
+      // Set before the first await, so before any look-up can wait on it.
+      this.packsScanned = packScan.then(
+        () => undefined,
+        () => undefined,
+      );
+      const packProblems = await packScan;
+      /** Entries with files of their own that a pack holds too (a lost removal record). */
+      const duplicates: string[] = [];
       const {
         loaded,
         known: fromSnapshot,
@@ -330,7 +346,9 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
         this.disk,
         (entry) => {
           const { id, sidecar } = entry;
-          if (this.has(id) || this.removedWhileLoading?.has(id)) return false;
+          const slot = this.table.slotOf(id);
+          if (slot >= 0 && this.table.pack[slot] !== 0) duplicates.push(id);
+          if (slot >= 0 || this.removedWhileLoading?.has(id)) return false;
           this.insert({ id, sidecar, lastAccessMs: entry.lastAccessMs ?? sidecar.createdAtMs });
           return true;
         },
@@ -342,7 +360,12 @@ export class EntryIndex implements EntryTtlView, SnapshotSource {
         const n = parseInt(shard, 16);
         if (this.shardChangeCounts[n] === 0) this.snapshots.noteChecked(n, stamp, 0);
       }
-      for (const problem of [...packProblems, ...problems]) {
+      // The same key names the same bytes: the packed copy is kept, the other removed.
+      for (const id of duplicates) await this.disk.remove(id);
+      for (const { file, error, removed } of packProblems) {
+        this.logger.warn('pack problem at start-up', { file, error, removed });
+      }
+      for (const problem of problems) {
         this.logger.warn('unusable entry file removed at start-up', {
           file: problem.file,
           error: problem.error,

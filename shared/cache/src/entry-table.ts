@@ -9,12 +9,12 @@
  *   id                32 B  (the SHA-256 as bytes, not a 64-char string: ~80 B as a string)
  *   hash table      8-16 B  (Int32 cells, at least two per slot, a power of two)
  *   key           ~16 + n B  (a JS string; one pointer in the key column)
- *   numbers           84 B  (size, created, TTL, last access, touch queued, TTL known, one
- *                            checkpoint id, offset in its pack: Float64; CRC32C, block size, job,
- *                            generation, pack: Uint32)
+ *   numbers           88 B  (size, created, TTL, last access, touch queued, TTL known, one
+ *                            checkpoint id, pack and offset in it: Float64; CRC32C, block size,
+ *                            job, generation: Uint32)
  *   ~200 B for a 50-byte key, plus the columns' free slots (they grow by half: a third of the
  *   ~120 B of columns at worst, a sixth on average).
- * The id and number columns (116 B a slot) are views on one ArrayBuffer per capacity: a growth
+ * The id and number columns (120 B a slot) are views on one ArrayBuffer per capacity: a growth
  * allocates one block (and a new hash table, which is rebuilt, not copied), copies each column
  * once, and leaves one old block to free instead of fourteen of different sizes for the allocator
  * to keep as fragments (issue #16: RSS during the load and a reconcile pass).
@@ -27,8 +27,8 @@ import type { PackPlace } from './pack-store';
 import { SIDECAR_VERSION, type Sidecar } from './sidecar';
 
 const ID_BYTES = 32;
-/** Bytes of one slot in the columns' block: 8 Float64 and 5 Uint32 columns, then the id. */
-const SLOT_BYTES = 8 * 8 + 5 * 4 + ID_BYTES;
+/** Bytes of one slot in the columns' block: 9 Float64 and 4 Uint32 columns, then the id. */
+const SLOT_BYTES = 9 * 8 + 4 * 4 + ID_BYTES;
 const INITIAL_SLOTS = 1024;
 
 /** An entry as the cache sees it; from the index, an EntryRef. */
@@ -81,8 +81,8 @@ export class EntryTable {
   private job: Uint32Array = new Uint32Array(0);
   private readonly jobs: string[] = [];
   private readonly jobNumbers = new Map<string, number>();
-  /** The entry's pack number (pack-store.ts), 0 when it has a file of its own. */
-  pack: Uint32Array = new Uint32Array(0);
+  /** The entry's pack number (pack-store.ts; ms-sized numbers), 0 when it has a file of its own. */
+  pack: Float64Array = new Float64Array(0);
   /** Where a packed entry's bytes start in its pack. */
   packOffset: Float64Array = new Float64Array(0);
   /** Bumped whenever a slot is given to another entry: tells a stale reference from a live one. */
@@ -282,12 +282,12 @@ export class EntryTable {
     this.touchQueuedMs = f64(this.touchQueuedMs);
     this.ttlKnownUntilMs = f64(this.ttlKnownUntilMs);
     this.checkpoint = f64(this.checkpoint);
+    this.pack = f64(this.pack);
     this.packOffset = f64(this.packOffset);
     this.crc32c = u32(this.crc32c);
     this.blockSize = u32(this.blockSize);
     this.job = u32(this.job);
     this.generation = u32(this.generation);
-    this.pack = u32(this.pack);
     const ids = Buffer.from(block, offset, capacity * ID_BYTES);
     this.ids.copy(ids);
     this.ids = ids;

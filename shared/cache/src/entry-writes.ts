@@ -43,7 +43,16 @@ export interface EntryWritesOptions {
   forgetOpenFile: (id: string) => void;
 }
 
+/**
+ * Most bytes all writes held in memory to be packed may hold together; a write that would pass it
+ * goes to a temp file (and gets files of its own), as without packing.
+ */
+export const MAX_HELD_BYTES = 64 * 1024 * 1024;
+
 export class EntryWrites {
+  /** Bytes promised to writes held in memory (each its announced size, or the pack limit). */
+  private heldBytes = 0;
+
   constructor(private readonly o: EntryWritesOptions) {}
 
   /**
@@ -74,11 +83,19 @@ export class EntryWrites {
     let reservedBytes = spec.size ?? 0;
     let reservedEntries = 1;
     await this.o.makeRoom(spec.key, reservedBytes, reservedEntries);
+    let held = 0;
     const releaseReservation = (): void => {
       this.o.capacity.release(reservedBytes, reservedEntries);
       reservedBytes = 0;
       reservedEntries = 0;
+      this.heldBytes -= held;
+      held = 0;
     };
+    const packable =
+      !adopt &&
+      this.o.packMaxBytes > 0 &&
+      (spec.size ?? 0) <= this.o.packMaxBytes &&
+      this.heldBytes + (spec.size ?? this.o.packMaxBytes) <= MAX_HELD_BYTES;
     let staged: StagedWrite;
     let adoption: string | undefined;
     try {
@@ -88,8 +105,10 @@ export class EntryWrites {
       if (linked && 'fd' in linked) {
         adoption = 'linked';
         staged = new StagedWrite(linked, this.o.blockSize, spec.size, true);
-      } else if (!adopt && this.o.packMaxBytes > 0 && (spec.size ?? 0) <= this.o.packMaxBytes) {
+      } else if (packable) {
         // Held in memory to be packed, unless it outgrows the limit (then in a temp file).
+        held = spec.size ?? this.o.packMaxBytes;
+        this.heldBytes += held;
         staged = new StagedWrite(
           () => this.o.disk.createTemp(),
           this.o.blockSize,

@@ -6,7 +6,7 @@
  * its capacity lock).
  */
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import { chooseVictims, type Capacity } from './capacity';
+import { chooseVictims, type Candidate, type Capacity } from './capacity';
 import type { RemovalReason } from './cache-types';
 import type { EntryIndex, IndexedEntry } from './entry-index';
 import type { MetadataStore } from './metadata-store';
@@ -61,10 +61,7 @@ export class Eviction {
       const need = await capacity.shortfall(index.usage(), bytes, entries);
       if (need.bytes === 0 && need.entries === 0) break;
       leases.prune();
-      const candidates = [...index.values()]
-        .filter((e) => !leases.isLeased(e.id))
-        .map((e) => ({ id: e.id, size: e.sidecar.size, lastAccessMs: e.lastAccessMs }));
-      const victims = chooseVictims(candidates, need);
+      const victims = chooseVictims(evictionCandidates(index.values(), leases), need);
       if (!victims) throw this.exhausted(key, bytes);
       if (!metadata.isAvailable()) {
         throw new CacheError(
@@ -76,7 +73,11 @@ export class Eviction {
       let removed = 0;
       // A lease granted after the victims were chosen still protects its entry.
       const notLeased = (e: IndexedEntry): boolean => !leases.isLeased(e.id);
-      for (const v of victims) if (await this.options.remove(v.id, 'lru', notLeased)) removed++;
+      for (const v of victims) {
+        for (const id of v.ids ?? [v.id]) {
+          if (await this.options.remove(id, 'lru', notLeased)) removed++;
+        }
+      }
       if (removed === 0) throw this.exhausted(key, bytes);
     }
     capacity.reserve(bytes, entries);
@@ -95,4 +96,35 @@ export class Eviction {
         `${maxEntries ?? 'none'}, min free ratio ${minFreeRatio ?? 0}. Nothing was stored`,
     );
   }
+}
+
+/**
+ * What eviction may choose from: each idle entry with a file of its own, and each pack none of
+ * whose entries is leased, as one candidate (all its live entries, last used when the most recent
+ * of them was). Removing a packed entry frees no disk while the rest of its pack lives, so
+ * evicting entries one by one to free disk space (--min-free-percent) would take every idle entry
+ * before a pack went; a pack's entries were written together (most often one checkpoint's files),
+ * and go together.
+ */
+export function evictionCandidates(entries: Iterable<IndexedEntry>, leases: Leases): Candidate[] {
+  const out: Candidate[] = [];
+  const packs = new Map<number, Candidate & { ids: string[]; leased: boolean }>();
+  for (const e of entries) {
+    const leased = leases.isLeased(e.id);
+    if (!e.pack) {
+      if (!leased) out.push({ id: e.id, size: e.sidecar.size, lastAccessMs: e.lastAccessMs });
+      continue;
+    }
+    let unit = packs.get(e.pack.pack);
+    if (!unit) {
+      unit = { id: e.id, size: 0, lastAccessMs: 0, ids: [], leased: false };
+      packs.set(e.pack.pack, unit);
+    }
+    unit.ids.push(e.id);
+    unit.size += e.sidecar.size;
+    unit.lastAccessMs = Math.max(unit.lastAccessMs, e.lastAccessMs);
+    unit.leased ||= leased;
+  }
+  for (const { leased, ...unit } of packs.values()) if (!leased) out.push(unit);
+  return out;
 }

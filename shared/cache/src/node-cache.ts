@@ -273,7 +273,10 @@ export class NodeCache {
     }
     let lent: LentHandle;
     try {
-      lent = await this.openFiles.acquire(entry.id, this.disk.fileOf(entry.id, entry.pack));
+      lent = await this.openFiles.acquire(
+        openFileKey(entry),
+        this.disk.fileOf(entry.id, entry.pack),
+      );
     } catch (err) {
       if (!isNotFound(err)) throw err;
       // Removed between the index look-up and the open (expiry, delete): a plain miss.
@@ -282,7 +285,7 @@ export class NodeCache {
     if (!this.index.isCurrent(entry)) {
       // Removed (and its handle forgotten) while the file was being opened: this handle may be
       // to the unlinked file and must not stay cached for the next entry under the same key.
-      this.openFiles.forget(entry.id);
+      this.openFiles.forget(openFileKey(entry));
       lent.release();
       return undefined;
     }
@@ -516,7 +519,7 @@ export class NodeCache {
     const { size } = entry.sidecar;
     this.index.remove(entry.id);
     this.leases.forget(entry.id);
-    this.openFiles.forget(entry.id);
+    this.openFiles.forget(openFileKey(entry));
     await this.disk.remove(entry.id, entry.pack);
     this.options.observer?.entryRemoved(reason, size);
   }
@@ -594,4 +597,13 @@ export class NodeCache {
   private info(entry: IndexedEntry): EntryInfo {
     return entryInfoOf(entry, this.options.nodeId);
   }
+}
+
+/**
+ * The key an entry's open file is cached under: its id, and its pack when it has one. An entry
+ * removed and written again may be in another pack, at another offset: a handle opened on the old
+ * one must never serve the new one.
+ */
+function openFileKey(entry: IndexedEntry): string {
+  return entry.pack ? `${entry.id}@${entry.pack.pack}` : entry.id;
 }

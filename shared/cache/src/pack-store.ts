@@ -27,6 +27,9 @@
  */
 import {
   closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
   fstatSync,
   fsync,
   mkdirSync,
@@ -51,7 +54,7 @@ import { sidecarFromJson, sidecarJson, sidecarProblem, type Sidecar } from './si
 const MAGIC = Buffer.from('CKCPACK1', 'latin1');
 const PREFIX_BYTES = MAGIC.length + 8;
 const LOG_SUFFIX = '.log';
-const PACK_NAME = /^[1-9][0-9]{0,9}$/;
+const PACK_NAME = /^[1-9][0-9]{0,14}$/;
 /** Largest header the scan reads: bounds what a damaged length can make it allocate. */
 const MAX_HEADER_BYTES = 64 << 20;
 /** Buffers per writev; Linux takes at most IOV_MAX (1024). */
@@ -81,10 +84,19 @@ export interface PackedEntry {
   place: PackPlace;
 }
 
-/** A pack the scan could not use (removed), or a log record it skipped. */
+/** A pack the scan could not use, or a log record it skipped or cut off. */
 export interface PackProblem {
   file: string;
   error: unknown;
+  /** The pack was removed (damaged); false: left on disk, not served. */
+  removed: boolean;
+}
+
+/** A pack of the agent's whose content is damaged (the scan removes it). */
+class DamagedPack extends CacheError {
+  constructor(file: string, why: string) {
+    super(ErrorCode.DataLoss, `pack ${file} is unusable: ${why}`);
+  }
 }
 
 interface PackHeaderEntry {
@@ -105,9 +117,15 @@ export class PackStore {
     this.dir = path.join(root, 'packs');
   }
 
-  /** Creates packs/ and takes the next pack number above every one there. */
+  /**
+   * Creates packs/ (durably) and takes the next pack number: above every one there, and at least
+   * the time in ms, so that a number is not given again after a restart to a new pack while a
+   * client may still hold a lease that names an old one gone since.
+   */
   init(): void {
     mkdirSync(this.dir, { recursive: true });
+    fsyncDirSync(this.root);
+    this.next = Date.now();
     for (const name of readdirSync(this.dir)) {
       const n = packNumber(name.endsWith(LOG_SUFFIX) ? name.slice(0, -LOG_SUFFIX.length) : name);
       if (n !== undefined && n >= this.next) this.next = n + 1;
@@ -193,13 +211,13 @@ export class PackStore {
   remove(place: PackPlace, id: string): void {
     const left = (this.live.get(place.pack) ?? 1) - 1;
     if (left > 0) {
-      this.live.set(place.pack, left);
       const fd = openSync(this.logPath(place.pack), 'a', 0o640);
       try {
         writeRecord(fd, { dead: id });
       } finally {
         closeSync(fd);
       }
+      this.live.set(place.pack, left);
       return;
     }
     this.live.delete(place.pack);
@@ -210,13 +228,17 @@ export class PackStore {
 
   /** Records a packed entry's rewritten sidecar (references, TTL), durably. */
   async rewrite(place: PackPlace, sidecar: Sidecar): Promise<void> {
-    const fd = openSync(this.logPath(place.pack), 'a', 0o640);
+    const file = this.logPath(place.pack);
+    const created = !existsSync(file);
+    const fd = openSync(file, 'a', 0o640);
     try {
       writeRecord(fd, { sidecar: sidecarJson(sidecar) });
       await fsyncFd(fd);
     } finally {
       closeSync(fd);
     }
+    // A log the record created is durable only once its name is.
+    if (created) await fsyncDir(this.dir);
   }
 
   /**
@@ -231,11 +253,15 @@ export class PackStore {
     const packs: number[] = [];
     for (const name of names) {
       const n = packNumber(name);
-      if (n !== undefined) packs.push(n);
-      else if (name.endsWith(LOG_SUFFIX) && !names.has(name.slice(0, -LOG_SUFFIX.length))) {
+      if (n !== undefined) {
+        packs.push(n);
+        continue;
+      }
+      // The log of a pack removed (pack first, then log) by a process that stopped in between.
+      // Any other name is not the agent's: left alone.
+      const stem = name.endsWith(LOG_SUFFIX) ? name.slice(0, -LOG_SUFFIX.length) : undefined;
+      if (stem && packNumber(stem) !== undefined && !names.has(stem)) {
         rmSync(path.join(this.dir, name), { force: true });
-      } else if (!name.endsWith(LOG_SUFFIX)) {
-        problems.push({ file: path.join(this.dir, name), error: new Error('not a pack file') });
       }
     }
     packs.sort((a, b) => a - b);
@@ -251,9 +277,16 @@ export class PackStore {
         found = this.readPack(pack);
         log = this.readLog(pack, problems);
       } catch (error) {
-        problems.push({ file: this.path(pack), error });
-        rmSync(this.path(pack), { force: true });
-        rmSync(this.logPath(pack), { force: true });
+        if (error instanceof DamagedPack) {
+          // The agent's own file, damaged: its entries are read from the remote store again.
+          problems.push({ file: this.path(pack), error, removed: true });
+          rmSync(this.path(pack), { force: true });
+          rmSync(this.logPath(pack), { force: true });
+        } else {
+          // Not a pack at all, or it could not be read now (EIO, EMFILE): left as it is, its
+          // entries not served, tried again at the next start.
+          problems.push({ file: this.path(pack), error, removed: false });
+        }
         continue;
       }
       let live = 0;
@@ -296,32 +329,42 @@ export class PackStore {
         readSync(fd, prefix, 0, PREFIX_BYTES, 0) !== PREFIX_BYTES ||
         !prefix.subarray(0, 8).equals(MAGIC)
       ) {
-        throw unusable(file, 'it does not start as a pack does');
+        throw new Error(`${file} does not start as a pack does; left alone`);
       }
       const length = prefix.readUInt32LE(MAGIC.length);
       if (length > MAX_HEADER_BYTES || PREFIX_BYTES + length > fileSize) {
-        throw unusable(file, `its header length ${length} does not fit the file`);
+        throw new DamagedPack(file, `its header length ${length} does not fit the file`);
       }
       const header = Buffer.alloc(length);
       if (readSync(fd, header, 0, length, PREFIX_BYTES) !== length) {
-        throw unusable(file, 'its header is cut short');
+        throw new DamagedPack(file, 'its header is cut short');
       }
       if (crc32c(header) !== prefix.readUInt32LE(MAGIC.length + 4)) {
-        throw unusable(file, 'its header fails its CRC32C');
+        throw new DamagedPack(file, 'its header fails its CRC32C');
       }
-      const parsed = JSON.parse(header.toString('utf8')) as { entries?: unknown };
-      if (!Array.isArray(parsed.entries)) throw unusable(file, 'its header lists no entries');
+      let parsed: { entries?: unknown };
+      try {
+        parsed = JSON.parse(header.toString('utf8')) as { entries?: unknown };
+      } catch {
+        throw new DamagedPack(file, 'its header is not JSON');
+      }
+      if (!Array.isArray(parsed.entries))
+        throw new DamagedPack(file, 'its header lists no entries');
       const start = PREFIX_BYTES + length;
       return parsed.entries.map((raw: unknown, i): PackedEntry => {
-        const where = `${file} entry ${i}`;
-        const sidecar = sidecarFromJson(raw, where);
+        let sidecar: Sidecar;
+        try {
+          sidecar = sidecarFromJson(raw, `${file} entry ${i}`);
+        } catch (err) {
+          throw new DamagedPack(file, (err as Error).message);
+        }
         const at = (raw as PackHeaderEntry).at;
         if (!Number.isSafeInteger(at) || at < 0 || start + at + sidecar.size > fileSize) {
-          throw unusable(file, `entry ${i}'s bytes are not inside the file`);
+          throw new DamagedPack(file, `entry ${i}'s bytes are not inside the file`);
         }
         const id = entryIdOf(sidecar.key);
         const problem = sidecarProblem(id, sidecar);
-        if (problem) throw unusable(file, `entry ${i}: ${problem}`);
+        if (problem) throw new DamagedPack(file, `entry ${i}: ${problem}`);
         return { id, sidecar, place: { pack, offset: start + at } };
       });
     } finally {
@@ -353,12 +396,13 @@ export class PackStore {
         }
       } catch (error) {
         // Its CRC32C held: a writer's bug. The record is skipped, the rest still read.
-        problems.push({ file, error });
+        problems.push({ file, error, removed: false });
       }
       pos += 8 + body.length;
     }
     if (pos < raw.length) {
-      problems.push({ file, error: new Error(`a record cut short at byte ${pos} was cut off`) });
+      const error = new Error(`a record cut short at byte ${pos} was cut off`);
+      problems.push({ file, error, removed: false });
       truncateSync(file, pos);
     }
     return log;
@@ -372,10 +416,6 @@ interface PackLog {
 
 function packNumber(name: string): number | undefined {
   return PACK_NAME.test(name) ? Number(name) : undefined;
-}
-
-function unusable(file: string, why: string): CacheError {
-  return new CacheError(ErrorCode.DataLoss, `pack ${file} is unusable: ${why}`);
 }
 
 /** The body of the log record at `pos`, or undefined when it is cut short or fails its CRC32C. */
@@ -394,7 +434,18 @@ function writeRecord(fd: number, record: object): void {
   out.writeUInt32LE(body.length, 0);
   out.writeUInt32LE(crc32c(body), 4);
   body.copy(out, 8);
-  for (let done = 0; done < out.length;) done += writeSync(fd, out, done, out.length - done);
+  const before = fstatSync(fd).size;
+  try {
+    for (let done = 0; done < out.length;) done += writeSync(fd, out, done, out.length - done);
+  } catch (err) {
+    // Half a record would hide every record after it from the next scan: cut it off again.
+    try {
+      ftruncateSync(fd, before);
+    } catch {
+      // The scan cuts it off then, with what follows it.
+    }
+    throw err;
+  }
 }
 
 async function writeAll(fd: number, buffers: Buffer[]): Promise<void> {
@@ -413,6 +464,15 @@ async function writeAll(fd: number, buffers: Buffer[]): Promise<void> {
     }
     rest = rest.slice(i);
     if (skip > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(skip);
+  }
+}
+
+function fsyncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

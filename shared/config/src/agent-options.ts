@@ -242,8 +242,8 @@ const OPTIONS = [
     unsetDoc: 'off: every entry has a data file and a sidecar of its own',
     doc:
       'Entries of at most this size are written packed, the small entries of each group commit ' +
-      'into one new file under packs/ (about 10 times the small writes a second on the same ' +
-      'disk: docs/operations.md, "Packed small entries"). Clients that read the cache volume ' +
+      'into one new file under packs/ instead of two files per entry (docs/operations.md, ' +
+      '"Packed small entries"). Clients that read the cache volume ' +
       "directly must send accept_offset with Lease (this release's clients do); an entry's " +
       'bytes stay on disk until every entry of its pack is gone. 64KiB is a good value.',
   },

@@ -11,7 +11,10 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
+import { NodeCache, PackStore, SIDECAR_VERSION } from '@checkpoint-cache/cache';
+import { crc32c } from '@checkpoint-cache/checksum';
 import { CheckpointCacheClient } from '@checkpoint-cache/client';
+import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
 import type { LeaseResponse__Output } from '@checkpoint-cache/proto';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process';
@@ -246,6 +249,94 @@ describe('packed small entries (--pack-max-bytes)', function () {
         }
         const { data: read } = await readEntry(client, { key });
         expect(read.equals(data), key).to.equal(true);
+      }
+    });
+  });
+
+  describe('at start-up, while the packs are being scanned', function () {
+    let root: string;
+
+    beforeEach(async function () {
+      root = await makeTempDir('ckc-pack-scan');
+      // Enough packs that the scan takes several of its 10 ms slices.
+      const store = new PackStore(root, path.join(root, 'tmp'));
+      await fs.mkdir(path.join(root, 'tmp'), { recursive: true });
+      store.init();
+      const data = Buffer.from('packed bytes');
+      const crc = crc32c(data);
+      for (let p = 0; p < 600; p++) {
+        await store.write(
+          Array.from({ length: 4 }, (_, i) => ({
+            sidecar: {
+              version: SIDECAR_VERSION,
+              key: `hdfs://nn/scan/${p}/${i}`,
+              jobId: 'job',
+              checkpointIds: [1],
+              size: data.length,
+              crc32c: crc,
+              createdAtMs: Date.now(),
+              ttlMs: 3_600_000,
+              blockSize: 65_536,
+              blockCrcs: Uint32Array.of(crc),
+            },
+            data: [data],
+          })),
+        );
+      }
+    });
+    afterEach(async function () {
+      await removeTempDir(root);
+    });
+
+    async function open(): Promise<{ cache: NodeCache; close: () => Promise<void> }> {
+      const metadata = new RedisMetadataStore(
+        createRedisConnection(redis.url),
+        new KeyBuilder(`scan${process.pid}`, 'scan-node'),
+      );
+      await metadata.ready();
+      const cache = await NodeCache.open({
+        root,
+        nodeId: 'scan-node',
+        metadata,
+        defaultTtlMs: 60_000,
+        packMaxBytes: PACK_MAX,
+      });
+      return {
+        cache,
+        close: async () => {
+          await cache.close();
+          await metadata.close();
+        },
+      };
+    }
+
+    it('finds a packed entry for a read, and a delete of it stays deleted', async function () {
+      let { cache, close } = await open();
+      try {
+        expect(cache.indexStatus).to.equal('loading');
+        // In the last pack scanned: the scan has not reached it yet.
+        expect(await cache.delete('hdfs://nn/scan/599/3')).to.equal(true);
+        const reader = await cache.openRead('hdfs://nn/scan/599/2', { offset: 0 });
+        const parts: Buffer[] = [];
+        for await (const chunk of reader.chunks(65_536)) parts.push(chunk.data);
+        await reader.close();
+        expect(Buffer.concat(parts).toString()).to.equal('packed bytes');
+        await cache.whenIndexReady();
+        expect(cache.usage().entries).to.equal(2399);
+      } finally {
+        await close();
+      }
+      ({ cache, close } = await open());
+      try {
+        await cache.whenIndexReady();
+        expect(cache.usage().entries).to.equal(2399);
+        const gone = await cache.stat('hdfs://nn/scan/599/3', { touch: false }).then(
+          () => 'found',
+          (err: { code?: string }) => err.code,
+        );
+        expect(gone).to.equal('NOT_FOUND');
+      } finally {
+        await close();
       }
     });
   });

@@ -151,8 +151,8 @@ describe('EntryTable', function () {
       expect(column.buffer).to.equal(block);
       expect(column.length).to.equal(table.size.length);
     }
-    // 8 Float64 and 5 Uint32 columns and the 32-byte ids, nothing else, no gaps.
-    expect(block.byteLength).to.equal(table.size.length * (8 * 8 + 5 * 4 + 32));
+    // 9 Float64 and 4 Uint32 columns and the 32-byte ids, nothing else, no gaps.
+    expect(block.byteLength).to.equal(table.size.length * (9 * 8 + 4 * 4 + 32));
     // The views do not overlap: each column's bytes lie after the previous one's.
     const spans = columns
       .map((c) => [c.byteOffset, c.byteOffset + c.byteLength] as const)
