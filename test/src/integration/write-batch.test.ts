@@ -2,7 +2,8 @@
  * WriteBatch (issue #16): many small entries in one call, each stored as a Write of it would be
  * and answered on its own. Against a real agent and a real redis-server: every item readable
  * with its bytes; per-item refusals beside stored items; the call's own refusals; Redis down;
- * a cancelled batch; the metrics.
+ * a cancelled batch; the metrics; and the client stub's writeBatch, including its fallback to
+ * single Writes against an agent without WriteBatch (the same service with that method left out).
  */
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -11,12 +12,14 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { crc32c } from '@checkpoint-cache/checksum';
+import { CheckpointCacheClient, type BatchEntryResult } from '@checkpoint-cache/client';
 import type {
   WriteBatchItem,
   WriteBatchResponse__Output,
   WriteBatchResult__Output,
 } from '@checkpoint-cache/proto';
-import { startTestAgent, type TestAgent } from '../helpers/agent';
+import { AccessPolicy, CheckpointCacheService } from '@checkpoint-cache/service';
+import { startTestAgent, testLogger, type TestAgent } from '../helpers/agent';
 import { rawClient, readEntry, unary, writeEntry, type RawClient } from '../helpers/raw-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { rejection } from '../helpers/rejection';
@@ -255,5 +258,134 @@ describe('WriteBatch', function () {
       expect(err.code).to.equal(grpc.status.NOT_FOUND);
     }
     await expectTmpEmpty();
+  });
+
+  describe("the client stub's writeBatch", function () {
+    let stub: CheckpointCacheClient | undefined;
+    afterEach(function () {
+      stub?.close();
+    });
+
+    it('stores entries across several calls and gives each its result', async function () {
+      stub = new CheckpointCacheClient({ agent: agent.address });
+      // 1,500 small entries (two calls: at most 1,000 items each) and one over a batch's 8 MiB,
+      // which goes alone as a Write.
+      const entries = Array.from({ length: 1500 }, (_, i) => ({
+        key: `hdfs://nn/stub/${i}`,
+        data: randomBytes(64),
+        jobId: 'j',
+        checkpointId: 3,
+      }));
+      const large = { key: 'hdfs://nn/stub/large', data: randomBytes(9 * 1024 * 1024) };
+      const cached = randomBytes(100);
+      await stub.write('hdfs://nn/stub/cached', cached);
+      const results = await stub.writeBatch([
+        ...entries,
+        large,
+        { key: 'hdfs://nn/stub/cached', data: randomBytes(100) },
+        { key: 'hdfs://nn/stub/crc', data: Buffer.from('abc'), crc32c: 1 },
+      ]);
+      expect(results).to.have.length(1503);
+      for (const [i, e] of entries.entries()) {
+        const r = results[i]!;
+        expect(r.ok, e.key).to.equal(true);
+        if (r.ok) {
+          expect(r.created).to.equal(true);
+          expect(r.entry.key).to.equal(e.key);
+          expect(r.entry.checkpointIds).to.deep.equal([3]);
+        }
+      }
+      expect(results[1500]!.ok).to.equal(true);
+      const errorOf = (r: BatchEntryResult) => (r.ok ? undefined : r.error);
+      expect(errorOf(results[1501]!)?.codeName).to.equal('ALREADY_EXISTS');
+      expect(errorOf(results[1501]!)?.rpc).to.equal('WriteBatch');
+      expect(errorOf(results[1502]!)?.codeName).to.equal('FAILED_PRECONDITION');
+      expect(agent.cache.usage().entries).to.equal(1502);
+      const text = await scrape(agent.metricsAddress!);
+      expect(sample(text, 'ckc_write_batch_items_count')).to.equal(2);
+      expect(sample(text, 'ckc_write_batch_items_sum')).to.equal(1502);
+      const read = stub.read('hdfs://nn/stub/large');
+      const parts: Buffer[] = [];
+      for await (const part of read) parts.push(part as Buffer);
+      expect(Buffer.concat(parts).equals(large.data)).to.equal(true);
+    });
+
+    it('gives every entry PERMISSION_DENIED over TCP under the default write access', async function () {
+      await agent.stop();
+      agent = await startTestAgent({ redisUrl: redis.url, writeAccess: 'socket' });
+      stub = new CheckpointCacheClient({ agent: agent.address });
+      const results = await stub.writeBatch([
+        { key: 'hdfs://nn/tcp/1', data: Buffer.from('a') },
+        { key: 'hdfs://nn/tcp/2', data: Buffer.from('b') },
+      ]);
+      for (const r of results) {
+        expect(r.ok).to.equal(false);
+        if (!r.ok) {
+          expect(r.error.codeName).to.equal('PERMISSION_DENIED');
+          expect(r.error.details).to.include(`unix:${agent.socketPath}`);
+        }
+      }
+      expect(agent.cache.usage().entries).to.equal(0);
+      // The same entries over the Unix socket are stored.
+      const local = new CheckpointCacheClient({ agent: `unix:${agent.socketPath}` });
+      try {
+        const stored = await local.writeBatch([
+          { key: 'hdfs://nn/tcp/1', data: Buffer.from('a') },
+          { key: 'hdfs://nn/tcp/2', data: Buffer.from('b') },
+        ]);
+        expect(stored.map((r) => r.ok)).to.deep.equal([true, true]);
+      } finally {
+        local.close();
+      }
+    });
+
+    it('sends single Writes to an agent without WriteBatch (UNIMPLEMENTED)', async function () {
+      // The agent's own service on a server of its own, with WriteBatch left out: what an agent
+      // from before the call answers.
+      const older = new grpc.Server();
+      const service = new CheckpointCacheService({
+        cache: agent.cache,
+        logger: testLogger(),
+        accessPolicy: new AccessPolicy({ writeAccess: 'any' }),
+      });
+      const without = <T extends object>(o: T): T =>
+        Object.fromEntries(Object.entries(o).filter(([name]) => name !== 'WriteBatch')) as T;
+      service.addToServer({
+        addService: (
+          definition: grpc.ServiceDefinition,
+          handlers: grpc.UntypedServiceImplementation,
+        ) => older.addService(without(definition), without(handlers)),
+      } as unknown as grpc.Server);
+      const port = await new Promise<number>((resolve, reject) =>
+        older.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
+      );
+      try {
+        const probe = rawClient(`127.0.0.1:${port}`);
+        const refused = await rejection<grpc.ServiceError>(
+          writeBatch(probe, [item('hdfs://nn/older/probe', Buffer.from('p'))]),
+        ).finally(() => probe.close());
+        expect(refused.code).to.equal(grpc.status.UNIMPLEMENTED);
+        stub = new CheckpointCacheClient({ agent: `127.0.0.1:${port}` });
+        const data = Array.from({ length: 40 }, () => randomBytes(200));
+        const results = await stub.writeBatch(
+          data.map((d, i) => ({ key: `hdfs://nn/older/${i}`, data: d })),
+        );
+        expect(results.map((r) => r.ok)).to.deep.equal(data.map(() => true));
+        for (const [i, d] of data.entries()) {
+          expect(
+            (await readEntry(client, { key: `hdfs://nn/older/${i}` })).data.equals(d),
+          ).to.equal(true);
+        }
+        // Within BATCH_RETRY_MS the next batch goes straight to Write.
+        const again = await stub.writeBatch([
+          { key: 'hdfs://nn/older/again', data: Buffer.from('x') },
+        ]);
+        expect(again[0]!.ok).to.equal(true);
+      } finally {
+        older.forceShutdown();
+      }
+    });
   });
 });
