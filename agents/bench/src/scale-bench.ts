@@ -1,7 +1,9 @@
 /**
  * npm run bench -- --only scale: one agent holding many small entries (issue #16). Measures, on a
  * real ckc-agent child and a private redis-server:
- * - small writes through the agent's Unix socket, 32 at a time (a subset of the entries);
+ * - small writes through the agent's Unix socket, 32 at a time (a subset of the entries); and the
+ *   same number again as WriteBatch calls of 64 entries, 4 calls at a time, into a separate agent
+ *   and cache dir, measured first and removed (Redis flushed) before the rest begins;
  * - the index load at restart (entries/s from the agent's own "cache index loaded" line) and the
  *   agent's peak RSS up to that line (the kernel's VmHWM, start-up included): once without an
  *   index snapshot (as after a crash before the first one: every sidecar is read), once after a
@@ -39,6 +41,9 @@ import { buildSmallFiles, smallFilesLimit } from './small-files-limit';
 
 const ENTRY_BYTES = 4096;
 const WRITE_CONCURRENCY = 32;
+/** Entries per WriteBatch call and calls in flight for scale.write_batch_per_s. */
+const BATCH_ENTRIES = 64;
+const BATCHES_IN_FLIGHT = 4;
 const TTL_MS = 24 * 3600_000;
 const BLOCK_SIZE = 64 * 1024;
 const MB = 1e6;
@@ -73,6 +78,10 @@ export class ScaleBench {
     else this.cleanup.push('temp dir', () => fs.rm(this.root, { recursive: true, force: true }));
     await this.startRedis();
     const cacheDir = path.join(this.root, 'cache');
+
+    // 0. The same small writes as WriteBatch calls, into an agent of their own; it and its Redis
+    // keys are gone before the figures below begin.
+    await this.measureBatchedWrites(written);
 
     // 1. An empty agent: the baseline of RSS and Redis memory, then small writes through it.
     let agent = await this.startAgent(cacheDir);
@@ -162,6 +171,18 @@ export class ScaleBench {
   private define(): void {
     const d = (id: string, label: string, unit: Parameters<BenchResults['define']>[0]['unit']) =>
       this.results.define({ id, section: SECTION, label, unit, kind: 'agent' });
+    this.results.define({
+      id: 'scale.write_batch_per_s',
+      section: SECTION,
+      label: `small writes as WriteBatch calls (4 KiB, ${BATCH_ENTRIES} per call, ${BATCHES_IN_FLIGHT} calls at a time, Unix socket)`,
+      unit: 'entries/s',
+      kind: 'agent',
+      ratios: [
+        { to: 'scale.write_native_layout_per_s', name: 'native, same layout' },
+        { to: 'scale.write_native_file_per_s', name: 'native, one file' },
+        { to: 'scale.write_per_s', name: 'single Writes' },
+      ],
+    });
     this.results.define({
       id: 'scale.write_per_s',
       section: SECTION,
@@ -274,12 +295,12 @@ export class ScaleBench {
     return agent;
   }
 
-  private async startAgent(cacheDir: string): Promise<AgentProcess> {
+  private async startAgent(cacheDir: string, nodeId = NODE_ID): Promise<AgentProcess> {
     this.metricsPort = await freePort();
     const agent = await AgentProcess.start({
       cacheDir,
       socketPath: path.join(this.root, 'agent.sock'),
-      nodeId: NODE_ID,
+      nodeId,
       extraArgs: [
         '--redis-url', `redis://127.0.0.1:${this.redisPort}`,
         '--metrics-listen', `127.0.0.1:${this.metricsPort}`,
@@ -313,6 +334,47 @@ export class ScaleBench {
     } finally {
       client.close();
     }
+  }
+
+  /**
+   * scale.write_batch_per_s: `count` entries as WriteBatch calls through the client stub, into an
+   * agent of their own (another cache dir and node id); then the agent, its dir and every Redis
+   * key are removed, so the rest of the run starts as it did without this.
+   */
+  private async measureBatchedWrites(count: number): Promise<void> {
+    const cacheDir = path.join(this.root, 'cache-batch');
+    const agent = await this.startAgent(cacheDir, `${NODE_ID}-batch`);
+    const client = new CheckpointCacheClient({ agent: agent.unixAddress });
+    this.say(
+      `writing ${count} entries of 4 KiB as WriteBatch calls of ${BATCH_ENTRIES}, ` +
+        `${BATCHES_IN_FLIGHT} calls at a time`,
+    );
+    try {
+      const batches = Array.from({ length: Math.ceil(count / BATCH_ENTRIES) }, (_, b) =>
+        indices(b * BATCH_ENTRIES, Math.min(count, (b + 1) * BATCH_ENTRIES)),
+      );
+      const started = performance.now();
+      await runPool(batches, BATCHES_IN_FLIGHT, async (batch) => {
+        const results = await client.writeBatch(
+          batch.map((i) => ({
+            key: keyOf(i),
+            data: randomBytes(ENTRY_BYTES),
+            jobId: 'bench',
+            checkpointId: 1,
+            ttlMs: TTL_MS,
+          })),
+        );
+        for (const r of results) if (!r.ok) throw r.error;
+      });
+      const perS = count / ((performance.now() - started) / 1000);
+      this.results.record('scale.write_batch_per_s', 0, perS);
+      this.say(`  ${perS.toFixed(0)} entries/s`);
+    } finally {
+      client.close();
+      await agent.stop();
+    }
+    await fs.rm(cacheDir, { recursive: true, force: true });
+    await this.redis.flushall();
   }
 
   /** The disk's own rate for the same writes (small-files-limit.ts), on the same file system. */

@@ -36,6 +36,7 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
   private readonly firstByte: client.Histogram;
   private readonly readDuration: client.Histogram<'outcome'>;
   private readonly writes: client.Counter<'outcome'>;
+  private readonly batchItems: client.Histogram;
   private readonly ingests: client.Counter<'how'>;
   private readonly writtenBytes: client.Counter;
   private readonly inFlight: client.Gauge<'rpc'>;
@@ -80,8 +81,18 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
     });
     this.writes = new client.Counter({
       name: 'ckc_writes_total',
-      help: 'Write calls by outcome: created, exists, rejected, no_space, cancelled, unavailable, error.',
+      help:
+        'Entries written, by outcome: created, exists, rejected, no_space, cancelled, ' +
+        'unavailable, error. Each Write or Ingest call counts once, each WriteBatch item too.',
       labelNames: ['outcome'],
+      registers,
+    });
+    // A histogram rather than two counters: its _count is the calls, its _sum the items (each
+    // also in ckc_writes_total), and the buckets show whether clients batch as expected.
+    this.batchItems = new client.Histogram({
+      name: 'ckc_write_batch_items',
+      help: 'Items per WriteBatch call (each item is also counted in ckc_writes_total).',
+      buckets: [1, 8, 32, 64, 128, 256, 512, 1000],
       registers,
     });
     this.ingests = new client.Counter({
@@ -95,12 +106,12 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
     });
     this.writtenBytes = new client.Counter({
       name: 'ckc_written_bytes_total',
-      help: 'Bytes of entries created by Write calls.',
+      help: 'Bytes of entries created by Write, Ingest and WriteBatch.',
       registers,
     });
     this.inFlight = new client.Gauge({
       name: 'ckc_streams_in_flight',
-      help: 'Read and Write streams being served now.',
+      help: 'Read and Write streams, and WriteBatch calls, being served now.',
       labelNames: ['rpc'],
       registers,
     });
@@ -217,7 +228,7 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
       this.removals.inc({ reason: r }, 0);
       this.removedBytes.inc({ reason: r }, 0);
     }
-    for (const rpc of ['Read', 'Write']) this.inFlight.set({ rpc }, 0);
+    for (const rpc of ['Read', 'Write', 'WriteBatch']) this.inFlight.set({ rpc }, 0);
   }
 
   /** Connects the gauges read at scrape time. */
@@ -246,6 +257,23 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
 
   writeFinished(outcome: WriteOutcome, bytes: number): void {
     this.inFlight.dec({ rpc: 'Write' });
+    this.countWrite(outcome, bytes);
+  }
+
+  writeBatchStarted(items: number): void {
+    this.inFlight.inc({ rpc: 'WriteBatch' });
+    this.batchItems.observe(items);
+  }
+
+  writeBatchItemFinished(outcome: WriteOutcome, bytes: number): void {
+    this.countWrite(outcome, bytes);
+  }
+
+  writeBatchFinished(): void {
+    this.inFlight.dec({ rpc: 'WriteBatch' });
+  }
+
+  private countWrite(outcome: WriteOutcome, bytes: number): void {
     this.writes.inc({ outcome });
     if (outcome === 'created') this.writtenBytes.inc(bytes);
   }

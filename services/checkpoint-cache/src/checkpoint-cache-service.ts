@@ -36,8 +36,6 @@ import {
   type StatRequest__Output,
   type TouchRequest__Output,
   type WriteBatchRequest__Output,
-  type WriteBatchResponse,
-  type WriteBatchResult,
   type WriteRequest__Output,
   type WriteResponse,
 } from '@checkpoint-cache/proto';
@@ -47,9 +45,10 @@ import { drained } from './drained';
 import { servePeerRead } from './peer-read';
 import { toProtoEntry } from './proto-entry';
 import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from './read-wire';
-import { clientStreamHandler, serverStreamHandler, statusOf, unaryHandler } from './handlers';
+import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import { writeMethodDefinition } from './write-wire';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
+import { writeBatchCall } from './write-batch-call';
 import { writeSpecOf } from './write-spec';
 import {
   readOutcomeOf,
@@ -64,9 +63,6 @@ import {
  */
 export const PEER_READ_METADATA = 'ckc-peer-read';
 
-/** Most items one WriteBatch may carry (the contract's limit). */
-export const MAX_BATCH_ITEMS = 1000;
-
 /** Largest chunk a read sends unless configured otherwise. */
 export const DEFAULT_MAX_CHUNK_SIZE = 1024 * 1024;
 
@@ -75,9 +71,12 @@ export interface CheckpointCacheServiceOptions {
   logger?: Logger;
   /** Upper bound on chunk sizes sent by Read, whatever the client asks for. */
   maxChunkSize?: number;
-  /** Told about every Read and Write (metrics). */
+  /** Told about every Read, Write, Ingest and WriteBatch item (metrics). */
   observer?: ServiceObserver;
-  /** Decides who may change the cache (Write, Delete, Release, Touch with a checkpoint or TTL). */
+  /**
+   * Decides who may change the cache (Write, WriteBatch, Delete, Release, Touch with a checkpoint
+   * or TTL).
+   */
   accessPolicy: AccessPolicy;
   /**
    * Delete and DeletePrefix also reach the copies on other nodes through it; absent: this node's
@@ -158,8 +157,16 @@ export class CheckpointCacheService {
         }
         return response;
       }),
+      // Changes the cache as Write does; each item is counted as a Write of it.
       WriteBatch: unaryHandler('WriteBatch', log, (req: WriteBatchRequest__Output, call) =>
-        this.changing(call, 'WriteBatch', () => this.writeBatch(req)),
+        this.changing(call, 'WriteBatch', () =>
+          writeBatchCall(req, {
+            cache: this.cache,
+            cancelled: () => call.cancelled,
+            observer: this.observer,
+            logger: log,
+          }),
+        ),
       ),
       Stat: unaryHandler('Stat', log, (req: StatRequest__Output) => this.stat(req)),
       // A plain touch is what every read does; one that adds a checkpoint or sets the TTL changes
@@ -390,41 +397,6 @@ export class CheckpointCacheService {
       await writer.abort();
       await messages.return?.();
     }
-  }
-
-  /**
-   * Each item as one Write of it, all at once, so that they join the same group commits; each
-   * item's failure is its own result, not the call's.
-   */
-  private async writeBatch(req: WriteBatchRequest__Output): Promise<WriteBatchResponse> {
-    const { items } = req;
-    if (items.length === 0 || items.length > MAX_BATCH_ITEMS) {
-      throw new CacheError(
-        ErrorCode.InvalidArgument,
-        `a WriteBatch carries 1 to ${MAX_BATCH_ITEMS} items, not ${items.length}`,
-      );
-    }
-    const results = await Promise.all(
-      items.map(async (item, i): Promise<WriteBatchResult> => {
-        try {
-          if (!item.header) {
-            throw new CacheError(ErrorCode.InvalidArgument, `items[${i}] has no header`);
-          }
-          const writer = await this.cache.beginWrite(writeSpecOf(item.header));
-          try {
-            await writer.append(0, item.data);
-            const { entry, created } = await writer.commit();
-            return { code: 0, message: '', entry: toProtoEntry(entry), created };
-          } finally {
-            await writer.abort();
-          }
-        } catch (err) {
-          const { code, details } = statusOf(err, this.logger, 'WriteBatch');
-          return { code: code ?? 0, message: details ?? '' };
-        }
-      }),
-    );
-    return { results };
   }
 
   private async stat(req: StatRequest__Output): Promise<EntryInfo> {

@@ -18,8 +18,18 @@ export interface ServiceObserver {
   /** Seconds from the call's arrival to its first chunk (or its end, for an empty range). */
   readFirstByte(seconds: number): void;
   readFinished(outcome: ReadOutcome, bytes: number, seconds: number): void;
+  /** A Write or Ingest call began. */
   writeStarted(): void;
   writeFinished(outcome: WriteOutcome, bytes: number): void;
+  /** A WriteBatch call of `items` items (1 to 1,000) began. */
+  writeBatchStarted(items: number): void;
+  /**
+   * One item of a WriteBatch ended as a Write of it would have: counted as one write, so that the
+   * write outcomes stay complete whichever call carried the entry.
+   */
+  writeBatchItemFinished(outcome: WriteOutcome, bytes: number): void;
+  /** The WriteBatch call has its results (every writeBatchItemFinished came before). */
+  writeBatchFinished(): void;
   /** An Ingest stored its entry (also counted by writeFinished). */
   ingested(how: IngestHow): void;
   /**

@@ -1,6 +1,7 @@
 /**
  * The TypeScript client stub of the node agent: reads local first with remote fallback, writes,
- * and the small management RPCs, over one grpc-js channel tuned for large streams.
+ * many small entries a batch per call, and the small management RPCs, over one grpc-js channel
+ * tuned for large streams.
  * Owns: the channel, per-call deadlines and the client's counters. Never: retrying writes or
  * management calls (their callers know whether a retry is safe), or reading process.env.
  */
@@ -21,6 +22,12 @@ import {
   type CompiledClientOptions,
 } from './client-options';
 import { ClientStats, type ClientStatsSnapshot } from './client-stats';
+import {
+  BATCH_RETRY_MS,
+  writeBatchEntries,
+  type BatchEntry,
+  type BatchEntryResult,
+} from './entry-batch';
 import { uploadEntry, type WriteOptions, type WriteResult } from './entry-upload';
 import { copyForHandOver } from './hand-over';
 import type { UploadSource } from './upload-chunks';
@@ -71,6 +78,8 @@ export class CheckpointCacheClient {
   private readonly options: CompiledClientOptions;
   private readonly grpc: GrpcClient;
   private readonly counters = new ClientStats();
+  /** Until when entries of writeBatch go as single Writes (the agent answered UNIMPLEMENTED). */
+  private batchUnsupportedUntil = 0;
 
   constructor(options: CheckpointCacheClientOptions) {
     this.options = addDefaults(options);
@@ -145,6 +154,47 @@ export class CheckpointCacheClient {
    */
   writeFile(key: string, path: string, options: WriteOptions = {}): Promise<WriteResult> {
     return this.upload(key, { kind: 'file', path }, options);
+  }
+
+  /**
+   * Stores many small entries whose bytes are in memory, several to a call (WriteBatch: up to
+   * 1,000 entries and about 8 MiB per call, a few calls in flight), each stored exactly as `write`
+   * would store it; the agent pays for one call per batch instead of one per entry. Resolves with
+   * one result per entry, in their order: `{ ok: true, entry, created }`, or `{ ok: false, error }`
+   * with the CheckpointCacheError a `write` of it would have rejected with (nothing of it stored).
+   * A failure of a whole call (PERMISSION_DENIED over TCP, the agent unreachable, its deadline)
+   * is every one of its entries' error; after DEADLINE_EXCEEDED or CANCELLED some of them may be
+   * stored all the same, so write them again (the same bytes are answered `created: false`). An
+   * entry larger than a batch is sent alone with Write. An agent older than WriteBatch
+   * (UNIMPLEMENTED) gets the entries as single Writes, and is asked again a minute later.
+   * Throws (synchronously) only for invalid arguments. `data` must not change before it settles.
+   */
+  writeBatch(entries: readonly BatchEntry[]): Promise<BatchEntryResult[]> {
+    for (const e of entries) {
+      if (typeof e.key !== 'string') throw new TypeError('every entry needs a key (a string)');
+      if (!(e.data instanceof Uint8Array)) {
+        throw new TypeError(`entry ${JSON.stringify(e.key)}: data must be a Buffer or Uint8Array`);
+      }
+      if (e.checkpointId !== undefined) checkCount('checkpointId', e.checkpointId);
+      if (e.ttlMs !== undefined) checkCount('ttlMs', e.ttlMs);
+    }
+    return writeBatchEntries({
+      grpc: this.grpc,
+      entries,
+      unaryMs: this.options.deadlines.unaryMs,
+      writeOne: (e) =>
+        this.write(e.key, e.data, {
+          jobId: e.jobId,
+          checkpointId: e.checkpointId,
+          crc32c: e.crc32c,
+          ttlMs: e.ttlMs,
+          size: e.data.byteLength,
+        }),
+      batchUnsupported: () => Date.now() < this.batchUnsupportedUntil,
+      noteUnsupported: () => {
+        this.batchUnsupportedUntil = Date.now() + BATCH_RETRY_MS;
+      },
+    });
   }
 
   private upload(key: string, source: UploadSource, options: WriteOptions): Promise<WriteResult> {

@@ -24,6 +24,12 @@ export {
 } from './client-options';
 export type { ClientStatsSnapshot } from './client-stats';
 export type { WriteOptions, WriteResult } from './entry-upload';
+export {
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  type BatchEntry,
+  type BatchEntryResult,
+} from './entry-batch';
 export { copyForHandOver, IngestDirError, type HandOverCopy } from './hand-over';
 export { installZeroCopyWrites, zeroCopyWritesInstalled } from './write-wire';
 export {

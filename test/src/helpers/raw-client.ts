@@ -35,7 +35,8 @@ export function unary<Req, Res>(
     | 'release'
     | 'lease'
     | 'reportCorrupt'
-    | 'ingest',
+    | 'ingest'
+    | 'writeBatch',
   request: Req,
 ): Promise<Res> {
   return new Promise((resolve, reject) => {

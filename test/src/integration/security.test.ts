@@ -485,6 +485,7 @@ describe('security', function () {
         ['release', { jobId: 'job-sec' }],
         ['touch', { key: e.key, checkpointId: 2 }],
         ['touch', { key: e.key, ttlMs: 1 }],
+        ['writeBatch', { items: [{ header: { key: `${e.key}/b` }, data: Buffer.from('b') }] }],
       ] as const) {
         const code = await codeOf(unary(tcp, method, request));
         expect(code, `${method} ${JSON.stringify(request)}`).to.equal(

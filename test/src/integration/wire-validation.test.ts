@@ -131,6 +131,18 @@ describe('requests checked on the wire', function () {
     await expectNothingStored();
   });
 
+  it('refuses a WriteBatch with one item whose key is not UTF-8 as a whole, storing no item', async function () {
+    // WriteBatchRequest { items (1): WriteBatchItem { header (1): WriteHeader, data (2) } }
+    const item = (key: Buffer | string): Buffer =>
+      lenField(1, Buffer.concat([lenField(1, lenField(1, key)), lenField(2, 'data')]));
+    const err = await rejection(
+      unaryRaw('WriteBatch', Buffer.concat([item('hdfs://nn/batch-ok'), item(BAD_KEY_A)])),
+    );
+    // The check knows the field's path, not which item: the whole call is refused.
+    expectStatus(err, grpc.status.INVALID_ARGUMENT, /^items\.header\.key is not valid UTF-8/);
+    await expectNothingStored();
+  });
+
   it('refuses a job_id that is not UTF-8 in List and Release', async function () {
     for (const method of ['List', 'Release']) {
       const err = await rejection(unaryRaw(method, lenField(1, BAD_KEY_A)));

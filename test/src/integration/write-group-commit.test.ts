@@ -11,16 +11,20 @@ import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
 import Redis from 'ioredis';
 import { decodeSidecar, entryIdOf } from '@checkpoint-cache/cache';
+import type { WriteBatchResponse__Output } from '@checkpoint-cache/proto';
 import { KeyBuilder } from '@checkpoint-cache/redis';
 import { startTestAgent, type TestAgent } from '../helpers/agent';
 import { startAgentProcess, type AgentProcess } from '../helpers/agent-process';
-import { rawClient, readEntry, writeEntry, type RawClient } from '../helpers/raw-client';
+import { rawClient, readEntry, unary, writeEntry, type RawClient } from '../helpers/raw-client';
 import { startRedisServer, type RedisServerHandle } from '../helpers/redis-server';
 import { makeTempDir, removeTempDir } from '../helpers/temp-dir';
 import { waitUntil } from '../helpers/wait-until';
 
 const ENTRY_BYTES = 4096;
 const CONCURRENCY = 48;
+/** WriteBatch calls in flight, and items in each, for the batch variant of the kill test. */
+const BATCHES_IN_FLIGHT = 4;
+const BATCH_ITEMS = 16;
 
 /** Entry files in a cache dir: sidecars by id, and data files that have none. */
 async function filesOnDisk(cacheDir: string): Promise<{ sidecars: string[]; orphans: string[] }> {
@@ -118,6 +122,65 @@ describe('small writes committed in groups', function () {
       client.close();
       expect(refused.length, 'writes in flight at the kill').to.be.greaterThan(0);
 
+      await expectWholeAfterRestart(sent, acked);
+    });
+
+    it('loses no acknowledged item of WriteBatch calls and leaves every entry whole', async function () {
+      agent = await start();
+      client = rawClient(`unix:${agent.socketPath}`);
+      const sent = new Map<string, Buffer>();
+      const acked = new Set<string>();
+      let failedCalls = 0;
+      let next = 0;
+      let killed = false;
+      let failure: string | undefined;
+      const worker = async (c: RawClient): Promise<void> => {
+        while (!killed) {
+          const items = Array.from({ length: BATCH_ITEMS }, () => {
+            const key = `hdfs://nn/group-commit/batch/${next++}`;
+            const data = randomBytes(ENTRY_BYTES);
+            sent.set(key, data);
+            return { header: { key, jobId: 'j', checkpointId: 1, size: ENTRY_BYTES }, data };
+          });
+          try {
+            const { results } = await unary<object, WriteBatchResponse__Output>(c, 'writeBatch', {
+              items,
+            });
+            results.forEach((r, i) => {
+              const key = items[i]!.header.key;
+              if (r.code === grpc.status.OK) acked.add(key);
+              else failure ??= `${key}: ${r.message}`;
+            });
+          } catch (err) {
+            failedCalls++;
+            if (!killed) failure ??= `a batch failed: ${(err as grpc.ServiceError).details}`;
+            return;
+          }
+        }
+      };
+      const c = client;
+      const burst = Array.from({ length: BATCHES_IN_FLIGHT }, () => worker(c));
+      await waitUntil(() => acked.size >= 300 || failure !== undefined, {
+        timeoutMs: 60_000,
+        message: 'the batches did not get 300 items acknowledged',
+      });
+      expect(failure, 'an item failed before the kill').to.equal(undefined);
+      await agent.kill();
+      killed = true;
+      await Promise.all(burst);
+      client.close();
+      expect(failedCalls, 'batches in flight at the kill').to.be.greaterThan(0);
+      await expectWholeAfterRestart(sent, acked);
+    });
+
+    /**
+     * Restarts the agent and checks that every acknowledged write is there, byte for byte, and
+     * that whatever else reached the disk is whole and gets registered: nothing is half there.
+     */
+    async function expectWholeAfterRestart(
+      sent: Map<string, Buffer>,
+      acked: Set<string>,
+    ): Promise<void> {
       agent = await start();
       client = rawClient(`unix:${agent.socketPath}`);
       // Every acknowledged write is there, byte for byte, read through the agent (block CRCs).
@@ -153,7 +216,7 @@ describe('small writes committed in groups', function () {
         { timeoutMs: 30_000, message: 'entries on disk were not all registered after restart' },
       );
       expect(await admin.hlen(keys.entries())).to.equal(onDisk.length);
-    });
+    }
   });
 
   describe('Redis failing while a group waits for its registration', function () {
@@ -205,6 +268,32 @@ describe('small writes committed in groups', function () {
       expect((await readEntry(client, { key: 'hdfs://nn/before' })).data.equals(before)).to.equal(
         true,
       );
+    });
+
+    it('fails every item of a WriteBatch in that group with UNAVAILABLE and keeps none', async function () {
+      agent = await startTestAgent({ redisUrl: redis.url });
+      await agent.cache.whenIndexReady();
+      client = rawClient(agent.address);
+      await admin.connect();
+      await admin.call('CLIENT', 'PAUSE', '60000', 'WRITE');
+      const items = Array.from({ length: 16 }, (_, i) => ({
+        header: { key: `hdfs://nn/batch-group/${i}`, jobId: 'j', size: ENTRY_BYTES },
+        data: randomBytes(ENTRY_BYTES),
+      }));
+      const answered = unary<object, WriteBatchResponse__Output>(client, 'writeBatch', { items });
+      await waitUntil(async () => (await filesOnDisk(agent!.cacheDir)).sidecars.length > 0, {
+        message: 'no item of the batch was published on disk',
+      });
+      await redis.kill();
+      const { results } = await answered;
+      for (const r of results) {
+        expect(`${grpc.status[r.code]}: ${r.message}`).to.match(/^UNAVAILABLE: .*Redis/);
+      }
+      const { sidecars, orphans } = await filesOnDisk(agent.cacheDir);
+      expect(sidecars).to.deep.equal([]);
+      expect(orphans).to.deep.equal([]);
+      expect(await fs.readdir(path.join(agent.cacheDir, 'tmp'))).to.deep.equal([]);
+      expect(agent.cache.usage()).to.deep.equal({ entries: 0, bytes: 0 });
     });
   });
 });

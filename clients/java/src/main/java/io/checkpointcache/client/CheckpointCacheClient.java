@@ -27,6 +27,7 @@ import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Iterator;
+import java.util.List;
 import java.util.NoSuchElementException;
 import java.util.Objects;
 import java.util.concurrent.ExecutorService;
@@ -38,13 +39,17 @@ import java.util.zip.CRC32C;
 /**
  * The JVM client stub of the node agent, with the TypeScript client's contract: reads go local
  * first and continue from the remote store at the first undelivered byte when the agent cannot
- * serve them; writes, and the small management RPCs, over one grpc-java channel (TCP or a Unix
- * socket) tuned for large streams. Thread-safe; one per process (TaskManager) is enough.
+ * serve them; writes (many small entries a batch per call too), and the small management RPCs,
+ * over one grpc-java channel (TCP or a Unix socket) tuned for large streams. Thread-safe; one per
+ * process (TaskManager) is enough.
  *
  * <p>Owns: the channel, per-call timeouts and the client's counters. Never: retrying writes or
  * management calls (their callers know whether a retry is safe), or reading the environment.
  */
 public final class CheckpointCacheClient implements AutoCloseable {
+  /** How long entries of writeBatch go as single puts after the agent answered UNIMPLEMENTED. */
+  private static final long BATCH_RETRY_MS = 60_000;
+
   /** Ingest's deadline grows with the file: a second per this many bytes, on top of unary's. */
   private static final long INGEST_BYTES_PER_DEADLINE_SECOND = 10L * 1024 * 1024;
 
@@ -53,6 +58,8 @@ public final class CheckpointCacheClient implements AutoCloseable {
   private final CheckpointCacheGrpc.CheckpointCacheStub asyncStub;
   private final CheckpointCacheGrpc.CheckpointCacheBlockingStub blockingStub;
   private final ClientStats counters = new ClientStats();
+  /** Until when (System.nanoTime) writeBatch sends single puts: the agent lacks WriteBatch. */
+  private volatile long batchUnsupportedUntil = System.nanoTime();
   /** Reads spans of short-circuited files ahead of their readers; null when the option is off. */
   private final ExecutorService readAhead;
   private final ShortCircuitRead.Setup shortCircuit;
@@ -232,6 +239,31 @@ public final class CheckpointCacheClient implements AutoCloseable {
       o = o.withCrc32c((int) crc.getValue());
     }
     return put(key, new ByteArrayInputStream(data), o);
+  }
+
+  /**
+   * Stores many small entries whose bytes are in memory, several to a call (WriteBatch: up to
+   * 1,000 entries and about 8 MiB per call, one call at a time), each stored exactly as {@link
+   * #put(String, byte[], PutOptions)} would store it; the agent pays for one call per batch
+   * instead of one per entry. Returns one result per entry, in their order: the {@link PutResult},
+   * or the {@link CheckpointCacheException} a put of it would have thrown (nothing of it stored).
+   * A failure of a whole call (PERMISSION_DENIED over TCP, the agent unreachable, its deadline) is
+   * every one of its entries' error; after DEADLINE_EXCEEDED or CANCELLED some of them may be
+   * stored all the same, so put them again (the same bytes are answered {@code created} false).
+   * An entry larger than a batch goes alone through put. An agent older than WriteBatch
+   * (UNIMPLEMENTED) gets the entries as single puts, and is asked again a minute later.
+   */
+  public List<BatchEntryResult> writeBatch(List<BatchEntry> entries) {
+    Objects.requireNonNull(entries, "entries");
+    return EntryBatch.run(
+        entries,
+        blockingStub,
+        options.unaryTimeout().toMillis(),
+        e -> put(e.key(), e.data(), e.options()),
+        () -> System.nanoTime() - batchUnsupportedUntil < 0,
+        () ->
+            batchUnsupportedUntil =
+                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(BATCH_RETRY_MS));
   }
 
   /**

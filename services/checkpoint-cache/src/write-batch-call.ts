@@ -1,0 +1,101 @@
+/**
+ * WriteBatch's handler body: each item stored as one Write of it would be, all items at once, so
+ * that they share the group commits (their directory fsyncs and their Redis round trip) and the
+ * batch pays for one call instead of one per entry (issue #16). An item's failure is its own
+ * result, with the status a Write of it would have ended with; the call itself fails only when
+ * the batch is malformed (or, before this runs, refused by the access policy or the wire check).
+ * Owns: the item count limit, each item's result and what a cancelled call leaves. Never: who may
+ * call (the access policy), the checks of an entry (the cache's write path, the same as Write's).
+ */
+import { status } from '@grpc/grpc-js';
+import type { EntryWriter, WriteSpec } from '@checkpoint-cache/cache';
+import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
+import type { Logger } from '@checkpoint-cache/logger';
+import type {
+  WriteBatchItem__Output,
+  WriteBatchRequest__Output,
+  WriteBatchResponse,
+  WriteBatchResult,
+} from '@checkpoint-cache/proto';
+import { statusOf } from './handlers';
+import { toProtoEntry } from './proto-entry';
+import { writeOutcomeOf, type ServiceObserver } from './service-observer';
+import { writeSpecOf } from './write-spec';
+
+/** Most items one WriteBatch may carry (the contract's limit). */
+export const MAX_BATCH_ITEMS = 1000;
+
+/** What a batch needs of the cache: Write's own path, item by item. */
+export interface BatchTarget {
+  beginWrite(spec: WriteSpec): Promise<EntryWriter>;
+}
+
+export interface WriteBatchContext {
+  cache: BatchTarget;
+  /** True once the caller cancelled the call or its deadline passed. */
+  cancelled: () => boolean;
+  observer?: ServiceObserver | undefined;
+  logger: Logger;
+}
+
+export async function writeBatchCall(
+  req: WriteBatchRequest__Output,
+  ctx: WriteBatchContext,
+): Promise<WriteBatchResponse> {
+  const { items } = req;
+  if (items.length === 0 || items.length > MAX_BATCH_ITEMS) {
+    throw new CacheError(
+      ErrorCode.InvalidArgument,
+      `a WriteBatch carries 1 to ${MAX_BATCH_ITEMS} items, not ${items.length}; send more ` +
+        'entries in several calls',
+    );
+  }
+  ctx.observer?.writeBatchStarted(items.length);
+  try {
+    // Every item at once: a group commit takes whatever is waiting when the previous one ends, so
+    // the items of one batch (and of the batches in flight beside it) are published together.
+    const results = await Promise.all(items.map((item, i) => writeItem(item, i, ctx)));
+    return { results };
+  } finally {
+    ctx.observer?.writeBatchFinished();
+  }
+}
+
+/** Never rejects: every failure is the item's result. */
+async function writeItem(
+  item: WriteBatchItem__Output,
+  index: number,
+  ctx: WriteBatchContext,
+): Promise<WriteBatchResult> {
+  try {
+    if (!item.header) {
+      throw new CacheError(
+        ErrorCode.InvalidArgument,
+        `items[${index}] has no header; every item needs its WriteHeader (key, size, crc32c)`,
+      );
+    }
+    const writer = await ctx.cache.beginWrite(writeSpecOf(item.header));
+    try {
+      // The bytes as protobufjs decoded them: a slice of the received message, not a copy.
+      await writer.append(0, item.data);
+      // The last moment an item can still be left out: once its commit has begun it is stored
+      // (its fsyncs and the group's publication are not interrupted), as a Write cancelled after
+      // its last message may be.
+      if (ctx.cancelled()) {
+        throw new CacheError(
+          ErrorCode.Cancelled,
+          'the client cancelled the batch before this item was committed; it was not stored',
+        );
+      }
+      const { entry, created } = await writer.commit();
+      ctx.observer?.writeBatchItemFinished(created ? 'created' : 'exists', entry.size);
+      return { code: status.OK, message: '', entry: toProtoEntry(entry), created };
+    } finally {
+      await writer.abort();
+    }
+  } catch (err) {
+    ctx.observer?.writeBatchItemFinished(writeOutcomeOf(err, ctx.cancelled()), 0);
+    const { code, details } = statusOf(err, ctx.logger, 'WriteBatch');
+    return { code: code ?? status.INTERNAL, message: details ?? '' };
+  }
+}
