@@ -1,10 +1,12 @@
 /**
- * `node agents/bench/lib/small-writes-main.js [writes] [concurrency] [rounds] [batch]`: 4 KiB
+ * `node agents/bench/lib/small-writes-main.js [writes] [concurrency] [rounds] [batch] [agent
+ * flags...]`: 4 KiB
  * writes through a fresh real agent (its embedded Redis, the Unix socket), reporting entries/s and
  * the CPU the agent and this client spent per entry (issue 16). Without `batch` (or with 1): single
  * Writes, `concurrency` at a time. With `batch` N > 1: WriteBatch calls of N entries each
  * (the client stub's writeBatch), `concurrency` calls at a time. Entries/s swings with the load of
- * a shared machine; CPU per entry much less. For a before/after, run it in two checkouts
+ * a shared machine; CPU per entry much less. Further arguments are the agent's flags, e.g.
+ * `--pack-max-bytes 64KiB`. For a before/after, run it in two checkouts
  * alternately (docs/benchmarks.md, "Scale").
  * Owns: this one measurement. Never: the scale bench's figures (scale-bench.ts).
  */
@@ -19,11 +21,17 @@ import { runPool } from './read-probes';
 
 const ENTRY_BYTES = 4096;
 
-async function round(count: number, concurrency: number, batch: number): Promise<string> {
+async function round(
+  count: number,
+  concurrency: number,
+  batch: number,
+  agentFlags: readonly string[],
+): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'ckc-small-writes-'));
   const agent = await AgentProcess.start({
     cacheDir: path.join(dir, 'cache'),
     socketPath: path.join(dir, 'agent.sock'),
+    extraArgs: agentFlags,
   });
   const client = new CheckpointCacheClient({ agent: agent.unixAddress });
   try {
@@ -75,8 +83,9 @@ async function main(): Promise<void> {
   const concurrency = Number(process.argv[3] ?? 32);
   const rounds = Number(process.argv[4] ?? 1);
   const batch = Number(process.argv[5] ?? 1);
+  const agentFlags = process.argv.slice(6);
   for (let r = 1; r <= rounds; r++) {
-    process.stdout.write(`${await round(count, concurrency, batch)}\n`);
+    process.stdout.write(`${await round(count, concurrency, batch, agentFlags)}\n`);
   }
 }
 
