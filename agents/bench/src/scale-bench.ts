@@ -37,7 +37,12 @@ import { freePort } from './free-port';
 import { ManagedChild } from './managed-child';
 import { runPool } from './read-probes';
 import { RssSampler } from './rss-sampler';
-import { buildSmallFiles, smallFilesLimit } from './small-files-limit';
+import {
+  buildPackedSegments,
+  buildSmallFiles,
+  packedSegmentsLimit,
+  smallFilesLimit,
+} from './small-files-limit';
 
 const ENTRY_BYTES = 4096;
 const WRITE_CONCURRENCY = 32;
@@ -45,6 +50,8 @@ const WRITE_CONCURRENCY = 32;
 const BATCH_ENTRIES = 64;
 const BATCHES_IN_FLIGHT = 4;
 const TTL_MS = 24 * 3600_000;
+/** The agent flag that packs small entries (docs/operations.md, "Packed small entries"). */
+const PACKED = ['--pack-max-bytes', '64KiB'];
 const BLOCK_SIZE = 64 * 1024;
 const MB = 1e6;
 const SECTION = 'Scale: one agent holding many 4 KiB entries';
@@ -79,9 +86,17 @@ export class ScaleBench {
     await this.startRedis();
     const cacheDir = path.join(this.root, 'cache');
 
-    // 0. The same small writes as WriteBatch calls, into an agent of their own; it and its Redis
-    // keys are gone before the figures below begin.
-    await this.measureBatchedWrites(written);
+    // 0. The same small writes as WriteBatch calls, and packed (single Writes and WriteBatch),
+    // each into an agent of its own; it and its Redis keys are gone before the figures below begin.
+    await this.measureSeparately('scale.write_batch_per_s', 'batch', written, [], true);
+    await this.measureSeparately('scale.write_packed_per_s', 'packed', written, PACKED, false);
+    await this.measureSeparately(
+      'scale.write_packed_batch_per_s',
+      'packed-batch',
+      written,
+      PACKED,
+      true,
+    );
 
     // 1. An empty agent: the baseline of RSS and Redis memory, then small writes through it.
     let agent = await this.startAgent(cacheDir);
@@ -183,6 +198,26 @@ export class ScaleBench {
         { to: 'scale.write_per_s', name: 'single Writes' },
       ],
     });
+    const packedRatios = [
+      { to: 'scale.write_native_packed_per_s', name: 'native, packed' },
+      { to: 'scale.write_native_layout_per_s', name: 'native, own files' },
+    ];
+    this.results.define({
+      id: 'scale.write_packed_per_s',
+      section: SECTION,
+      label: 'small writes into packs (4 KiB, 32 at a time, --pack-max-bytes 64KiB)',
+      unit: 'entries/s',
+      kind: 'agent',
+      ratios: [...packedRatios, { to: 'scale.write_per_s', name: 'unpacked' }],
+    });
+    this.results.define({
+      id: 'scale.write_packed_batch_per_s',
+      section: SECTION,
+      label: `small writes into packs as WriteBatch calls (${BATCH_ENTRIES} per call, ${BATCHES_IN_FLIGHT} at a time)`,
+      unit: 'entries/s',
+      kind: 'agent',
+      ratios: [...packedRatios, { to: 'scale.write_per_s', name: 'single Writes, unpacked' }],
+    });
     this.results.define({
       id: 'scale.write_per_s',
       section: SECTION,
@@ -201,6 +236,10 @@ export class ScaleBench {
       "native small writes, the agent's layout (C: data + sidecar fsynced, renamed, dir fsync per group)",
     );
     limit('scale.write_native_file_per_s', 'native small writes, one fsynced file per entry (C)');
+    limit(
+      'scale.write_native_packed_per_s',
+      'native small writes appended to a segment file, fdatasync per 32 (C)',
+    );
     d('scale.load_cold_per_s', 'index load without a snapshot (every sidecar read)', 'entries/s');
     d('scale.load_per_s', 'index load at restart after a clean stop (index snapshot)', 'entries/s');
     d(
@@ -295,7 +334,11 @@ export class ScaleBench {
     return agent;
   }
 
-  private async startAgent(cacheDir: string, nodeId = NODE_ID): Promise<AgentProcess> {
+  private async startAgent(
+    cacheDir: string,
+    nodeId = NODE_ID,
+    flags: readonly string[] = [],
+  ): Promise<AgentProcess> {
     this.metricsPort = await freePort();
     const agent = await AgentProcess.start({
       cacheDir,
@@ -304,6 +347,7 @@ export class ScaleBench {
       extraArgs: [
         '--redis-url', `redis://127.0.0.1:${this.redisPort}`,
         '--metrics-listen', `127.0.0.1:${this.metricsPort}`,
+        ...flags,
       ], // prettier-ignore
       onLine: (line) => {
         if (!line.startsWith('{')) return;
@@ -337,18 +381,43 @@ export class ScaleBench {
   }
 
   /**
-   * scale.write_batch_per_s: `count` entries as WriteBatch calls through the client stub, into an
-   * agent of their own (another cache dir and node id); then the agent, its dir and every Redis
-   * key are removed, so the rest of the run starts as it did without this.
+   * Metric `id`: `count` entries through the client stub, as WriteBatch calls (`batched`) or
+   * single Writes, into an agent of their own started with `flags` (another cache dir and node
+   * id); then the agent, its dir and every Redis key are removed, so the rest of the run starts
+   * as it did without this.
    */
-  private async measureBatchedWrites(count: number): Promise<void> {
-    const cacheDir = path.join(this.root, 'cache-batch');
-    const agent = await this.startAgent(cacheDir, `${NODE_ID}-batch`);
-    const client = new CheckpointCacheClient({ agent: agent.unixAddress });
+  private async measureSeparately(
+    id: string,
+    name: string,
+    count: number,
+    flags: readonly string[],
+    batched: boolean,
+  ): Promise<void> {
+    const cacheDir = path.join(this.root, `cache-${name}`);
+    const agent = await this.startAgent(cacheDir, `${NODE_ID}-${name}`, flags);
     this.say(
-      `writing ${count} entries of 4 KiB as WriteBatch calls of ${BATCH_ENTRIES}, ` +
-        `${BATCHES_IN_FLIGHT} calls at a time`,
+      `writing ${count} entries of 4 KiB ` +
+        (batched
+          ? `as WriteBatch calls of ${BATCH_ENTRIES}, ${BATCHES_IN_FLIGHT} calls at a time`
+          : `${WRITE_CONCURRENCY} at a time`) +
+        (flags.length > 0 ? ` (agent: ${flags.join(' ')})` : ''),
     );
+    try {
+      const perS = batched
+        ? await this.writeBatches(agent, count)
+        : await this.writeThroughAgent(agent, count);
+      this.results.record(id, 0, perS);
+      this.say(`  ${perS.toFixed(0)} entries/s`);
+    } finally {
+      await agent.stop();
+    }
+    await fs.rm(cacheDir, { recursive: true, force: true });
+    await this.redis.flushall();
+  }
+
+  /** `count` entries as WriteBatch calls of BATCH_ENTRIES, BATCHES_IN_FLIGHT at a time. */
+  private async writeBatches(agent: AgentProcess, count: number): Promise<number> {
+    const client = new CheckpointCacheClient({ agent: agent.unixAddress });
     try {
       const batches = Array.from({ length: Math.ceil(count / BATCH_ENTRIES) }, (_, b) =>
         indices(b * BATCH_ENTRIES, Math.min(count, (b + 1) * BATCH_ENTRIES)),
@@ -366,15 +435,10 @@ export class ScaleBench {
         );
         for (const r of results) if (!r.ok) throw r.error;
       });
-      const perS = count / ((performance.now() - started) / 1000);
-      this.results.record('scale.write_batch_per_s', 0, perS);
-      this.say(`  ${perS.toFixed(0)} entries/s`);
+      return count / ((performance.now() - started) / 1000);
     } finally {
       client.close();
-      await agent.stop();
     }
-    await fs.rm(cacheDir, { recursive: true, force: true });
-    await this.redis.flushall();
   }
 
   /** The disk's own rate for the same writes (small-files-limit.ts), on the same file system. */
@@ -385,6 +449,13 @@ export class ScaleBench {
       return;
     }
     const limit = await smallFilesLimit(bin, this.root, count);
+    const packed = await buildPackedSegments(this.root);
+    if (packed.bin) {
+      // Ten times the entries: at this rate a few thousand take well under a second.
+      const perS = await packedSegmentsLimit(packed.bin, this.root, count * 10);
+      this.results.record('scale.write_native_packed_per_s', 0, perS);
+      this.say(`  native packed (C, segments, fdatasync per 32): ${perS.toFixed(0)} entries/s`);
+    }
     this.results.record('scale.write_native_layout_per_s', 0, limit.layoutPerS);
     this.results.record('scale.write_native_file_per_s', 0, limit.filePerS);
     this.say(

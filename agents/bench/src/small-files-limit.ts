@@ -47,7 +47,7 @@ export async function packedSegmentsLimit(
   dir: string,
   entries: number,
 ): Promise<number> {
-  const target = path.join(dir, 'packed-segments');
+  const target = path.join(dir, 'packed-segments-run');
   await fs.mkdir(target, { recursive: true });
   try {
     const { stdout } = await run(bin, [target, String(entries), '1', String(IN_FLIGHT), '64']);
