@@ -158,6 +158,31 @@ describe('WriteBatch', function () {
     expect(sample(text, 'ckc_writes_total{outcome="rejected"}')).to.equal(5);
   });
 
+  it('stores items with the same key as concurrent Writes of it: one creates, the others find it', async function () {
+    const same = randomBytes(ENTRY_BYTES);
+    const data = [same, same, randomBytes(ENTRY_BYTES)];
+    const results = await writeBatch(
+      client,
+      data.map((d) => item('hdfs://nn/twice', d)),
+    );
+    // Whichever item is committed first creates the entry; the others are answered as Writes
+    // after it would be: created false for its bytes, ALREADY_EXISTS for other bytes.
+    const creators = results.flatMap((r, i) => (r.code === grpc.status.OK && r.created ? [i] : []));
+    expect(creators).to.have.length(1);
+    const stored = data[creators[0]!]!;
+    results.forEach((r, i) => {
+      if (i === creators[0]) return;
+      expect(r.code === grpc.status.OK ? 'OK' : codeName(r), `item ${i}`).to.equal(
+        data[i]!.equals(stored) ? 'OK' : 'ALREADY_EXISTS',
+      );
+    });
+    expect((await readEntry(client, { key: 'hdfs://nn/twice' })).data.equals(stored)).to.equal(
+      true,
+    );
+    expect(agent.cache.usage().entries).to.equal(1);
+    await expectTmpEmpty();
+  });
+
   it('refuses a call of no items or of more than 1,000, storing nothing', async function () {
     for (const n of [0, 1001]) {
       const items = Array.from({ length: n }, (_, i) => item(`hdfs://nn/n/${i}`, Buffer.from('x')));
@@ -277,6 +302,7 @@ describe('WriteBatch', function () {
         checkpointId: 3,
       }));
       const large = { key: 'hdfs://nn/stub/large', data: randomBytes(9 * 1024 * 1024) };
+      expect(await stub.writeBatch([])).to.deep.equal([]);
       const cached = randomBytes(100);
       await stub.write('hdfs://nn/stub/cached', cached);
       const results = await stub.writeBatch([

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@link CheckpointCacheClient#writeBatch} against a real agent: entries split into calls, each
  * with its own result (stored, already there, refused), a large entry sent alone with Write, and
- * every stored entry read back byte for byte.
+ * every stored entry read back byte for byte; and against {@link ScriptedAgent}, which answers
+ * WriteBatch UNIMPLEMENTED as an agent older than the call does: the entries go as single puts.
  */
 class WriteBatchTest {
   private static final int MIB = 1024 * 1024;
@@ -85,6 +86,21 @@ class WriteBatchTest {
       try (CheckpointReadStream in = client.open(prefix + "cached", null)) {
         assertArrayEquals(cached, TestBytes.readAll(in, 1 << 20));
       }
+    }
+  }
+
+  @Test
+  void sendsSinglePutsToAnAgentWithoutWriteBatch() throws Exception {
+    try (ScriptedAgent older = ScriptedAgent.start();
+        CheckpointCacheClient client = CheckpointCacheClient.connect(older.address())) {
+      List<BatchEntry> entries = new ArrayList<>();
+      for (int i = 0; i < 5; i++) {
+        entries.add(new BatchEntry("hdfs://nn/older/" + i, TestBytes.generate(200, 50 + i)));
+      }
+      List<BatchEntryResult> results = client.writeBatch(entries);
+      for (BatchEntryResult r : results) assertTrue(r.ok(), String.valueOf(r.error()));
+      assertEquals(5, older.writes(), "one Write per entry");
+      for (BatchEntry e : entries) assertArrayEquals(e.data(), older.bytes(e.key()));
     }
   }
 }
