@@ -367,14 +367,16 @@ public final class ScriptedAgent implements AutoCloseable {
     @Override
     public void reportCorrupt(
         ReportCorruptRequest request, StreamObserver<ReportCorruptResponse> out) {
-      reports.add(request);
-      if (!answerReports) return;
       Entry e = entries.get(request.getKey());
       boolean quarantined =
-          quarantineOnReport
+          answerReports
+              && quarantineOnReport
               && e != null
               && e.claimedCrc32c() == request.getEntryCrc32C()
               && entries.remove(request.getKey(), e);
+      // Recorded once the quarantine is done: a test that saw the report may check the entry.
+      reports.add(request);
+      if (!answerReports) return;
       out.onNext(ReportCorruptResponse.newBuilder().setQuarantined(quarantined).build());
       out.onCompleted();
     }
