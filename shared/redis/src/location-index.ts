@@ -16,7 +16,7 @@ import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
 import type { KeyBuilder } from './key-builder';
 import { LegacyKeys } from './legacy-records';
-import type { RedisConnection } from './redis-connection';
+import { isRedisCluster, type RedisConnection } from './redis-connection';
 
 export class LocationIndex {
   private readonly legacy: LegacyKeys;
@@ -53,12 +53,22 @@ export class LocationIndex {
     await this.connection.srem(this.keys.locations(id), this.keys.nodeNumber);
   }
 
-  /** add() for many entries, one command each sent together (each set is in its own slot). */
+  /**
+   * add() for many entries. On one Redis server, one pipeline: one socket write for the group, where
+   * a command each cost a write and a promise each (issue #16: ~8 % of the agent's CPU in a burst of
+   * small writes). On a cluster, one command each sent together: each set is in its own slot.
+   */
   async addAll(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.nameThisNode();
     const n = this.keys.nodeNumber;
-    await Promise.all(ids.map((id) => this.connection.sadd(this.keys.locations(id), n)));
+    if (isRedisCluster(this.connection)) {
+      await Promise.all(ids.map((id) => this.connection.sadd(this.keys.locations(id), n)));
+      return;
+    }
+    const pipeline = this.connection.pipeline();
+    for (const id of ids) pipeline.sadd(this.keys.locations(id), n);
+    for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
   }
 
   /** Node ids listed as holding entry `id` (this node included, if listed), in layout 2 or 1. */
