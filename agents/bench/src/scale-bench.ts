@@ -47,7 +47,7 @@ import {
 const ENTRY_BYTES = 4096;
 const WRITE_CONCURRENCY = 32;
 /** Entries per WriteBatch call and calls in flight for scale.write_batch_per_s. */
-const BATCH_ENTRIES = 64;
+const BATCH_ENTRIES = 256;
 const BATCHES_IN_FLIGHT = 4;
 const TTL_MS = 24 * 3600_000;
 /** The agent flag that packs small entries (docs/operations.md, "Packed small entries"). */
