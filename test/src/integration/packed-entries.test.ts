@@ -11,7 +11,13 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { expect } from 'chai';
-import { NodeCache, PackStore, SIDECAR_VERSION } from '@checkpoint-cache/cache';
+import {
+  NodeCache,
+  PackStore,
+  SIDECAR_VERSION,
+  encodeSidecar,
+  entryIdOf,
+} from '@checkpoint-cache/cache';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { CheckpointCacheClient } from '@checkpoint-cache/client';
 import { KeyBuilder, RedisMetadataStore, createRedisConnection } from '@checkpoint-cache/redis';
@@ -337,6 +343,66 @@ describe('packed small entries (--pack-max-bytes)', function () {
         expect(gone).to.equal('NOT_FOUND');
       } finally {
         await close();
+      }
+    });
+  });
+
+  describe('an entry both in a pack and in files of its own', function () {
+    it('keeps the packed copy and removes the other at start-up', async function () {
+      const root = await makeTempDir('ckc-pack-dup');
+      try {
+        const key = 'hdfs://nn/dup/0';
+        const data = Buffer.from('the same bytes either way');
+        const crc = crc32c(data);
+        const sidecar = {
+          version: SIDECAR_VERSION,
+          key,
+          jobId: 'job',
+          checkpointIds: [1],
+          size: data.length,
+          crc32c: crc,
+          createdAtMs: Date.now(),
+          ttlMs: 3_600_000,
+          blockSize: 65_536,
+          blockCrcs: Uint32Array.of(crc),
+        };
+        await fs.mkdir(path.join(root, 'tmp'), { recursive: true });
+        const store = new PackStore(root, path.join(root, 'tmp'));
+        store.init();
+        await store.write([{ sidecar, data: [data] }]);
+        // As a lost removal record and a later write with files of its own leave it.
+        const id = entryIdOf(key);
+        const dir = path.join(root, 'entries', id.slice(0, 2));
+        await fs.mkdir(dir, { recursive: true });
+        await fs.writeFile(path.join(dir, id), data);
+        await fs.writeFile(path.join(dir, `${id}.meta`), encodeSidecar(sidecar));
+        const metadata = new RedisMetadataStore(
+          createRedisConnection(redis.url),
+          new KeyBuilder(`dup${process.pid}`, 'dup-node'),
+        );
+        await metadata.ready();
+        const cache = await NodeCache.open({
+          root,
+          nodeId: 'dup-node',
+          metadata,
+          defaultTtlMs: 60_000,
+          packMaxBytes: PACK_MAX,
+        });
+        try {
+          await cache.whenIndexReady();
+          expect(cache.usage().entries).to.equal(1);
+          expect(await fs.readdir(dir)).to.deep.equal([]);
+          const reader = await cache.openRead(key, { offset: 0 });
+          const parts: Buffer[] = [];
+          for await (const chunk of reader.chunks(65_536)) parts.push(chunk.data);
+          await reader.close();
+          expect(Buffer.concat(parts).equals(data)).to.equal(true);
+        } finally {
+          await cache.close();
+          await metadata.close();
+        }
+      } finally {
+        await removeTempDir(root);
       }
     });
   });
