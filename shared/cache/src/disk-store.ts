@@ -38,6 +38,7 @@ import { promisify } from 'node:util';
 import * as path from 'node:path';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { AdoptableFile } from './cache-types';
+import { fsyncDir } from './fsync-dir';
 import { PackStore, type PackPlace } from './pack-store';
 import { decodeSidecar, encodeSidecar, sidecarProblem, type Sidecar } from './sidecar';
 
@@ -349,13 +350,4 @@ export function checkedSidecar(id: string, raw: Buffer, file: string): Sidecar {
 
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = openSync(dir, 'r');
-  try {
-    await fsyncFd(fd);
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -28,7 +28,6 @@
 import {
   closeSync,
   existsSync,
-  fsyncSync,
   ftruncateSync,
   fstatSync,
   fsync,
@@ -49,6 +48,7 @@ import { promisify } from 'node:util';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import { entryIdOf } from './entry-key';
+import { fsyncDir, fsyncDirSync } from './fsync-dir';
 import { sidecarFromJson, sidecarJson, sidecarProblem, type Sidecar } from './sidecar';
 
 const MAGIC = Buffer.from('CKCPACK1', 'latin1');
@@ -464,23 +464,5 @@ async function writeAll(fd: number, buffers: Buffer[]): Promise<void> {
     }
     rest = rest.slice(i);
     if (skip > 0 && rest.length > 0) rest[0] = rest[0]!.subarray(skip);
-  }
-}
-
-function fsyncDirSync(dir: string): void {
-  const fd = openSync(dir, 'r');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fd = openSync(dir, 'r');
-  try {
-    await fsyncFd(fd);
-  } finally {
-    closeSync(fd);
   }
 }

@@ -17,6 +17,7 @@ import {
   SIDECAR_VERSION,
   encodeSidecar,
   entryIdOf,
+  type Sidecar,
 } from '@checkpoint-cache/cache';
 import { crc32c } from '@checkpoint-cache/checksum';
 import { CheckpointCacheClient } from '@checkpoint-cache/client';
@@ -45,6 +46,59 @@ async function sidecarFiles(cacheDir: string): Promise<string[]> {
     }
   }
   return out;
+}
+
+/** The sidecar of a one-block entry of `data` (as a pack written by hand holds it). */
+function sidecarOf(key: string, data: Buffer): Sidecar {
+  const crc = crc32c(data);
+  return {
+    version: SIDECAR_VERSION,
+    key,
+    jobId: 'job',
+    checkpointIds: [1],
+    size: data.length,
+    crc32c: crc,
+    createdAtMs: Date.now(),
+    ttlMs: 3_600_000,
+    blockSize: 65_536,
+    blockCrcs: Uint32Array.of(crc),
+  };
+}
+
+/** A NodeCache on `root` that packs, with its own metadata connection; close() closes both. */
+async function openCache(
+  redisUrl: string,
+  root: string,
+  nodeId: string,
+): Promise<{ cache: NodeCache; close: () => Promise<void> }> {
+  const metadata = new RedisMetadataStore(
+    createRedisConnection(redisUrl),
+    new KeyBuilder(`${nodeId}${process.pid}`, nodeId),
+  );
+  await metadata.ready();
+  const cache = await NodeCache.open({
+    root,
+    nodeId,
+    metadata,
+    defaultTtlMs: 60_000,
+    packMaxBytes: PACK_MAX,
+  });
+  return {
+    cache,
+    close: async () => {
+      await cache.close();
+      await metadata.close();
+    },
+  };
+}
+
+/** All of `key`'s bytes, read through `cache`. */
+async function readWhole(cache: NodeCache, key: string): Promise<Buffer> {
+  const reader = await cache.openRead(key, { offset: 0 });
+  const parts: Buffer[] = [];
+  for await (const chunk of reader.chunks(65_536)) parts.push(chunk.data);
+  await reader.close();
+  return Buffer.concat(parts);
 }
 
 function statusOf(promise: Promise<unknown>): Promise<string> {
@@ -269,22 +323,10 @@ describe('packed small entries (--pack-max-bytes)', function () {
       await fs.mkdir(path.join(root, 'tmp'), { recursive: true });
       store.init();
       const data = Buffer.from('packed bytes');
-      const crc = crc32c(data);
       for (let p = 0; p < 600; p++) {
         await store.write(
           Array.from({ length: 4 }, (_, i) => ({
-            sidecar: {
-              version: SIDECAR_VERSION,
-              key: `hdfs://nn/scan/${p}/${i}`,
-              jobId: 'job',
-              checkpointIds: [1],
-              size: data.length,
-              crc32c: crc,
-              createdAtMs: Date.now(),
-              ttlMs: 3_600_000,
-              blockSize: 65_536,
-              blockCrcs: Uint32Array.of(crc),
-            },
+            sidecar: sidecarOf(`hdfs://nn/scan/${p}/${i}`, data),
             data: [data],
           })),
         );
@@ -294,27 +336,7 @@ describe('packed small entries (--pack-max-bytes)', function () {
       await removeTempDir(root);
     });
 
-    async function open(): Promise<{ cache: NodeCache; close: () => Promise<void> }> {
-      const metadata = new RedisMetadataStore(
-        createRedisConnection(redis.url),
-        new KeyBuilder(`scan${process.pid}`, 'scan-node'),
-      );
-      await metadata.ready();
-      const cache = await NodeCache.open({
-        root,
-        nodeId: 'scan-node',
-        metadata,
-        defaultTtlMs: 60_000,
-        packMaxBytes: PACK_MAX,
-      });
-      return {
-        cache,
-        close: async () => {
-          await cache.close();
-          await metadata.close();
-        },
-      };
-    }
+    const open = () => openCache(redis.url, root, 'scan-node');
 
     it('finds a packed entry for a read, and a delete of it stays deleted', async function () {
       let { cache, close } = await open();
@@ -322,11 +344,9 @@ describe('packed small entries (--pack-max-bytes)', function () {
         expect(cache.indexStatus).to.equal('loading');
         // In the last pack scanned: the scan has not reached it yet.
         expect(await cache.delete('hdfs://nn/scan/599/3')).to.equal(true);
-        const reader = await cache.openRead('hdfs://nn/scan/599/2', { offset: 0 });
-        const parts: Buffer[] = [];
-        for await (const chunk of reader.chunks(65_536)) parts.push(chunk.data);
-        await reader.close();
-        expect(Buffer.concat(parts).toString()).to.equal('packed bytes');
+        expect((await readWhole(cache, 'hdfs://nn/scan/599/2')).toString()).to.equal(
+          'packed bytes',
+        );
         await cache.whenIndexReady();
         expect(cache.usage().entries).to.equal(2399);
       } finally {
@@ -353,19 +373,7 @@ describe('packed small entries (--pack-max-bytes)', function () {
       try {
         const key = 'hdfs://nn/dup/0';
         const data = Buffer.from('the same bytes either way');
-        const crc = crc32c(data);
-        const sidecar = {
-          version: SIDECAR_VERSION,
-          key,
-          jobId: 'job',
-          checkpointIds: [1],
-          size: data.length,
-          crc32c: crc,
-          createdAtMs: Date.now(),
-          ttlMs: 3_600_000,
-          blockSize: 65_536,
-          blockCrcs: Uint32Array.of(crc),
-        };
+        const sidecar = sidecarOf(key, data);
         await fs.mkdir(path.join(root, 'tmp'), { recursive: true });
         const store = new PackStore(root, path.join(root, 'tmp'));
         store.init();
@@ -376,30 +384,14 @@ describe('packed small entries (--pack-max-bytes)', function () {
         await fs.mkdir(dir, { recursive: true });
         await fs.writeFile(path.join(dir, id), data);
         await fs.writeFile(path.join(dir, `${id}.meta`), encodeSidecar(sidecar));
-        const metadata = new RedisMetadataStore(
-          createRedisConnection(redis.url),
-          new KeyBuilder(`dup${process.pid}`, 'dup-node'),
-        );
-        await metadata.ready();
-        const cache = await NodeCache.open({
-          root,
-          nodeId: 'dup-node',
-          metadata,
-          defaultTtlMs: 60_000,
-          packMaxBytes: PACK_MAX,
-        });
+        const { cache, close } = await openCache(redis.url, root, 'dup-node');
         try {
           await cache.whenIndexReady();
           expect(cache.usage().entries).to.equal(1);
           expect(await fs.readdir(dir)).to.deep.equal([]);
-          const reader = await cache.openRead(key, { offset: 0 });
-          const parts: Buffer[] = [];
-          for await (const chunk of reader.chunks(65_536)) parts.push(chunk.data);
-          await reader.close();
-          expect(Buffer.concat(parts).equals(data)).to.equal(true);
+          expect((await readWhole(cache, key)).equals(data)).to.equal(true);
         } finally {
-          await cache.close();
-          await metadata.close();
+          await close();
         }
       } finally {
         await removeTempDir(root);
