@@ -193,6 +193,30 @@ export class AgentMetrics implements CacheObserver, ServiceObserver, PeerFillObs
       },
     });
     new client.Gauge({
+      name: 'ckc_pack_files',
+      help: 'Pack files held (--pack-max-bytes): each holds small entries of one group commit.',
+      registers,
+      collect() {
+        const s = sources();
+        if (s) this.set(s.cache.packUsage().packs);
+      },
+    });
+    new client.Gauge({
+      name: 'ckc_pack_bytes',
+      help:
+        'Bytes of pack files on disk, by what they hold: live entries, or the rest (removed ' +
+        "entries and headers, freed only with a pack's last entry).",
+      labelNames: ['holds'],
+      registers,
+      collect() {
+        const s = sources();
+        if (!s) return;
+        const { fileBytes, liveBytes } = s.cache.packUsage();
+        this.set({ holds: 'live' }, liveBytes);
+        this.set({ holds: 'dead' }, fileBytes - liveBytes);
+      },
+    });
+    new client.Gauge({
       name: 'ckc_index_ready',
       help: '1 once the index has been rebuilt from the sidecars after start-up.',
       registers,

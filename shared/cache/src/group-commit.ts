@@ -96,7 +96,8 @@ export class GroupCommit {
       for (const w of published) {
         const place = places.get(w);
         try {
-          if (place) this.disk.packs.remove(place, w.member.id);
+          if (place)
+            this.disk.packs.remove(place, w.member.id, (w.member as PackMember).sidecar.size);
         } catch {
           // Left in its pack: the next start finds it, and reconcile registers it as any entry
           // on disk that Redis does not know.

@@ -7,7 +7,7 @@ export * from './cache-types';
 export * from './node-cache';
 export { entryIdOf, validateKey, validateKeyPrefix, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
-export { PackStore, type PackPlace } from './pack-store';
+export { PackStore, type PackPlace, type PackUsage } from './pack-store';
 export { evictionCandidates, Leases } from './eviction';
 export { decodeSidecar, encodeSidecar, SIDECAR_VERSION, type Sidecar } from './sidecar';
 export type { CapacityLimits } from './capacity';

@@ -58,6 +58,7 @@ import {
 import { Eviction, Leases } from './eviction';
 import { KeyedMutex } from './keyed-mutex';
 import { OpenFiles, type LentHandle } from './open-files';
+import type { PackUsage } from './pack-store';
 import type { MetadataStore } from './metadata-store';
 import { TouchBatcher } from './touch-batcher';
 import { READ_SPAN, VerifiedReader } from './verified-reader';
@@ -243,6 +244,11 @@ export class NodeCache {
   /** Entries and bytes held. */
   usage(): { entries: number; bytes: number } {
     return this.index.usage();
+  }
+
+  /** What packed entries hold on disk (pack-store.ts): with dead entries' bytes, until a pack goes. */
+  packUsage(): PackUsage {
+    return this.disk.packs.usage();
   }
 
   async openRead(key: string, range: ReadRange): Promise<EntryReader> {
@@ -520,7 +526,7 @@ export class NodeCache {
     this.index.remove(entry.id);
     this.leases.forget(entry.id);
     this.openFiles.forget(openFileKey(entry));
-    await this.disk.remove(entry.id, entry.pack);
+    await this.disk.remove(entry.id, entry.pack && { place: entry.pack, size });
     this.options.observer?.entryRemoved(reason, size);
   }
 

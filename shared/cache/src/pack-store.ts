@@ -107,8 +107,11 @@ interface PackHeaderEntry {
 export class PackStore {
   readonly dir: string;
   private next = 1;
-  /** Live entries per pack; a pack not here has none (or was never seen). */
-  private readonly live = new Map<number, number>();
+  /** Live entries per pack and their bytes; a pack not here has none (or was never seen). */
+  private readonly live = new Map<number, PackCount>();
+  /** Bytes of every pack file held, and of the live entries in them (PackUsage). */
+  private fileBytes = 0;
+  private liveBytes = 0;
 
   constructor(
     private readonly root: string,
@@ -147,6 +150,17 @@ export class PackStore {
   /** Packs with a live entry (for tests and metrics). */
   get packCount(): number {
     return this.live.size;
+  }
+
+  /** What the packs hold on disk, and how much of it is live entries (the rest awaits its pack's end). */
+  usage(): PackUsage {
+    return { packs: this.live.size, fileBytes: this.fileBytes, liveBytes: this.liveBytes };
+  }
+
+  private hold(pack: number, count: PackCount): void {
+    this.live.set(pack, count);
+    this.fileBytes += count.fileBytes;
+    this.liveBytes += count.liveBytes;
   }
 
   /**
@@ -202,25 +216,34 @@ export class PackStore {
       rmSync(target, { force: true });
       throw err;
     }
-    this.live.set(pack, members.length);
     const start = PREFIX_BYTES + header.length;
+    this.hold(pack, { entries: members.length, liveBytes: at, fileBytes: start + at });
     return entries.map((e) => ({ pack, offset: start + e.at }));
   }
 
-  /** Counts entry `id` out of its pack (logged), removing the pack with its last entry. */
-  remove(place: PackPlace, id: string): void {
-    const left = (this.live.get(place.pack) ?? 1) - 1;
-    if (left > 0) {
+  /**
+   * Counts entry `id` (of `size` bytes) out of its pack (logged), removing the pack with its last
+   * entry.
+   */
+  remove(place: PackPlace, id: string, size: number): void {
+    const count = this.live.get(place.pack);
+    if (count && count.entries > 1) {
       const fd = openSync(this.logPath(place.pack), 'a', 0o640);
       try {
         writeRecord(fd, { dead: id });
       } finally {
         closeSync(fd);
       }
-      this.live.set(place.pack, left);
+      count.entries--;
+      count.liveBytes -= size;
+      this.liveBytes -= size;
       return;
     }
-    this.live.delete(place.pack);
+    if (count) {
+      this.live.delete(place.pack);
+      this.fileBytes -= count.fileBytes;
+      this.liveBytes -= count.liveBytes;
+    }
     // The pack first: a log without its pack is removed by the next scan.
     rmSync(this.path(place.pack), { force: true });
     rmSync(this.logPath(place.pack), { force: true });
@@ -272,9 +295,10 @@ export class PackStore {
         sliceStart = performance.now();
       }
       let found: PackedEntry[];
+      let fileBytes: number;
       let log: PackLog;
       try {
-        found = this.readPack(pack);
+        ({ entries: found, fileBytes } = this.readPack(pack));
         log = this.readLog(pack, problems);
       } catch (error) {
         if (error instanceof DamagedPack) {
@@ -290,6 +314,7 @@ export class PackStore {
         continue;
       }
       let live = 0;
+      let liveBytes = 0;
       const duplicates: string[] = [];
       for (const entry of found) {
         if (log.dead.has(entry.id)) continue;
@@ -297,15 +322,19 @@ export class PackStore {
         const sidecar = rewritten
           ? { ...entry.sidecar, checkpointIds: rewritten.checkpointIds, ttlMs: rewritten.ttlMs }
           : entry.sidecar;
-        if (onEntry({ ...entry, sidecar })) live++;
-        else duplicates.push(entry.id);
+        if (onEntry({ ...entry, sidecar })) {
+          live++;
+          liveBytes += sidecar.size;
+        } else {
+          duplicates.push(entry.id);
+        }
       }
       if (live === 0) {
         rmSync(this.path(pack), { force: true });
         rmSync(this.logPath(pack), { force: true });
         continue;
       }
-      this.live.set(pack, live);
+      this.hold(pack, { entries: live, liveBytes, fileBytes });
       if (duplicates.length > 0) {
         const fd = openSync(this.logPath(pack), 'a', 0o640);
         try {
@@ -319,7 +348,7 @@ export class PackStore {
   }
 
   /** Every entry of pack `pack` as its header describes it; throws when the pack is unusable. */
-  private readPack(pack: number): PackedEntry[] {
+  private readPack(pack: number): { entries: PackedEntry[]; fileBytes: number } {
     const file = this.path(pack);
     const fd = openSync(file, 'r');
     try {
@@ -351,7 +380,7 @@ export class PackStore {
       if (!Array.isArray(parsed.entries))
         throw new DamagedPack(file, 'its header lists no entries');
       const start = PREFIX_BYTES + length;
-      return parsed.entries.map((raw: unknown, i): PackedEntry => {
+      const entries = parsed.entries.map((raw: unknown, i): PackedEntry => {
         let sidecar: Sidecar;
         try {
           sidecar = sidecarFromJson(raw, `${file} entry ${i}`);
@@ -367,6 +396,7 @@ export class PackStore {
         if (problem) throw new DamagedPack(file, `entry ${i}: ${problem}`);
         return { id, sidecar, place: { pack, offset: start + at } };
       });
+      return { entries, fileBytes: fileSize };
     } finally {
       closeSync(fd);
     }
@@ -407,6 +437,19 @@ export class PackStore {
     }
     return log;
   }
+}
+
+interface PackCount {
+  entries: number;
+  liveBytes: number;
+  fileBytes: number;
+}
+
+/** Packs held, the bytes of their files, and of the live entries in them. */
+export interface PackUsage {
+  packs: number;
+  fileBytes: number;
+  liveBytes: number;
 }
 
 interface PackLog {

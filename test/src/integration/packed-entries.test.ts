@@ -259,6 +259,15 @@ describe('packed small entries (--pack-max-bytes)', function () {
         expect(read.equals(data), key).to.equal(true);
       }
       expect(agent.cache.usage().entries).to.equal(12);
+      // Found again by the scan: the eleven packed entries left, in files of their actual size.
+      const packed = agent.cache.packUsage();
+      expect(packed.liveBytes).to.equal(11 * 4 * KiB);
+      let onDisk = 0;
+      for (const name of await packFiles(agent.cacheDir)) {
+        if (!name.endsWith('.log'))
+          onDisk += (await fs.stat(path.join(agent.cacheDir, 'packs', name))).size;
+      }
+      expect(packed.fileBytes).to.equal(onDisk);
       const { entries } = await agent.cache.list({ jobId: 'job', checkpointId: 7 });
       expect(entries.map((e) => e.key)).to.deep.equal(['hdfs://nn/restart/2']);
       expect(entries[0]!.checkpointIds).to.deep.equal([1, 7]);
@@ -267,10 +276,17 @@ describe('packed small entries (--pack-max-bytes)', function () {
     it('removes a pack and its log with its last entry', async function () {
       await writeAll('gone', Array(6).fill(4 * KiB));
       expect((await packFiles(agent.cacheDir)).length).to.be.greaterThan(0);
+      const full = agent.cache.packUsage();
+      expect(full.liveBytes).to.equal(6 * 4 * KiB);
+      expect(full.fileBytes).to.be.greaterThan(full.liveBytes);
       for (let i = 0; i < 5; i++) await unary(client, 'delete', { key: `hdfs://nn/gone/${i}` });
       expect((await packFiles(agent.cacheDir)).some((n) => n.endsWith('.log'))).to.equal(true);
+      // The removed entries' bytes stay on disk with the pack of the one left.
+      const one = agent.cache.packUsage();
+      expect(one).to.include({ packs: 1, liveBytes: 4 * KiB });
       await unary(client, 'delete', { key: 'hdfs://nn/gone/5' });
       expect(await packFiles(agent.cacheDir)).to.deep.equal([]);
+      expect(agent.cache.packUsage()).to.deep.equal({ packs: 0, fileBytes: 0, liveBytes: 0 });
     });
 
     it('cuts a log record torn by a crash off, and goes on logging after it', async function () {
