@@ -330,8 +330,9 @@ export class DiskStore {
   }
 
   /**
-   * Removes an entry (a packed one from its pack: `pack`, where it is and its size); readers that already opened the data
-   * keep reading it (POSIX unlink; a pack stays while any of its entries lives).
+   * Removes an entry (a packed one from its pack: `pack`, where it is and its size); readers that
+   * already opened the data keep reading it (POSIX unlink; a pack stays while any of its entries
+   * lives).
    */
   async remove(id: string, pack?: { place: PackPlace; size: number }): Promise<void> {
     if (pack) return this.packs.remove(pack.place, id, pack.size);

@@ -246,7 +246,7 @@ export class NodeCache {
     return this.index.usage();
   }
 
-  /** What packed entries hold on disk (pack-store.ts): with dead entries' bytes, until a pack goes. */
+  /** What packs hold on disk (pack-store.ts), removed entries' bytes included until a pack goes. */
   packUsage(): PackUsage {
     return this.disk.packs.usage();
   }

@@ -11,12 +11,13 @@
  * Owns: both formats, each pack's count of live entries, removing a pack once none lives.
  * Never: which entries to keep (NodeCache), the index (the scan's caller takes what it finds).
  *
- * Pack: "CKCPACK1" | header length u32 | header CRC32C u32 | header | the entries' bytes. The header
- * is JSON, {"entries": [...]}, each entry its sidecar as its own file would hold it (sidecar.ts)
- * plus "at", where its bytes start counted from the end of the header. Log: records of length u32
- * | CRC32C u32 of the body | body, JSON: {"dead": id} or {"sidecar": ...} (the entry's sidecar
- * rewritten: a reference or the TTL changed). A record cut short by a crash ends the log, and the
- * scan cuts it off there so that later records are not written behind it. Little-endian.
+ * Pack: "CKCPACK1" | header length u32 | header CRC32C u32 | header | the entries' bytes. The
+ * header is JSON, {"entries": [...]}, each entry its sidecar as its own file would hold it
+ * (sidecar.ts) plus "at", where its bytes start counted from the end of the header. Log: records
+ * of length u32 | CRC32C u32 of the body | body, JSON: {"dead": id} or {"sidecar": ...} (the
+ * entry's sidecar rewritten: a reference or the TTL changed). A record cut short by a crash ends
+ * the log, and the scan cuts it off there so that later records are not written behind it.
+ * Little-endian.
  *
  * A removal is appended without an fsync, as an unlinked file is not fsynced either
  * (DiskStore.remove): a kill -9 keeps it (the page cache has it); a power cut may bring the entry
@@ -152,7 +153,7 @@ export class PackStore {
     return this.live.size;
   }
 
-  /** What the packs hold on disk, and how much of it is live entries (the rest awaits its pack's end). */
+  /** What the packs hold on disk, and how much is live entries (the rest awaits its pack's end). */
   usage(): PackUsage {
     return { packs: this.live.size, fileBytes: this.fileBytes, liveBytes: this.liveBytes };
   }
@@ -265,8 +266,8 @@ export class PackStore {
   }
 
   /**
-   * Finds the live entries of every pack and hands each to `onEntry`, which says whether it took it;
-   * one it does not take (the same id already found elsewhere) is logged dead so it never comes
+   * Finds the live entries of every pack and hands each to `onEntry`, which says whether it took
+   * it; one it does not take (the same id already found elsewhere) is logged dead so it never comes
    * back. Packs none of whose entries lives are removed; so are packs that cannot be read (their
    * entries are lost to this cache, which reads them from the remote store again), reported.
    */
