@@ -228,23 +228,25 @@ export class PackStore {
    */
   remove(place: PackPlace, id: string, size: number): void {
     const count = this.live.get(place.pack);
-    if (count && count.entries > 1) {
+    // A pack this process does not count (none should exist) is never removed on a guess: the
+    // entry is only logged dead, and the next scan decides.
+    if (!count || count.entries > 1) {
       const fd = openSync(this.logPath(place.pack), 'a', 0o640);
       try {
         writeRecord(fd, { dead: id });
       } finally {
         closeSync(fd);
       }
-      count.entries--;
-      count.liveBytes -= size;
-      this.liveBytes -= size;
+      if (count) {
+        count.entries--;
+        count.liveBytes -= size;
+        this.liveBytes -= size;
+      }
       return;
     }
-    if (count) {
-      this.live.delete(place.pack);
-      this.fileBytes -= count.fileBytes;
-      this.liveBytes -= count.liveBytes;
-    }
+    this.live.delete(place.pack);
+    this.fileBytes -= count.fileBytes;
+    this.liveBytes -= count.liveBytes;
     // The pack first: a log without its pack is removed by the next scan.
     rmSync(this.path(place.pack), { force: true });
     rmSync(this.logPath(place.pack), { force: true });
