@@ -185,6 +185,11 @@ describe('requests checked on the wire', function () {
     );
     err = await rejection(readRaw(Buffer.concat([lenField(1, 'k'), varintField(2, 2n ** 53n)])));
     expectStatus(err, grpc.status.INVALID_ARGUMENT, /^offset .* got 9007199254740992$/);
+    // One below: an eight-byte varint that passes the check (the entry is simply not there).
+    err = await rejection(
+      readRaw(Buffer.concat([lenField(1, 'k'), varintField(2, 2n ** 53n - 1n)])),
+    );
+    expectStatus(err, grpc.status.NOT_FOUND, /.*/);
     err = await rejection(
       unaryRaw('Release', Buffer.concat([lenField(1, 'j'), varintField(2, U64_MAX)])),
     );
