@@ -29,9 +29,13 @@ export class DiskFull {
     try {
       return await work();
     } catch (err) {
-      if (!isNoSpace(err)) throw err;
-      throw await this.refusal(key, err as NodeJS.ErrnoException);
+      throw await this.explain(key, err);
     }
+  }
+
+  /** `err` as guard would throw it: a full file system as ResourceExhausted, anything else as is. */
+  async explain(key: string, err: unknown): Promise<unknown> {
+    return isNoSpace(err) ? this.refusal(key, err as NodeJS.ErrnoException) : err;
   }
 
   private async refusal(key: string, err: NodeJS.ErrnoException): Promise<CacheError> {

@@ -18,8 +18,9 @@ import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-ke
 import type { GroupCommit } from './group-commit';
 import type { KeyedMutex } from './keyed-mutex';
 import type { MetadataStore } from './metadata-store';
-import { SIDECAR_VERSION, type Sidecar } from './sidecar';
-import { StagedWrite } from './staged-write';
+import type { Sidecar } from './sidecar';
+import { HeldBytes, StagedWrite } from './staged-write';
+import { newSidecar, WholeWrites, type WholeEntry, type WholeOutcome } from './whole-writes';
 
 export interface EntryWritesOptions {
   nodeId: string;
@@ -43,17 +44,22 @@ export interface EntryWritesOptions {
   forgetOpenFile: (id: string) => void;
 }
 
-/**
- * Most bytes all writes held in memory to be packed may hold together; a write that would pass it
- * goes to a temp file (and gets files of its own), as without packing.
- */
-export const MAX_HELD_BYTES = 64 * 1024 * 1024;
-
 export class EntryWrites {
-  /** Bytes promised to writes held in memory (each its announced size, or the pack limit). */
-  private heldBytes = 0;
+  /** Each write held in memory promises its announced size, or the pack limit. */
+  private readonly held = new HeldBytes();
+  private readonly whole: WholeWrites;
 
-  constructor(private readonly o: EntryWritesOptions) {}
+  constructor(private readonly o: EntryWritesOptions) {
+    this.whole = new WholeWrites(o, this.held);
+  }
+
+  /** WriteBatch's fast road for small new entries (whole-writes.ts). */
+  writeWhole(
+    entries: readonly WholeEntry[],
+    refusal: () => unknown,
+  ): Promise<(WholeOutcome | undefined)[]> {
+    return this.whole.write(entries, refusal);
+  }
 
   /**
    * `adopt`: a file whose bytes should become the entry's by a hard link rather than a copy
@@ -88,14 +94,16 @@ export class EntryWrites {
       this.o.capacity.release(reservedBytes, reservedEntries);
       reservedBytes = 0;
       reservedEntries = 0;
-      this.heldBytes -= held;
+      this.held.give(held);
       held = 0;
     };
+    // Promised at once (releaseReservation gives it back), so concurrent writes cannot pass it.
     const packable =
       !adopt &&
       this.o.packMaxBytes > 0 &&
       (spec.size ?? 0) <= this.o.packMaxBytes &&
-      this.heldBytes + (spec.size ?? this.o.packMaxBytes) <= MAX_HELD_BYTES;
+      this.held.take(spec.size ?? this.o.packMaxBytes);
+    if (packable) held = spec.size ?? this.o.packMaxBytes;
     let staged: StagedWrite;
     let adoption: string | undefined;
     try {
@@ -107,8 +115,6 @@ export class EntryWrites {
         staged = new StagedWrite(linked, this.o.blockSize, spec.size, true);
       } else if (packable) {
         // Held in memory to be packed, unless it outgrows the limit (then in a temp file).
-        held = spec.size ?? this.o.packMaxBytes;
-        this.heldBytes += held;
         staged = new StagedWrite(
           () => this.o.disk.createTemp(),
           this.o.blockSize,
@@ -174,18 +180,14 @@ export class EntryWrites {
           return { entry, created: false };
         }
         const now = Date.now();
-        const sidecar: Sidecar = {
-          version: SIDECAR_VERSION,
-          key: spec.key,
-          jobId: spec.jobId,
-          checkpointIds: spec.checkpointId > 0 ? [spec.checkpointId] : [],
-          size: written.size,
-          crc32c: written.crc32c,
-          createdAtMs: now,
-          ttlMs: spec.ttlMs || this.o.defaultTtlMs,
-          blockSize: staged.blockSize,
-          blockCrcs: written.blockCrcs,
-        };
+        const sidecar = newSidecar(
+          spec,
+          written.size,
+          written.crc32c,
+          staged.blockSize,
+          written.blockCrcs,
+          { nowMs: now, defaultTtlMs: this.o.defaultTtlMs },
+        );
         if (staged.inMemory) return await this.commitPacked(id, sidecar, staged, now);
         // Both files durable before either is renamed (DiskStore); their fsyncs run together.
         const [flushed, staging] = await Promise.allSettled([

@@ -49,6 +49,23 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * publish for each member, queued together: a group that starts now takes them all (up to its
+   * limit), where members published one by one would see the first start a group alone.
+   */
+  publishAll(
+    members: readonly GroupMember[],
+  ): Promise<PromiseSettledResult<PackPlace | undefined>[]> {
+    const outcomes = members.map(
+      (member) =>
+        new Promise<PackPlace | undefined>((resolve, reject) => {
+          this.waiting.push({ member, resolve, reject });
+        }),
+    );
+    if (!this.running && this.waiting.length > 0) void this.drain();
+    return Promise.allSettled(outcomes);
+  }
+
   private async drain(): Promise<void> {
     this.running = true;
     try {

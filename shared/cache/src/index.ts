@@ -8,6 +8,7 @@ export * from './node-cache';
 export { entryIdOf, validateKey, validateKeyPrefix, MAX_KEY_BYTES } from './entry-key';
 export { DiskStore } from './disk-store';
 export { PackStore, type PackPlace, type PackUsage } from './pack-store';
+export type { WholeEntry, WholeOutcome } from './whole-writes';
 export { evictionCandidates, Leases } from './eviction';
 export { decodeSidecar, encodeSidecar, SIDECAR_VERSION, type Sidecar } from './sidecar';
 export type { CapacityLimits } from './capacity';
@@ -32,6 +33,7 @@ export {
 } from './peer-fill';
 export { Reconciler, type ReconcileResult, type ReconcilerOptions } from './reconciler';
 export { OpenFiles, DEFAULT_OPEN_FILES } from './open-files';
+export { KeyedMutex } from './keyed-mutex';
 export { READ_SPAN } from './verified-reader';
 export { EntryTable } from './entry-table';
 export { WriteBehind, WRITE_BEHIND_BYTES } from './write-behind';

@@ -62,6 +62,7 @@ import type { PackUsage } from './pack-store';
 import type { MetadataStore } from './metadata-store';
 import { TouchBatcher } from './touch-batcher';
 import { READ_SPAN, VerifiedReader } from './verified-reader';
+import type { WholeEntry, WholeOutcome } from './whole-writes';
 
 export interface NodeCacheOptions {
   /** Cache root: holds entries/, tmp/. */
@@ -315,6 +316,17 @@ export class NodeCache {
   /** Starts writing an entry, or adopting a file's bytes (see EntryWrites.begin). */
   beginWrite(spec: WriteSpec, adopt?: AdoptableFile): Promise<EntryWriter> {
     return this.writes.begin(spec, adopt);
+  }
+
+  /**
+   * Stores the small new entries among `entries` on WriteBatch's fast road (whole-writes.ts);
+   * undefined for each entry to be written with beginWrite instead.
+   */
+  writeWhole(
+    entries: readonly WholeEntry[],
+    refusal: () => unknown,
+  ): Promise<(WholeOutcome | undefined)[]> {
+    return this.writes.writeWhole(entries, refusal);
   }
 
   /**

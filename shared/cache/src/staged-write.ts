@@ -19,6 +19,28 @@ import { WriteBehind } from './write-behind';
 
 const fsyncFd = promisify(fsync);
 
+/**
+ * Most bytes all writes held in memory to be packed may hold together; a write that would pass it
+ * goes to a temp file (and gets files of its own), as without packing.
+ */
+export const MAX_HELD_BYTES = 64 * 1024 * 1024;
+
+/** Bytes promised to writes held in memory, within MAX_HELD_BYTES. */
+export class HeldBytes {
+  private used = 0;
+
+  /** Promises `bytes` more if they fit; false (nothing promised) if they do not. */
+  take(bytes: number): boolean {
+    if (this.used + bytes > MAX_HELD_BYTES) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  give(bytes: number): void {
+    this.used -= bytes;
+  }
+}
+
 export class StagedWrite {
   private written = 0;
   private wholeCrc = 0;
