@@ -439,17 +439,19 @@ describe('packed small entries (--pack-max-bytes)', function () {
         extraArgs: ['--pack-max-bytes', '64KiB'],
       });
 
-    it('loses nothing acknowledged, and every entry found afterwards is whole', async function () {
-      agent = await start();
-      client = rawClient(`unix:${agent.socketPath}`);
-      const sent = new Map<string, Buffer>();
-      const acked = new Set<string>();
-      let next = 0;
-      let killed = false;
-      let failure: string | undefined;
-      const c = client;
-      const worker = async (): Promise<void> => {
-        while (!killed && !failure) {
+    // Single Writes (each through EntryWrites' steps), and WriteBatch calls of small new entries
+    // (the fast road of whole-writes.ts).
+    for (const batched of [false, true])
+      it(`loses nothing acknowledged, and every entry found afterwards is whole (${batched ? 'WriteBatch calls of 32' : 'single Writes'})`, async function () {
+        agent = await start();
+        client = rawClient(`unix:${agent.socketPath}`);
+        const sent = new Map<string, Buffer>();
+        const acked = new Set<string>();
+        let next = 0;
+        let killed = false;
+        let failure: string | undefined;
+        const c = client;
+        const writeOne = async (): Promise<void> => {
           const key = `hdfs://nn/packed-burst/${next++}`;
           const data = randomBytes(4 * KiB);
           sent.set(key, data);
@@ -459,44 +461,68 @@ describe('packed small entries (--pack-max-bytes)', function () {
           } catch (err) {
             if (!killed) failure ??= `${key}: ${(err as grpc.ServiceError).details}`;
           }
-        }
-      };
-      const burst = Array.from({ length: 48 }, worker);
-      await waitUntil(() => acked.size >= 300 || failure !== undefined, {
-        timeoutMs: 60_000,
-        message: 'the burst did not get 300 writes acknowledged',
-      });
-      expect(failure, 'a write failed before the kill').to.equal(undefined);
-      await agent.kill();
-      killed = true;
-      await Promise.all(burst);
-      client.close();
+        };
+        const writeBatch = async (): Promise<void> => {
+          const items = Array.from({ length: 32 }, () => {
+            const key = `hdfs://nn/packed-burst/${next++}`;
+            const data = randomBytes(4 * KiB);
+            sent.set(key, data);
+            return { header: { key, jobId: 'j', checkpointId: 1, size: data.length }, data };
+          });
+          try {
+            const { results } = await unary<
+              object,
+              { results: { code: number; message: string }[] }
+            >(c, 'writeBatch', { items });
+            results.forEach((r, i) => {
+              if (r.code === grpc.status.OK) acked.add(items[i]!.header.key);
+              else if (!killed) failure ??= `${items[i]!.header.key}: ${r.message}`;
+            });
+          } catch (err) {
+            if (!killed) failure ??= `WriteBatch: ${(err as grpc.ServiceError).details}`;
+          }
+        };
+        const worker = async (): Promise<void> => {
+          while (!killed && !failure) await (batched ? writeBatch() : writeOne());
+        };
+        const burst = Array.from({ length: batched ? 4 : 48 }, worker);
+        await waitUntil(() => acked.size >= 300 || failure !== undefined, {
+          timeoutMs: 60_000,
+          message: 'the burst did not get 300 writes acknowledged',
+        });
+        expect(failure, 'a write failed before the kill').to.equal(undefined);
+        await agent.kill();
+        killed = true;
+        await Promise.all(burst);
+        // The kill came in the middle of the burst: writes were in flight, never answered.
+        expect(sent.size).to.be.greaterThan(acked.size);
+        client.close();
 
-      agent = await start();
-      client = rawClient(`unix:${agent.socketPath}`);
-      for (const key of acked) {
-        const { data } = await readEntry(client, { key });
-        expect(data.equals(sent.get(key)!), key).to.equal(true);
-      }
-      // Whatever else the agent finds is whole: every entry it lists reads back as sent.
-      const found: string[] = [];
-      let pageToken = '';
-      do {
-        const page = await unary<object, { entries: { key: string }[]; nextPageToken: string }>(
-          client,
-          'list',
-          { pageSize: 1000, pageToken },
-        );
-        found.push(...page.entries.map((e) => e.key));
-        pageToken = page.nextPageToken;
-      } while (pageToken);
-      for (const key of found) {
-        const { data } = await readEntry(client, { key });
-        expect(data.equals(sent.get(key)!), key).to.equal(true);
-      }
-      for (const key of acked) expect(found).to.include(key);
-      expect(await fs.readdir(path.join(cacheDir, 'tmp'))).to.deep.equal([]);
-      expect((await packFiles(cacheDir)).length).to.be.greaterThan(0);
-    });
+        agent = await start();
+        client = rawClient(`unix:${agent.socketPath}`);
+        for (const key of acked) {
+          const { data } = await readEntry(client, { key });
+          expect(data.equals(sent.get(key)!), key).to.equal(true);
+        }
+        // Whatever else the agent finds is whole: every entry it lists reads back as sent.
+        const found: string[] = [];
+        let pageToken = '';
+        do {
+          const page = await unary<object, { entries: { key: string }[]; nextPageToken: string }>(
+            client,
+            'list',
+            { pageSize: 1000, pageToken },
+          );
+          found.push(...page.entries.map((e) => e.key));
+          pageToken = page.nextPageToken;
+        } while (pageToken);
+        for (const key of found) {
+          const { data } = await readEntry(client, { key });
+          expect(data.equals(sent.get(key)!), key).to.equal(true);
+        }
+        for (const key of acked) expect(found).to.include(key);
+        expect(await fs.readdir(path.join(cacheDir, 'tmp'))).to.deep.equal([]);
+        expect((await packFiles(cacheDir)).length).to.be.greaterThan(0);
+      });
   });
 });
