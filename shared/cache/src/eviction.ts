@@ -6,7 +6,7 @@
  * its capacity lock).
  */
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import { chooseVictims, type Candidate, type Capacity } from './capacity';
+import { chooseVictims, type Candidate, type Capacity, type Usage } from './capacity';
 import type { RemovalReason } from './cache-types';
 import type { EntryIndex, IndexedEntry } from './entry-index';
 import type { MetadataStore } from './metadata-store';
@@ -39,6 +39,14 @@ export interface EvictionOptions {
   capacity: Capacity;
   leases: Leases;
   metadata: MetadataStore;
+  /**
+   * What the limits count: the index's entries, and their bytes with those the packs still hold
+   * for removed entries (a pack's bytes leave the disk only with its last entry). Default: the
+   * index's usage.
+   */
+  usage?: () => Usage;
+  /** Bytes of a pack's file (what removing all its live entries frees); absent: its live bytes. */
+  packFileBytes?: (pack: number) => number | undefined;
   /** Removes an entry if `still` agrees under its lock; false when nothing was removed. */
   remove: (
     id: string,
@@ -56,12 +64,15 @@ export class Eviction {
    * everything would not. The caller holds the capacity lock and has waited for the index.
    */
   async makeRoom(key: string, bytes: number, entries: number): Promise<void> {
-    const { index, capacity, leases, metadata } = this.options;
+    const { index, capacity, leases, metadata, packFileBytes } = this.options;
     for (;;) {
-      const need = await capacity.shortfall(index.usage(), bytes, entries);
+      const need = await capacity.shortfall(this.usage(), bytes, entries);
       if (need.bytes === 0 && need.entries === 0) break;
       leases.prune();
-      const victims = chooseVictims(evictionCandidates(index.values(), leases), need);
+      const victims = chooseVictims(
+        evictionCandidates(index.values(), leases, packFileBytes),
+        need,
+      );
       if (!victims) throw this.exhausted(key, bytes);
       if (!metadata.isAvailable()) {
         throw new CacheError(
@@ -83,10 +94,14 @@ export class Eviction {
     capacity.reserve(bytes, entries);
   }
 
+  private usage(): Usage {
+    return this.options.usage?.() ?? this.options.index.usage();
+  }
+
   private exhausted(key: string, bytes: number): CacheError {
-    const { capacity, index } = this.options;
+    const { capacity } = this.options;
     const { maxBytes, maxEntries, minFreeRatio } = capacity.limits;
-    const usage = index.usage();
+    const usage = this.usage();
     const reserved = capacity.reserved;
     return new CacheError(
       ErrorCode.ResourceExhausted,
@@ -106,7 +121,11 @@ export class Eviction {
  * before a pack went; a pack's entries were written together (most often one checkpoint's files),
  * and go together.
  */
-export function evictionCandidates(entries: Iterable<IndexedEntry>, leases: Leases): Candidate[] {
+export function evictionCandidates(
+  entries: Iterable<IndexedEntry>,
+  leases: Leases,
+  packFileBytes?: (pack: number) => number | undefined,
+): Candidate[] {
   const out: Candidate[] = [];
   const packs = new Map<number, Candidate & { ids: string[]; leased: boolean }>();
   for (const e of entries) {
@@ -125,6 +144,11 @@ export function evictionCandidates(entries: Iterable<IndexedEntry>, leases: Leas
     unit.lastAccessMs = Math.max(unit.lastAccessMs, e.lastAccessMs);
     unit.leased ||= leased;
   }
-  for (const { leased, ...unit } of packs.values()) if (!leased) out.push(unit);
+  for (const [pack, { leased, ...unit }] of packs) {
+    if (leased) continue;
+    // What leaves the disk with them: the whole pack, bytes of entries removed before included.
+    unit.size = Math.max(unit.size, packFileBytes?.(pack) ?? 0);
+    out.push(unit);
+  }
   return out;
 }

@@ -134,6 +134,8 @@ export class NodeCache {
       capacity: this.capacity,
       leases: this.leases,
       metadata: options.metadata,
+      usage: () => this.heldUsage(),
+      packFileBytes: (pack) => this.disk.packs.fileBytesOf(pack),
       remove: (id, reason, still) => this.remove(id, reason, still),
     });
     this.writes = new EntryWrites({
@@ -248,6 +250,17 @@ export class NodeCache {
   }
 
   /** What packs hold on disk (pack-store.ts), removed entries' bytes included until a pack goes. */
+  /**
+   * What the capacity limits count: the entries, and the bytes the cache holds for them on disk,
+   * which besides their own include those their packs keep of entries removed since (until the
+   * pack's last entry goes) and the packs' headers.
+   */
+  heldUsage(): { entries: number; bytes: number } {
+    const { entries, bytes } = this.index.usage();
+    const packs = this.disk.packs.usage();
+    return { entries, bytes: bytes + Math.max(0, packs.fileBytes - packs.liveBytes) };
+  }
+
   packUsage(): PackUsage {
     return this.disk.packs.usage();
   }

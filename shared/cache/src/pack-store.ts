@@ -158,6 +158,11 @@ export class PackStore {
     return { packs: this.live.size, fileBytes: this.fileBytes, liveBytes: this.liveBytes };
   }
 
+  /** Bytes of pack `pack`'s file, while it has a live entry. */
+  fileBytesOf(pack: number): number | undefined {
+    return this.live.get(pack)?.fileBytes;
+  }
+
   private hold(pack: number, count: PackCount): void {
     this.live.set(pack, count);
     this.fileBytes += count.fileBytes;

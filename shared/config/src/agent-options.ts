@@ -257,8 +257,10 @@ const OPTIONS = [
     metavar: '<size>',
     unsetDoc: 'no limit (only --min-free-percent applies)',
     doc:
-      'Most bytes of entries the cache holds. A write that would exceed it evicts least ' +
-      'recently used entries first; if it still does not fit it fails with RESOURCE_EXHAUSTED.',
+      'Most bytes of entries the cache holds (with --pack-max-bytes: the bytes its packs hold on ' +
+      'disk, including those of entries removed before the rest of their pack). A write that would ' +
+      'exceed it evicts least recently used entries first; if it still does not fit it fails with ' +
+      'RESOURCE_EXHAUSTED.',
   },
   {
     name: 'maxEntries',

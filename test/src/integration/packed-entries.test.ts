@@ -70,6 +70,7 @@ async function openCache(
   redisUrl: string,
   root: string,
   nodeId: string,
+  extra: Partial<Parameters<typeof NodeCache.open>[0]> = {},
 ): Promise<{ cache: NodeCache; close: () => Promise<void> }> {
   const metadata = new RedisMetadataStore(
     createRedisConnection(redisUrl),
@@ -82,6 +83,7 @@ async function openCache(
     metadata,
     defaultTtlMs: 60_000,
     packMaxBytes: PACK_MAX,
+    ...extra,
   });
   return {
     cache,
@@ -410,6 +412,55 @@ describe('packed small entries (--pack-max-bytes)', function () {
           await close();
         }
       } finally {
+        await removeTempDir(root);
+      }
+    });
+  });
+
+  describe('the capacity limits', function () {
+    it('count what a pack keeps of removed entries, and eviction frees the whole pack', async function () {
+      const root = await makeTempDir('ckc-pack-capacity');
+      // Eight entries of 4 KiB in one pack, then seven of them deleted: 4 KiB live, the pack's
+      // file still ~32 KiB on disk, all of which --max-bytes counts.
+      const { cache, close } = await openCache(redis.url, root, 'capacity-node', {
+        limits: { maxBytes: 40 * KiB },
+      });
+      try {
+        await cache.whenIndexReady();
+        const data = Array.from({ length: 8 }, () => randomBytes(4 * KiB));
+        const outcomes = await cache.writeWhole(
+          data.map((d, i) => ({
+            spec: { key: `hdfs://nn/cap/${i}`, jobId: 'job', checkpointId: 1, size: d.length },
+            data: d,
+          })),
+          () => undefined,
+        );
+        expect(outcomes.every((o) => o && 'entry' in o)).to.equal(true);
+        for (let i = 1; i < 8; i++) expect(await cache.delete(`hdfs://nn/cap/${i}`)).to.equal(true);
+        const pack = cache.packUsage();
+        expect(pack.liveBytes).to.equal(4 * KiB);
+        expect(pack.fileBytes).to.be.greaterThan(32 * KiB);
+        expect(cache.usage().bytes).to.equal(4 * KiB);
+        expect(cache.heldUsage().bytes).to.equal(pack.fileBytes);
+
+        // 12 KiB more does not fit beside the pack: the pack's last entry is evicted, and with it
+        // the whole file.
+        const big = randomBytes(12 * KiB);
+        const writer = await cache.beginWrite({
+          key: 'hdfs://nn/cap/big',
+          jobId: 'job',
+          checkpointId: 2,
+          size: big.length,
+        });
+        await writer.append(0, big);
+        await writer.commit();
+        await writer.abort();
+        expect(await packFiles(root)).to.have.length(1); // the new entry's pack only
+        expect(cache.usage()).to.deep.equal({ entries: 1, bytes: 12 * KiB });
+        expect(cache.heldUsage().bytes).to.be.at.most(40 * KiB);
+        expect((await readWhole(cache, 'hdfs://nn/cap/big')).equals(big)).to.equal(true);
+      } finally {
+        await close();
         await removeTempDir(root);
       }
     });

@@ -72,4 +72,17 @@ describe('evictionCandidates', function () {
     );
     expect(candidates.map((c) => c.id)).to.deep.equal(['own-b']);
   });
+
+  it('sizes a pack as its whole file when told it: what evicting its live entries frees', function () {
+    const candidates = evictionCandidates(
+      [entry('p1-a', 10, 1, 1), entry('p2-a', 30, 2, 2), entry('own', 5, 3)],
+      new Leases(),
+      (pack) => (pack === 1 ? 4096 : undefined),
+    );
+    expect(candidates.map((c) => [c.id, c.size])).to.deep.equal([
+      ['own', 5],
+      ['p1-a', 4096],
+      ['p2-a', 30],
+    ]);
+  });
 });
