@@ -121,8 +121,8 @@ public final class CheckpointCacheOptions {
           .withDescription(
               "ASYNC uploads after close: files of at most this size that wait for an upload"
                   + " thread at the same time are sent together, in one WriteBatch call of at"
-                  + " most 256 files and 4 MiB (the agent stores small files several times faster"
-                  + " so, and packs them into shared files when started with --pack-max-bytes). A"
+                  + " most 256 files and 4 MiB (the agent stores more small files per second so, and"
+                  + " packs them into shared files when started with --pack-max-bytes). A"
                   + " file that waits alone is sent as before. 0: every file on its own. At most"
                   + " 4 mb.");
 
