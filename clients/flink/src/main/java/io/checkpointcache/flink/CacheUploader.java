@@ -11,6 +11,8 @@ import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
@@ -34,9 +36,10 @@ import org.slf4j.LoggerFactory;
  * writer or reader, so a checkpoint never fails because the cache is down. Each copy is an
  * {@link UploadTask}.
  * Owns: the spool directory, the upload threads and their bounded queue (shared by uploads after
- * close and fills), the stream threads (one per file streamed while written, at most {@code
- * upload.streams}), the copies in flight by key, and cancelling copies of files that are deleted
- * or overwritten before (or while) they are copied. Never: touching the real file system itself
+ * close and fills; small uploads waiting in it together leave it as one {@link UploadBatch}), the
+ * stream threads (one per file streamed while written, at most {@code upload.streams}), the
+ * copies in flight by key, and cancelling copies of files that are deleted or overwritten before
+ * (or while) they are copied. Never: touching the real file system itself
  * (a fill's {@link StillCurrent} check is its caller's code), a fill on the caller's thread, a
  * writer waiting for a stream slot (without one, its file is copied after close).
  */
@@ -295,6 +298,37 @@ final class CacheUploader implements AutoCloseable {
       metrics.fillDropped();
       task.finish();
     }
+  }
+
+  /**
+   * The small uploads waiting in the queue that {@code leader}, a small upload that an upload
+   * thread has just taken off it, sends along in one {@link UploadBatch}: at most {@link
+   * UploadBatch#MAX_ITEMS} files and {@link UploadBatch#MAX_BYTES} with the leader's, in queue
+   * order. Empty when batching is off, in SYNC mode (the leader runs on its writer's thread), when
+   * the leader is not small itself, or when no other small upload waits. A task returned is off
+   * the queue: no upload thread runs it, and close() no longer finds it there; the batch
+   * finishes it.
+   */
+  List<UploadTask> joinWaiting(UploadTask leader) {
+    long maxBytes = settings.uploadBatchMaxBytes();
+    if (maxBytes == 0 || settings.upload() != UploadMode.ASYNC || !leader.batchable(maxBytes)) {
+      return List.of();
+    }
+    List<UploadTask> joined = new ArrayList<>();
+    long bytes = leader.size();
+    // Weakly consistent: tasks queued or taken meanwhile are seen or not; remove() decides.
+    for (Runnable waiting : executor.getQueue()) {
+      if (joined.size() + 1 >= UploadBatch.MAX_ITEMS) break;
+      if (waiting instanceof UploadTask task
+          && task.batchable(maxBytes)
+          && task.mayJoin()
+          && bytes + task.size() <= UploadBatch.MAX_BYTES
+          && executor.remove(task)) {
+        joined.add(task);
+        bytes += task.size();
+      }
+    }
+    return joined;
   }
 
   /**

@@ -67,7 +67,8 @@ public final class CheckpointCacheMetrics {
       long filledBytes,
       long fillsFailed,
       long fillsDropped,
-      long fillsCancelled) {
+      long fillsCancelled,
+      long uploadsBatched) {
     public Snapshot {
       fallbacks = Map.copyOf(fallbacks);
     }
@@ -102,6 +103,7 @@ public final class CheckpointCacheMetrics {
   private final LongAdder fillsFailed = new LongAdder();
   private final LongAdder fillsDropped = new LongAdder();
   private final LongAdder fillsCancelled = new LongAdder();
+  private final LongAdder uploadsBatched = new LongAdder();
   private final ArrayDeque<ReadRecord> readLog = new ArrayDeque<>();
 
   CheckpointCacheMetrics() {}
@@ -134,7 +136,8 @@ public final class CheckpointCacheMetrics {
         filledBytes.sum(),
         fillsFailed.sum(),
         fillsDropped.sum(),
-        fillsCancelled.sum());
+        fillsCancelled.sum(),
+        uploadsBatched.sum());
   }
 
   /** The last reads (at most 10,000), oldest first. */
@@ -166,7 +169,7 @@ public final class CheckpointCacheMetrics {
             reads, bytesFromCache, bytesFromRemote, filesWritten, bytesWritten, uploadsSucceeded,
             uploadsFailed, uploadsDropped, uploadsCancelled, uploadedBytes, uploadNanos,
             cacheDeletes, cacheDeleteFailures, filesFilled, filledBytes, fillsFailed,
-            fillsDropped, fillsCancelled)) {
+            fillsDropped, fillsCancelled, uploadsBatched)) {
       a.reset();
     }
     fallbacks.clear();
@@ -205,6 +208,14 @@ public final class CheckpointCacheMetrics {
     uploadsSucceeded.increment();
     uploadedBytes.add(bytes);
     uploadNanos.add(nanos);
+  }
+
+  /**
+   * Uploads sent in one WriteBatch call with others (each is still counted once as succeeded,
+   * failed or cancelled); an agent without WriteBatch gets them as single Writes from the client.
+   */
+  void uploadsBatched(int files) {
+    uploadsBatched.add(files);
   }
 
   void uploadFailed() {
@@ -275,6 +286,8 @@ public final class CheckpointCacheMetrics {
     long getFillsFailed();
 
     long getFillsDropped();
+
+    long getUploadsBatched();
   }
 
   private CheckpointCacheMetrics register() {
@@ -354,6 +367,11 @@ public final class CheckpointCacheMetrics {
           @Override
           public long getFillsDropped() {
             return m.fillsDropped.sum();
+          }
+
+          @Override
+          public long getUploadsBatched() {
+            return m.uploadsBatched.sum();
           }
         };
     try {

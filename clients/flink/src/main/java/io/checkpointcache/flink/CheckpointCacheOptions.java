@@ -3,6 +3,7 @@ package io.checkpointcache.flink;
 import java.time.Duration;
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
+import org.apache.flink.configuration.MemorySize;
 
 /**
  * The plugin's Flink configuration keys ({@code config.yaml} or dynamic properties), each default
@@ -112,6 +113,18 @@ public final class CheckpointCacheOptions {
                   + " thread while its file is open): their copy is committed about when the real"
                   + " file closes. Further files are copied after close, on the upload threads."
                   + " 0: every file after close.");
+
+  public static final ConfigOption<MemorySize> UPLOAD_BATCH_MAX_BYTES =
+      ConfigOptions.key("checkpoint-cache.upload.batch-max-bytes")
+          .memoryType()
+          .defaultValue(MemorySize.parse("64kb"))
+          .withDescription(
+              "ASYNC uploads after close: files of at most this size that wait for an upload"
+                  + " thread at the same time are sent together, in one WriteBatch call of at"
+                  + " most 256 files and 4 MiB (the agent stores more small files per second so, and"
+                  + " packs them into shared files when started with --pack-max-bytes). A"
+                  + " file that waits alone is sent as before. 0: every file on its own. At most"
+                  + " 4 mb.");
 
   public static final ConfigOption<Duration> TTL =
       ConfigOptions.key("checkpoint-cache.ttl")

@@ -26,6 +26,8 @@ import org.apache.flink.configuration.IllegalConfigurationException;
  * @param uploadStreams see {@link CheckpointCacheOptions#UPLOAD_STREAMS}; 0: after close only
  * @param warmUp see {@link CheckpointCacheOptions#WARM_UP}; only with a cache directory
  * @param ingestDir see {@link CheckpointCacheOptions#INGEST_DIR}; null: uploads stream
+ * @param uploadBatchMaxBytes see {@link CheckpointCacheOptions#UPLOAD_BATCH_MAX_BYTES}; 0: no
+ *     batches
  */
 public record CheckpointCacheSettings(
     URI target,
@@ -44,7 +46,8 @@ public record CheckpointCacheSettings(
     boolean fillOnMiss,
     int uploadStreams,
     boolean warmUp,
-    Path ingestDir) {
+    Path ingestDir,
+    long uploadBatchMaxBytes) {
 
   /**
    * Reads the settings from {@code config}, taking the agent from {@code env}'s
@@ -77,6 +80,14 @@ public record CheckpointCacheSettings(
       throw new IllegalConfigurationException(
           CheckpointCacheOptions.UPLOAD_STREAMS.key() + " must be 0 or more, got " + streams);
     }
+    long batchMaxBytes = config.get(CheckpointCacheOptions.UPLOAD_BATCH_MAX_BYTES).getBytes();
+    if (batchMaxBytes > UploadBatch.MAX_BYTES) {
+      throw new IllegalConfigurationException(
+          CheckpointCacheOptions.UPLOAD_BATCH_MAX_BYTES.key()
+              + " must be at most 4 mb (a batch's bytes), got "
+              + batchMaxBytes
+              + " bytes");
+    }
     String spool = config.get(CheckpointCacheOptions.SPOOL_DIR);
     if (spool == null || spool.isBlank()) spool = firstTmpDir(config);
     String jobId = config.get(CheckpointCacheOptions.JOB_ID);
@@ -102,7 +113,8 @@ public record CheckpointCacheSettings(
         config.get(CheckpointCacheOptions.FILL_ON_MISS),
         streams,
         config.get(CheckpointCacheOptions.WARM_UP),
-        ingestDir == null || ingestDir.isBlank() ? null : Path.of(ingestDir.trim()));
+        ingestDir == null || ingestDir.isBlank() ? null : Path.of(ingestDir.trim()),
+        batchMaxBytes);
   }
 
   /** {@code hdfs://nn/flink/} → {@code hdfs://nn/flink}; {@code file:///} → {@code file:/}. */

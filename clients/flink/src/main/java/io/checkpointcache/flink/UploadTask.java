@@ -1,5 +1,7 @@
 package io.checkpointcache.flink;
 
+import io.checkpointcache.client.BatchEntry;
+import io.checkpointcache.client.BatchEntryResult;
 import io.checkpointcache.client.CheckpointCacheException;
 import io.checkpointcache.client.PutOptions;
 import io.checkpointcache.client.PutResult;
@@ -8,6 +10,7 @@ import io.grpc.Status;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -18,7 +21,9 @@ import org.slf4j.LoggerFactory;
  * after ALREADY_EXISTS), cancellable at once, its outcome counted exactly once. Uploads of one key
  * never overlap: a newer one waits for the one it replaced (cancelled by then) to finish, so the
  * older one's clean-up, or its retry after ALREADY_EXISTS, can only ever touch its own copy, never
- * the newer one.
+ * the newer one. A small upload after close may instead be one item of an {@link UploadBatch}
+ * (sent by whichever task's thread formed the batch); it is still this task that judges its
+ * item's result, with the same rules, and finishes.
  * Owns: its Write or Ingest call and, once finished, its spool file (streamed: its share of it).
  * Never: throwing to the writer or reader, deleting an entry another write created.
  */
@@ -68,7 +73,9 @@ final class UploadTask implements Runnable {
   /**
    * Stops the upload: a call in progress is cancelled at once (a stale copy does not go on
    * streaming, and a newer upload of the key does not wait for it). Atomic with {@link
-   * #deleteUnlessCancelled}: once it returns, this upload deletes nothing but its own copy.
+   * #deleteUnlessCancelled}: once it returns, this upload deletes nothing but its own copy. An
+   * item of a batch in flight has no call of its own: it ends when the batch's call returns
+   * (a small, bounded call), and removes its copy if the call stored it.
    */
   synchronized void cancel() {
     cancelled.set(true);
@@ -87,29 +94,134 @@ final class UploadTask implements Runnable {
         countCancelled();
         return;
       }
-      long start = System.nanoTime();
-      if (put()) {
-        if (fill) owner.metrics.fillSucceeded(upload.size());
-        else if (growing != null) owner.metrics.uploadSucceeded(growing.size(), System.nanoTime() - start);
-        else owner.metrics.uploadSucceeded(upload.size(), System.nanoTime() - start);
-        // Deleted or overwritten while being copied: the caller's delete may have run first.
-        if (cancelled.get()) deleteQuietly();
-        else if (!fill && !stillThere()) {
-          // Deleted by another process before this copy was registered (see ASSUMED_THERE).
-          LOG.debug("checkpoint-cache: {} was deleted while it was copied; copy removed", upload.key());
-          deleteQuietly();
-        }
+      List<UploadTask> waiting = owner.joinWaiting(this);
+      if (!waiting.isEmpty()) {
+        UploadBatch.send(owner, this, waiting);
+        return;
       }
+      long start = System.nanoTime();
+      if (put(1)) stored(System.nanoTime() - start);
     } catch (InterruptedException e) {
       // The uploader is closing.
       Thread.currentThread().interrupt();
       countCancelled();
     } catch (RuntimeException e) {
-      countFailed();
-      owner.warning.warn("{} of {} failed: {}", fill ? "fill" : "upload", upload.key(), e.toString());
+      failed(e);
     } finally {
       finish();
     }
+  }
+
+  /**
+   * The cache holds the file now: counted; then removed again when the file was deleted or
+   * overwritten meanwhile (the caller's delete may have run first), or, for a written file, when
+   * its real file is gone (see ASSUMED_THERE).
+   */
+  private void stored(long nanos) {
+    if (fill) owner.metrics.fillSucceeded(upload.size());
+    else if (growing != null) owner.metrics.uploadSucceeded(growing.size(), nanos);
+    else owner.metrics.uploadSucceeded(upload.size(), nanos);
+    if (cancelled.get()) deleteQuietly();
+    else if (!fill && !stillThere()) {
+      // Deleted by another process before this copy was registered (see ASSUMED_THERE).
+      LOG.debug("checkpoint-cache: {} was deleted while it was copied; copy removed", upload.key());
+      deleteQuietly();
+    }
+  }
+
+  /**
+   * True when this may be an item of an {@link UploadBatch}: a written file copied after close
+   * (neither a fill nor streamed while written) of at most {@code maxBytes}.
+   */
+  boolean batchable(long maxBytes) {
+    return !fill && growing == null && upload.size() <= maxBytes;
+  }
+
+  /**
+   * True when the upload this one replaced has finished, so joining a batch now keeps uploads of
+   * one key from overlapping; a task still waiting for its predecessor runs on its own, later.
+   */
+  boolean mayJoin() {
+    UploadTask p = previous;
+    return p == null || p.done.getCount() == 0;
+  }
+
+  long size() {
+    return upload.size();
+  }
+
+  /**
+   * This upload as an item of a batch, its bytes read from the spool file; null when it ended
+   * here, counted (cancelled meanwhile, or the spool file unreadable). Only after {@link
+   * #mayJoin}.
+   */
+  BatchEntry batchEntry() {
+    previous = null;
+    if (cancelled.get()) {
+      countCancelled();
+      return null;
+    }
+    try {
+      return new BatchEntry(upload.key(), Files.readAllBytes(upload.spool()), options());
+    } catch (IOException | RuntimeException e) {
+      if (cancelled.get()) {
+        countCancelled();
+      } else {
+        countFailed();
+        owner.warning.warn("not cached: {}: {}", upload.key(), e.toString());
+      }
+      return null;
+    }
+  }
+
+  /**
+   * Ends this upload with its item's result from a batch ({@code nanos}: its share of the call).
+   * The call was not cancelled when this upload was (it carried others' items too), so a copy
+   * that a cancelled upload got stored is removed here, as after a single Write that completed.
+   * ALREADY_EXISTS is handled as for a single Write: the stale copy is replaced by a Write of
+   * this upload's own, unless it is stale itself. A call cut short by its deadline may have
+   * stored the item or not: it is written again on its own (the same bytes are accepted), so
+   * that it is counted and checked like any other. Never throws; the caller finishes the task.
+   */
+  void settle(BatchEntryResult result, long nanos) {
+    try {
+      if (result.ok()) {
+        stored(nanos);
+        return;
+      }
+      CheckpointCacheException e = result.error();
+      Status.Code code = e.code();
+      if (cancelled.get()) {
+        if (code == Status.Code.CANCELLED || code == Status.Code.DEADLINE_EXCEEDED) deleteQuietly();
+        countCancelled();
+        return;
+      }
+      int attempt;
+      if (code == Status.Code.ALREADY_EXISTS) {
+        if (!deleteUnlessCancelled()) {
+          countCancelled();
+          return;
+        }
+        LOG.info("checkpoint-cache: replaced a stale cached copy of {}", upload.key());
+        attempt = 2;
+      } else if (code == Status.Code.DEADLINE_EXCEEDED) {
+        attempt = 1;
+      } else {
+        countFailed();
+        owner.warning.warn("not cached: {}: {} {}", upload.key(), code, e.details());
+        return;
+      }
+      long start = System.nanoTime();
+      if (put(attempt)) stored(System.nanoTime() - start);
+    } catch (RuntimeException e) {
+      failed(e);
+    }
+  }
+
+  /** Ends this upload as failed for {@code e}, thrown where no answer was expected. */
+  void failed(RuntimeException e) {
+    countFailed();
+    owner.warning.warn("{} of {} failed: {}", fill ? "fill" : "upload", upload.key(), e.toString());
   }
 
   /** False only when the real file is known to be gone; an I/O error keeps the copy. */
@@ -142,22 +254,31 @@ final class UploadTask implements Runnable {
     else owner.metrics.uploadFailed();
   }
 
-  /** True when the cache holds the file now. */
-  private boolean put() {
+  /**
+   * The labels, TTL, and for a file copied after close its size and CRC32C. Streamed while
+   * written: size and CRC32C are not known yet, so the header has neither (the agent checks each
+   * chunk's CRC32C), and the answer is checked against the writer's.
+   */
+  private PutOptions options() {
+    return new PutOptions(
+        upload.labels().jobId(),
+        upload.labels().checkpointId(),
+        growing == null ? upload.size() : null,
+        growing == null ? upload.crc32c() : null,
+        owner.settings.ttl());
+  }
+
+  /**
+   * True when the cache holds the file now. {@code attempt} 2: the key's stale copy was already
+   * replaced once (a second ALREADY_EXISTS fails).
+   */
+  private boolean put(int attempt) {
     // Copied by the agent from the spool file, when it sits in the agent's ingest directory.
     boolean ingest = growing == null && owner.ingestable(upload.spool());
-    for (int attempt = 1; ; attempt++) {
-      // Streamed while written: size and CRC32C are not known yet, so the header has neither
-      // (the agent checks each chunk's CRC32C), and the answer is checked against the writer's.
+    for (; ; attempt++) {
       try (InputStream in =
           growing == null ? Files.newInputStream(upload.spool()) : growing.open(cancelled::get)) {
-        PutOptions options =
-            new PutOptions(
-                upload.labels().jobId(),
-                upload.labels().checkpointId(),
-                growing == null ? upload.size() : null,
-                growing == null ? upload.crc32c() : null,
-                owner.settings.ttl());
+        PutOptions options = options();
         PutResult result = null;
         if (ingest) {
           try {

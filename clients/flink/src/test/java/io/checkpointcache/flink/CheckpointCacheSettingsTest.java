@@ -36,6 +36,7 @@ class CheckpointCacheSettingsTest {
     assertEquals("", s.jobId());
     assertEquals(true, s.fillOnMiss(), "fill on miss is on (where uploads are)");
     assertEquals(true, s.warmUp(), "the read path is warmed (where the short circuit is on)");
+    assertEquals(64 * 1024, s.uploadBatchMaxBytes(), "files up to 64 KiB are batched");
   }
 
   @Test
@@ -72,7 +73,8 @@ class CheckpointCacheSettingsTest {
                 "checkpoint-cache.fill-on-miss", "false",
                 "checkpoint-cache.upload.streams", "0",
                 "checkpoint-cache.warm-up", "false",
-                "checkpoint-cache.ingest-dir", "/mnt/ingest"),
+                "checkpoint-cache.ingest-dir", "/mnt/ingest",
+                "checkpoint-cache.upload.batch-max-bytes", "1 mb"),
             Map.of());
     assertEquals(
         new CheckpointCacheSettings(
@@ -92,7 +94,8 @@ class CheckpointCacheSettingsTest {
             false,
             0,
             false,
-            Path.of("/mnt/ingest")),
+            Path.of("/mnt/ingest"),
+            1024 * 1024),
         s);
   }
 
@@ -119,6 +122,24 @@ class CheckpointCacheSettingsTest {
             CheckpointCacheSettings.from(
                 config("checkpoint-cache.target", "file:///", "checkpoint-cache.upload.streams", "-1"),
                 Map.of()));
+    for (String batch : new String[] {"5 mb", "4097 kb"}) {
+      assertThrows(
+          IllegalConfigurationException.class,
+          () ->
+              CheckpointCacheSettings.from(
+                  config(
+                      "checkpoint-cache.target", "file:///",
+                      "checkpoint-cache.upload.batch-max-bytes", batch),
+                  Map.of()),
+          batch);
+    }
+    assertEquals(
+        0,
+        CheckpointCacheSettings.from(
+                config("checkpoint-cache.target", "file:///", "checkpoint-cache.upload.batch-max-bytes", "0"),
+                Map.of())
+            .uploadBatchMaxBytes(),
+        "0: batching off");
     Configuration negativeSkew = config("checkpoint-cache.target", "file:///");
     negativeSkew.set(CheckpointCacheOptions.MAX_CLOCK_SKEW, Duration.ofSeconds(-1));
     assertThrows(

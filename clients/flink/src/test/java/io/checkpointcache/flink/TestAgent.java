@@ -228,6 +228,30 @@ public final class TestAgent implements AutoCloseable {
     }
   }
 
+  /**
+   * The value of one sample of the agent's Prometheus metrics, such as {@code
+   * ckc_write_batch_items_count} (a sample without labels); 0 when the agent has not reported it.
+   * Only for an agent started with {@code --metrics-listen 127.0.0.1:0}: its start-up record in
+   * the log names the port it bound.
+   */
+  public double metric(String sample) throws IOException {
+    String log = Files.readString(home.resolve("agent.log"), StandardCharsets.UTF_8);
+    java.util.regex.Matcher m =
+        java.util.regex.Pattern.compile("\"metrics\":\"([^\"]+:\\d+)\"").matcher(log);
+    if (!m.find()) throw new IllegalStateException("no metrics port in the agent's log:\n" + logTail());
+    java.net.HttpURLConnection http =
+        (java.net.HttpURLConnection) java.net.URI.create("http://" + m.group(1) + "/metrics").toURL()
+            .openConnection();
+    try (var in = http.getInputStream()) {
+      for (String line : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+        if (line.startsWith(sample + " ")) return Double.parseDouble(line.substring(sample.length() + 1));
+      }
+      return 0;
+    } finally {
+      http.disconnect();
+    }
+  }
+
   /** The last lines of the agent's log, for failure messages. */
   public String logTail() {
     try {
