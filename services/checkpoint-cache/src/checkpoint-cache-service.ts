@@ -11,6 +11,7 @@ import type {
   NodeCache,
   PeerFill,
 } from '@checkpoint-cache/cache';
+import { HeldBytes } from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode, hasErrorCode } from '@checkpoint-cache/errors';
 import { silentLogger, type Logger } from '@checkpoint-cache/logger';
 import {
@@ -48,7 +49,7 @@ import { encodeReadChunk, readMethodDefinition, zeroCopyFramingInstalled } from 
 import { clientStreamHandler, serverStreamHandler, unaryHandler } from './handlers';
 import { writeMethodDefinition } from './write-wire';
 import { checkedDeserializer, rejectMalformed, wireCheckFor } from './wire-check';
-import { writeBatchCall } from './write-batch-call';
+import { MAX_BATCH_BYTES_HELD, writeBatchCall } from './write-batch-call';
 import { writeSpecOf } from './write-spec';
 import {
   readOutcomeOf,
@@ -85,6 +86,8 @@ export interface CheckpointCacheServiceOptions {
   clusterDelete?: ClusterDelete;
   /** A Read that misses here is served from another node's agent through it; absent: a miss. */
   peerFill?: PeerFill;
+  /** Most bytes of items the WriteBatch calls in progress hold; default MAX_BATCH_BYTES_HELD. */
+  maxBatchBytesHeld?: number;
   /** Where Ingest takes files from (checked at start to be a directory); absent: Ingest is off. */
   ingestDir?: string;
 }
@@ -98,6 +101,8 @@ export class CheckpointCacheService {
   private readonly logger: Logger;
   private readonly maxChunkSize: number;
   private readonly observer: ServiceObserver | undefined;
+  /** Bytes of items held by the WriteBatch calls in progress. */
+  private readonly batchBytes: HeldBytes;
   private readonly accessPolicy: AccessPolicy;
   private readonly clusterDelete: ClusterDelete | undefined;
   private readonly peerFill: PeerFill | undefined;
@@ -119,6 +124,7 @@ export class CheckpointCacheService {
     this.logger = (options.logger ?? silentLogger).child({ service: 'CheckpointCache' });
     this.maxChunkSize = options.maxChunkSize ?? DEFAULT_MAX_CHUNK_SIZE;
     this.observer = options.observer;
+    this.batchBytes = new HeldBytes(options.maxBatchBytesHeld ?? MAX_BATCH_BYTES_HELD);
   }
 
   addToServer(server: grpc.Server): void {
@@ -163,6 +169,7 @@ export class CheckpointCacheService {
           writeBatchCall(req, {
             cache: this.cache,
             cancelled: () => call.cancelled,
+            held: this.batchBytes,
             observer: this.observer,
             logger: log,
           }),

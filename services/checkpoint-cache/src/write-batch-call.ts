@@ -8,7 +8,13 @@
  * call (the access policy), the checks of an entry (the cache's write path, the same as Write's).
  */
 import { status } from '@grpc/grpc-js';
-import type { EntryWriter, WholeEntry, WholeOutcome, WriteSpec } from '@checkpoint-cache/cache';
+import type {
+  EntryWriter,
+  HeldBytes,
+  WholeEntry,
+  WholeOutcome,
+  WriteSpec,
+} from '@checkpoint-cache/cache';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
 import type { Logger } from '@checkpoint-cache/logger';
 import type {
@@ -26,6 +32,13 @@ import { writeSpecOf } from './write-spec';
 export const MAX_BATCH_ITEMS = 1000;
 
 /**
+ * Most bytes of items all WriteBatch calls in progress hold together (the contract's limit). Each
+ * message is in memory whole until its items are stored; without a bound, many clients sending at
+ * once could hold gigabytes (the DaemonSet's limit is 1 GiB).
+ */
+export const MAX_BATCH_BYTES_HELD = 256 * 1024 * 1024;
+
+/**
  * What a batch needs of the cache: Write's own path, item by item, and the fast road for small new
  * entries (NodeCache.writeWhole), which leaves every item it does not take to the first.
  */
@@ -41,6 +54,8 @@ export interface WriteBatchContext {
   cache: BatchTarget;
   /** True once the caller cancelled the call or its deadline passed. */
   cancelled: () => boolean;
+  /** Bytes of items held by the calls in progress (MAX_BATCH_BYTES_HELD unless a test says). */
+  held: HeldBytes;
   observer?: ServiceObserver | undefined;
   logger: Logger;
 }
@@ -57,6 +72,16 @@ export async function writeBatchCall(
         'entries in several calls',
     );
   }
+  let bytes = 0;
+  for (const item of items) bytes += item.data.length;
+  if (!ctx.held.take(bytes)) {
+    throw new CacheError(
+      ErrorCode.ResourceExhausted,
+      `this batch's ${items.length} items (${bytes} bytes) were not stored: the agent already ` +
+        `holds ${ctx.held.held} bytes of WriteBatch items being stored (at most ` +
+        `${ctx.held.limit}); retry in a moment, or send the entries with Write`,
+    );
+  }
   ctx.observer?.writeBatchStarted(items.length);
   try {
     // Every item at once: a group commit takes whatever is waiting when the previous one ends, so
@@ -70,6 +95,7 @@ export async function writeBatchCall(
     );
     return { results };
   } finally {
+    ctx.held.give(bytes);
     ctx.observer?.writeBatchFinished();
   }
 }

@@ -9,6 +9,7 @@ export { entryIdOf, validateKey, validateKeyPrefix, MAX_KEY_BYTES } from './entr
 export { DiskStore } from './disk-store';
 export { PackStore, type PackPlace, type PackUsage } from './pack-store';
 export type { WholeEntry, WholeOutcome } from './whole-writes';
+export { HeldBytes } from './staged-write';
 export { evictionCandidates, Leases } from './eviction';
 export { decodeSidecar, encodeSidecar, SIDECAR_VERSION, type Sidecar } from './sidecar';
 export type { CapacityLimits } from './capacity';

@@ -25,13 +25,20 @@ const fsyncFd = promisify(fsync);
  */
 export const MAX_HELD_BYTES = 64 * 1024 * 1024;
 
-/** Bytes promised to writes held in memory, within MAX_HELD_BYTES. */
+/** Bytes promised to writes held in memory, within a limit (MAX_HELD_BYTES unless told). */
 export class HeldBytes {
   private used = 0;
 
+  constructor(readonly limit = MAX_HELD_BYTES) {}
+
+  /** What is promised now. */
+  get held(): number {
+    return this.used;
+  }
+
   /** Promises `bytes` more if they fit; false (nothing promised) if they do not. */
   take(bytes: number): boolean {
-    if (this.used + bytes > MAX_HELD_BYTES) return false;
+    if (this.used + bytes > this.limit) return false;
     this.used += bytes;
     return true;
   }

@@ -50,6 +50,8 @@ function writeBatch(
   );
 }
 
+type ServiceOptions = ConstructorParameters<typeof CheckpointCacheService>[0];
+
 const codeName = (r: { code: number }): string => grpc.status[r.code] ?? String(r.code);
 
 async function scrape(address: string): Promise<string> {
@@ -234,6 +236,55 @@ for (const packMaxBytes of [0, 64 * 1024])
       await expectTmpEmpty();
       const text = await scrape(agent.metricsAddress!);
       expect(sample(text, 'ckc_writes_total{outcome="unavailable"}')).to.equal(8);
+    });
+
+    it('refuses a batch with RESOURCE_EXHAUSTED while the calls in progress hold their limit', async function () {
+      // The agent's own service on a server of its own with a limit of 64 KiB held; Redis holding
+      // every write command keeps the first batch (48 KiB) in progress.
+      const server = new grpc.Server();
+      let started!: () => void;
+      const firstStarted = new Promise<void>((resolve) => (started = resolve));
+      // Told only when a batch has taken its bytes (writeBatchStarted); every other event ignored.
+      const observer = new Proxy(
+        {},
+        { get: (_, name) => (name === 'writeBatchStarted' ? () => started() : () => undefined) },
+      ) as ServiceOptions['observer'];
+      new CheckpointCacheService({
+        cache: agent.cache,
+        logger: testLogger(),
+        accessPolicy: new AccessPolicy({ writeAccess: 'any' }),
+        maxBatchBytesHeld: 64 * 1024,
+        ...(observer ? { observer } : {}),
+      }).addToServer(server);
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+          err ? reject(err) : resolve(p),
+        ),
+      );
+      const limited = rawClient(`127.0.0.1:${port}`);
+      const admin = new Redis(redis.port, '127.0.0.1', { maxRetriesPerRequest: 0 });
+      const batchOf = (name: string, n: number) =>
+        Array.from({ length: n }, (_, i) => item(`hdfs://nn/held/${name}/${i}`, randomBytes(4096)));
+      try {
+        await admin.call('CLIENT', 'PAUSE', '30000', 'WRITE');
+        const first = writeBatch(limited, batchOf('first', 12));
+        await firstStarted;
+        const err = await rejection<grpc.ServiceError>(writeBatch(limited, batchOf('second', 5)));
+        expect(grpc.status[err.code], err.details).to.equal('RESOURCE_EXHAUSTED');
+        expect(err.details).to.match(/were not stored: the agent already holds 49152 bytes/);
+        await admin.call('CLIENT', 'UNPAUSE');
+        expect((await first).map(codeName)).to.deep.equal(Array(12).fill('OK'));
+        // Given back: a batch fits again.
+        expect((await writeBatch(limited, batchOf('third', 5))).map(codeName)).to.deep.equal(
+          Array(5).fill('OK'),
+        );
+        expect(agent.cache.usage().entries).to.equal(17);
+      } finally {
+        await admin.call('CLIENT', 'UNPAUSE').catch(() => undefined);
+        admin.disconnect();
+        limited.close();
+        server.forceShutdown();
+      }
     });
 
     it('stores no item of a batch cancelled before its items were committed', async function () {
