@@ -97,8 +97,8 @@ final class CachingOutputStream extends FSDataOutputStream {
     streamSlotPast = -1;
     try {
       // The upload reads the spool file from its start. It would find the buffered bytes there by
-      // the seal anyway (close flushes first); flushed now, a file asking mid-write has them sent
-      // at once instead of when the buffer next fills. Empty at create: nothing to write.
+      // the seal anyway (close flushes first); flushed now, the upload of a file that asks
+      // mid-write can read them at once, not only when the buffer next fills. Empty at create.
       spool.flush();
     } catch (IOException e) {
       spoolFailed(e);
