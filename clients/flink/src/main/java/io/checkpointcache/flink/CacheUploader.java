@@ -37,7 +37,8 @@ import org.slf4j.LoggerFactory;
  * {@link UploadTask}.
  * Owns: the spool directory, the upload threads and their bounded queue (shared by uploads after
  * close and fills; small uploads waiting in it together leave it as one {@link UploadBatch}), the
- * stream threads (one per file streamed while written, at most {@code upload.streams}), the
+ * stream threads (one per file streamed while written, at most {@code upload.streams}; with
+ * batching on, only files past {@code upload.batch-max-bytes} ask for one), the
  * copies in flight by key, and cancelling copies of files that are deleted or overwritten before
  * (or while) they are copied. Never: touching the real file system itself
  * (a fill's {@link StillCurrent} check is its caller's code), a fill on the caller's thread, a
@@ -224,9 +225,12 @@ final class CacheUploader implements AutoCloseable {
   /**
    * Starts copying a file into the cache while it is being written to {@code spool}, if fewer than
    * {@code upload.streams} files stream now; null otherwise (the caller keeps the spool file and
-   * calls {@link #upload} after close). The returned spool's writer seals it after the real
-   * stream closed successfully (the upload then sends the rest and commits), or aborts it (the
-   * upload's call is cancelled). Takes ownership of the spool file. Never throws, never waits.
+   * calls {@link #upload} after close). The writer asks at create or, in ASYNC mode with batching
+   * on, once its file grew past {@link #streamSlotPast}: {@code spool} may hold its first bytes
+   * already (the upload reads it from its start). The returned spool's writer seals it after the
+   * real stream closed successfully (the upload then sends the rest and commits), or aborts it
+   * (the upload's call is cancelled). Takes ownership of the spool file. Never throws, never
+   * waits.
    */
   GrowingSpool streamWhileWritten(String key, CheckpointLabels labels, Path spool) {
     return streamWhileWritten(key, labels, spool, StillCurrent.ASSUMED_THERE);
@@ -261,6 +265,18 @@ final class CacheUploader implements AutoCloseable {
       task.finish();
     }
     return growing;
+  }
+
+  /**
+   * How large a file being written grows before it asks for a stream slot ({@link
+   * #streamWhileWritten}): past {@code upload.batch-max-bytes} in ASYNC mode with batching on, so
+   * that a file closed at or under it is copied after close, where it may join an {@link
+   * UploadBatch} ({@link #joinWaiting} takes only such files); -1 otherwise: it asks at create,
+   * as before batching (SYNC sends no batches, and with batching off there is none to join).
+   */
+  long streamSlotPast() {
+    long maxBytes = settings.uploadBatchMaxBytes();
+    return maxBytes > 0 && settings.upload() == UploadMode.ASYNC ? maxBytes : -1;
   }
 
   /** True when a writer's close waits until its file is committed (or failed): SYNC. */

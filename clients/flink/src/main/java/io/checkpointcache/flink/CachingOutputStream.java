@@ -12,15 +12,21 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A file being written through ckc://: every byte goes to the real file system's stream, and a
- * copy (with its running CRC32C) to a local spool file. Streamed (a stream slot was free at
- * create): the {@link CacheUploader} sends the spool file to the agent as it grows, and this
- * stream seals it once the real stream closed successfully (SYNC: close then waits for the
- * commit, i.e. for the tail). Otherwise the spool file is handed to the uploader after close. The
- * real write decides success: a spool failure only means the file is not cached, and a file whose
- * real write failed, or whose stream closed without success, is never cached (a streamed upload
- * is aborted, and the agent drops what it received).
+ * copy (with its running CRC32C) to a local spool file. Streamed (a stream slot was free when the
+ * file asked for one): the {@link CacheUploader} sends the spool file to the agent as it grows,
+ * and this stream seals it once the real stream closed successfully (SYNC: close then waits for
+ * the commit, i.e. for the tail). Otherwise the spool file is handed to the uploader after close.
+ * When it asks: at create, except in ASYNC mode with batching on, where a file asks only once it
+ * grows past {@code upload.batch-max-bytes} ({@link CacheUploader#streamSlotPast}). Streaming
+ * while written pays for a large file (its upload overlaps its writing); a small one is written in
+ * a moment, and copied after close it can share a WriteBatch with other small files instead of
+ * holding a slot and a call of its own. The real write decides success: a spool failure only
+ * means the file is not cached, and a file whose real write failed, or whose stream closed
+ * without success, is never cached (a streamed upload is aborted, and the agent drops what it
+ * received).
  * Owns: the spool copy until it is handed over (streamed: shared with the upload). Never: waiting
- * for the agent while writing. Not thread-safe (nor is any FSDataOutputStream).
+ * for the agent while writing, or for a stream slot (none free when asked: copied after close).
+ * Not thread-safe (nor is any FSDataOutputStream).
  */
 final class CachingOutputStream extends FSDataOutputStream {
   private static final Logger LOG = LoggerFactory.getLogger(CachingOutputStream.class);
@@ -36,6 +42,11 @@ final class CachingOutputStream extends FSDataOutputStream {
   private Path spoolFile;
   /** Non-null while the copy streams to the agent as it is written. */
   private GrowingSpool growing;
+  /**
+   * The file asks for a stream slot once its size is past this; -1 once it asked (or never will:
+   * no spool copy).
+   */
+  private long streamSlotPast = -1;
   private OutputStream spool;
   private long size;
   private boolean realFailed;
@@ -68,13 +79,34 @@ final class CachingOutputStream extends FSDataOutputStream {
     try {
       this.spoolFile = uploader.newSpoolFile();
       this.spool = new BufferedOutputStream(Files.newOutputStream(spoolFile), SPOOL_BUFFER);
-      this.growing = uploader.streamWhileWritten(key, labels, spoolFile, stillThere);
-      // Streamed: the spool file is the upload's too; it is deleted once both released it.
-      if (growing != null) spoolFile = null;
     } catch (IOException e) {
       LOG.warn("checkpoint-cache: no spool file, {} will not be cached: {}", key, e.toString());
       dropSpool();
+      return;
     }
+    long past = uploader.streamSlotPast();
+    if (past < 0) askForStreamSlot();
+    else streamSlotPast = past;
+  }
+
+  /**
+   * Streams the spool copy to the agent from now on, if a stream slot is free; otherwise (and
+   * from then on) the file is copied after close. Asked once per file.
+   */
+  private void askForStreamSlot() {
+    streamSlotPast = -1;
+    try {
+      // The upload reads the spool file from its start. It would find the buffered bytes there by
+      // the seal anyway (close flushes first); flushed now, the upload of a file that asks
+      // mid-write can read them at once, not only when the buffer next fills. Empty at create.
+      spool.flush();
+    } catch (IOException e) {
+      spoolFailed(e);
+      return;
+    }
+    growing = uploader.streamWhileWritten(key, labels, spoolFile, stillThere);
+    // Streamed: the spool file is the upload's too; it is deleted once both released it.
+    if (growing != null) spoolFile = null;
   }
 
   @Override
@@ -93,7 +125,9 @@ final class CachingOutputStream extends FSDataOutputStream {
         spool.write(b);
       } catch (IOException e) {
         spoolFailed(e);
+        return;
       }
+      if (streamSlotPast >= 0 && size > streamSlotPast) askForStreamSlot();
     }
   }
 
@@ -113,7 +147,9 @@ final class CachingOutputStream extends FSDataOutputStream {
         spool.write(b, off, len);
       } catch (IOException e) {
         spoolFailed(e);
+        return;
       }
+      if (streamSlotPast >= 0 && size > streamSlotPast) askForStreamSlot();
     }
   }
 

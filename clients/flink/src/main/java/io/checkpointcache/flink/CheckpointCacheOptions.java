@@ -77,8 +77,9 @@ public final class CheckpointCacheOptions {
           .withDescription(
               "When a written file's copy in the cache is committed: ASYNC (close does not wait"
                   + " for it), SYNC (close waits for it) or OFF. Either way the copy streams to the"
-                  + " agent while the file is written (see upload.streams), so close has at most"
-                  + " the tail to wait for.");
+                  + " agent while the file is written (see upload.streams; with ASYNC and"
+                  + " upload.batch-max-bytes above 0, only a file larger than that), so close has"
+                  + " at most the tail to wait for.");
 
   public static final ConfigOption<Boolean> FILL_ON_MISS =
       ConfigOptions.key("checkpoint-cache.fill-on-miss")
@@ -111,8 +112,11 @@ public final class CheckpointCacheOptions {
           .withDescription(
               "Files copied into the cache while they are being written, at most (each holds a"
                   + " thread while its file is open): their copy is committed about when the real"
-                  + " file closes. Further files are copied after close, on the upload threads."
-                  + " 0: every file after close.");
+                  + " file closes. A file takes a slot at create, except with upload ASYNC and"
+                  + " upload.batch-max-bytes above 0: then only once it grows past that size (a"
+                  + " smaller file is copied after close, where it can join a batch). Files that"
+                  + " find no slot free are copied after close, on the upload threads. 0: every"
+                  + " file after close.");
 
   public static final ConfigOption<MemorySize> UPLOAD_BATCH_MAX_BYTES =
       ConfigOptions.key("checkpoint-cache.upload.batch-max-bytes")
@@ -122,9 +126,11 @@ public final class CheckpointCacheOptions {
               "ASYNC uploads after close: files of at most this size that wait for an upload"
                   + " thread at the same time are sent together, in one WriteBatch call of at"
                   + " most 256 files and 4 MiB (the agent stores more small files per second so, and"
-                  + " packs them into shared files when started with --pack-max-bytes). A"
-                  + " file that waits alone is sent as before. 0: every file on its own. At most"
-                  + " 4 mb.");
+                  + " packs them into shared files when started with --pack-max-bytes). A file of"
+                  + " at most this size is always copied after close (it takes no upload.streams"
+                  + " slot; a larger file asks for one once it grows past this size). A file that"
+                  + " waits alone is sent as before. 0: every file on its own, and a file takes a"
+                  + " stream slot at create. At most 4 mb.");
 
   public static final ConfigOption<Duration> TTL =
       ConfigOptions.key("checkpoint-cache.ttl")

@@ -16,9 +16,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The spool copy of a file that is copied into the cache while it is being written: the writer
- * appends to the file and, once the real stream closed successfully, seals it with the size and
- * CRC32C of what the real stream took (or aborts it); the upload reads it as it grows, waiting at
- * its end for more bytes, the seal (end of file) or the abort (an IOException, which cancels the
+ * appends to the file (which may hold the file's first bytes already when the upload starts: a file
+ * in ASYNC mode with batching on starts streaming only once it grows past {@code
+ * upload.batch-max-bytes}) and, once the real stream closed successfully, seals it with the size
+ * and CRC32C of what the real stream took (or aborts it); the upload reads it as it grows, waiting
+ * at its end for more bytes, the seal (end of file) or the abort (an IOException, which cancels the
  * upload's call). The file is the buffer between the two: the writer never waits for the reader.
  * Owns: the spool file, deleted once both the writer and the upload released it. Never: blocking
  * the writer, or ending a read before the seal (a sealed size is the only end of file).

@@ -11,16 +11,18 @@ import java.util.List;
  * packs them into shared files): on the 2-core machine 1.4-2x the files per second of one Write
  * each, and batched and packed ~5,000 /s against ~600 /s (docs/benchmarks.md, WriteBatch).
  *
- * <p>How a batch forms: an upload thread that takes a small upload after close off the queue
- * also takes the small uploads waiting behind it ({@link CacheUploader#joinWaiting}) and sends
- * them all from here. Chosen over a batcher of its own (a second queue, a thread, a timer): the
- * one bounded queue stays the only place uploads wait (max-pending and its drops unchanged, and
- * close() still finds every upload that never ran in it); a batch forms only from files that
- * wait anyway, so no file ever waits for one to fill, and a file that waits alone goes exactly as
- * before (a Write, or an Ingest); a writer's thread never sends one (SYNC uploads are not
- * batched). Each item stays its own {@link UploadTask}: in the in-flight map under its key until
- * its result is judged, so a delete or overwrite cancels it and a newer upload of the key waits
- * for it, as for a single upload.
+ * <p>How a batch forms: an upload thread that takes a small upload after close off the queue also
+ * takes the small uploads waiting behind it ({@link CacheUploader#joinWaiting}) and sends them all
+ * from here. Every small file is copied after close: with batching on a file asks for a stream slot
+ * only once it grows past the batch size ({@link CacheUploader#streamSlotPast}), so batches form
+ * whenever small files close faster than the upload threads send them. Chosen over a batcher of its
+ * own (a second queue, a thread, a timer): the one bounded queue stays the only place uploads wait
+ * (max-pending and its drops unchanged, and close() still finds every upload that never ran in it);
+ * a batch forms only from files that wait anyway, so no file ever waits for one to fill, and a file
+ * that waits alone goes exactly as before (a Write, or an Ingest); a writer's thread never sends
+ * one (SYNC uploads are not batched). Each item stays its own {@link UploadTask}: in the in-flight
+ * map under its key until its result is judged, so a delete or overwrite cancels it and a newer
+ * upload of the key waits for it, as for a single upload.
  *
  * <p>Owns: the batch's bytes in memory (at most {@link #MAX_BYTES}) and its one call. Never: an
  * item's outcome (its task judges it, with the rules of a single upload), cancelling the call for

@@ -41,9 +41,11 @@ import org.junit.jupiter.params.provider.ValueSource;
  * real agents with packing on and off, with every guarantee of single uploads: each file cached
  * whole, a file deleted through ckc:// before its copy never stored, a file deleted behind the
  * plugin's back removed again once committed, a larger file sent on its own, batching off, and
- * an agent without WriteBatch (the client's single Writes). The target is {@code gatedfile://}:
- * its gate holds the one upload thread, so the test, not a race, decides which files wait
- * together.
+ * an agent without WriteBatch (the client's single Writes). And with the default stream slots
+ * ({@code upload.streams: 4}): a small file takes none (it is copied after close and can join a
+ * batch), a file past the batch size streams, and small files written one after another by a few
+ * threads go through WriteBatch without any gate. The target is {@code gatedfile://}: its gate
+ * holds the one upload thread, so the test, not a race, decides which files wait together.
  */
 class BatchedUploadTest {
   private static final String JOB = "00000000000000000000000000000bac";
@@ -208,6 +210,108 @@ class BatchedUploadTest {
         }
       }
     }
+  }
+
+  /**
+   * Default stream slots, one upload thread held at the gate: files of at most 64 KiB take no
+   * slot (none is cached while the thread is held, all wait and then go in one WriteBatch), while
+   * a file one byte larger takes a slot once it grows past 64 KiB and is committed by its stream
+   * thread meanwhile.
+   */
+  @Test
+  void withStreamSlotsFreeOnlyAFilePastTheBatchSizeStreams() throws Exception {
+    startAgent(METRICS);
+    fs = fileSystem(agent.address(), Map.of("checkpoint-cache.upload.streams", "4"));
+    holdUploadThread();
+    Map<Path, byte[]> small = new LinkedHashMap<>();
+    for (int i = 0; i < 20; i++) {
+      Path p = path("slotless-" + i);
+      byte[] data = SharedTestAgent.bytes(i == 0 ? 64 * 1024 : 1000 + i * 3000, 5000 + i);
+      write(p, data);
+      small.put(p, data);
+    }
+    Path past = path("past-the-batch-size");
+    byte[] pastData = SharedTestAgent.bytes(64 * 1024 + 1, 5100);
+    try (FSDataOutputStream out = fs.create(past, WriteMode.NO_OVERWRITE)) {
+      // In Flink's write sizes: the slot is asked for by the write that crosses 64 KiB.
+      for (int off = 0; off < pastData.length; off += 4096) {
+        out.write(pastData, off, Math.min(4096, pastData.length - off));
+      }
+    }
+    long deadline = System.nanoTime() + WAIT.toNanos();
+    while (!cached(past)) {
+      assertTrue(System.nanoTime() < deadline, "the file past 64 KiB was streamed and committed");
+      Thread.sleep(20);
+    }
+    for (Path p : small.keySet()) assertFalse(cached(p), p + " waits for the held upload thread");
+    assertEquals(21, metrics.snapshot().pendingUploads(), "the small files and the gate's wait");
+
+    GatedFileSystemFactory.open();
+    assertTrue(metrics.awaitUploadsIdle(WAIT), "uploads did not finish");
+    for (var e : small.entrySet()) assertArrayEquals(e.getValue(), cachedBytes(e.getKey()));
+    assertArrayEquals(pastData, cachedBytes(past));
+    var s = metrics.snapshot();
+    assertEquals(20, s.uploadsBatched());
+    assertEquals(22, s.uploadsSucceeded());
+    assertEquals(1, agent.metric("ckc_write_batch_items_count"), "one WriteBatch call");
+    assertEquals(20, agent.metric("ckc_write_batch_items_sum"));
+  }
+
+  /**
+   * The defaults (ASYNC, 4 stream slots, 2 upload threads, batching at 64 KiB) and a packing
+   * agent, no gate: 200 small files, each written and closed one after another by one of 4
+   * threads, are all cached whole, and some of them went through WriteBatch (how many is timing:
+   * those that closed while the upload threads were busy).
+   */
+  @Test
+  void withTheDefaultsSmallFilesWrittenOneAfterAnotherGoThroughWriteBatch() throws Exception {
+    List<String> args = new ArrayList<>(METRICS);
+    args.addAll(List.of("--pack-max-bytes", "64KiB"));
+    startAgent(args);
+    fs =
+        fileSystem(
+            agent.address(),
+            Map.of("checkpoint-cache.upload.streams", "4", "checkpoint-cache.upload.threads", "2"));
+    int writers = 4;
+    int each = 50;
+    Map<Path, byte[]> written = new java.util.concurrent.ConcurrentHashMap<>();
+    List<Thread> threads = new ArrayList<>();
+    List<Throwable> errors = new java.util.concurrent.CopyOnWriteArrayList<>();
+    for (int w = 0; w < writers; w++) {
+      int writer = w;
+      Thread t =
+          new Thread(
+              () -> {
+                Random random = new Random(60 + writer);
+                try {
+                  for (int i = 0; i < each; i++) {
+                    Path p = path("default-" + writer + "-" + i);
+                    byte[] data =
+                        SharedTestAgent.bytes(1 + random.nextInt(64 * 1024), 6000 + writer * each + i);
+                    write(p, data);
+                    written.put(p, data);
+                  }
+                } catch (Throwable e) {
+                  errors.add(e);
+                }
+              });
+      threads.add(t);
+      t.start();
+    }
+    for (Thread t : threads) t.join();
+    assertEquals(List.of(), errors);
+    assertTrue(metrics.awaitUploadsIdle(WAIT), "uploads did not finish");
+    assertEquals(writers * each, written.size());
+    for (var e : written.entrySet()) assertArrayEquals(e.getValue(), cachedBytes(e.getKey()));
+    var s = metrics.snapshot();
+    assertEquals(writers * each, s.uploadsSucceeded());
+    assertEquals(0, s.uploadsFailed());
+    assertEquals(0, s.uploadsDropped());
+    assertTrue(s.uploadsBatched() > 0, "some small files went through WriteBatch");
+    assertEquals(s.uploadsBatched(), agent.metric("ckc_write_batch_items_sum"));
+    System.out.printf(
+        "%d of %d small files sent in %.0f WriteBatch calls%n",
+        s.uploadsBatched(), writers * each, agent.metric("ckc_write_batch_items_count"));
   }
 
   @Test

@@ -452,47 +452,56 @@ class CheckpointCacheFileSystemTest {
     assertEquals(data.length, metrics.snapshot().bytesFromRemote());
   }
 
+  /**
+   * Byte by byte, failing at 1,000 bytes (the file never grew past upload.batch-max-bytes, so it
+   * has no upload yet) and at 70,000 (it took a stream slot past 64 KiB: that upload is aborted).
+   */
   @Test
   void aFileWhoseRealWriteFailedIsNeverCached() throws Exception {
     CacheConnection connection = CacheConnection.forSettings(settingsOf(agent.address()));
-    String key = "file:" + remote.resolve("failed");
-    FSDataOutputStream failing =
-        new FSDataOutputStream() {
-          private long pos;
+    for (int failAt : new int[] {1000, 70_000}) {
+      String key = "file:" + remote.resolve("failed-at-" + failAt);
+      FSDataOutputStream failing =
+          new FSDataOutputStream() {
+            private long pos;
 
-          @Override
-          public void write(int b) throws IOException {
-            if (++pos > 1000) throw new IOException("disk full");
-          }
+            @Override
+            public void write(int b) throws IOException {
+              if (++pos > failAt) throw new IOException("disk full");
+            }
 
-          @Override
-          public long getPos() {
-            return pos;
-          }
+            @Override
+            public long getPos() {
+              return pos;
+            }
 
-          @Override
-          public void flush() {}
+            @Override
+            public void flush() {}
 
-          @Override
-          public void sync() {}
+            @Override
+            public void sync() {}
 
-          @Override
-          public void close() {}
-        };
-    CachingOutputStream out =
-        new CachingOutputStream(
-            failing,
-            key,
-            new CheckpointLabels("", 0, false),
-            ((UploadingCacheAccess) connection.cache).uploader,
-            metrics);
-    assertThrows(IOException.class, () -> {
-      for (int i = 0; i < 2000; i++) out.write(i);
-    });
-    out.close();
-    awaitUploads();
-    assertEquals(0, metrics.snapshot().uploadsSucceeded());
-    assertThrows(CheckpointCacheException.class, () -> client.stat(key, true));
+            @Override
+            public void close() {}
+          };
+      CachingOutputStream out =
+          new CachingOutputStream(
+              failing,
+              key,
+              new CheckpointLabels("", 0, false),
+              ((UploadingCacheAccess) connection.cache).uploader,
+              metrics);
+      assertThrows(IOException.class, () -> {
+        for (int i = 0; i < 2 * failAt; i++) out.write(i);
+      });
+      out.close();
+      awaitUploads();
+      assertThrows(CheckpointCacheException.class, () -> client.stat(key, true));
+    }
+    var s = metrics.snapshot();
+    assertEquals(0, s.uploadsSucceeded());
+    assertEquals(1, s.uploadsCancelled(), "the streamed one");
+    assertEquals(0, s.uploadsFailed());
     try (var spool = Files.list(tmp.resolve("spool"))) {
       for (java.nio.file.Path dir : (Iterable<java.nio.file.Path>) spool::iterator) {
         try (var files = Files.list(dir)) {

@@ -15,8 +15,8 @@ import org.apache.flink.core.fs.FileSystem;
 import org.apache.flink.core.fs.FileSystem.WriteMode;
 
 /**
- * Small files cached per second through ckc:// with uploads after close ({@code
- * upload.streams=0}, ASYNC, 2 upload threads), batched ({@code upload.batch-max-bytes} 64 kb, the
+ * Small files cached per second through ckc:// (ASYNC, 2 upload threads; {@code upload.streams}
+ * 0, every file after close, unless a fourth argument says otherwise), batched ({@code upload.batch-max-bytes} 64 kb, the
  * default) against one Write each ({@code 0}), into one real agent started with {@code
  * --pack-max-bytes 64KiB}; target: a local directory. Each round writes {@code files} files of
  * {@code size} bytes as fast as one thread can and times first create → every upload counted;
@@ -26,7 +26,7 @@ import org.apache.flink.core.fs.FileSystem.WriteMode;
  * <p>Run: {@code mvn -q -B -f clients/pom.xml -P demo test-compile}, {@code sed
  * 's/job.FlinkRestoreDemo/SmallFileUploadBench/; s/-Xmx3g/-Xmx1g/' clients/flink/target/demo.argfile >
  * clients/flink/target/small-files.argfile}, {@code java @clients/flink/target/small-files.argfile
- * [rounds] [files] [size bytes]}.
+ * [rounds] [files] [size bytes] [upload.streams]}.
  *
  * <p>Owns: timing only. Never: asserting anything (a benchmark, not a test).
  */
@@ -39,6 +39,7 @@ public final class SmallFileUploadBench {
     int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 3;
     int files = args.length > 1 ? Integer.parseInt(args[1]) : 2000;
     int size = args.length > 2 ? Integer.parseInt(args[2]) : 4096;
+    int streams = args.length > 3 ? Integer.parseInt(args[3]) : 0;
     Path home = Files.createTempDirectory("ckc-small-files-bench-");
     byte[] data = SharedTestAgent.bytes(size, 1);
     Map<String, String> modes = new LinkedHashMap<>();
@@ -51,7 +52,7 @@ public final class SmallFileUploadBench {
       Path remote = Files.createDirectories(home.resolve("remote"));
       for (int round = 0; round <= rounds; round++) {
         for (var mode : modes.entrySet()) {
-          FileSystem fs = fileSystem(agent, remote, home, mode.getValue());
+          FileSystem fs = fileSystem(agent, remote, home, mode.getValue(), streams);
           metrics.reset();
           String dir = "ckc:///ckpt/" + JOB + "/chk-" + round + "/" + mode.getKey() + "/";
           long start = System.nanoTime();
@@ -80,7 +81,9 @@ public final class SmallFileUploadBench {
       }
     }
     System.out.printf(
-        Locale.ROOT, "%d files of %d bytes a round, %d rounds (+1 warm-up)%n", files, size, rounds);
+        Locale.ROOT,
+        "%d files of %d bytes a round, %d rounds (+1 warm-up), upload.streams %d%n",
+        files, size, rounds, streams);
     for (var e : perSecond.entrySet()) {
       List<Double> v = e.getValue().stream().sorted().toList();
       System.out.printf(
@@ -91,13 +94,13 @@ public final class SmallFileUploadBench {
     System.out.println("uploads failed or dropped over all rounds: " + lost);
   }
 
-  private static FileSystem fileSystem(TestAgent agent, Path remote, Path home, String batch)
-      throws Exception {
+  private static FileSystem fileSystem(
+      TestAgent agent, Path remote, Path home, String batch, int streams) throws Exception {
     Configuration c = new Configuration();
     c.setString("checkpoint-cache.target", remote.toUri().toString());
     c.setString("checkpoint-cache.agent", agent.address());
     c.setString("checkpoint-cache.upload", "async");
-    c.setString("checkpoint-cache.upload.streams", "0");
+    c.setString("checkpoint-cache.upload.streams", String.valueOf(streams));
     // Room for every file of a round: the subject is throughput, not the queue's drops.
     c.setString("checkpoint-cache.upload.max-pending", "100000");
     c.setString("checkpoint-cache.upload.batch-max-bytes", batch);

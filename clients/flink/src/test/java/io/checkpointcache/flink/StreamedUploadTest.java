@@ -28,7 +28,9 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Uploads streamed to a real agent while the file is written ({@code checkpoint-cache.upload
  * .streams}): what the agent has received before close is observed in its staging directory, not
- * inferred from timing.
+ * inferred from timing. With ASYNC and batching on (the defaults) a file asks for a stream slot
+ * only once it grows past {@code upload.batch-max-bytes} (64 KiB); that it took one shows as a
+ * pending upload before close. Every file here but those of that threshold's own tests is larger.
  */
 class StreamedUploadTest {
   private static final int MIB = 1024 * 1024;
@@ -168,6 +170,38 @@ class StreamedUploadTest {
     assertEquals(crc32c(data), client.stat(key(p), true).getCrc32C());
   }
 
+  /** A real stream that takes {@code failPast} bytes and throws at any write beyond them. */
+  private static FSDataOutputStream failingPast(long failPast) {
+    return new FSDataOutputStream() {
+      private long pos;
+
+      @Override
+      public void write(int b) throws IOException {
+        write(new byte[] {(byte) b}, 0, 1);
+      }
+
+      @Override
+      public void write(byte[] b, int off, int len) throws IOException {
+        if (pos + len > failPast) throw new IOException("disk full");
+        pos += len;
+      }
+
+      @Override
+      public long getPos() {
+        return pos;
+      }
+
+      @Override
+      public void flush() {}
+
+      @Override
+      public void sync() {}
+
+      @Override
+      public void close() {}
+    };
+  }
+
   @Test
   void aFailedRealWriteCancelsTheStreamAndLeavesNothing() throws Exception {
     Configuration c = new Configuration();
@@ -178,35 +212,7 @@ class StreamedUploadTest {
         CacheConnection.forSettings(CheckpointCacheSettings.from(c, java.util.Map.of()));
     String key = "file:" + remote.resolve("failed-while-streaming");
     byte[] data = bytes(4 * MIB, 3);
-    FSDataOutputStream failing =
-        new FSDataOutputStream() {
-          private long pos;
-
-          @Override
-          public void write(int b) throws IOException {
-            write(new byte[] {(byte) b}, 0, 1);
-          }
-
-          @Override
-          public void write(byte[] b, int off, int len) throws IOException {
-            if (pos + len > 3 * MIB) throw new IOException("disk full");
-            pos += len;
-          }
-
-          @Override
-          public long getPos() {
-            return pos;
-          }
-
-          @Override
-          public void flush() {}
-
-          @Override
-          public void sync() {}
-
-          @Override
-          public void close() {}
-        };
+    FSDataOutputStream failing = failingPast(3 * MIB);
     CachingOutputStream out =
         new CachingOutputStream(
             failing,
@@ -286,6 +292,141 @@ class StreamedUploadTest {
       assertEquals(0, s.uploadsSucceeded());
       assertEquals(1, s.uploadsFailed());
     }
+  }
+
+  /**
+   * A 3 MiB file written in 8 KiB writes, with ASYNC and batching at 64 KiB (the defaults): it
+   * takes a slot at the write that takes it past 64 KiB, not before, and the agent has its bytes
+   * before close (the agent writes what it received in 1 MiB gathers: 2 MiB written, 1 MiB seen).
+   * With one slot, a second such file streams too: the first one's slot, taken mid-write, was
+   * released.
+   */
+  @Test
+  void aFileStreamsOnceItGrowsPastTheBatchSize() throws Exception {
+    fs = fileSystem(agent.address(), "async", 1);
+    for (int n = 0; n < 2; n++) {
+      metrics.reset();
+      Path p = new Path("ckc:///ckpt/" + JOB + "/chk-7/grows-" + n);
+      byte[] data = bytes(3 * MIB, 70 + n);
+      try (FSDataOutputStream out = fs.create(p, WriteMode.NO_OVERWRITE)) {
+        for (int off = 0; off < 64 * 1024; off += 8 * 1024) out.write(data, off, 8 * 1024);
+        assertEquals(0, metrics.snapshot().pendingUploads(), "64 KiB: no slot asked for yet");
+        out.write(data[64 * 1024]);
+        assertEquals(1, metrics.snapshot().pendingUploads(), "one byte past: streamed");
+        for (int off = 64 * 1024 + 1; off < 2 * MIB; off += 8 * 1024) {
+          out.write(data, off, Math.min(8 * 1024, 2 * MIB - off));
+        }
+        waitUntil("the agent received 1 MiB of it", agentHasReceived(agent, MIB));
+        assertTrue(!cached(p), "not committed before the real stream closed");
+        for (int off = 2 * MIB; off < data.length; off += 8 * 1024) {
+          out.write(data, off, 8 * 1024);
+        }
+      }
+      assertTrue(metrics.awaitUploadsIdle(WAIT));
+      assertArrayEquals(data, Files.readAllBytes(agent.entryFile(key(p))), "byte-identical copy");
+      var s = metrics.snapshot();
+      assertEquals(1, s.uploadsSucceeded());
+      assertEquals(0, s.uploadsBatched());
+    }
+  }
+
+  /**
+   * SYNC, and ASYNC with batching off, keep asking for a slot at create: even a 10-byte file
+   * streams (a pending upload from create on, committed by close in SYNC).
+   */
+  @Test
+  void withSyncOrBatchingOffAFileAsksForASlotAtCreate() throws Exception {
+    for (String mode : new String[] {"sync", "async-unbatched", "async"}) {
+      fs =
+          SHARED.fileSystem(
+              agent.address(),
+              remote.toUri().toString(),
+              Map.of(
+                  "checkpoint-cache.upload", mode.startsWith("sync") ? "sync" : "async",
+                  "checkpoint-cache.upload.batch-max-bytes",
+                      mode.equals("async-unbatched") ? "0" : "64 kb"));
+      metrics.reset();
+      Path p = new Path("ckc:///ckpt/" + JOB + "/chk-8/tiny-" + mode);
+      byte[] data = bytes(10, 80);
+      try (FSDataOutputStream out = fs.create(p, WriteMode.NO_OVERWRITE)) {
+        assertEquals(
+            mode.equals("async") ? 0 : 1,
+            metrics.snapshot().pendingUploads(),
+            mode + ": a stream slot at create");
+        out.write(data);
+      }
+      if (mode.equals("sync")) assertTrue(cached(p), "sync: committed by close");
+      assertTrue(metrics.awaitUploadsIdle(WAIT));
+      assertArrayEquals(data, Files.readAllBytes(agent.entryFile(key(p))));
+    }
+  }
+
+  /**
+   * A real write that fails after the file took its slot (past 64 KiB) aborts the streamed copy:
+   * nothing cached, counted cancelled once, the spool file gone, and the slot free again (one
+   * slot: the next file streams). A real write that fails before that leaves nothing either.
+   */
+  @Test
+  void aRealWriteFailingAfterTheFileTookItsSlotLeavesNothing() throws Exception {
+    java.nio.file.Path spool = tmp.resolve("spool-failing-past");
+    Configuration c = new Configuration();
+    c.setString("checkpoint-cache.target", remote.toUri().toString());
+    c.setString("checkpoint-cache.agent", agent.address());
+    c.setString("checkpoint-cache.spool-dir", spool.toString());
+    c.setString("checkpoint-cache.upload.streams", "1");
+    CacheConnection connection =
+        CacheConnection.forSettings(CheckpointCacheSettings.from(c, java.util.Map.of()));
+    CacheUploader uploader = ((UploadingCacheAccess) connection.cache).uploader;
+    CheckpointLabels labels = new CheckpointLabels("", 0, false);
+
+    String early = "file:" + remote.resolve("fails-before-its-slot");
+    CachingOutputStream before =
+        new CachingOutputStream(failingPast(32 * 1024), early, labels, uploader, metrics);
+    byte[] data = bytes(512 * 1024, 90);
+    assertThrows(IOException.class, () -> writeSome(before, data, 0, data.length));
+    before.close();
+
+    String key = "file:" + remote.resolve("fails-past-its-slot");
+    CachingOutputStream out =
+        new CachingOutputStream(failingPast(256 * 1024), key, labels, uploader, metrics);
+    writeSome(out, data, 0, 128 * 1024);
+    assertEquals(1, metrics.snapshot().pendingUploads(), "past 64 KiB: streamed");
+    assertThrows(IOException.class, () -> writeSome(out, data, 128 * 1024, data.length));
+    out.close();
+    assertTrue(metrics.awaitUploadsIdle(WAIT));
+    var s = metrics.snapshot();
+    assertEquals(0, s.uploadsSucceeded());
+    assertEquals(1, s.uploadsCancelled());
+    assertEquals(0, s.uploadsFailed());
+    assertThrows(CheckpointCacheException.class, () -> client.stat(key, true));
+    assertThrows(CheckpointCacheException.class, () -> client.stat(early, true));
+    waitUntil("the agent dropped the staged bytes", agentStagesNothing(agent));
+    try (var dirs = Files.list(spool)) {
+      for (java.nio.file.Path d : (Iterable<java.nio.file.Path>) dirs::iterator) {
+        try (var left = Files.list(d)) {
+          assertEquals(java.util.List.of(), left.toList(), "both spool files removed");
+        }
+      }
+    }
+
+    // The slot the aborted file took mid-write is free again.
+    Path next = new Path(remote.resolve("after-the-failed-one").toUri());
+    byte[] nextData = bytes(3 * MIB, 91);
+    try (CachingOutputStream streamed =
+        new CachingOutputStream(
+            FileSystem.getLocalFileSystem().create(next, WriteMode.NO_OVERWRITE),
+            "file:" + remote.resolve("after-the-failed-one"),
+            labels,
+            uploader,
+            metrics)) {
+      writeSome(streamed, nextData, 0, 2 * MIB);
+      waitUntil("the agent received 1 MiB of the next file", agentHasReceived(agent, MIB));
+      writeSome(streamed, nextData, 2 * MIB, nextData.length);
+    }
+    assertTrue(metrics.awaitUploadsIdle(WAIT));
+    assertArrayEquals(
+        nextData,
+        Files.readAllBytes(agent.entryFile("file:" + remote.resolve("after-the-failed-one"))));
   }
 
   @Test
