@@ -84,8 +84,10 @@ export async function writeBatchCall(
   }
   ctx.observer?.writeBatchStarted(items.length);
   try {
-    // Every item at once: a group commit takes whatever is waiting when the previous one ends, so
-    // the items of one batch (and of the batches in flight beside it) are published together.
+    // The fast road's items first, then the rest at once: a group commit takes whatever is waiting
+    // when the previous one ends, so the items of each step (and of the batches in flight beside
+    // it) are published together. A batch with items of both kinds (rare: a key cached already,
+    // bytes other than announced) pays for the two steps' group commits one after the other.
     const fast = await writeWhole(items, ctx);
     const results = await Promise.all(
       items.map((item, i) => {

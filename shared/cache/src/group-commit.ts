@@ -50,12 +50,11 @@ export class GroupCommit {
   }
 
   /**
-   * publish for each member, queued together: a group that starts now takes them all (up to its
-   * limit), where members published one by one would see the first start a group alone.
+   * publish for each member (a promise each, in order), queued together: a group that starts now
+   * takes them all (up to its limit), where members published one by one would see the first
+   * start a group alone.
    */
-  publishAll(
-    members: readonly GroupMember[],
-  ): Promise<PromiseSettledResult<PackPlace | undefined>[]> {
+  publishAll(members: readonly GroupMember[]): Promise<PackPlace | undefined>[] {
     const outcomes = members.map(
       (member) =>
         new Promise<PackPlace | undefined>((resolve, reject) => {
@@ -63,7 +62,7 @@ export class GroupCommit {
         }),
     );
     if (!this.running && this.waiting.length > 0) void this.drain();
-    return Promise.allSettled(outcomes);
+    return outcomes;
   }
 
   private async drain(): Promise<void> {

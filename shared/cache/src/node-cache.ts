@@ -249,7 +249,6 @@ export class NodeCache {
     return this.index.usage();
   }
 
-  /** What packs hold on disk (pack-store.ts), removed entries' bytes included until a pack goes. */
   /**
    * What the capacity limits count: the entries, and the bytes the cache holds for them on disk,
    * which besides their own include those their packs keep of entries removed since (until the
@@ -261,6 +260,7 @@ export class NodeCache {
     return { entries, bytes: bytes + Math.max(0, packs.fileBytes - packs.liveBytes) };
   }
 
+  /** What packs hold on disk (pack-store.ts), removed entries' bytes included until a pack goes. */
   packUsage(): PackUsage {
     return this.disk.packs.usage();
   }

@@ -24,7 +24,8 @@
  * back, as it may bring back a removed file. A rewritten sidecar is fsynced before the caller is
  * answered, as DiskStore.rewriteSidecar's file is. An entry's bytes stay on disk until every entry
  * of its pack is gone: a pack holds one group commit's small entries (at most 256; most often of
- * one checkpoint, released together), and capacity counts live entries only.
+ * one checkpoint, released together), and the capacity limits count its whole file until then
+ * (NodeCache.heldUsage).
  */
 import {
   closeSync,

@@ -80,6 +80,12 @@ export class WholeWrites {
     const outcomes: (WholeOutcome | undefined)[] = new Array(entries.length).fill(undefined);
     const chosen = this.choose(entries);
     if (chosen.length === 0) return outcomes;
+    // Already refused (the caller cancelled): none is stored, and nothing evicted to make room.
+    const refused = refusal();
+    if (refused !== undefined) {
+      for (const c of chosen) outcomes[c.at] = { error: refused };
+      return outcomes;
+    }
     let bytes = 0;
     for (const c of chosen) bytes += c.data.length;
     if (!this.held.take(bytes)) return outcomes;
@@ -159,7 +165,7 @@ export class WholeWrites {
       });
       going.push({ c, entry: { id: c.id, sidecar, lastAccessMs: now } });
     }
-    const settled = await groups.publishAll(
+    const published = groups.publishAll(
       going.map(({ c, entry }) => ({
         id: c.id,
         packed: true as const,
@@ -168,17 +174,23 @@ export class WholeWrites {
         metadata: entryMetadataOf(entry),
       })),
     );
-    for (let i = 0; i < going.length; i++) {
-      const { c, entry } = going[i]!;
-      const s = settled[i]!;
-      if (s.status === 'fulfilled') {
-        const added = index.add({ ...entry, pack: s.value });
-        outcomes[c.at] = { entry: entryInfoOf(added, nodeId), created: true };
-      } else {
-        // Nothing is left of it: its pack was not written, or GroupCommit took it out again.
-        outcomes[c.at] = { error: await diskFull.explain(c.spec.key, s.reason) };
-      }
-    }
+    // Each entry joins the index as soon as its own group is in place, as on the usual road: a
+    // batch of several groups must not leave one group's pack counted but its entries unindexed
+    // until the last group ends (eviction would see the pack's other entries alone in it).
+    await Promise.all(
+      going.map(({ c, entry }, i) =>
+        published[i]!.then(
+          (place) => {
+            const added = index.add({ ...entry, pack: place });
+            outcomes[c.at] = { entry: entryInfoOf(added, nodeId), created: true };
+          },
+          async (err: unknown) => {
+            // Nothing is left of it: its pack was not written, or GroupCommit took it out again.
+            outcomes[c.at] = { error: await diskFull.explain(c.spec.key, err) };
+          },
+        ),
+      ),
+    );
   }
 }
 

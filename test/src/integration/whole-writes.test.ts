@@ -132,14 +132,21 @@ describe('the fast road of WriteBatch (NodeCache.writeWhole)', function () {
     await expectTmpEmpty();
   });
 
-  it('stores nothing when refused once the locks are held, and answers each entry so', async function () {
+  it('stores nothing when refused, before the room is made or once the locks are held', async function () {
     await open();
     const refused = new CacheError(ErrorCode.Cancelled, 'cancelled by the test');
-    const outcomes = await cache.writeWhole(
-      [whole('hdfs://nn/r/1', randomBytes(KiB)), whole('hdfs://nn/r/2', randomBytes(KiB))],
-      () => refused,
-    );
-    expect(outcomes).to.deep.equal([{ error: refused }, { error: refused }]);
+    const entries = (name: string) => [
+      whole(`hdfs://nn/${name}/1`, randomBytes(KiB)),
+      whole(`hdfs://nn/${name}/2`, randomBytes(KiB)),
+    ];
+    // Refused from the start, and refused only when asked the second time (under the locks).
+    let asked = 0;
+    const refusals = [() => refused, () => (++asked > 1 ? refused : undefined)];
+    for (const [i, refusal] of refusals.entries()) {
+      const outcomes = await cache.writeWhole(entries(`r${i}`), refusal);
+      expect(outcomes).to.deep.equal([{ error: refused }, { error: refused }]);
+    }
+    expect(asked).to.equal(2);
     expect(cache.usage()).to.deep.equal({ entries: 0, bytes: 0 });
     expect(await fs.readdir(path.join(root, 'packs')).catch(() => [])).to.deep.equal([]);
     await expectTmpEmpty();
