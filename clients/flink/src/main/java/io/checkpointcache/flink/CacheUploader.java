@@ -75,6 +75,12 @@ final class CacheUploader implements AutoCloseable {
   private final ExecutorService streamExecutor;
   private final Semaphore streams;
   final Map<String, UploadTask> inFlight = new ConcurrentHashMap<>();
+  /**
+   * Uploads taken off the queue into a batch and not finished yet: they still count against
+   * {@code upload.max-pending} (with the queue's own), so that batching does not let more files
+   * wait for the agent, or more spool files pile up, than the setting says.
+   */
+  private final AtomicInteger joinedPending = new AtomicInteger();
   private final Path spoolDir;
   private static final FileAttribute<Set<PosixFilePermission>> SPOOL_FOR_AGENT =
       PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-r-----"));
@@ -213,6 +219,7 @@ final class CacheUploader implements AutoCloseable {
       return;
     }
     try {
+      if (pending() >= settings.maxPendingUploads()) throw new RejectedExecutionException();
       executor.execute(task);
     } catch (RejectedExecutionException e) {
       metrics.uploadDropped();
@@ -293,7 +300,7 @@ final class CacheUploader implements AutoCloseable {
    * ownership of the spool file. Never throws.
    */
   void fill(Upload upload, StillCurrent stillCurrent) {
-    if (executor.getQueue().remainingCapacity() <= settings.maxPendingUploads() / 2) {
+    if (settings.maxPendingUploads() - pending() <= settings.maxPendingUploads() / 2) {
       metrics.fillDropped();
       warning.warn(
           "upload queue half full (of {} files); not filling {}",
@@ -342,9 +349,20 @@ final class CacheUploader implements AutoCloseable {
           && executor.remove(task)) {
         joined.add(task);
         bytes += task.size();
+        joinedPending.incrementAndGet();
       }
     }
     return joined;
+  }
+
+  /** A task joinWaiting returned has finished. */
+  void joinedFinished() {
+    joinedPending.decrementAndGet();
+  }
+
+  /** Uploads and fills waiting: in the queue, or taken into a batch and not finished. */
+  private int pending() {
+    return executor.getQueue().size() + joinedPending.get();
   }
 
   /**

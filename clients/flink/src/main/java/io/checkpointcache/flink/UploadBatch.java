@@ -17,7 +17,8 @@ import java.util.List;
  * only once it grows past the batch size ({@link CacheUploader#streamSlotPast}), so batches form
  * whenever small files close faster than the upload threads send them. Chosen over a batcher of its
  * own (a second queue, a thread, a timer): the one bounded queue stays the only place uploads wait
- * (max-pending and its drops unchanged, and close() still finds every upload that never ran in it);
+ * (files taken off it into a batch still count against max-pending until they finish, so its drops
+ * are unchanged; close() still finds every upload that never ran in it);
  * a batch forms only from files that wait anyway, so no file ever waits for one to fill, and a file
  * that waits alone goes exactly as before (a Write, or an Ingest); a writer's thread never sends
  * one (SYNC uploads are not batched). Each item stays its own {@link UploadTask}: in the in-flight
@@ -69,6 +70,7 @@ final class UploadBatch {
       for (; judged < sent.size(); judged++) sent.get(judged).failed(e);
     } finally {
       for (UploadTask task : tasks) task.finish();
+      for (int i = 0; i < joined.size(); i++) owner.joinedFinished();
     }
   }
 }
