@@ -9,37 +9,22 @@
  */
 import { formatCrc32c } from '@checkpoint-cache/checksum';
 import { CacheError, ErrorCode } from '@checkpoint-cache/errors';
-import type { Capacity } from './capacity';
 import type { AdoptableFile, EntryInfo, EntryWriter, WriteSpec } from './cache-types';
-import type { DiskFull } from './disk-full';
 import type { DiskStore } from './disk-store';
-import { entryInfoOf, entryMetadataOf, type EntryIndex, type IndexedEntry } from './entry-index';
+import { entryInfoOf, entryMetadataOf, type IndexedEntry } from './entry-index';
 import { entryIdOf, validateCount, validateJobId, validateKey } from './entry-key';
-import type { GroupCommit } from './group-commit';
-import type { KeyedMutex } from './keyed-mutex';
-import type { MetadataStore } from './metadata-store';
 import type { Sidecar } from './sidecar';
 import { HeldBytes, StagedWrite } from './staged-write';
-import { newSidecar, WholeWrites, type WholeEntry, type WholeOutcome } from './whole-writes';
+import {
+  newSidecar,
+  WholeWrites,
+  type WholeEntry,
+  type WholeOutcome,
+  type WholeWritesOptions,
+} from './whole-writes';
 
-export interface EntryWritesOptions {
-  nodeId: string;
+export interface EntryWritesOptions extends WholeWritesOptions {
   disk: DiskStore;
-  diskFull: DiskFull;
-  index: EntryIndex;
-  /** NodeCache's entry locks. */
-  locks: KeyedMutex;
-  metadata: MetadataStore;
-  /** Publishes and registers new entries in groups (one per NodeCache). */
-  groups: GroupCommit;
-  capacity: Capacity;
-  /** Block size of new entries. */
-  blockSize: number;
-  /** Entries of at most this many bytes are packed (pack-store.ts); 0: none. */
-  packMaxBytes: number;
-  defaultTtlMs: number;
-  /** Reserves room for `bytes` (and `entries`) more, evicting if needed. */
-  makeRoom: (key: string, bytes: number, entries: number) => Promise<void>;
   /** Drops a cached read handle of an entry whose file is being removed. */
   forgetOpenFile: (id: string) => void;
 }

@@ -28,18 +28,23 @@ import type { MetadataStore } from './metadata-store';
 import { allocBlockCrcs, SIDECAR_VERSION, type Sidecar } from './sidecar';
 import type { HeldBytes } from './staged-write';
 
-/** What the fast road needs of EntryWrites' options (the same objects). */
+/** What the fast road needs; EntryWrites' options are these and more (the same objects). */
 export interface WholeWritesOptions {
   nodeId: string;
   diskFull: DiskFull;
   index: EntryIndex;
+  /** NodeCache's entry locks. */
   locks: KeyedMutex;
   metadata: MetadataStore;
+  /** Publishes and registers new entries in groups (one per NodeCache). */
   groups: GroupCommit;
   capacity: Capacity;
+  /** Block size of new entries. */
   blockSize: number;
+  /** Entries of at most this many bytes are packed (pack-store.ts); 0: none. */
   packMaxBytes: number;
   defaultTtlMs: number;
+  /** Reserves room for `bytes` (and `entries`) more, evicting if needed. */
   makeRoom: (key: string, bytes: number, entries: number) => Promise<void>;
 }
 
