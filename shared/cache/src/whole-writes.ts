@@ -74,8 +74,9 @@ export class WholeWrites {
   ) {}
 
   /**
-   * Stores what entries it can; `refusal`, asked once their locks are held, is the error every
-   * chosen entry fails with instead of being stored (the caller cancelled), or undefined. Returns
+   * Stores what entries it can; `refusal`, asked before room is made for them and again once their
+   * locks are held, is the error every chosen entry fails with instead of being stored (the caller
+   * cancelled), or undefined. Returns
    * one outcome per entry, undefined for an entry the caller must write the usual way.
    */
   async write(
