@@ -202,6 +202,16 @@ class StreamedUploadTest {
     };
   }
 
+  /** Once the uploads are idle: the one upload was counted cancelled, and {@code key} is not cached. */
+  private void assertCancelledOnceAndNotCached(String key) throws InterruptedException {
+    assertTrue(metrics.awaitUploadsIdle(WAIT));
+    var s = metrics.snapshot();
+    assertEquals(0, s.uploadsSucceeded());
+    assertEquals(1, s.uploadsCancelled());
+    assertEquals(0, s.uploadsFailed());
+    assertThrows(CheckpointCacheException.class, () -> client.stat(key, true));
+  }
+
   @Test
   void aFailedRealWriteCancelsTheStreamAndLeavesNothing() throws Exception {
     Configuration c = new Configuration();
@@ -224,12 +234,7 @@ class StreamedUploadTest {
     waitUntil("the agent received 1 MiB", agentHasReceived(agent, MIB));
     assertThrows(IOException.class, () -> writeSome(out, data, 2 * MIB, data.length));
     out.close();
-    assertTrue(metrics.awaitUploadsIdle(WAIT));
-    var s = metrics.snapshot();
-    assertEquals(0, s.uploadsSucceeded());
-    assertEquals(1, s.uploadsCancelled());
-    assertEquals(0, s.uploadsFailed());
-    assertThrows(CheckpointCacheException.class, () -> client.stat(key, true));
+    assertCancelledOnceAndNotCached(key);
     waitUntil("the agent dropped the staged bytes", agentStagesNothing(agent));
   }
 
@@ -393,12 +398,7 @@ class StreamedUploadTest {
     assertEquals(1, metrics.snapshot().pendingUploads(), "past 64 KiB: streamed");
     assertThrows(IOException.class, () -> writeSome(out, data, 128 * 1024, data.length));
     out.close();
-    assertTrue(metrics.awaitUploadsIdle(WAIT));
-    var s = metrics.snapshot();
-    assertEquals(0, s.uploadsSucceeded());
-    assertEquals(1, s.uploadsCancelled());
-    assertEquals(0, s.uploadsFailed());
-    assertThrows(CheckpointCacheException.class, () -> client.stat(key, true));
+    assertCancelledOnceAndNotCached(key);
     assertThrows(CheckpointCacheException.class, () -> client.stat(early, true));
     waitUntil("the agent dropped the staged bytes", agentStagesNothing(agent));
     try (var dirs = Files.list(spool)) {
